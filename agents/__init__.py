@@ -1,0 +1,1 @@
+"""Stream processing: thin Faust agents (this package) over the pure core (`agents.core`)."""

@@ -1,0 +1,40 @@
+"""Incident (output) on `vigie.incidents.v1`, key = incident_id; one message per version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.enums import Category, SourceKind
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    incident_id: str
+    version: int = Field(ge=1)
+    status: IncidentStatus
+    category: Category
+    report_ids: list[str]
+    report_count: int = Field(ge=1)
+    source_kinds: list[SourceKind]
+    first_occurred_at: datetime
+    last_occurred_at: datetime
+    lat: float
+    lon: float
+    insee: str
+    commune: str
+    h3: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    # Additions (allowed by the contract: fields may be added).
+    categories: list[Category] = Field(default_factory=list)
+    jurisdiction: str | None = None
+    precision: str = "point"
+    updated_at: datetime | None = None

@@ -1,0 +1,47 @@
+"""Dead-letter message on `vigie.reports.rejected.v1`: nothing is dropped silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RejectReason(StrEnum):
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    UNKNOWN_CATEGORY = "unknown_category"
+    UNKNOWN_SOURCE_KIND = "unknown_source_kind"
+    INVALID_COORDINATES = "invalid_coordinates"
+    OUT_OF_AREA = "out_of_area"
+    UNKNOWN_INSEE = "unknown_insee"
+    TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    OCCURRED_AFTER_REPORTED = "occurred_after_reported"
+    DESCRIPTION_TOO_LONG = "description_too_long"
+
+
+class RejectedReport(BaseModel):
+    """What a subscriber of the dead-letter topic receives.
+
+    `original_b64` holds the exact bytes of the rejected message (base64), so that a
+    fixed producer or an operator can replay it; `detail` is a short human explanation
+    that never quotes personal data.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    reason: RejectReason
+    detail: str
+    origin_topic: str
+    origin_partition: int
+    origin_offset: int
+    original_b64: str
+    original_key_b64: str | None = None
+    report_id: str | None = None
+    rejected_at: datetime
