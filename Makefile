@@ -1,0 +1,83 @@
+# Vigie — every set-up step lives here so that a fresh machine needs only `make run` / `make test`.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VIGIE := $(VENV)/bin/vigie
+STAMP := $(VENV)/.installed
+DEPT ?= 91
+RUN_DIR ?= var/run
+KAFKA_PORT ?= 19092
+CONSOLE_PORT ?= 8080
+export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
+
+.PHONY: setup run stop status test test-fast lint bench refdata kafka-up kafka-down \
+        clickhouse-up clickhouse-down system-deps browser-deps clean
+
+## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## kafka-up / kafka-down: local single-node KRaft broker (jars from Maven Central, cached)
+kafka-up:
+	bash scripts/kafka.sh start --port $(KAFKA_PORT)
+
+kafka-down:
+	bash scripts/kafka.sh stop
+
+## clickhouse-up / clickhouse-down: Debian's clickhouse-server on loopback (server mode)
+clickhouse-up:
+	bash scripts/clickhouse.sh start
+
+clickhouse-down:
+	bash scripts/clickhouse.sh stop
+
+## refdata: rebuild the served area's reference data (default Essonne, DEPT=91)
+refdata: setup
+	$(PY) -m streams.refdata_build $(foreach d,$(DEPT),--dept $(d))
+
+## run: broker + worker (embedded chDB) + simulator feeding it, in the background
+run: setup kafka-up
+	bash scripts/run.sh start
+
+## stop: stop what `make run` started (worker, simulator, broker)
+stop:
+	-bash scripts/run.sh stop
+	-bash scripts/kafka.sh stop
+
+status:
+	bash scripts/run.sh status
+
+## system-deps: Debian packages the test suite needs (ClickHouse server, promtool, Chromium)
+system-deps:
+	bash scripts/system-deps.sh
+
+## browser-deps: playwright-core from npm (driven against Debian's Chromium)
+browser-deps:
+	bash scripts/browser-deps.sh
+
+## test: the whole suite on real Kafka and a real ClickHouse server
+test: setup system-deps browser-deps
+	bash scripts/kafka.sh fetch
+	$(PY) -m pytest -q -ra
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"
+
+lint: setup
+	$(VENV)/bin/ruff check schemas agents streams console tests benchmarks
+	$(VENV)/bin/mypy schemas agents/core
+
+## bench: throughput and quality benchmarks; appends results to BENCHMARKS.md
+bench: setup system-deps
+	bash scripts/kafka.sh fetch
+	$(PY) -m benchmarks.run_all --append BENCHMARKS.md
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

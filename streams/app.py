@@ -1,0 +1,36 @@
+"""The Faust application: one process runs the ingest and correlate agents and, on the
+leader, the detector; in embedded mode it also serves the console (chDB is in-process)."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import Settings
+from streams.topics import Topics, declare_topics
+
+
+def broker_urls(bootstrap: str) -> str:
+    return ";".join(f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip())
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Topics]:
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap),
+        store="memory://",
+        datadir=settings.worker_data_dir,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replicas,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_batch_size=1_048_576,
+        stream_buffer_maxsize=20_000,
+        table_standby_replicas=0,
+        autodiscover=False,
+    )
+    return app, declare_topics(app, settings)

@@ -1,0 +1,64 @@
+"""`vigie worker`: build the Faust app with every agent and run it until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import faust
+
+from agents.core.pseudonym import Pseudonymiser
+from agents.faust_agents import install_ingest
+from agents.ingest import IngestProcessor
+from streams.app import create_app
+from streams.retry import RetryPolicy
+from streams.runtime import run_blocking
+from streams.settings import Settings, get_settings
+from streams.storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings) -> faust.App:
+    from agents.core.correlation import partition_key
+    from agents.core.geo import Geocoder
+    from agents.core.jurisdictions import load_jurisdictions
+    from agents.core.refdata import load_refdata
+
+    app, topics = create_app(settings)
+    store = open_store(settings.clickhouse)
+    store.ensure_schema()
+    refdata = load_refdata(settings.refdata or None)
+    geocoder = Geocoder(refdata, load_jurisdictions(settings.jurisdictions or None, refdata))
+    retry = RetryPolicy(settings.sink_max_retries, settings.sink_backoff_seconds)
+
+    async def send(topic: str, key: bytes | None, value: bytes) -> Any:
+        return await app.producer.send(topic, key, value, None, None, None)
+
+    ingest = IngestProcessor(
+        store=store,
+        enricher=geocoder,
+        pseudonymiser=Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode()),
+        send=send,
+        rejected_topic=settings.topic_rejected,
+        enriched_topic=settings.topic_enriched,
+        partition_key=partition_key,
+        retry=retry,
+        run_blocking=run_blocking,
+    )
+    install_ingest(app, topics, settings, ingest)
+    return app
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    app = build_worker(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("worker", help="run the stream worker (agents, metrics, console)")
+    parser.set_defaults(func=run_worker)
