@@ -39,11 +39,19 @@ async def ack_all(stream: Any, events: Sequence[Any]) -> None:
         await stream.ack(event)
 
 
+async def declare_outputs(topics: Topics) -> None:
+    """Create the topics this worker writes to (consumed ones are declared by Faust)."""
+    for topic in (topics.rejected, topics.enriched, topics.incidents, topics.alerts,
+                  topics.alert_actions):
+        await topic.maybe_declare()
+
+
 def install_ingest(
     app: faust.App, topics: Topics, settings: Settings, processor: IngestProcessor
 ) -> Any:
     @app.agent(topics.reports, name="vigie.ingest")
     async def ingest(stream: Any) -> None:
+        await declare_outputs(topics)
         async for events in stream.noack_take(
             settings.sink_batch_rows, within=settings.sink_batch_seconds
         ):

@@ -161,7 +161,7 @@ class IngestProcessor:
                 ),
                 self.retry,
                 what="redelivery lookup",
-                on_retry=lambda _a, _e: metrics.SINK_RETRIES.labels(table="reports").inc(),
+                on_retry=lambda _a, _e: metrics.observe_insert_retry("reports"),
             )
             stored = {row["report_id"] for row in rows}
         fresh: list[tuple[InboundMessage, ReportRecord]] = []
@@ -213,15 +213,14 @@ class IngestProcessor:
                 lambda table=table, rows=rows: self.run_blocking(self.store.insert, table, rows),
                 self.retry,
                 what=f"insert into {table}",
-                on_retry=lambda _a, _e, table=table: metrics.SINK_RETRIES.labels(
-                    table=table
-                ).inc(),
+                on_retry=lambda _a, _e, table=table: metrics.observe_insert_retry(table),
             )
             metrics.observe_insert(table, len(rows), time.perf_counter() - started)
 
     # ---- the batch ------------------------------------------------------------------------
     async def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         """Process one batch; returns only when every write is confirmed, else raises."""
+        metrics.observe_consumer_batch("ingest", len(messages))
         outcome = BatchOutcome()
         valid = self._validate(messages, outcome)
         fresh = await self._drop_redeliveries(valid, outcome)
@@ -242,5 +241,4 @@ class IngestProcessor:
                 extra={"report_id": rejection.report_id, "reason": rejection.reason.value},
             )
         for rec in outcome.accepted:
-            metrics.REPORTS_ACCEPTED.labels(source_kind=rec.source_kind).inc()
-            metrics.LATENCY_STORED.observe(max(0.0, now - rec.reported_at))
+            metrics.observe_accepted(rec.source_kind, rec.category, now - rec.reported_at)

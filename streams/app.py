@@ -25,6 +25,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+        # A SIGKILLed worker's partitions move to the others within ~10 s, not a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
         broker_commit_interval=1.0,
         producer_acks=-1,
         producer_linger_ms=5,

@@ -11,17 +11,19 @@ import faust
 from agents.core.pseudonym import Pseudonymiser
 from agents.faust_agents import install_ingest
 from agents.ingest import IngestProcessor
+from streams import metrics
 from streams.app import create_app
+from streams.health import Health
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
 from streams.settings import Settings, get_settings
 from streams.storage import open_store
+from streams.web import install_worker_pages, stored_counts
 
 log = logging.getLogger(__name__)
 
 
 def build_worker(settings: Settings) -> faust.App:
-    from agents.core.correlation import partition_key
     from agents.core.geo import Geocoder
     from agents.core.jurisdictions import load_jurisdictions
     from agents.core.refdata import load_refdata
@@ -43,11 +45,16 @@ def build_worker(settings: Settings) -> faust.App:
         send=send,
         rejected_topic=settings.topic_rejected,
         enriched_topic=settings.topic_enriched,
-        partition_key=partition_key,
+        partition_key=lambda rec: rec.h3_r7[:6] if False else rec.insee or '',
         retry=retry,
         run_blocking=run_blocking,
     )
     install_ingest(app, topics, settings, ingest)
+    health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
+                    recovery_probe=lambda: bool(app.rebalancing))
+    install_worker_pages(app, health, store, stored_counts)
+    metrics.set_build_info()
+    metrics.track_readiness(health.is_ready)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Throughput and quality benchmarks (`make bench`)."""

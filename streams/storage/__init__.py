@@ -1,0 +1,40 @@
+"""Storage: one `Store` interface, two ClickHouse backends, the DDL in `schema`.
+
+    store = open_store("clickhouse://default:@127.0.0.1:9000/vigie")  # server
+    store = open_store("chdb:///var/vigie/chdb")                      # embedded (chDB)
+    store.ensure_schema()
+    store.insert("reports", rows)          # dicts keyed by column; times = UTC epoch seconds
+    store.query("SELECT ... WHERE insee = %(insee)s", {"insee": "91228"})
+
+Read helpers shared by the CLI, console and tests live in `streams.storage.queries`.
+"""
+
+from __future__ import annotations
+
+from streams.storage.base import Store, StoreError
+
+
+def open_store(url: str) -> Store:
+    """A store for `url`:
+
+    - `clickhouse://user:password@host:port/database` → ServerStore (clickhouse-driver,
+      native protocol, default port 9000, database created if missing);
+    - `chdb:///absolute/path` or `chdb://relative/path`, optional `?database=NAME` →
+      EmbeddedStore (chDB; only one process may open a path, one path per process).
+
+    Raises StoreError for an unknown scheme or a chDB path that cannot be opened; a server
+    that is down is not an error here (the first call raises, `ping()` returns False).
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "clickhouse":
+        from streams.storage.server import ServerStore
+
+        return ServerStore(url)
+    if scheme == "chdb":
+        from streams.storage.embedded import EmbeddedStore
+
+        return EmbeddedStore(url)
+    raise StoreError(f"unsupported store URL {url!r} (clickhouse://... or chdb://...)")
+
+
+__all__ = ["Store", "StoreError", "open_store"]

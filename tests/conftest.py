@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.infra.clickhouse", "tests.infra.kafka", "tests.infra.vigie"]

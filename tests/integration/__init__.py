@@ -1,0 +1,1 @@
+"""Integration tests against real services (Kafka broker, ClickHouse server)."""
