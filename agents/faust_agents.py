@@ -14,7 +14,10 @@ from typing import Any
 
 import faust
 
-from agents.ingest import InboundMessage, IngestProcessor
+from agents.correlate import WATERMARK_KEY, CorrelateProcessor, PartitionChanges
+from agents.ingest import InboundMessage, IngestProcessor, unbundle
+from agents.ingest_loop import IngestLoop
+from streams import metrics
 from streams.runtime import crash
 from streams.settings import Settings
 from streams.topics import Topics
@@ -40,25 +43,77 @@ async def ack_all(stream: Any, events: Sequence[Any]) -> None:
 
 
 async def declare_outputs(topics: Topics) -> None:
-    """Create the topics this worker writes to (consumed ones are declared by Faust)."""
-    for topic in (topics.rejected, topics.enriched, topics.incidents, topics.alerts,
+    """Create the topics this worker uses when missing (Faust declares only what its agents
+    consume; the broker may refuse auto-creation)."""
+    for topic in (topics.reports, topics.rejected, topics.enriched, topics.incidents, topics.alerts,
                   topics.alert_actions):
         await topic.maybe_declare()
 
 
-def install_ingest(
-    app: faust.App, topics: Topics, settings: Settings, processor: IngestProcessor
-) -> Any:
-    @app.agent(topics.reports, name="vigie.ingest")
-    async def ingest(stream: Any) -> None:
+def install_ingest(app: faust.App, topics: Topics, processor: IngestProcessor,
+                   settings: Settings) -> IngestLoop:
+    """The ingest stage runs as an app task (batch consumer, see `agents.ingest_loop`)."""
+    loop = IngestLoop(settings, processor)
+
+    @app.task
+    async def ingest() -> None:
         await declare_outputs(topics)
-        async for events in stream.noack_take(
-            settings.sink_batch_rows, within=settings.sink_batch_seconds
-        ):
+        await loop.run()
+
+    return loop
+
+
+def install_correlate(
+    app: faust.App, topics: Topics, processor: CorrelateProcessor, settings: Settings
+) -> Any:
+    """Correlation as a Faust agent over the internal enriched topic (few, bundled messages),
+    its engines' state in a table with a changelog so a restarted worker resumes."""
+    table = app.Table(
+        "vigie-incident-state",
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=str,
+        value_type=None,
+    )
+
+    def states_of(partition: int) -> list[dict[str, Any]]:
+        return [v for k, v in table.data.items()
+                if k != f"{WATERMARK_KEY}/{partition}" and isinstance(v, dict)
+                and v.get("_partition") == partition]
+
+    def watermark_of(partition: int) -> float | None:
+        value = table.data.get(f"{WATERMARK_KEY}/{partition}")
+        return float(value) if value is not None else None
+
+    def persist(changes: dict[int, PartitionChanges]) -> None:
+        for partition, change in changes.items():
+            for iid, state in change.states.items():
+                state["_partition"] = partition
+                table.data[iid] = state
+                table.send_changelog(partition, iid, state)
+            for iid in change.evicted:
+                table.data.pop(iid, None)
+                table.send_changelog(partition, iid, None, value_serializer="raw")
+            key = f"{WATERMARK_KEY}/{partition}"
+            table.data[key] = change.watermark
+            table.send_changelog(partition, key, change.watermark)
+        metrics.set_state_size("incident_state", len(table.data))
+
+    @app.agent(topics.enriched, name="vigie.correlate")
+    async def correlate(stream: Any) -> None:
+        async for events in stream.noack_take(1000, within=settings.sink_batch_seconds):
+            batch = [(ev.message.partition, unbundle(ev.message.value)) for ev in events]
             try:
-                await processor.process([inbound(ev) for ev in events])
+                changes = await processor.process(batch, states_of, watermark_of)
+                persist(changes)
+                await app.producer.flush()
             except Exception as exc:  # retries are exhausted inside: replay from commit
-                crash("ingest batch could not be written", exc)
+                crash("correlation batch could not be written", exc)
             await ack_all(stream, events)
 
-    return ingest
+    @app.on_partitions_revoked.connect
+    async def forget(app_: Any, revoked: Any, **_: Any) -> None:
+        name = topics.enriched.get_topic_name()
+        processor.forget({tp.partition for tp in revoked if tp.topic == name})
+
+    return correlate

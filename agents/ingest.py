@@ -23,6 +23,7 @@ import asyncio
 import base64
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -98,10 +99,22 @@ def rejected_row(message: InboundMessage, rejection: Rejection, now: float) -> d
     }
 
 
-def report_row(record: ReportRecord, now: float) -> dict[str, Any]:
-    row = record.to_dict()
-    row["ingested_at"] = now
-    return row
+def bundle_by_key(
+    records: Sequence[ReportRecord],
+    dicts: Sequence[dict[str, Any]],
+    partition_key: Callable[[ReportRecord], str],
+) -> dict[str, bytes]:
+    """Enriched records grouped by spatial partition key: one message (a JSON array) per key
+    and batch on the internal topic, instead of one per report (the correlator reads the
+    records of an area in order either way)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec, item in zip(records, dicts, strict=True):
+        groups.setdefault(partition_key(rec), []).append(item)
+    return {key: orjson.dumps(items) for key, items in groups.items()}
+
+
+def unbundle(value: bytes) -> list[ReportRecord]:
+    return [ReportRecord.from_dict(item) for item in orjson.loads(value)]
 
 
 class IngestProcessor:
@@ -134,7 +147,6 @@ class IngestProcessor:
     ) -> list[tuple[InboundMessage, ReportRecord]]:
         valid: list[tuple[InboundMessage, ReportRecord]] = []
         for msg in messages:
-            metrics.REPORTS_IN.labels(topic=msg.topic).inc()
             result = validate_report(
                 msg.value, message_timestamp=msg.timestamp, pseudonymiser=self.pseudonymiser
             )
@@ -184,25 +196,25 @@ class IngestProcessor:
             else:
                 outcome.accepted.append(result)
 
-    async def _forward(self, outcome: BatchOutcome, now: float) -> None:
+    async def _forward(
+        self, outcome: BatchOutcome, dicts: Sequence[dict[str, Any]], now: float
+    ) -> None:
         deliveries: list[Awaitable[Any]] = []
         for msg, rejection in outcome.rejected:
             deliveries.append(
                 await self.send(self.rejected_topic, msg.key, dead_letter(msg, rejection, now))
             )
-        for rec in outcome.accepted:
-            deliveries.append(
-                await self.send(
-                    self.enriched_topic,
-                    self.partition_key(rec).encode(),
-                    orjson.dumps(rec.to_dict()),
-                )
-            )
+        for key, bundle in bundle_by_key(outcome.accepted, dicts, self.partition_key).items():
+            deliveries.append(await self.send(self.enriched_topic, key.encode(), bundle))
         await asyncio.gather(*deliveries)
 
-    async def _store(self, outcome: BatchOutcome, now: float) -> None:
+    async def _store(
+        self, outcome: BatchOutcome, dicts: list[dict[str, Any]], now: float
+    ) -> None:
+        for row in dicts:
+            row["ingested_at"] = now
         writes = (
-            ("reports", [report_row(rec, now) for rec in outcome.accepted]),
+            ("reports", dicts),
             ("rejected", [rejected_row(m, r, now) for m, r in outcome.rejected]),
         )
         for table, rows in writes:
@@ -226,19 +238,30 @@ class IngestProcessor:
         fresh = await self._drop_redeliveries(valid, outcome)
         self._enrich(fresh, outcome)
         now = time.time()
-        await self._forward(outcome, now)
-        await self._store(outcome, now)
-        self._count(outcome, now)
+        dicts = [rec.to_dict() for rec in outcome.accepted]
+        await self._forward(outcome, dicts, now)
+        await self._store(outcome, dicts, now)  # adds ingested_at to the dicts
+        self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
 
     @staticmethod
-    def _count(outcome: BatchOutcome, now: float) -> None:
+    def _count(outcome: BatchOutcome, received: Counter[str], now: float) -> None:
+        """Metrics once per batch and label (labels() lookups cost more than the counts)."""
+        for topic, n in received.items():
+            metrics.REPORTS_IN.labels(topic=topic).inc(n)
         metrics.REDELIVERIES_DROPPED.inc(outcome.redeliveries)
+        reasons = Counter(rejection.reason.value for _msg, rejection in outcome.rejected)
+        for reason, n in reasons.items():
+            metrics.REJECTIONS.labels(reason=reason).inc(n)
         for _msg, rejection in outcome.rejected:
-            metrics.REJECTIONS.labels(reason=rejection.reason.value).inc()
             log.info(
                 "report rejected",
                 extra={"report_id": rejection.report_id, "reason": rejection.reason.value},
             )
+        for kind, n in Counter(rec.source_kind for rec in outcome.accepted).items():
+            metrics.REPORTS_ACCEPTED.labels(source_kind=kind).inc(n)
+        for category, n in Counter(rec.category for rec in outcome.accepted).items():
+            metrics.REPORTS_BY_CATEGORY.labels(category=category).inc(n)
+        observe = metrics.LATENCY_STORED.observe
         for rec in outcome.accepted:
-            metrics.observe_accepted(rec.source_kind, rec.category, now - rec.reported_at)
+            observe(max(0.0, now - rec.reported_at))

@@ -27,7 +27,7 @@ def stored_counts(store: Store) -> dict[str, Any]:
         "by_jurisdiction": queries.counts_by(store, "jurisdiction"),
         "top_communes": dict(list(queries.counts_by(store, "commune").items())[:10]),
         "rejected_by_reason": queries.count_rejected_by_reason(store),
-        "incidents": queries.count_incidents(store) if hasattr(queries, "count_incidents") else None,
+        "incidents": queries.count_incidents(store),
     }
 
 

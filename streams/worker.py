@@ -9,7 +9,8 @@ from typing import Any
 import faust
 
 from agents.core.pseudonym import Pseudonymiser
-from agents.faust_agents import install_ingest
+from agents.correlate import CorrelateProcessor
+from agents.faust_agents import install_correlate, install_ingest
 from agents.ingest import IngestProcessor
 from streams import metrics
 from streams.app import create_app
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(settings: Settings) -> faust.App:
+    from agents.core.correlation import CorrelationConfig, partition_key
     from agents.core.geo import Geocoder
     from agents.core.jurisdictions import load_jurisdictions
     from agents.core.refdata import load_refdata
@@ -45,11 +47,20 @@ def build_worker(settings: Settings) -> faust.App:
         send=send,
         rejected_topic=settings.topic_rejected,
         enriched_topic=settings.topic_enriched,
-        partition_key=lambda rec: rec.h3_r7[:6] if False else rec.insee or '',
+        partition_key=partition_key,
         retry=retry,
         run_blocking=run_blocking,
     )
-    install_ingest(app, topics, settings, ingest)
+    install_ingest(app, topics, ingest, settings)
+    correlate = CorrelateProcessor(
+        store=store,
+        send=send,
+        incidents_topic=settings.topic_incidents,
+        retry=retry,
+        run_blocking=run_blocking,
+        config=CorrelationConfig(allowed_lateness_s=settings.allowed_lateness_hours * 3600.0),
+    )
+    install_correlate(app, topics, correlate, settings)
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)

@@ -152,7 +152,8 @@ class Pipeline:
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap,
-                                 group_id=self.env["VIGIE_APP_ID"], enable_auto_commit=False)
+                                 group_id=self.env["VIGIE_APP_ID"] + "-ingest",
+                                 enable_auto_commit=False)
         tps = [TopicPartition(self.topics[t], p) for t in ("partner", "citizen")
                for p in range(int(self.env["VIGIE_TOPIC_PARTITIONS"]))]
         end = sum(consumer.end_offsets(tps).values())

@@ -1,0 +1,143 @@
+"""Correlation stage: enriched report bundles in, incident versions out (Kafka + ClickHouse).
+
+`CorrelateProcessor` holds no Faust code. It keeps one `Correlator` per input partition
+(the internal topic is keyed by a coarse spatial area, so an incident's reports share a
+partition) and, for one batch of bundles:
+
+1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`);
+2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for delivery;
+3. inserts them into ClickHouse `incidents` (ReplacingMergeTree by version) and waits;
+4. returns the incident states to persist (the Faust agent writes them to its changelog
+   table) and only then are the input offsets acked.
+
+A crash before 4 replays the batch on an engine restored from the changelog: the same
+deterministic ids and versions are produced again, which both sinks absorb (the topic's
+subscribers get a repeated version; the table keeps one row per version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.core.correlation import CorrelationConfig, Correlator, incident_json
+from agents.core.record import ReportRecord
+from agents.ingest import BlockingRunner, SendFn
+from streams import metrics
+from streams.retry import RetryPolicy, retry_async
+from streams.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+WATERMARK_KEY = "__watermark__"
+
+
+@dataclass(slots=True)
+class PartitionChanges:
+    """What one batch changed in one partition's engine (to persist in the changelog)."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evicted: set[str] = field(default_factory=set)
+    watermark: float = float("-inf")
+
+
+def incident_event(version: dict[str, Any]) -> str:
+    if version["status"] == "closed":
+        return "closed"
+    return "opened" if version["version"] == 1 else "updated"
+
+
+class CorrelateProcessor:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        send: SendFn,
+        incidents_topic: str,
+        retry: RetryPolicy,
+        run_blocking: BlockingRunner,
+        config: CorrelationConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.send = send
+        self.incidents_topic = incidents_topic
+        self.retry = retry
+        self.run_blocking = run_blocking
+        self.config = config or CorrelationConfig()
+        self.engines: dict[int, Correlator] = {}
+
+    # ---- engine per partition ------------------------------------------------------------
+    def engine(self, partition: int, restore: Callable[[], Iterable[dict[str, Any]]],
+               watermark: float | None) -> Correlator:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = Correlator(self.config)
+            states = list(restore())
+            if states:
+                engine.restore(states, watermark=watermark)
+            self.engines[partition] = engine
+            log.info("correlator ready", extra={"partition": partition,
+                                                "incidents": len(engine)})
+        return engine
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions revoked by a rebalance: their next owner restores them."""
+        for p in partitions:
+            self.engines.pop(p, None)
+
+    # ---- one batch ----------------------------------------------------------------------
+    async def process(
+        self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
+        restore: Callable[[int], Iterable[dict[str, Any]]],
+        watermark_of: Callable[[int], float | None],
+    ) -> dict[int, PartitionChanges]:
+        versions: list[dict[str, Any]] = []
+        newest_report: dict[str, float] = {}
+        changes: dict[int, PartitionChanges] = {}
+        for partition, records in batch:
+            engine = self.engine(partition, lambda p=partition: restore(p), watermark_of(partition))
+            before = set(engine.incident_ids())
+            touched = changes.setdefault(partition, PartitionChanges())
+            for record in records:
+                for version in engine.process(record):
+                    versions.append(version)
+                    touched.states[version["incident_id"]] = {}
+                    newest_report[version["incident_id"]] = record.reported_at
+            after = set(engine.incident_ids())
+            touched.evicted |= before - after
+            touched.watermark = engine.watermark
+            for iid in list(touched.states):
+                if iid in after:
+                    touched.states[iid] = engine.export_incident(iid)
+                else:
+                    del touched.states[iid]
+                    touched.evicted.add(iid)
+        await self.publish(versions, newest_report)
+        return changes
+
+    async def publish(self, versions: list[dict[str, Any]], newest: dict[str, float]) -> None:
+        if not versions:
+            return
+        deliveries: list[Awaitable[Any]] = []
+        for version in versions:
+            deliveries.append(await self.send(
+                self.incidents_topic, version["incident_id"].encode(), incident_json(version)))
+        await asyncio.gather(*deliveries)
+        started = time.perf_counter()
+        await retry_async(
+            lambda: self.run_blocking(self.store.insert, "incidents", versions),
+            self.retry,
+            what="insert into incidents",
+            on_retry=lambda _a, _e: metrics.observe_insert_retry("incidents"),
+        )
+        metrics.observe_insert("incidents", len(versions), time.perf_counter() - started)
+        now = time.time()
+        for version in versions:
+            reported = newest.get(version["incident_id"])
+            metrics.count_incident(incident_event(version), version["category"],
+                                   None if reported is None else now - reported)
+        metrics.set_state_size("open_incidents", sum(e.open_count for e in self.engines.values()))

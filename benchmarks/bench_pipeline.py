@@ -1,0 +1,207 @@
+"""Ingestion throughput on real components: `python -m benchmarks.bench_pipeline`.
+
+Pre-loads N simulated reports into a local Kafka broker, then
+1. reads them with a bare aiokafka consumer (no processing): the ceiling;
+2. runs `vigie worker` on them (validate, dedup, enrich, dead-letter, forward, insert into
+   ClickHouse, commit) and times from the worker being ready to all N rows stored.
+Prints one JSON line with both rates and their ratio. Starts its own broker and (server
+mode) ClickHouse server on free loopback ports, and stops them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPICS = ("vigie.reports.partner.v1", "vigie.reports.citizen.v1")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_kafka(directory: Path) -> str:
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts/kafka.sh"), "start", "--dir", str(directory),
+         "--port", str(free_port()), "--controller-port", str(free_port())],
+        check=True, capture_output=True, text=True, timeout=180,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def stop_kafka(directory: Path) -> None:
+    subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "stop", "--dir", str(directory)],
+                   check=False, capture_output=True, timeout=60)
+
+
+def start_clickhouse(directory: Path) -> str:
+    out = subprocess.run(["bash", str(ROOT / "scripts/clickhouse.sh"), "start", str(directory)],
+                         check=True, capture_output=True, text=True, timeout=180)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def stop_clickhouse(directory: Path) -> None:
+    subprocess.run(["bash", str(ROOT / "scripts/clickhouse.sh"), "stop", str(directory)],
+                   check=False, capture_output=True, timeout=60)
+
+
+def generate(n: int, seed: int) -> tuple[list[Any], int]:
+    """N messages (realistic mix incl. malformed and re-deliveries); expected stored rows."""
+    from streams.simulator import SimulationConfig, simulate
+
+    days = max(1, n // 30_000 + 1)
+    msgs = []
+    for m in simulate(SimulationConfig(days=days, seed=seed, reports_per_day=n / days * 1.05)):
+        msgs.append(m)
+        if len(msgs) >= n:
+            break
+    valid = {m.truth["report_id"] for m in msgs if not m.truth["expected_reject_reason"]}
+    return msgs, len(valid)
+
+
+async def produce(bootstrap: str, messages: list[Any], partitions: int) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(t, partitions, 1) for t in TOPICS])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(m.topic, m.value, key=m.key, timestamp_ms=m.timestamp_ms)
+                   for m in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def bare_consumer_rate(bootstrap: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=bootstrap, group_id="bench-bare",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    _ = record.value  # touch the payload
+                    seen += 1
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+    return n / (time.perf_counter() - started)
+
+
+def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> dict[str, Any]:
+    from streams.storage import open_store
+
+    port = free_port()
+    env = {**os.environ, "VIGIE_KAFKA_BOOTSTRAP": bootstrap, "VIGIE_CLICKHOUSE": store_url,
+           "VIGIE_APP_ID": "bench-pipeline", "VIGIE_WEB_PORT": str(port),
+           "VIGIE_WORKER_DATA_DIR": str(tmp / "worker"), "VIGIE_LOG_LEVEL": "WARNING"}
+    log = (tmp / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    embedded = store_url.startswith("chdb:")
+    store = None if embedded else open_store(store_url)
+
+    def stored() -> int:
+        if store is not None:
+            return int(store.query("SELECT count() AS c FROM reports")[0]["c"])
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/counts", timeout=30) as r:
+            return int(json.loads(r.read())["reports"])
+
+    try:
+        # The clock starts at the first stored batch: worker start-up (group joins, table
+        # creation) is not throughput. Rows of that first batch are not counted either.
+        started = None
+        first = 0
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            try:
+                count = stored()
+            except Exception:
+                count = 0
+            if started is None and count > 0:
+                started, first = time.perf_counter(), count
+            if count >= expected:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited {proc.returncode}; see {log.name}")
+            time.sleep(0.2)
+        assert started is not None
+        seconds = time.perf_counter() - started
+        final = int(open_store(store_url).query("SELECT count() AS c FROM reports FINAL")[0]["c"]) \
+            if store is not None else stored()
+        return {"seconds": seconds, "rate": (expected - first) / seconds, "stored": final,
+                "share": (expected - first) / expected}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=100_000)
+    parser.add_argument("--store", choices=("server", "chdb"), default="server")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        messages, expected = generate(args.n, args.seed)
+        bootstrap = start_kafka(tmp / "kafka")
+        ch_dir = tmp / "clickhouse"
+        try:
+            store_url = (start_clickhouse(ch_dir).rsplit("/", 1)[0] + "/bench"
+                         if args.store == "server" else f"chdb://{tmp}/chdb")
+            asyncio.run(produce(bootstrap, messages, args.partitions))
+            bare = asyncio.run(bare_consumer_rate(bootstrap, len(messages)))
+            pipe = pipeline_rate(bootstrap, store_url, expected, tmp)
+        finally:
+            stop_kafka(tmp / "kafka")
+            if args.store == "server":
+                stop_clickhouse(ch_dir)
+    result = {
+        "bench": "pipeline",
+        "store": args.store,
+        "messages": len(messages),
+        "reports_stored": pipe["stored"],
+        "expected_stored": expected,
+        "bare_consumer_msgs_per_s": round(bare),
+        "pipeline_reports_per_s": round(pipe["rate"]),
+        "pipeline_msgs_per_s": round(len(messages) * pipe["share"] / pipe["seconds"]),
+        "ratio": round(len(messages) * pipe["share"] / pipe["seconds"] / bare, 3),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
