@@ -99,18 +99,25 @@ def rejected_row(message: InboundMessage, rejection: Rejection, now: float) -> d
     }
 
 
+BUNDLE_MAX_RECORDS = 400  # ~1 KiB a record: bundles stay far below Kafka's 1 MiB message limit
+
+
 def bundle_by_key(
     records: Sequence[ReportRecord],
     dicts: Sequence[dict[str, Any]],
     partition_key: Callable[[ReportRecord], str],
-) -> dict[str, bytes]:
-    """Enriched records grouped by spatial partition key: one message (a JSON array) per key
-    and batch on the internal topic, instead of one per report (the correlator reads the
-    records of an area in order either way)."""
+) -> list[tuple[str, bytes]]:
+    """Enriched records grouped by spatial partition key: messages of up to
+    `BUNDLE_MAX_RECORDS` records (a JSON array) per key on the internal topic, instead of one
+    message per report (the correlator reads the records of an area in order either way)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for rec, item in zip(records, dicts, strict=True):
         groups.setdefault(partition_key(rec), []).append(item)
-    return {key: orjson.dumps(items) for key, items in groups.items()}
+    return [
+        (key, orjson.dumps(items[i : i + BUNDLE_MAX_RECORDS]))
+        for key, items in groups.items()
+        for i in range(0, len(items), BUNDLE_MAX_RECORDS)
+    ]
 
 
 def unbundle(value: bytes) -> list[ReportRecord]:
@@ -204,7 +211,7 @@ class IngestProcessor:
             deliveries.append(
                 await self.send(self.rejected_topic, msg.key, dead_letter(msg, rejection, now))
             )
-        for key, bundle in bundle_by_key(outcome.accepted, dicts, self.partition_key).items():
+        for key, bundle in bundle_by_key(outcome.accepted, dicts, self.partition_key):
             deliveries.append(await self.send(self.enriched_topic, key.encode(), bundle))
         await asyncio.gather(*deliveries)
 

@@ -7,6 +7,9 @@ need=()
 command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickhouse-client)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# `docker compose` (config validation only, no engine) for tests/sre: built from the Go
+# module proxy once, ~5 min on 2 cores; a no-op when present.
+bash "$(dirname "$0")/../tests/sre/install-compose-plugin.sh" >/dev/null
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -13,7 +13,7 @@ from streams.storage import StoreError, open_store
 
 
 def fetch_from_worker(host: str, port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{host}:{port}/counts", timeout=10) as resp:
+    with urllib.request.urlopen(f"http://{host}:{port}/counts", timeout=120) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         return result
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         1.0, description="Target false-alert rate for the whole served area"
     )
 
+    console_embedded: bool | None = Field(
+        None,
+        description="Serve the console from the worker process (default: yes with chDB, whose "
+        "directory only one process may open; in server mode run `vigie console` instead)",
+    )
+
     log_level: str = Field("INFO", description="Log level")
 
 

@@ -55,3 +55,7 @@ def install_worker_pages(
     @app.timer(1.0)
     async def heartbeat() -> None:
         health.tick()
+
+    @app.task
+    async def started() -> None:
+        health.mark_started()

@@ -34,7 +34,8 @@ def build_worker(settings: Settings) -> faust.App:
     store = open_store(settings.clickhouse)
     store.ensure_schema()
     refdata = load_refdata(settings.refdata or None)
-    geocoder = Geocoder(refdata, load_jurisdictions(settings.jurisdictions or None, refdata))
+    jurisdictions = load_jurisdictions(settings.jurisdictions or None, refdata)
+    geocoder = Geocoder(refdata, jurisdictions)
     retry = RetryPolicy(settings.sink_max_retries, settings.sink_backoff_seconds)
 
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
@@ -64,9 +65,36 @@ def build_worker(settings: Settings) -> faust.App:
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)
+    embedded = settings.console_embedded
+    if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
+        install_console(app, store, refdata, jurisdictions, settings)
     metrics.set_build_info()
     metrics.track_readiness(health.is_ready)
     return app
+
+
+def install_console(app: faust.App, store: Any, refdata: Any, jurisdictions: Any,
+                    settings: Settings) -> None:
+    """The ops-room console in the worker's own event loop (embedded mode)."""
+
+    @app.task
+    async def console() -> None:
+        from console import KafkaActionPublisher, create_console_app, start_console
+        from console.settings import get_console_settings
+
+        cs = get_console_settings()
+        web = create_console_app(
+            store,
+            refdata=refdata,
+            jurisdictions=jurisdictions,
+            tokens=cs.tokens.get_secret_value(),
+            action_publisher=KafkaActionPublisher(
+                settings.kafka_bootstrap, settings.topic_alert_actions
+            ),
+            poll_seconds=cs.poll_seconds,
+        )
+        await start_console(web, cs.host, cs.port)
+        log.info("console listening", extra={"host": cs.host, "port": cs.port})
 
 
 def run_worker(args: argparse.Namespace) -> int:

@@ -1,0 +1,35 @@
+"""Incident correlation: merge the reports of one real incident, lifecycle, confidence.
+
+    from agents.core.correlation import Correlator, incident_json, partition_key
+    engine = Correlator()                    # CorrelationConfig() defaults
+    for version in engine.process(record):   # an enriched ReportRecord
+        publish(incident_json(version))      # version: dict with the ClickHouse columns
+    engine.advance(watermark)                # closures when the stream clock moves on
+    engine.export_incident(iid)              # JSON-serialisable state, for a Faust table
+    engine.drain_evicted()                   # ids to delete from that table
+    Correlator().restore(states, watermark)  # rebuild after a restart
+
+Modules: `config` (parameters), `engine` (matching, lifecycle), `incident` (state and
+version dicts), `confidence`, `spatial` (distances, r9 neighbourhood, partition key),
+`output` (contract JSON), `quality` (clustering scores for `vigie eval`).
+"""
+
+from agents.core.correlation.confidence import confidence, source_weight
+from agents.core.correlation.config import ClassParams, CorrelationConfig
+from agents.core.correlation.engine import Correlator
+from agents.core.correlation.incident import VERSION_KEYS
+from agents.core.correlation.output import incident_json, incident_model
+from agents.core.correlation.spatial import DEFAULT_PARTITION_RES, partition_key
+
+__all__ = [
+    "DEFAULT_PARTITION_RES",
+    "VERSION_KEYS",
+    "ClassParams",
+    "CorrelationConfig",
+    "Correlator",
+    "confidence",
+    "incident_json",
+    "incident_model",
+    "partition_key",
+    "source_weight",
+]

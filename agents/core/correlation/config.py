@@ -1,0 +1,171 @@
+"""Correlation parameters: category classes, category compatibility, lateness.
+
+Every number the engine uses lives here, with its meaning. Distances in metres, times in
+seconds (event time). Defaults were tuned on simulated Essonne streams (seeds 1 and 2,
+see `streams/evaluation.py`) to keep pairwise precision >= 0.95.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+POINT, MOBILE, PERSISTENT = "point", "mobile", "persistent"
+
+HOUR = 3600.0
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClassParams:
+    """How far and how long reports of one category class may be apart and still merge.
+
+    radius_m: a point report joins an incident if its distance to the incident's centre is
+      at most `radius_m + accuracy_factor * accuracy` (its stated or default accuracy),
+      capped at `max_radius_m`.
+    link_m: mobile classes only (0 = off): also joins if within `link_m` of the *nearest*
+      located member (the cluster may move, e.g. a rodeo along a street).
+    max_diameter_m: chain guard: the report must be within this distance of *every* located
+      member, so chains of close pairs cannot glue distant reports.
+    window_s: the report's occurred_at may be at most this far outside the incident's
+      [first_occurred_at, last_occurred_at] span.
+    max_span_s: the incident's span (last - first occurred_at) may not grow beyond this.
+    close_after_s: the incident closes after this long without any change (stream clock).
+    """
+
+    radius_m: float
+    accuracy_factor: float
+    max_radius_m: float
+    link_m: float
+    max_diameter_m: float
+    window_s: float
+    max_span_s: float
+    close_after_s: float
+
+
+def default_classes() -> dict[str, ClassParams]:
+    return {
+        # one place, short: burglary, theft, assault, car fire... Burglary victims guess
+        # the time (+-1.5 h), so the window is a few hours; twins 30-150 m apart are kept
+        # apart by the partner rule and the tight radius.
+        POINT: ClassParams(
+            radius_m=120.0,
+            accuracy_factor=1.0,
+            max_radius_m=350.0,
+            link_m=0.0,
+            max_diameter_m=600.0,
+            window_s=3.0 * HOUR,
+            max_span_s=8.0 * HOUR,
+            close_after_s=6.0 * HOUR,
+        ),
+        # rodeo: moves along a path up to ~1.5 km within an hour.
+        MOBILE: ClassParams(
+            radius_m=350.0,
+            accuracy_factor=1.0,
+            max_radius_m=900.0,
+            link_m=600.0,
+            max_diameter_m=2200.0,
+            window_s=1.0 * HOUR,
+            max_span_s=3.0 * HOUR,
+            close_after_s=2.0 * HOUR,
+        ),
+        # encampment, drug dealing point, occupied hall: hours to days, reported repeatedly.
+        PERSISTENT: ClassParams(
+            radius_m=100.0,
+            accuracy_factor=1.0,
+            max_radius_m=300.0,
+            link_m=0.0,
+            max_diameter_m=700.0,
+            window_s=24.0 * HOUR,
+            max_span_s=10.0 * DAY,
+            close_after_s=48.0 * HOUR,
+        ),
+    }
+
+
+def default_category_class() -> dict[str, str]:
+    return {
+        "cambriolage": POINT,
+        "vol": POINT,
+        "violence": POINT,
+        "degradation": POINT,
+        "incendie": POINT,
+        "infraction_routiere": POINT,
+        "nuisance": POINT,
+        "autre": POINT,
+        "rodeo": MOBILE,
+        "campement_illicite": PERSISTENT,
+        "trafic_stupefiants": PERSISTENT,
+        "occupation_hall": PERSISTENT,
+    }
+
+
+# Citizens' usual confusions (symmetric pairs): a rodeo reported as a nuisance or a traffic
+# offence, a car fire as damage, an occupied hall as a nuisance or as dealing, a burglary
+# as a theft, and "autre" for what a citizen cannot name.
+DEFAULT_COMPATIBLE: tuple[tuple[str, str], ...] = (
+    ("rodeo", "nuisance"),
+    ("rodeo", "infraction_routiere"),
+    ("incendie", "degradation"),
+    ("occupation_hall", "nuisance"),
+    ("occupation_hall", "trafic_stupefiants"),
+    ("trafic_stupefiants", "autre"),
+    ("cambriolage", "vol"),
+    ("violence", "autre"),
+    ("campement_illicite", "autre"),
+)
+
+# Default position accuracy (m) when a point report states none.
+DEFAULT_ACCURACY_M: dict[str, float] = {"citizen": 100.0}
+DEFAULT_PARTNER_ACCURACY_M = 30.0
+MIN_ACCURACY_M = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationConfig:
+    """Everything the correlation engine needs (immutable; build a new one to change it).
+
+    allowed_lateness_s: how long a closed incident stays in state after its last change, so
+      that late reports (social landlords upload in batches hours later) and re-deliveries
+      still find it; after that it is evicted (a later report creates a new incident, never
+      lost).
+    category_mismatch_cost: added to a candidate's cost when categories differ but are
+      compatible (an exact match wins over a compatible one at equal distance).
+    """
+
+    classes: dict[str, ClassParams] = field(default_factory=default_classes)
+    category_class: dict[str, str] = field(default_factory=default_category_class)
+    compatible_pairs: tuple[tuple[str, str], ...] = DEFAULT_COMPATIBLE
+    allowed_lateness_s: float = 48.0 * HOUR
+    category_mismatch_cost: float = 0.5
+    _compat: frozenset[frozenset[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compat", frozenset(frozenset(p) for p in self.compatible_pairs))
+
+    def compatible(self, a: str, b: str) -> bool:
+        return a == b or frozenset((a, b)) in self._compat
+
+    def class_of(self, category: str) -> str:
+        return self.category_class.get(category, POINT)
+
+    def params(self, category: str) -> ClassParams:
+        return self.classes[self.class_of(category)]
+
+    def pair_params(self, a: str, b: str) -> ClassParams:
+        """Parameters for a report of category `a` against an incident of category `b`:
+        the more permissive class of the two (a rodeo reported as a nuisance is a rodeo)."""
+        pa, pb = self.params(a), self.params(b)
+        if pa is pb:
+            return pa
+        return pa if (pa.max_radius_m, pa.window_s) >= (pb.max_radius_m, pb.window_s) else pb
+
+    def search_radius_m(self, category: str) -> float:
+        """How far from a report a compatible incident's index cells may lie. Incidents are
+        indexed under their centre's cell and their located members' cells; a report joins
+        only within `max_radius_m` of the centre or (mobile) `link_m` of a member."""
+        return max(
+            max(p.max_radius_m, p.link_m)
+            for c in (category, *self.category_class)
+            if self.compatible(category, c)
+            for p in (self.params(c),)
+        )

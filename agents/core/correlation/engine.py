@@ -1,0 +1,298 @@
+"""The correlation engine: merges accepted, enriched reports into incidents (pure, no Faust).
+
+Candidates come from the H3 r9 neighbourhood of a point report (incidents are indexed under
+the cells of their located members and of their successive centres) or, for a commune-only
+report, from the incidents touching its commune. A candidate must pass every rule (see
+`Correlator._cost`); the cheapest one wins, else the report founds a new incident.
+
+Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock).
+An open incident closes when the watermark is more than its class's `close_after_s` past
+its latest evidence (`last_seen`, the greatest `reported_at` of its members); a closed
+incident stays in state, and can be re-opened by a late report, until the watermark is
+`allowed_lateness_s` further; then it is evicted (a later report founds a new incident:
+nothing is lost, and ingest drops exact re-deliveries of older ids).
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agents.core.correlation.config import PERSISTENT, CorrelationConfig
+from agents.core.correlation.incident import (
+    State,
+    accuracy_of,
+    add_member,
+    new_state,
+    point_members,
+    version_dict,
+)
+from agents.core.correlation.spatial import cell_of, distance_m, neighbourhood, rings_for
+from agents.core.record import ReportRecord
+
+Version = dict[str, Any]
+
+# Same-partner rule: two records of one partner system (non-citizen `source_org`) never
+# merge, except, in the classes listed here, a record at least this long (occurred_at) after
+# that partner's other records in the incident: a landlord re-reporting an encampment the
+# next day is a new observation of the same persistent incident, not a second encampment.
+DEFAULT_PARTNER_REPEAT_S: dict[str, float] = {PERSISTENT: 6.0 * 3600.0}
+# A commune-level match (no position on one side) is taken only if it is the single
+# admissible one, or cheaper than the next by this much (cost units: 1 = a whole time
+# window, or an exact-vs-compatible category difference of `category_mismatch_cost` x 2).
+COMMUNE_MARGIN = 1.0
+_COMMUNE_LEVEL = 100.0  # cost offset of a commune-level match (spatial costs stay below 10)
+
+
+class Correlator:
+    """Stateful merge of reports into incidents; every change returns a new version dict."""
+
+    def __init__(
+        self,
+        config: CorrelationConfig | None = None,
+        *,
+        partner_repeat_s: Mapping[str, float] | None = None,
+        commune_margin: float = COMMUNE_MARGIN,
+    ) -> None:
+        self.config = config or CorrelationConfig()
+        self.commune_margin = commune_margin
+        self.partner_repeat_s = dict(
+            DEFAULT_PARTNER_REPEAT_S if partner_repeat_s is None else partner_repeat_s
+        )
+        self.watermark = float("-inf")
+        self._incidents: dict[str, State] = {}
+        self._reports: dict[str, str] = {}  # report_id -> incident_id
+        self._cells: dict[str, set[str]] = {}  # r9 cell -> incident ids
+        self._communes: dict[str, set[str]] = {}  # insee -> incident ids
+        self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
+        self._rings: dict[str, int] = {}
+        self._evicted: list[str] = []
+
+    # ---- public API ----
+    @property
+    def open_count(self) -> int:
+        return sum(1 for s in self._incidents.values() if s["status"] == "open")
+
+    def __len__(self) -> int:
+        return len(self._incidents)
+
+    def incident_ids(self) -> list[str]:
+        return list(self._incidents)
+
+    def process(self, record: ReportRecord) -> list[Version]:
+        """Merge one enriched report. Returns the versions it causes, in order: closures
+        due to the watermark moving to its `reported_at`, then the new or changed incident.
+        A report_id already in an incident is ignored (idempotent re-delivery)."""
+        if record.report_id in self._reports or record.lat is None or record.lon is None:
+            return []
+        out = self.advance(record.reported_at)
+        best = self._best_candidate(record)
+        if best is None:
+            state = new_state(record)
+            self._incidents[state["incident_id"]] = state
+        else:
+            state = best
+            add_member(state, record)
+            state["status"] = "open"
+        self._reports[record.report_id] = state["incident_id"]
+        self._index(state, record)
+        out.append(self._emit(state))
+        return out
+
+    def advance(self, watermark: float) -> list[Version]:
+        """Move the stream clock forward (never back); returns the closures it causes and
+        evicts closed incidents past the allowed lateness."""
+        if watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        out: list[Version] = []
+        while self._deadlines and self._deadlines[0][0] < watermark:
+            at, iid = heapq.heappop(self._deadlines)
+            state = self._incidents.get(iid)
+            if state is None:
+                continue
+            due = self._deadline(state)
+            if due != at:  # a stale entry (the incident changed since): queue its real time
+                heapq.heappush(self._deadlines, (due, iid))
+            elif state["status"] == "open":
+                state["status"] = "closed"
+                out.append(self._emit(state))
+            else:
+                self._evict(state)
+        return out
+
+    def drain_evicted(self) -> list[str]:
+        """Ids evicted from state since the last call (delete them from the Faust table)."""
+        out, self._evicted = self._evicted, []
+        return out
+
+    def export_incident(self, incident_id: str) -> dict[str, Any]:
+        """A JSON-serialisable copy of one incident's state (for a Faust table)."""
+        return copy.deepcopy(self._incidents[incident_id])
+
+    def restore(self, incidents: Iterable[dict[str, Any]], watermark: float | None = None) -> None:
+        """Rebuild the engine from exported states. `watermark`: the stream clock persisted
+        with them (default: the greatest `updated_at`, the clock at their last change)."""
+        for exported in incidents:
+            state = copy.deepcopy(exported)
+            iid = state["incident_id"]
+            self._incidents[iid] = state
+            for m in state["members"]:
+                self._reports[m["report_id"]] = iid
+                self._communes.setdefault(m["insee"], set()).add(iid)
+            for cell in state["cells"]:
+                self._cells.setdefault(cell, set()).add(iid)
+            heapq.heappush(self._deadlines, (self._deadline(state), iid))
+            if watermark is None:
+                self.watermark = max(self.watermark, float(state["updated_at"]))
+        if watermark is not None:
+            self.watermark = max(self.watermark, watermark)
+
+    # ---- matching ----
+    def _best_candidate(self, record: ReportRecord) -> State | None:
+        """The cheapest admissible incident. A match at commune level (a commune-only report,
+        or an incident with no located member) carries no position, so it is taken only
+        when it is the single commune-level candidate or clearly the best one (by
+        `commune_margin`): otherwise the report stays apart rather than glue two incidents
+        of one town. A spatial match always wins over a commune-level one."""
+        best: State | None = None
+        best_cost = float("inf")
+        commune_level: list[tuple[float, State]] = []
+        for iid in sorted(self._candidates(record)):  # sorted: ties go the same way on replay
+            state = self._incidents[iid]
+            cost = self._cost(state, record)
+            if cost is None:
+                continue
+            if cost >= _COMMUNE_LEVEL:
+                commune_level.append((cost, state))
+            elif cost < best_cost:
+                best, best_cost = state, cost
+        if best is None and commune_level:
+            commune_level.sort(key=lambda cs: cs[0])
+            if len(commune_level) == 1 or (
+                commune_level[1][0] - commune_level[0][0] >= self.commune_margin
+            ):
+                return commune_level[0][1]
+        return best
+
+    def _candidates(self, record: ReportRecord) -> set[str]:
+        """Incidents a report could join: a commune-only report, any incident touching its
+        commune; a point report, the incidents indexed in its r9 neighbourhood plus the
+        commune's incidents that have no located member yet."""
+        in_commune = self._communes.get(record.insee or "", set())
+        if record.precision != "point":
+            return set(in_commune)
+        incidents = self._incidents
+        found = {i for i in in_commune if incidents[i]["precision"] != "point"}
+        centre = record.h3_r9 or cell_of(record.lat, record.lon)  # type: ignore[arg-type]
+        for cell in neighbourhood(centre, self._rings_for(record.category)):
+            ids = self._cells.get(cell)
+            if ids:
+                found.update(ids)
+        return found
+
+    def _rings_for(self, category: str) -> int:
+        k = self._rings.get(category)
+        if k is None:
+            k = self._rings[category] = rings_for(self.config.search_radius_m(category))
+        return k
+
+    def _cost(self, state: State, record: ReportRecord) -> float | None:
+        """Cost of merging `record` into `state`, or None when a rule forbids it.
+
+        Rules: compatible categories; the same partner system never sends one incident
+        twice under two ids; occurred_at within the window around the incident's span and
+        the span bounded; then by precision: commune-only on either side needs the same
+        commune; point against point needs the distance to the centre within
+        `radius_m + accuracy_factor * hypot(report accuracy, centre accuracy)` capped at
+        `max_radius_m` (the centre's accuracy is that of the inverse-variance mean of the
+        located members), or, mobile, to a member within `link_m`; and the distance to
+        every located member within `max_diameter_m` (chain guard).
+        """
+        cfg = self.config
+        if not cfg.compatible(record.category, state["category"]):
+            return None
+        p = cfg.pair_params(record.category, state["category"])
+        if record.source_kind != "citizen":
+            repeat = self.partner_repeat_s.get(cfg.class_of(state["category"]))
+            for m in state["members"]:
+                if m["source_org"] == record.source_org and (
+                    repeat is None or abs(m["occurred_at"] - record.occurred_at) < repeat
+                ):
+                    return None
+        t = record.occurred_at
+        first, last = float(state["first_occurred_at"]), float(state["last_occurred_at"])
+        gap = max(first - t, t - last, 0.0)
+        if gap > p.window_s or max(last, t) - min(first, t) > p.max_span_s:
+            return None
+        cost = gap / p.window_s
+        if record.category != state["category"]:
+            cost += cfg.category_mismatch_cost
+        points = point_members(state)
+        if record.precision != "point" or not points:
+            if record.insee != state["insee"] and all(
+                m["insee"] != record.insee for m in state["members"]
+            ):
+                return None
+            return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
+        lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
+        d_centre = distance_m(lat, lon, float(state["lat"]), float(state["lon"]))
+        spread = math.hypot(accuracy_of(record), float(state["centre_acc"]))
+        allowed = min(p.radius_m + p.accuracy_factor * spread, p.max_radius_m)
+        d_members = [distance_m(lat, lon, m["lat"], m["lon"]) for m in points]
+        if max(d_members) > p.max_diameter_m:
+            return None
+        if d_centre <= allowed:
+            return cost + d_centre / allowed
+        if p.link_m > 0:  # mobile classes: the cluster may move
+            nearest = min(d_members)
+            if nearest <= p.link_m:
+                return cost + 1.0 + nearest / p.link_m
+        return None
+
+    # ---- bookkeeping ----
+    def _index(self, state: State, record: ReportRecord) -> None:
+        iid = state["incident_id"]
+        cells: list[str] = state.setdefault("cells", [])
+        new = []
+        if record.precision == "point":
+            new.append(record.h3_r9 or cell_of(record.lat, record.lon))  # type: ignore[arg-type]
+        new.append(cell_of(state["lat"], state["lon"]))
+        for cell in new:
+            if cell not in cells:
+                cells.append(cell)
+                self._cells.setdefault(cell, set()).add(iid)
+        self._communes.setdefault(record.insee or "", set()).add(iid)
+        heapq.heappush(self._deadlines, (self._deadline(state), iid))
+
+    def _deadline(self, state: State) -> float:
+        close = float(state["last_seen"]) + self.config.params(state["category"]).close_after_s
+        return close if state["status"] == "open" else close + self.config.allowed_lateness_s
+
+    def _emit(self, state: State) -> Version:
+        state["version"] += 1
+        state["updated_at"] = max(self.watermark, float(state["last_seen"]))
+        if state["status"] == "closed":
+            heapq.heappush(self._deadlines, (self._deadline(state), state["incident_id"]))
+        return version_dict(state)
+
+    def _evict(self, state: State) -> None:
+        iid = state["incident_id"]
+        del self._incidents[iid]
+        self._evicted.append(iid)
+        for m in state["members"]:
+            self._reports.pop(m["report_id"], None)
+            ids = self._communes.get(m["insee"])
+            if ids is not None:
+                ids.discard(iid)
+                if not ids:
+                    del self._communes[m["insee"]]
+        for cell in state["cells"]:
+            ids = self._cells.get(cell)
+            if ids is not None:
+                ids.discard(iid)
+                if not ids:
+                    del self._cells[cell]

@@ -1,0 +1,91 @@
+"""Clustering quality of a correlation run against ground truth (pure functions).
+
+Inputs: `predicted` and `truth`, each mapping report_id -> cluster id, over the same reports.
+- pairwise: a pair of reports is positive when both are in one cluster; precision = pairs
+  together in both / pairs together in predicted, recall = ... / pairs together in truth.
+- B-cubed: per report, precision = |pred cluster ∩ true cluster| / |pred cluster| (recall
+  with |true cluster|), averaged over reports.
+- over-merge rate: share of predicted incidents mixing >= 2 true incidents.
+- border split: share of true same-incident pairs whose reports have different keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScores:
+    reports: int
+    true_incidents: int
+    predicted_incidents: int
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+    over_merge_rate: float  # over all predicted incidents
+    over_merge_rate_multi: float  # over predicted incidents of >= 2 reports
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def score(predicted: Mapping[str, str], truth: Mapping[str, str]) -> ClusterScores:
+    ids = [r for r in truth if r in predicted]
+    joint = Counter((predicted[r], truth[r]) for r in ids)
+    pred_size = Counter(predicted[r] for r in ids)
+    true_size = Counter(truth[r] for r in ids)
+    tp = sum(_pairs(n) for n in joint.values())
+    pred_pairs = sum(_pairs(n) for n in pred_size.values())
+    true_pairs = sum(_pairs(n) for n in true_size.values())
+    p = tp / pred_pairs if pred_pairs else 1.0
+    r = tp / true_pairs if true_pairs else 1.0
+    bp = br = 0.0
+    for (pc, tc), n in joint.items():  # each of the n reports scores n/|pc| and n/|tc|
+        bp += n * n / pred_size[pc]
+        br += n * n / true_size[tc]
+    total = len(ids) or 1
+    mixes: dict[str, int] = defaultdict(int)
+    for pc, _ in joint:
+        mixes[pc] += 1
+    mixed = sum(1 for v in mixes.values() if v >= 2)
+    multi = sum(1 for v in pred_size.values() if v >= 2)
+    return ClusterScores(
+        reports=len(ids),
+        true_incidents=len(true_size),
+        predicted_incidents=len(pred_size),
+        pairwise_precision=p,
+        pairwise_recall=r,
+        pairwise_f1=_f1(p, r),
+        bcubed_precision=bp / total,
+        bcubed_recall=br / total,
+        bcubed_f1=_f1(bp / total, br / total),
+        over_merge_rate=mixed / len(pred_size) if pred_size else 0.0,
+        over_merge_rate_multi=mixed / multi if multi else 0.0,
+    )
+
+
+def split_pair_share(truth: Mapping[str, str], key: Mapping[str, str]) -> float:
+    """Share of true same-incident report pairs whose two reports have different keys."""
+    by_incident: dict[str, Counter[str]] = defaultdict(Counter)
+    for rid, inc in truth.items():
+        by_incident[inc][key[rid]] += 1
+    total = split = 0
+    for keys in by_incident.values():
+        n = sum(keys.values())
+        pairs = _pairs(n)
+        total += pairs
+        split += pairs - sum(_pairs(k) for k in keys.values())
+    return split / total if total else 0.0

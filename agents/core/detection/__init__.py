@@ -1,0 +1,52 @@
+"""Hotspot detection: hourly incident counts, baselines, Poisson scan, alert lifecycle.
+
+Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `LIVE_COUNTS_SQL`
+(counts), `CellIndex` (cells), `fit_baseline` (baselines), `calibrate` (thresholds),
+`Detector` / `PoissonScanDetector` / `DetectionConfig` (detection), `AlertManager` (lifecycle).
+"""
+
+from agents.core.detection.alerts import AlertManager, Candidate, LifecycleParams, severity_of
+from agents.core.detection.baseline import (
+    Baseline,
+    BaselineParams,
+    HistoryStats,
+    fit_baseline,
+    hour_of_week,
+)
+from agents.core.detection.calibration import Calibration, calibrate, null_daily_max
+from agents.core.detection.cells import CellIndex
+from agents.core.detection.counts import (
+    LIVE_COUNTS_SQL,
+    CountStore,
+    IncidentCounter,
+    InMemoryCountStore,
+    hour_of,
+)
+from agents.core.detection.detector import DetectionConfig, Detector, PoissonScanDetector
+from agents.core.detection.scan import poisson_score, scan
+
+__all__ = [
+    "LIVE_COUNTS_SQL",
+    "AlertManager",
+    "Baseline",
+    "BaselineParams",
+    "Calibration",
+    "Candidate",
+    "CellIndex",
+    "CountStore",
+    "DetectionConfig",
+    "Detector",
+    "HistoryStats",
+    "InMemoryCountStore",
+    "IncidentCounter",
+    "LifecycleParams",
+    "PoissonScanDetector",
+    "calibrate",
+    "fit_baseline",
+    "hour_of",
+    "hour_of_week",
+    "null_daily_max",
+    "poisson_score",
+    "scan",
+    "severity_of",
+]

@@ -1,0 +1,226 @@
+"""Expected incident counts per cell, category and local hour of the week.
+
+Model: lambda(cell, category, hour) = rate(cell, category) * profile(category, hour_of_week).
+
+* `profile` is the département-level hour-of-week shape of the category (mean 1), computed in
+  local time (Europe/Paris, DST-correct via zoneinfo) and shrunk toward the all-categories shape
+  (and that one toward flat) with `profile_pseudo_counts` pseudo-counts per hour of week.
+* `rate` comes from three-level gamma-Poisson empirical-Bayes shrinkage: département ->
+  commune -> cell. At each level the posterior mean is (n + alpha) / (T + alpha / mu), where n
+  is the unit's count over the T history hours, mu its prior mean rate (the level above spread
+  by weight, e.g. population or cell count) and alpha the prior shape, estimated by the method
+  of moments over all units of the level (alpha small = heterogeneous units = little
+  shrinkage). Shrinkage is asymmetric (conservative for false alerts): for a cell busier
+  than its prior the prior's weight, alpha / mu hours of exposure, is capped at
+  `max_prior_hours` (48 h), because a gamma prior drags outliers toward the mean and a
+  chronic spot (busy every day) must keep its own high rate so that it is baseline, not a
+  hotspot; a quieter cell is shrunk fully toward its commune (at T = 0 the rate is mu).
+  With tau = alpha / mu (capped at max_prior_hours above the prior), the rate is
+  (n + mu tau) / (T + tau), and the cell rate's posterior is Gamma(n + mu tau, T + tau)
+  (used by the calibration's null simulation).
+* Cold start: the département rate is itself shrunk toward configured daily rates with a prior
+  worth `cold_start_hours` of history, so with no history the expectation is the configured
+  département rate spread by cell weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.core.detection.cells import CellIndex
+from agents.core.detection.counts import CountRow
+from schemas.enums import CATEGORIES
+
+FloatArray = npt.NDArray[np.float64]
+PARIS = ZoneInfo("Europe/Paris")
+HOURS_PER_WEEK = 168
+
+# Rough département-wide incidents per day for the cold start (Essonne order of magnitude).
+DEFAULT_COLD_START_DAILY: dict[str, float] = {
+    "cambriolage": 25.0,
+    "infraction_routiere": 30.0,
+    "campement_illicite": 2.0,
+    "rodeo": 6.0,
+    "degradation": 30.0,
+    "trafic_stupefiants": 10.0,
+    "violence": 25.0,
+    "vol": 45.0,
+    "nuisance": 30.0,
+    "incendie": 6.0,
+    "occupation_hall": 5.0,
+    "autre": 15.0,
+}
+
+
+@lru_cache(maxsize=1 << 17)
+def hour_of_week(hour: int) -> int:
+    """Local (Europe/Paris) hour of the week, Monday 00h = 0, of an hour bucket."""
+    local = datetime.fromtimestamp(hour * 3600, UTC).astimezone(PARIS)
+    return local.weekday() * 24 + local.hour
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineParams:
+    cold_start_daily: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_COLD_START_DAILY)
+    )
+    cold_start_hours: float = 168.0
+    profile_pseudo_counts: float = 5.0
+    alpha_bounds: tuple[float, float] = (0.05, 100.0)
+    max_prior_hours: float = 48.0
+
+
+@dataclass(slots=True)
+class HistoryStats:
+    """Sufficient statistics of a history window [start_hour, end_hour)."""
+
+    start_hour: int
+    end_hour: int
+    cell_counts: dict[tuple[str, str], float] = field(default_factory=dict)
+    how_counts: FloatArray = field(
+        default_factory=lambda: np.zeros((len(CATEGORIES), HOURS_PER_WEEK))
+    )
+    how_exposure: FloatArray = field(default_factory=lambda: np.zeros(HOURS_PER_WEEK))
+
+    @property
+    def hours(self) -> int:
+        return max(0, self.end_hour - self.start_hour)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[CountRow], start_hour: int, end_hour: int) -> HistoryStats:
+        stats = cls(start_hour, end_hour)
+        cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+        for cell, category, hour, n in rows:
+            ci = cat_pos.get(category)
+            if ci is None or not start_hour <= hour < end_hour:
+                continue
+            key = (cell, category)
+            stats.cell_counts[key] = stats.cell_counts.get(key, 0.0) + n
+            stats.how_counts[ci, hour_of_week(hour)] += n
+        for hour in range(start_hour, end_hour):
+            stats.how_exposure[hour_of_week(hour)] += 1.0
+        return stats
+
+
+@dataclass(slots=True)
+class Baseline:
+    """Fitted expectations; `rate[c, i]` is the mean hourly rate of category c in cell i."""
+
+    rate: FloatArray  # (n_categories, n_cells), posterior mean = shape / inv_scale
+    shape: FloatArray  # gamma posterior shape of each cell rate
+    inv_scale: FloatArray  # gamma posterior rate (inverse scale) of each cell rate
+    profile: FloatArray  # (n_categories, 168), mean 1 over a week
+    history_hours: int
+    alpha_commune: float
+    alpha_cell: float
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.rate.shape[1])
+
+    def zone_rates(self, index: CellIndex, ks: Iterable[int]) -> FloatArray:
+        """(n_categories, len(ks), n_cells): summed rate of each zone (cell + k-ring)."""
+        ks = list(ks)
+        padded = np.concatenate([self.rate, np.zeros((self.rate.shape[0], 1))], axis=1)
+        cum = padded[:, index.rings(max(ks))].cumsum(axis=2)  # (n_cat, n_cells, size)
+        return np.stack([cum[:, :, 3 * k * (k + 1)] for k in ks], axis=1)
+
+    def window_profile(self, hour: int, windows: Iterable[int]) -> FloatArray:
+        """(n_categories, n_windows): summed profile over the hours [hour - w + 1, hour]."""
+        ws = list(windows)
+        hows = [hour_of_week(hour - a) for a in range(max(ws))]
+        cum = np.cumsum(self.profile[:, hows], axis=1)
+        return cum[:, [w - 1 for w in ws]]
+
+    def expected(self, cell_pos: int, category: str, hour: int) -> float:
+        ci = CATEGORIES.index(category)
+        return float(self.rate[ci, cell_pos] * self.profile[ci, hour_of_week(hour)])
+
+
+def _alpha(counts: FloatArray, expected: FloatArray, bounds: tuple[float, float]) -> float:
+    """Method-of-moments gamma shape: Var[n] = E + E^2 / alpha."""
+    denom = float((expected**2).sum())
+    if denom <= 0:
+        return bounds[1]
+    inv = float(((counts - expected) ** 2 - expected).sum()) / denom
+    if inv <= 1.0 / bounds[1]:
+        return bounds[1]
+    return float(min(bounds[1], max(bounds[0], 1.0 / inv)))
+
+
+def _profile(stats: HistoryStats, m: float) -> FloatArray:
+    exposure = stats.how_exposure
+    total_hours = exposure.sum()
+    if total_hours <= 0:
+        return np.ones((len(CATEGORIES), HOURS_PER_WEEK))
+    all_counts = stats.how_counts.sum(axis=0)
+    all_mean = all_counts.sum() / total_hours
+    pooled = (all_counts + m) / (all_mean * exposure + m) if all_mean > 0 else np.ones(168)
+    pooled = pooled / pooled.mean()
+    means = stats.how_counts.sum(axis=1) / total_hours  # (n_cat,)
+    prof = (stats.how_counts + m * pooled) / (means[:, None] * exposure[None, :] + m)
+    prof = prof / prof.mean(axis=1, keepdims=True)
+    return np.asarray(prof, dtype=np.float64)
+
+
+def fit_baseline(
+    stats: HistoryStats, index: CellIndex, params: BaselineParams | None = None
+) -> Baseline:
+    p = params or BaselineParams()
+    n_cat, n_cells = len(CATEGORIES), len(index)
+    hours = float(stats.hours)
+    cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+
+    cell_n = np.zeros((n_cat, n_cells))
+    for (cell, category), n in stats.cell_counts.items():
+        pos = index.position(cell)
+        if pos is not None:
+            cell_n[cat_pos[category], pos] += n
+
+    # Département level, shrunk toward the cold-start rates.
+    prior = np.array([p.cold_start_daily.get(c, 1.0) / 24.0 for c in CATEGORIES])
+    tau = p.cold_start_hours
+    dept = (cell_n.sum(axis=1) + prior * tau) / (hours + tau)
+
+    # Commune level.
+    weights = np.asarray(index.weight, dtype=np.float64) if n_cells else np.zeros(0)
+    com_pos = {insee: i for i, insee in enumerate(sorted(set(index.insee)))}
+    com_of = np.array([com_pos[i] for i in index.insee], dtype=np.int64)
+    n_com = len(com_pos)
+    com_w = np.bincount(com_of, weights=weights, minlength=n_com) if n_cells else np.zeros(0)
+    total_w = float(com_w.sum()) or 1.0
+    com_n = np.stack(
+        [np.bincount(com_of, weights=cell_n[c], minlength=n_com) for c in range(n_cat)]
+    ).astype(np.float64)
+    mu_com = dept[:, None] * (com_w / total_w)[None, :]
+    alpha_com = _alpha(com_n, mu_com * hours, p.alpha_bounds) if hours > 0 else p.alpha_bounds[1]
+    tau_com = np.minimum(alpha_com / np.maximum(mu_com, 1e-12), p.max_prior_hours)
+    rate_com = (com_n + mu_com * tau_com) / (hours + tau_com)
+
+    # Cell level.
+    share = weights / np.maximum(com_w[com_of], 1e-12)
+    mu_cell = rate_com[:, com_of] * share[None, :]
+    alpha_cell = _alpha(cell_n, mu_cell * hours, p.alpha_bounds) if hours > 0 else p.alpha_bounds[1]
+    tau_full = alpha_cell / np.maximum(mu_cell, 1e-12)
+    above = cell_n > mu_cell * hours  # busier than its prior: keep (most of) its own rate
+    tau_cell = np.where(above, np.minimum(tau_full, p.max_prior_hours), tau_full)
+    shape = cell_n + mu_cell * tau_cell
+    inv_scale = hours + tau_cell
+    rate = shape / inv_scale
+
+    return Baseline(
+        rate=np.asarray(rate, dtype=np.float64),
+        shape=np.asarray(shape, dtype=np.float64),
+        inv_scale=np.asarray(inv_scale, dtype=np.float64),
+        profile=_profile(stats, p.profile_pseudo_counts),
+        history_hours=stats.hours,
+        alpha_commune=alpha_com,
+        alpha_cell=alpha_cell,
+    )

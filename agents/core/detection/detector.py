@@ -1,0 +1,258 @@
+"""Detectors: a small protocol and the expectation-based Poisson scan detector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from agents.core.detection.alerts import AlertManager, Candidate, LifecycleParams, Message
+from agents.core.detection.baseline import Baseline, BaselineParams, HistoryStats, fit_baseline
+from agents.core.detection.calibration import Calibration, calibrate
+from agents.core.detection.cells import CellIndex
+from agents.core.detection.counts import CountRow, CountStore, hour_of
+from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS, ScanResult, WindowScanner
+from schemas.enums import CATEGORIES
+
+
+class Detector(Protocol):
+    """Anything that turns counts into alert lifecycle messages (scan, CUSUM, Kulldorff...).
+
+    `run(now)` is called every few seconds/minutes on one worker with the detector's clock
+    (wall clock live, stream clock in a backtest) and returns the messages to publish.
+    """
+
+    name: str
+
+    def run(self, now: float) -> list[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+    ks: tuple[int, ...] = DEFAULT_KS
+    min_observed: float = 3.0  # a zone needs at least this many incidents to alert
+    false_alerts_per_day: float = 1.0  # target for the whole served area
+    calibration_days: int = 24  # simulated null days
+    calibration_period_s: float = 900.0  # simulated run period (live runs every 300 s)
+    calibration_clumping: float = 0.05  # share of null incidents with a twin (see calibration)
+    calibration_seed: int = 0
+    min_threshold: float = 6.0
+    close_ratio: float = 0.6  # close below close_ratio * open threshold
+    cooldown_s: float = 6 * 3600.0
+    history_days: float = 56.0  # history used to fit baselines
+    fit_lag_hours: int = 24  # the most recent hours are left out of the fit
+    refit_every_s: float = 86400.0
+    recalibrate_every_s: float = 7 * 86400.0
+    baseline: BaselineParams = field(default_factory=BaselineParams)
+
+
+class PoissonScanDetector:
+    """Baselines + Poisson scan + alert lifecycle over a `CountStore`.
+
+    Fits its baseline from the store's history on the first run and every `refit_every_s`,
+    calibrates its threshold by null simulation on the first run and every
+    `recalibrate_every_s` (or uses `fixed_threshold`).
+
+    Runs are incremental: window counts follow the store's changes (`changes_since`, when the
+    store has it; else they are re-read each run), every zone is scanned at the first run of
+    each hour, and in between only the zones around cells that received incidents since the
+    previous run and the zones of open alerts (the other scores can only have gone down,
+    see `scan.WindowScanner`). A run with no new incident and no open alert does nothing.
+    """
+
+    name = "poisson_scan"
+
+    def __init__(
+        self,
+        store: CountStore,
+        index: CellIndex | None = None,
+        config: DetectionConfig | None = None,
+        *,
+        fixed_threshold: float | None = None,
+    ) -> None:
+        self.store = store
+        self.index = index if index is not None else CellIndex()
+        self.config = config or DetectionConfig()
+        self.baseline: Baseline | None = None
+        self.calibration: Calibration | None = None
+        self._fixed = fixed_threshold
+        self._stats: HistoryStats | None = None
+        self._fit_at = -np.inf
+        self._calibrated_at = -np.inf
+        self._fit_cells = -1
+        self._scanner: WindowScanner | None = None
+        self._revision: int | None = None
+        self._full_due = True
+        self._cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+        threshold = fixed_threshold if fixed_threshold is not None else np.inf
+        self.manager = AlertManager(
+            LifecycleParams(float(threshold), self.config.close_ratio, self.config.cooldown_s)
+        )
+
+    # -- hooks ---------------------------------------------------------------------------
+    def observe_cell(self, cell: str, insee: str) -> None:
+        """`IncidentCounter` hook: learn the cell universe and each cell's commune."""
+        self.index.ensure(cell, insee)
+
+    @property
+    def threshold(self) -> float:
+        return self.manager.params.open_threshold
+
+    # -- fitting ---------------------------------------------------------------------------
+    def refit(self, now: float) -> Baseline:
+        cfg = self.config
+        end = hour_of(now) - cfg.fit_lag_hours
+        start = end - int(cfg.history_days * 24)
+        span = self.store.span()
+        if span is not None:
+            start = max(start, span[0])
+        end = max(start, end)
+        self._stats = HistoryStats.from_rows(self.store.window_counts(start, end), start, end)
+        self._fit_at = now
+        return self._refit_from_stats()
+
+    def _refit_from_stats(self) -> Baseline:
+        assert self._stats is not None
+        cfg = self.config
+        self.baseline = fit_baseline(self._stats, self.index, cfg.baseline)
+        self._fit_cells = len(self.index)
+        self._scanner = WindowScanner(
+            self.baseline.zone_rates(self.index, cfg.ks),
+            self.baseline.profile,
+            self.index.rings(max(cfg.ks)),
+            ks=cfg.ks,
+            windows=cfg.windows,
+            min_observed=cfg.min_observed,
+        )
+        self._revision = None  # reload the windows
+        return self.baseline
+
+    def calibrate(self, now: float) -> Calibration:
+        cfg = self.config
+        if self.baseline is None or self._fit_cells != len(self.index):
+            self.refit(now)
+        assert self.baseline is not None
+        self.calibration = calibrate(
+            self.baseline,
+            self.index,
+            false_alerts_per_day=cfg.false_alerts_per_day,
+            start_hour=hour_of(now),
+            days=cfg.calibration_days,
+            windows=cfg.windows,
+            ks=cfg.ks,
+            min_observed=cfg.min_observed,
+            min_threshold=cfg.min_threshold,
+            period_s=cfg.calibration_period_s,
+            clumping=cfg.calibration_clumping,
+            seed=cfg.calibration_seed,
+        )
+        self._calibrated_at = now
+        self.set_threshold(self.calibration.threshold)
+        return self.calibration
+
+    def set_threshold(self, threshold: float) -> None:
+        p = self.manager.params
+        self.manager.params = LifecycleParams(threshold, p.close_ratio, p.cooldown_s, p.detector)
+        self._full_due = True
+
+    # -- running ---------------------------------------------------------------------------
+    def _maintain(self, now: float) -> None:
+        cfg = self.config
+        if self.baseline is None or now - self._fit_at >= cfg.refit_every_s:
+            self.refit(now)
+        if self._fixed is None and now - self._calibrated_at >= cfg.recalibrate_every_s:
+            self.calibrate(now)
+
+    def _add_rows(self, scanner: WindowScanner, rows: list[CountRow]) -> None:
+        pos, cat_pos, n_cells = self.index.position, self._cat_pos, self._fit_cells
+        for cell, cat, h, n in rows:
+            ci = cat_pos.get(cat)
+            p = pos(cell)
+            # cells first seen since the last fit wait for the next one
+            if ci is not None and p is not None and p < n_cells:
+                scanner.add(ci, p, h, float(n))
+
+    def _sync(self, hour: int) -> tuple[WindowScanner, bool]:
+        """Bring the window counts to the store's state; True when every zone must be
+        rescanned (new hour, reload, new threshold)."""
+        scanner = self._scanner
+        assert scanner is not None
+        delta_of = getattr(self.store, "changes_since", None)
+        rows = None
+        if self._revision is not None and delta_of is not None:
+            rows = delta_of(self._revision)
+        full = self._full_due or hour != scanner.hour
+        if rows is None:  # (re)load the whole windows
+            revision = self.store.revision()
+            scanner.reset(hour)
+            start = hour - max(self.config.windows) + 1
+            span = self.store.span()
+            end = max(hour, span[1]) + 1 if span is not None else hour + 1
+            self._add_rows(scanner, self.store.window_counts(start, end))  # future: kept aside
+            full = True
+        else:
+            revision = self.store.revision()
+            if hour != scanner.hour:
+                scanner.advance(hour)
+            self._add_rows(scanner, rows)
+        self._revision = revision
+        self._full_due = False
+        return scanner, full
+
+    def scan_now(self, now: float, *, full: bool = True) -> ScanResult:
+        """The scan at `now`: every zone with `full`, else only the zones around the cells
+        that changed since the previous scan and the zones of open alerts."""
+        self._maintain(now)
+        scanner, must = self._sync(hour_of(now))
+        if full or must:
+            return scanner.scan_all(now)
+        near = set(scanner.changed)
+        pos = self.index.position
+        for alert in self.manager.open_alerts.values():
+            ci = self._cat_pos[alert.category]
+            for cell in alert.cells:
+                p = pos(cell)
+                if p is not None and p < self._fit_cells:
+                    near.add((ci, p))
+        return scanner.scan_near(now, near)
+
+    def run(self, now: float) -> list[Message]:
+        self._maintain(now)
+        if self.manager.expire_cooldowns(now):
+            self._full_due = True  # a zone held back by a cooldown may open now
+        scanner = self._scanner
+        if (
+            scanner is not None
+            and not self._full_due
+            and hour_of(now) == scanner.hour
+            and not self.manager.open_alerts
+            and self._revision == self.store.revision()
+        ):
+            return []  # nothing new: no score went up, no open alert to follow
+        result = self.scan_now(now, full=False)
+        close = self.manager.params.close_threshold
+        candidates: list[Candidate] = []
+        hour = hour_of(now)
+        for i in np.nonzero(result.score >= close)[0]:
+            center = int(result.center[i])
+            k = self.config.ks[int(result.k_idx[i])]
+            w = self.config.windows[int(result.w_idx[i])]
+            cells = self.index.zone_cells(center, k)
+            candidates.append(
+                Candidate(
+                    category=CATEGORIES[int(result.category[i])],
+                    center_cell=self.index.cells[center],
+                    cells=frozenset(cells),
+                    insee=frozenset(self.index.insee[self.index.position(c) or 0] for c in cells),
+                    observed=float(result.observed[i]),
+                    expected=float(result.expected[i]),
+                    score=float(result.score[i]),
+                    window_start=float((hour - w + 1) * 3600),
+                    window_end=float(now),
+                )
+            )
+        if not candidates and not self.manager.open_alerts:
+            return []
+        return self.manager.step(now, candidates)

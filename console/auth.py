@@ -1,0 +1,113 @@
+"""Bearer tokens with roles, and short-lived signed tokens for the SSE stream.
+
+Tokens are configured as `token:role:name` entries separated by commas, e.g.
+`VIGIE_CONSOLE_TOKENS="s3cr3t-a:operator:alice,s3cr3t-b:viewer:wall"`. Only the SHA-256 of
+each token is kept in memory. Roles: `viewer` reads, `operator` also acknowledges/closes.
+
+EventSource cannot send an Authorization header, so `/api/stream` takes `?st=<stream
+token>`: `name.role.expiry.signature` (HMAC-SHA256 with a per-process secret unless one is
+configured - replicas behind a load balancer must share it). The browser gets one from
+`GET /api/me` (bearer-authenticated); it is valid 10 minutes and only for the stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+ROLES = ("viewer", "operator")
+STREAM_TOKEN_SECONDS = 600
+
+
+class TokenConfigError(ValueError):
+    """The token setting is malformed (the message never contains a token)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+
+    @property
+    def can_act(self) -> bool:
+        return self.role == "operator"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenRegistry:
+    """Known tokens (hashed) → principal, plus the signer of stream tokens."""
+
+    def __init__(self, entries: dict[str, Principal], stream_secret: bytes | None = None) -> None:
+        self._by_digest = {_digest(token): who for token, who in entries.items()}
+        self._secret = stream_secret or secrets.token_bytes(32)
+
+    @classmethod
+    def parse(cls, spec: str, stream_secret: bytes | None = None) -> TokenRegistry:
+        entries: dict[str, Principal] = {}
+        for index, item in enumerate(filter(None, (p.strip() for p in spec.split(","))), 1):
+            parts = item.split(":")
+            if len(parts) != 3 or not all(parts):
+                raise TokenConfigError(f"token entry #{index}: expected token:role:name")
+            token, role, name = parts
+            if role not in ROLES:
+                raise TokenConfigError(f"token entry #{index}: role must be one of {ROLES}")
+            if len(token) < 16:
+                raise TokenConfigError(f"token entry #{index}: token shorter than 16 characters")
+            entries[token] = Principal(name=name, role=role)
+        return cls(entries, stream_secret)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def check_bearer(self, header: str | None) -> Principal | None:
+        if not header or not header.startswith("Bearer "):
+            return None
+        return self.check_token(header[len("Bearer ") :].strip())
+
+    def check_token(self, token: str) -> Principal | None:
+        digest = _digest(token)
+        found = None
+        for known, who in self._by_digest.items():
+            if hmac.compare_digest(known, digest):
+                found = who
+        return found
+
+    # ---- stream tokens -----------------------------------------------------------------
+    def _sign(self, payload: str) -> str:
+        mac = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+    def stream_token(self, who: Principal, now: float | None = None) -> tuple[str, int]:
+        expiry = int((now if now is not None else time.time()) + STREAM_TOKEN_SECONDS)
+        name = base64.urlsafe_b64encode(who.name.encode()).decode().rstrip("=")
+        payload = f"{name}.{who.role}.{expiry}"
+        return f"{payload}.{self._sign(payload)}", expiry
+
+    def check_stream_token(self, token: str, now: float | None = None) -> Principal | None:
+        parts = token.split(".")
+        if len(parts) != 4:
+            return None
+        name, role, expiry, signature = parts
+        if not hmac.compare_digest(self._sign(f"{name}.{role}.{expiry}"), signature):
+            return None
+        if not expiry.isdigit() or int(expiry) < (now if now is not None else time.time()):
+            return None
+        if role not in ROLES:
+            return None
+        padded = name + "=" * (-len(name) % 4)
+        return Principal(name=base64.urlsafe_b64decode(padded).decode(), role=role)
+
+
+def generate_dev_tokens() -> str:
+    """A fresh `VIGIE_CONSOLE_TOKENS` value for development (one operator, one viewer)."""
+    return (
+        f"{secrets.token_urlsafe(24)}:operator:dev-operator,"
+        f"{secrets.token_urlsafe(24)}:viewer:dev-wall"
+    )

@@ -1,0 +1,125 @@
+"""Live updates: one poller per process watches ClickHouse, every SSE client gets the news.
+
+Every `poll_seconds` (only while someone listens) the poller reads a cheap change signature
+(`queries.change_signature`). On a change it pushes to every subscriber:
+- `alert` events: the current state of each alert that is new or has a new version;
+- a `change` event `{"reports": bool, "incidents": bool, "alerts": bool, "actions": bool}`:
+  the page then re-reads what changed through the JSON API with its own filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from console import queries
+from streams.runtime import run_blocking
+from streams.storage.base import Store
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 200
+
+
+class LiveHub:
+    def __init__(self, store: Store, poll_seconds: float = 1.0) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self._signature: dict[str, Any] | None = None
+        self._alert_versions: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.store_ok = True
+
+    # ---- subscribers -------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[bytes | None]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._subscribers.discard(queue)
+        if not self._subscribers:
+            self._signature = None  # the next subscriber starts from a fresh baseline
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, event: str, data: Any) -> None:
+        frame = b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(frame)
+            except asyncio.QueueFull:  # a stuck client: drop it, its page reconnects
+                self._subscribers.discard(queue)
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+
+    # ---- poller ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="console-live-poller")
+
+    async def stop(self) -> None:
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        self._subscribers.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            if not self._subscribers:
+                continue
+            try:
+                await self.poll_once()
+                if not self.store_ok:
+                    self.store_ok = True
+                    self.publish("status", {"store": "ok"})
+            except Exception as exc:  # keep serving; tell the pages the data may be stale
+                if self.store_ok:
+                    log.warning("console poll failed: %s", exc)
+                    self.store_ok = False
+                    self.publish("status", {"store": "down"})
+
+    async def ensure_baseline(self) -> None:
+        """Take the baseline now if there is none, so that a page that reads the data after
+        `hello` misses nothing: rows inserted after this point are reported as a change."""
+        if self._signature is None:
+            await self.poll_once()
+
+    async def poll_once(self) -> None:
+        async with self._lock:
+            await self._poll()
+
+    async def _poll(self) -> None:
+        now = time.time()
+        signature = await run_blocking(queries.change_signature, self.store, now)
+        previous, self._signature = self._signature, signature
+        since = queries.paris_midnight(now, queries.TREND_DAYS)
+        if previous is None:  # baseline: remember alert versions, push nothing
+            self._alert_versions = await run_blocking(
+                queries.recent_alert_versions, self.store, since
+            )
+            return
+        changed = {key: signature[key] != previous.get(key) for key in signature}
+        if not any(changed.values()):
+            return
+        if changed["alerts"] or changed["actions"]:
+            versions = await run_blocking(queries.recent_alert_versions, self.store, since)
+            fresh = [a for a, v in versions.items() if self._alert_versions.get(a) != v]
+            self._alert_versions = versions
+            for alert in await run_blocking(queries.alerts_by_id, self.store, fresh, since):
+                self.publish("alert", alert)
+        self.publish("change", {**changed, "at": int(now)})

@@ -1,0 +1,211 @@
+"""The OpenAPI 3.1 document of the console API (`GET /api/openapi.json`).
+
+Paths are listed by hand next to `console.api.ROUTES` (a test checks both match); query
+parameters and request bodies are generated from the pydantic models that validate them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from console.params import (
+    MAX_MAP_POINTS,
+    MAX_PAGE,
+    ActionBody,
+    AlertQuery,
+    IncidentQuery,
+    MapQuery,
+    SummaryQuery,
+)
+
+JSON = "application/json"
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": prop}
+        if description:
+            param["description"] = description
+        out.append(param)
+    return out
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,128}$"},
+    }
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema or {"type": "object"}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Paramètres invalides",
+        401: "Jeton manquant ou invalide",
+        403: "Rôle insuffisant",
+        404: "Inconnu",
+        502: "Action enregistrée mais non publiée sur Kafka",
+        503: "Base de données indisponible",
+    }
+    return {str(c): {"description": text[c], "content": {JSON: {"schema": ERROR}}} for c in codes}
+
+
+def _get(summary: str, ok: dict[str, Any], params: list[dict[str, Any]], *codes: int) -> Any:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {"200": ok, **_errors(401, *codes)},
+        }
+    }
+
+
+PAGE = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array", "items": {"type": "object"}},
+        "limit": {"type": "integer", "maximum": MAX_PAGE},
+        "offset": {"type": "integer"},
+        "next_offset": {"type": ["integer", "null"]},
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    action_schema = ActionBody.model_json_schema()
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "summary": "Vivacité (sans jeton)",
+                "security": [],
+                "responses": {"200": _ok("Le service répond")},
+            }
+        },
+        "/api/openapi.json": _get("Ce document", _ok("OpenAPI 3.1"), []),
+        "/api/me": _get("Identité, rôle et jeton de flux SSE (10 min)", _ok("Identité"), []),
+        "/api/summary": _get(
+            "Compteurs : dernière heure, aujourd'hui, tendance 7 jours, répartitions",
+            _ok("Compteurs"),
+            _query_params(SummaryQuery),
+            400,
+            503,
+        ),
+        "/api/incidents": _get(
+            "Incidents (état courant), paginés",
+            _ok("Page", PAGE),
+            _query_params(IncidentQuery),
+            400,
+            503,
+        ),
+        "/api/incidents/{incident_id}": _get(
+            "Détail d'un incident et signalements fusionnés",
+            _ok("Incident"),
+            [_path_param("incident_id")],
+            400,
+            404,
+            503,
+        ),
+        "/api/alerts": _get(
+            "Alertes (état courant et suite donnée), paginées",
+            _ok("Page", PAGE),
+            _query_params(AlertQuery),
+            400,
+            503,
+        ),
+        "/api/alerts/{alert_id}": _get(
+            "Détail d'une alerte et historique des actions",
+            _ok("Alerte"),
+            [_path_param("alert_id")],
+            400,
+            404,
+            503,
+        ),
+        "/api/alerts/{alert_id}/actions": {
+            "post": {
+                "summary": "Acquitter (ack) ou clôturer (close) une alerte avec un commentaire"
+                " (rôle operator) ; enregistrée dans ClickHouse et publiée sur Kafka",
+                "parameters": [_path_param("alert_id")],
+                "requestBody": {"required": True, "content": {JSON: {"schema": action_schema}}},
+                "responses": {
+                    "201": _ok("Action enregistrée et publiée"),
+                    **_errors(400, 401, 403, 404, 502, 503),
+                },
+            }
+        },
+        "/api/map": _get(
+            f"Carte : incidents (au plus {MAX_MAP_POINTS}) et zones d'alerte ouvertes",
+            _ok("Points et zones"),
+            _query_params(MapQuery),
+            400,
+            503,
+        ),
+        "/api/refdata/communes.geojson": _get(
+            "Contours des communes (GeoJSON)",
+            {"description": "FeatureCollection", "content": {"application/geo+json": {}}},
+            [],
+        ),
+        "/api/refdata/filters": _get(
+            "Listes des filtres : catégories, communes, circonscriptions", _ok("Listes"), []
+        ),
+        "/api/stream": {
+            "get": {
+                "summary": "Flux SSE (événements hello, change, alert, status). EventSource ne"
+                " pouvant pas envoyer d'en-tête, le jeton court de /api/me passe en ?st=",
+                "security": [{"bearer": []}, {"streamToken": []}],
+                "parameters": [
+                    {"name": "st", "in": "query", "required": False, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "text/event-stream",
+                        "content": {"text/event-stream": {}},
+                    },
+                    **_errors(401),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Vigie — API de la console de la salle opérationnelle",
+            "version": "1.0.0",
+            "description": "Lecture seule de ClickHouse, sauf les actions sur les alertes. Toutes"
+            " les requêtes sont bornées dans le temps (31 jours au plus) et paginées"
+            f" (au plus {MAX_PAGE} éléments). Heures : secondes epoch UTC.",
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "streamToken": {"type": "apiKey", "in": "query", "name": "st"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            },
+        },
+    }

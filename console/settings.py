@@ -1,0 +1,34 @@
+"""Settings of the console (`VIGIE_CONSOLE_*` environment variables).
+
+The store URL, Kafka, reference data and jurisdiction files come from `streams.settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIE_CONSOLE_", extra="ignore")
+
+    tokens: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer tokens: 'token:role:name' entries separated by commas "
+        "(roles: viewer, operator). `vigie console --dev-tokens` prints a fresh value.",
+    )
+    stream_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key of the short-lived SSE stream tokens (random per process if "
+        "empty; set the same value on every replica behind a load balancer)",
+    )
+    host: str = Field("127.0.0.1", description="Console bind address (server mode)")
+    port: int = Field(8080, description="Console port (server mode)")
+    poll_seconds: float = Field(1.0, description="How often the console polls ClickHouse")
+
+
+@lru_cache(maxsize=1)
+def get_console_settings() -> ConsoleSettings:
+    return ConsoleSettings()  # type: ignore[call-arg]  # values come from the environment

@@ -1,0 +1,544 @@
+/* Vigie ops-room console: plain JS, no library, no remote asset (works offline). */
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "vigie.token";
+  const WALL_KEY = "vigie.wall";
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const TZ = "Europe/Paris";
+  const fmtTime = new Intl.DateTimeFormat("fr-FR", { timeZone: TZ, hour: "2-digit", minute: "2-digit" });
+  const fmtDateTime = new Intl.DateTimeFormat("fr-FR", {
+    timeZone: TZ, day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit",
+  });
+  const fmtDay = new Intl.DateTimeFormat("fr-FR", { timeZone: "UTC", weekday: "short" });
+  const num = (n) => Number(n).toLocaleString("fr-FR");
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    token: null, me: null, labels: {}, kinds: {}, communes: {}, jurisdictions: {},
+    incidentOffset: 0, incidentNext: null, alerts: new Map(), source: null,
+    projection: null, refreshTimers: {}, pendingAction: null,
+  };
+
+  // ---- helpers ------------------------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+  const catLabel = (c) => state.labels[c] || c;
+  const communeName = (code) => state.communes[code] || code;
+  const when = (epoch) => fmtDateTime.format(new Date(epoch * 1000));
+
+  class AuthError extends Error {}
+
+  async function api(path, options) {
+    const opts = Object.assign({ headers: {} }, options || {});
+    opts.headers.Authorization = "Bearer " + state.token;
+    const response = await fetch(path, opts);
+    if (response.status === 401) throw new AuthError("jeton refusé");
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.message || "erreur " + response.status);
+    return body;
+  }
+
+  function filterParams(extra) {
+    const params = new URLSearchParams();
+    for (const id of ["category", "insee", "jurisdiction"]) {
+      const v = $("f-" + id).value;
+      if (v) params.set(id, v);
+    }
+    const span = Number($("f-range").value);
+    params.set("since", String(Math.floor(Date.now() / 1000) - span));
+    for (const [k, v] of Object.entries(extra || {})) params.set(k, v);
+    return params.toString();
+  }
+
+  // ---- login --------------------------------------------------------------------------
+  function readToken() {
+    const match = location.hash.match(/token=([^&]+)/);
+    if (match) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  function showLogin(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    if (state.source) state.source.close();
+    $("main").hidden = true;
+    $("logout").hidden = true;
+    $("who").textContent = "";
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    setLive(false);
+    $("token-input").focus();
+  }
+
+  async function start() {
+    state.token = readToken();
+    if (!state.token) return showLogin();
+    try {
+      state.me = await api("/api/me");
+    } catch (err) {
+      return showLogin(err instanceof AuthError ? "Jeton refusé." : "Serveur injoignable.");
+    }
+    $("login").hidden = true;
+    $("main").hidden = false;
+    $("logout").hidden = false;
+    const roleLabel = state.me.role === "operator" ? "opérateur" : "lecture seule";
+    $("who").textContent = state.me.name + " (" + roleLabel + ")";
+    await loadReference();
+    connectStream(state.me.stream_token);
+    await refreshAll();
+  }
+
+  // ---- reference data, filters, map outline -------------------------------------------
+  async function loadReference() {
+    const [filters, geo] = await Promise.all([
+      api("/api/refdata/filters"), api("/api/refdata/communes.geojson"),
+    ]);
+    fillSelect("f-category", filters.categories.map((c) => [c.value, c.label]));
+    fillSelect("f-insee", filters.communes.map((c) => [c.insee, c.name]));
+    fillSelect("f-jurisdiction", filters.jurisdictions.map((j) => [j.id, j.name]));
+    filters.categories.forEach((c) => (state.labels[c.value] = c.label));
+    filters.source_kinds.forEach((k) => (state.kinds[k.value] = k.label));
+    filters.communes.forEach((c) => (state.communes[c.insee] = c.name));
+    filters.jurisdictions.forEach((j) => (state.jurisdictions[j.id] = j.name));
+    drawOutline(geo);
+  }
+
+  function fillSelect(id, options) {
+    const select = $(id);
+    select.length = 1;
+    for (const [value, label] of options) select.append(el("option", { value }, label));
+  }
+
+  function eachRing(geometry, fn) {
+    const polys = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+    for (const poly of polys) for (const ring of poly) fn(ring);
+  }
+
+  function drawOutline(geo) {
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    for (const f of geo.features) eachRing(f.geometry, (ring) => {
+      for (const [x, y] of ring) {
+        minX = Math.min(minX, x); maxX = Math.max(maxX, x);
+        minY = Math.min(minY, y); maxY = Math.max(maxY, y);
+      }
+    });
+    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
+    const scale = 1000 / ((maxX - minX) * k);
+    const project = (lon, lat) => [(lon - minX) * k * scale, (maxY - lat) * scale];
+    state.projection = { project, metersPerUnit: 111320 / scale };
+    const map = $("map");
+    map.replaceChildren();
+    const height = (maxY - minY) * scale;
+    map.setAttribute("viewBox", "-10 -10 1020 " + (height + 20).toFixed(0));
+    const communes = svg("g", { class: "communes" });
+    for (const f of geo.features) {
+      let d = "";
+      eachRing(f.geometry, (ring) => {
+        d += ring.map(([x, y], i) => (i ? "L" : "M") + project(x, y).map((v) => v.toFixed(1)).join(" ")).join("") + "Z";
+      });
+      const path = svg("path", { d, class: "commune", "data-insee": f.properties.insee });
+      const title = svg("title", {});
+      title.textContent = f.properties.name + " (" + f.properties.insee + ")";
+      path.append(title);
+      communes.append(path);
+    }
+    map.append(communes, svg("g", { id: "zones" }), svg("g", { id: "points" }));
+  }
+
+  // ---- live stream --------------------------------------------------------------------
+  function setLive(on, text) {
+    const live = $("live");
+    live.className = "live " + (on ? "on" : "off");
+    live.textContent = text || (on ? "En direct" : "Hors ligne");
+  }
+
+  function connectStream(streamToken) {
+    if (state.source) state.source.close();
+    const source = new EventSource("/api/stream?st=" + encodeURIComponent(streamToken));
+    state.source = source;
+    source.addEventListener("hello", (e) => {
+      const data = JSON.parse(e.data);
+      setLive(data.store === "ok", data.store === "ok" ? "En direct" : "Base indisponible");
+      // the server took its change baseline before `hello`: re-read everything once now
+      schedule("data", refreshData);
+      schedule("alerts", refreshAlerts);
+    });
+    source.addEventListener("status", (e) => {
+      const data = JSON.parse(e.data);
+      setLive(data.store === "ok", data.store === "ok" ? "En direct" : "Base indisponible");
+    });
+    source.addEventListener("change", (e) => {
+      const data = JSON.parse(e.data);
+      if (data.reports || data.incidents) schedule("data", refreshData);
+      if (data.alerts || data.actions) schedule("alerts", refreshAlerts);
+    });
+    source.addEventListener("alert", (e) => upsertAlert(JSON.parse(e.data), true));
+    source.onerror = () => {
+      setLive(false, "Reconnexion…");
+      if (source.readyState === EventSource.CLOSED) {
+        // the stream token may have expired: get a new one, then reconnect
+        setTimeout(async () => {
+          if (state.source !== source || !state.token) return;
+          try {
+            state.me = await api("/api/me");
+            connectStream(state.me.stream_token);
+          } catch (err) {
+            if (err instanceof AuthError) showLogin("Session expirée.");
+            else connectStream(streamToken);
+          }
+        }, 2000);
+      }
+    };
+  }
+
+  function schedule(key, fn) {
+    clearTimeout(state.refreshTimers[key]);
+    state.refreshTimers[key] = setTimeout(() => fn().catch(report), 100);
+  }
+
+  function report(err) {
+    if (err instanceof AuthError) showLogin("Jeton refusé.");
+    else console.warn("vigie:", err.message);
+  }
+
+  // ---- refreshers ---------------------------------------------------------------------
+  async function refreshAll() {
+    await Promise.all([refreshData(), refreshAlerts()]).catch(report);
+  }
+
+  async function refreshData() {
+    await Promise.all([refreshSummary(), refreshMap(), refreshIncidents()]);
+  }
+
+  function setKpi(id, value) {
+    const node = $(id);
+    const text = num(value);
+    if (node.textContent !== text) {
+      node.textContent = text;
+      node.classList.add("bump");
+      setTimeout(() => node.classList.remove("bump"), 1500);
+    }
+  }
+
+  async function refreshSummary() {
+    const s = await api("/api/summary?" + filterParams());
+    setKpi("kpi-hour", s.last_hour);
+    setKpi("kpi-today", s.today);
+    setKpi("kpi-window", s.in_window);
+    setKpi("kpi-incidents", s.open_incidents);
+    setKpi("kpi-alerts", s.open_alerts);
+    drawTrend(s.trend);
+    drawBars("by-category", s.by_category.map((r) => [catLabel(r.category), r.n]));
+    drawBars("by-commune", s.by_commune.map((r) => [r.commune || communeName(r.insee) || "Inconnue", r.n]));
+    drawBars("by-jurisdiction", s.by_jurisdiction.map((r) => [r.name || r.jurisdiction || "Inconnue", r.n]));
+  }
+
+  function drawTrend(trend) {
+    const max = Math.max(1, ...trend.map((d) => d.n));
+    const box = $("trend");
+    box.replaceChildren(...trend.map((d, i) => {
+      const bar = el("div", { class: "bar" });
+      bar.style.height = Math.round((d.n / max) * 100) + "%";
+      const day = fmtDay.format(new Date(d.day + "T12:00:00Z"));
+      return el("div", { class: "day" + (i === trend.length - 1 ? " today" : ""), title: d.day + " : " + num(d.n) },
+        el("span", { class: "val" }, num(d.n)), bar, el("span", { class: "lbl" }, day));
+    }));
+    box.setAttribute("aria-label", "Tendance 7 jours : " + trend.map((d) => d.day.slice(5) + " " + d.n).join(", "));
+  }
+
+  function drawBars(id, rows) {
+    const max = Math.max(1, ...rows.map((r) => r[1]));
+    const list = $(id);
+    if (!rows.length) return list.replaceChildren(el("li", { class: "muted" }, "Aucun signalement"));
+    list.replaceChildren(...rows.slice(0, 12).map(([name, n]) => {
+      const fill = el("div", { class: "fill" });
+      fill.style.width = ((n / max) * 100).toFixed(1) + "%";
+      return el("li", {}, el("span", { class: "name", title: name }, name),
+        el("div", { class: "track", "aria-hidden": "true" }, fill), el("span", { class: "n" }, num(n)));
+    }));
+  }
+
+  async function refreshMap() {
+    if (!state.projection) return;
+    const data = await api("/api/map?" + filterParams());
+    const { project, metersPerUnit } = state.projection;
+    const points = $("points"), zones = $("zones");
+    zones.replaceChildren();
+    for (const a of data.alerts) {
+      const label = "Zone d'alerte " + catLabel(a.category) + ", sévérité " + a.severity;
+      const group = svg("g", { class: "zone-group", tabindex: "0", role: "button", "aria-label": label });
+      for (const poly of a.cell_polygons) {
+        const d = poly.map(([lat, lon], i) => (i ? "L" : "M") + project(lon, lat).map((v) => v.toFixed(1)).join(" ")).join("") + "Z";
+        group.append(svg("path", { d, class: "zone" }));
+      }
+      const [cx, cy] = project(a.center_lon, a.center_lat);
+      group.append(svg("circle", { cx, cy, r: Math.max(16, a.radius_m / metersPerUnit), class: "zone-ring" }));
+      bindActivate(group, () => showAlert(a.alert_id));
+      zones.append(group);
+    }
+    points.replaceChildren();
+    // most recent on top; only the 50 most recent are tab stops (the table below lists all)
+    data.incidents.forEach((inc, rank) => (inc.focusable = rank < 50));
+    for (const inc of data.incidents.slice().reverse()) {
+      const [cx, cy] = project(inc.lon, inc.lat);
+      const r = 5 + 3.5 * Math.sqrt(inc.report_count);
+      const label = "Incident " + catLabel(inc.category) + " à " + inc.commune + ", " +
+        inc.report_count + " signalement" + (inc.report_count > 1 ? "s" : "");
+      const dot = svg("circle", {
+        cx: cx.toFixed(1), cy: cy.toFixed(1), r: r.toFixed(1), role: "button",
+        tabindex: inc.focusable ? "0" : "-1",
+        class: "incident " + inc.status, "aria-label": label, "data-incident-id": inc.incident_id,
+      });
+      const title = svg("title", {});
+      title.textContent = label;
+      dot.append(title);
+      bindActivate(dot, () => showIncident(inc.incident_id));
+      points.append(dot);
+    }
+    $("map-note").textContent = data.truncated ? "(affichage limité aux plus récents)" : "";
+  }
+
+  function bindActivate(node, fn) {
+    node.addEventListener("click", fn);
+    node.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fn(); }
+    });
+  }
+
+  async function refreshIncidents() {
+    const page = await api("/api/incidents?" + filterParams({ limit: 15, offset: state.incidentOffset }));
+    state.incidentNext = page.next_offset;
+    $("inc-prev").disabled = state.incidentOffset === 0;
+    $("inc-next").disabled = page.next_offset === null;
+    const rows = page.items.map((i) => el("tr", {},
+      el("td", {}, when(i.last_occurred_at)),
+      el("td", {}, catLabel(i.category)),
+      el("td", {}, i.commune),
+      el("td", {}, num(i.report_count)),
+      el("td", {}, Math.round(i.confidence * 100) + " %"),
+      el("td", {}, i.status === "open" ? "Ouvert" : "Clos"),
+      el("td", {}, el("button", { type: "button", class: "ghost", onclick: () => showIncident(i.incident_id),
+        "aria-label": "Détails de l'incident " + catLabel(i.category) + " à " + i.commune }, "Détails"))));
+    $("incident-rows").replaceChildren(...(rows.length ? rows :
+      [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "Aucun incident sur la période."))]));
+  }
+
+  // ---- alerts -------------------------------------------------------------------------
+  function alertMatches(a) {
+    const cat = $("f-category").value, insee = $("f-insee").value;
+    if (cat && a.category !== cat) return false;
+    if (insee && !(a.insee || []).includes(insee)) return false;
+    return a.emitted_at >= Math.floor(Date.now() / 1000) - Number($("f-range").value);
+  }
+
+  async function refreshAlerts() {
+    const page = await api("/api/alerts?" + filterParams({ limit: 50 }));
+    state.alerts = new Map(page.items.map((a) => [a.alert_id, a]));
+    renderAlerts(null);
+  }
+
+  function upsertAlert(alert, live) {
+    if (!alertMatches(alert)) return;
+    state.alerts.set(alert.alert_id, alert);
+    renderAlerts(live ? alert.alert_id : null);
+    if (live) schedule("data", refreshData);
+  }
+
+  function renderAlerts(freshId) {
+    const list = [...state.alerts.values()].sort((a, b) => b.emitted_at - a.emitted_at || (a.alert_id < b.alert_id ? -1 : 1));
+    const feed = $("alert-feed");
+    feed.replaceChildren(...list.map((a) => alertItem(a, a.alert_id === freshId)));
+    $("alerts-empty").hidden = list.length > 0;
+    $("alerts-count").textContent = list.length ? "(" + list.length + ")" : "";
+  }
+
+  function alertItem(a, fresh) {
+    const places = (a.insee || []).map(communeName).join(", ") || "—";
+    const op = a.operator_state;
+    const handled = op ? " handled-" + op.action : "";
+    let stateText;
+    if (op) {
+      const verb = op.action === "ack" ? "Acquittée" : "Clôturée";
+      stateText = [el("strong", {}, verb), " par " + op.operator + " à " + fmtTime.format(new Date(op.at * 1000)) + " : « " + op.comment + " »"];
+    } else {
+      stateText = [el("strong", {}, a.status === "closed" ? "Terminée (détecteur)" : "À traiter")];
+    }
+    const canAct = state.me && state.me.role === "operator";
+    const closedByOp = op && op.action === "close";
+    const title = catLabel(a.category) + " — " + places;
+    return el("li", {
+      class: "alert sev-" + a.severity + handled + " status-" + a.status + (fresh ? " fresh" : ""),
+      "data-alert-id": a.alert_id, tabindex: "-1",
+    },
+      el("div", { class: "alert-head" }, el("span", { class: "badge" }, "Sévérité " + a.severity), el("strong", {}, title)),
+      el("div", { class: "alert-meta" }, num(a.observed) + " observés pour " + num(Math.round(a.expected * 10) / 10) +
+        " attendus · score " + num(Math.round(a.score * 10) / 10) + " · émise à " + fmtTime.format(new Date(a.emitted_at * 1000))),
+      el("div", { class: "alert-state" }, stateText),
+      el("div", { class: "alert-actions" },
+        canAct && !op ? el("button", { type: "button", "data-action": "ack", "aria-label": "Acquitter l'alerte " + title,
+          onclick: () => openAction(a, "ack") }, "Acquitter") : null,
+        canAct && !closedByOp ? el("button", { type: "button", class: "danger", "data-action": "close",
+          "aria-label": "Clôturer l'alerte " + title, onclick: () => openAction(a, "close") }, "Clôturer") : null,
+        el("button", { type: "button", class: "ghost", "aria-label": "Détails de l'alerte " + title,
+          onclick: () => showAlert(a.alert_id) }, "Détails")));
+  }
+
+  function openAction(alert, action) {
+    state.pendingAction = { alert, action, id: crypto.randomUUID ? crypto.randomUUID() : null, opener: document.activeElement };
+    $("action-title").textContent = action === "ack" ? "Acquitter l'alerte" : "Clôturer l'alerte";
+    $("action-summary").textContent = catLabel(alert.category) + " — " + (alert.insee || []).map(communeName).join(", ");
+    $("action-comment").value = "";
+    $("action-error").textContent = "";
+    $("action-confirm").className = action === "ack" ? "primary" : "danger";
+    $("action-dialog").showModal();
+    $("action-comment").focus();
+  }
+
+  async function submitAction(e) {
+    e.preventDefault();
+    const pending = state.pendingAction;
+    const comment = $("action-comment").value.trim();
+    if (!comment) { $("action-error").textContent = "Le commentaire est obligatoire."; return; }
+    const body = { action: pending.action, comment };
+    if (pending.id) body.action_id = pending.id;
+    $("action-confirm").disabled = true;
+    try {
+      await api("/api/alerts/" + encodeURIComponent(pending.alert.alert_id) + "/actions", {
+        method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
+      });
+      $("action-dialog").close();
+      await refreshAlerts();
+      // the buttons were re-rendered: keep the keyboard user on the alert they handled
+      const item = document.querySelector('[data-alert-id="' + CSS.escape(pending.alert.alert_id) + '"]');
+      if (item) item.focus();
+    } catch (err) {
+      if (err instanceof AuthError) return showLogin("Jeton refusé.");
+      $("action-error").textContent = "Échec : " + err.message;
+    } finally {
+      $("action-confirm").disabled = false;
+    }
+  }
+
+  // ---- details ------------------------------------------------------------------------
+  function kv(pairs) {
+    return el("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  }
+
+  function openDetails(title, ...content) {
+    $("details-title").textContent = title;
+    $("details-body").replaceChildren(...content);
+    if (!$("details").open) $("details").showModal();
+  }
+
+  async function showIncident(id) {
+    try {
+      const i = await api("/api/incidents/" + encodeURIComponent(id));
+      openDetails("Incident — " + catLabel(i.category) + " à " + i.commune,
+        kv([
+          ["État", i.status === "open" ? "Ouvert" : "Clos"],
+          ["Signalements fusionnés", num(i.report_count)],
+          ["Sources", i.source_kinds.map((k) => state.kinds[k] || k).join(", ")],
+          ["Confiance", Math.round(i.confidence * 100) + " %"],
+          ["Précision", i.precision],
+          ["Premier fait", when(i.first_occurred_at)],
+          ["Dernier fait", when(i.last_occurred_at)],
+          ["Circonscription", state.jurisdictions[i.jurisdiction] || i.jurisdiction || "—"],
+        ]),
+        el("h3", {}, "Signalements"),
+        i.reports.length ? el("ul", { class: "reports" }, i.reports.map((r) =>
+          el("li", {}, when(r.occurred_at) + " · " + (state.kinds[r.source_kind] || r.source_kind) + " (" + r.source_org + ") · " + catLabel(r.category))))
+          : el("p", { class: "muted" }, "Signalements non retrouvés dans la base (hors période conservée)."));
+    } catch (err) { report(err); }
+  }
+
+  async function showAlert(id) {
+    try {
+      const a = await api("/api/alerts/" + encodeURIComponent(id));
+      openDetails("Alerte — " + catLabel(a.category),
+        kv([
+          ["Communes", (a.insee || []).map(communeName).join(", ")],
+          ["Sévérité", String(a.severity)],
+          ["Observés / attendus", num(a.observed) + " / " + num(Math.round(a.expected * 10) / 10)],
+          ["Score", num(Math.round(a.score * 10) / 10)],
+          ["Fenêtre", when(a.window_start) + " → " + when(a.window_end)],
+          ["Émise", when(a.emitted_at)],
+          ["Cellules", String(a.cells.length)],
+        ]),
+        el("h3", {}, "Actions des opérateurs"),
+        a.actions.length ? el("ul", {}, a.actions.map((x) => el("li", {},
+          when(x.at) + " · " + (x.action === "ack" ? "acquittée" : "clôturée") + " par " + x.operator + " : « " + x.comment + " »")))
+          : el("p", { class: "muted" }, "Aucune action."));
+    } catch (err) { report(err); }
+  }
+
+  // ---- wiring -------------------------------------------------------------------------
+  function setWall(on) {
+    document.documentElement.classList.toggle("wall", on);
+    $("wall-toggle").setAttribute("aria-pressed", String(on));
+    localStorage.setItem(WALL_KEY, on ? "1" : "0");
+  }
+
+  function tick() {
+    $("clock").textContent = new Intl.DateTimeFormat("fr-FR", {
+      timeZone: TZ, hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).format(new Date());
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setWall(localStorage.getItem(WALL_KEY) === "1" || /[?&]mode=mur/.test(location.search));
+    $("wall-toggle").addEventListener("click", () => setWall(!document.documentElement.classList.contains("wall")));
+    $("login-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+      $("token-input").value = "";
+      start();
+    });
+    $("logout").addEventListener("click", () => showLogin("Déconnecté."));
+    $("filters").addEventListener("change", () => { state.incidentOffset = 0; refreshAll(); });
+    $("f-reset").addEventListener("click", () => {
+      $("filters").reset();
+      state.incidentOffset = 0;
+      refreshAll();
+    });
+    $("inc-prev").addEventListener("click", () => {
+      state.incidentOffset = Math.max(0, state.incidentOffset - 15);
+      refreshIncidents().catch(report);
+    });
+    $("inc-next").addEventListener("click", () => {
+      if (state.incidentNext !== null) state.incidentOffset = state.incidentNext;
+      refreshIncidents().catch(report);
+    });
+    $("action-form").addEventListener("submit", submitAction);
+    $("action-cancel").addEventListener("click", () => $("action-dialog").close());
+    $("action-dialog").addEventListener("close", () => {
+      const opener = state.pendingAction && state.pendingAction.opener;
+      if (opener && document.contains(opener)) opener.focus();
+    });
+    tick();
+    setInterval(tick, 1000);
+    // rolling windows ("last hour") move even without new data
+    setInterval(() => { if (state.token) refreshAll(); }, 30000);
+    start();
+  });
+})();

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `make run`: the worker (embedded chDB + console) and a simulator feeding it, in the
+# background, on the local broker that `make kafka-up` started.
+#
+#   scripts/run.sh start | stop | status
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN_DIR=${RUN_DIR:-var/run}
+VIGIE=.venv/bin/vigie
+PY=.venv/bin/python
+mkdir -p "$RUN_DIR" var/vigie
+export VIGIE_KAFKA_BOOTSTRAP=${VIGIE_KAFKA_BOOTSTRAP:-127.0.0.1:19092}
+export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-chdb://$PWD/var/vigie/chdb}
+export VIGIE_WEB_PORT=${VIGIE_WEB_PORT:-6066}
+export VIGIE_CONSOLE_PORT=${VIGIE_CONSOLE_PORT:-8080}
+export VIGIE_WORKER_DATA_DIR=${VIGIE_WORKER_DATA_DIR:-$PWD/var/worker}
+HISTORY_DAYS=${HISTORY_DAYS:-14}
+SPEEDUP=${SPEEDUP:-30}
+
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start() {
+  if running "$RUN_DIR/worker.pid"; then
+    echo "vigie is already running (make stop first)"; status; return 0
+  fi
+  # Development tokens, made once and kept (0600) so that open pages survive a restart.
+  if [ -z "${VIGIE_CONSOLE_TOKENS:-}" ]; then
+    if [ ! -s var/console-dev-tokens ]; then
+      (umask 077; $PY -c 'from console import generate_dev_tokens; print(generate_dev_tokens())' \
+        > var/console-dev-tokens)
+    fi
+    VIGIE_CONSOLE_TOKENS=$(cat var/console-dev-tokens)
+  fi
+  export VIGIE_CONSOLE_TOKENS
+  nohup "$VIGIE" worker >"$RUN_DIR/worker.log" 2>&1 &
+  echo $! >"$RUN_DIR/worker.pid"
+  echo "worker starting (log: $RUN_DIR/worker.log)"
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$VIGIE_WEB_PORT/healthz" >/dev/null 2>&1 && break
+    running "$RUN_DIR/worker.pid" || { echo "worker exited:"; tail -30 "$RUN_DIR/worker.log"; exit 1; }
+    sleep 1
+  done
+  # History first (baselines need weeks), then a live stream at SPEEDUP x wall clock.
+  from=$(date -d "$HISTORY_DAYS days ago" +%Y-%m-%dT%H:%M)
+  nohup "$VIGIE" simulate --to kafka --realtime --speedup "$SPEEDUP" --start "$from" \
+    --days $((HISTORY_DAYS + 30)) --seed "$(date +%s)" >"$RUN_DIR/simulator.log" 2>&1 &
+  echo $! >"$RUN_DIR/simulator.pid"
+  echo "simulator started: $HISTORY_DAYS days of history, then live at ${SPEEDUP}x"
+  for _ in $(seq 1 180); do
+    n=$(curl -fsS "http://127.0.0.1:$VIGIE_WEB_PORT/counts" 2>/dev/null \
+        | $PY -c 'import json,sys; print(json.load(sys.stdin)["reports"])' 2>/dev/null || echo 0)
+    [ "${n:-0}" -gt 0 ] && break
+    sleep 1
+  done
+  if ! running "$RUN_DIR/worker.pid"; then
+    echo "the worker stopped; last lines of $RUN_DIR/worker.log:"; tail -30 "$RUN_DIR/worker.log"
+    exit 1
+  fi
+  echo "reports stored so far: ${n:-0}"
+  cat <<MSG
+
+Vigie is running (embedded ClickHouse: chDB in var/vigie/chdb).
+  Console (ops room):  http://127.0.0.1:$VIGIE_CONSOLE_PORT/#token=${VIGIE_CONSOLE_TOKENS%%:*}
+  Token (operator):    ${VIGIE_CONSOLE_TOKENS%%:*}
+  Metrics:             http://127.0.0.1:$VIGIE_WEB_PORT/metrics
+  Health:              http://127.0.0.1:$VIGIE_WEB_PORT/healthz  /readyz
+  Stored counts:       .venv/bin/vigie counts
+  Topics:              vigie.incidents.v1, vigie.alerts.v1 on $VIGIE_KAFKA_BOOTSTRAP
+  Logs:                $RUN_DIR/worker.log  $RUN_DIR/simulator.log
+  Stop everything:     make stop
+MSG
+}
+
+stop() {
+  for name in simulator worker; do
+    if running "$RUN_DIR/$name.pid"; then
+      kill "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null || true
+      for _ in $(seq 1 30); do running "$RUN_DIR/$name.pid" || break; sleep 1; done
+      running "$RUN_DIR/$name.pid" && kill -9 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null || true
+      echo "$name stopped"
+    fi
+    rm -f "$RUN_DIR/$name.pid"
+  done
+}
+
+status() {
+  for name in worker simulator; do
+    if running "$RUN_DIR/$name.pid"; then echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
+    else echo "$name: stopped"; fi
+  done
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
