@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from agents.ingest import InboundMessage, IngestProcessor
@@ -51,6 +51,18 @@ def next_offsets(messages: Sequence[InboundMessage]) -> dict[TopicPartition, int
     return offsets
 
 
+class RebalanceMetrics(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Counts assignments and exposes how many partitions this worker holds."""
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        metrics.ASSIGNED_PARTITIONS.labels(consumer="ingest").set(0)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        metrics.REBALANCES.labels(consumer="ingest").inc()
+        metrics.ASSIGNED_PARTITIONS.labels(consumer="ingest").set(len(assigned))
+        log.info("ingest partitions assigned", extra={"partitions": len(assigned)})
+
+
 class IngestLoop:
     def __init__(self, settings: Settings, processor: IngestProcessor) -> None:
         self.settings = settings
@@ -61,8 +73,6 @@ class IngestLoop:
     def make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         return AIOKafkaConsumer(
-            s.topic_partner,
-            s.topic_citizen,
             bootstrap_servers=s.kafka_bootstrap.split(","),
             group_id=f"{s.app_id}-ingest",
             client_id=f"{s.app_id}-ingest",
@@ -109,6 +119,8 @@ class IngestLoop:
 
     async def run(self) -> None:
         consumer = self.consumer = self.make_consumer()
+        consumer.subscribe([self.settings.topic_partner, self.settings.topic_citizen],
+                           listener=RebalanceMetrics())
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         try:

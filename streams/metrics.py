@@ -115,6 +115,20 @@ LATENCY_STORED = E2E_LATENCY.labels(stage="stored")
 LATENCY_INCIDENT = E2E_LATENCY.labels(stage="incident")
 LATENCY_ALERT = E2E_LATENCY.labels(stage="alert")
 
+# --- consumer groups ---------------------------------------------------------------------
+REBALANCES = Counter(
+    "vigie_consumer_rebalances_total",
+    "Partition assignments received by this worker's consumer, by consumer (ingest)",
+    ["consumer"],
+    registry=REGISTRY,
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "vigie_consumer_assigned_partitions",
+    "Partitions currently assigned to this worker's consumer, by consumer (ingest)",
+    ["consumer"],
+    registry=REGISTRY,
+)
+
 # --- ClickHouse sink ---------------------------------------------------------------------
 SINK_ROWS = Counter(
     "vigie_clickhouse_insert_rows_total",

@@ -26,6 +26,7 @@ from agents.core.detection import (
     poisson_score,
     severity_of,
 )
+from agents.core.detection.scan import ScanResult
 from schemas.alert import Alert
 from schemas.enums import CATEGORIES
 from tests.detection.synthetic import CENTER, H0, background, universe
@@ -226,6 +227,10 @@ def test_alert_manager_hysteresis_cooldown_and_collapse() -> None:
     assert severity_of(1e6, 10.0) == 5
 
 
+def _rows(r: ScanResult) -> list[tuple[int, int, float]]:
+    return list(zip(r.category.tolist(), r.center.tolist(), r.score.tolist(), strict=True))
+
+
 def test_incremental_scan_equals_full_scan() -> None:
     index = universe(8)
     store = background(index, H0, 24 * 16, seed=7)
@@ -244,8 +249,8 @@ def test_incremental_scan_equals_full_scan() -> None:
         full = det.scan_now(now)
         # every zone the incremental scan looked at has its full-scan score, and every zone
         # it skipped has not gone up since it was last scanned (no new incident in it)
-        got = dict(zip(zip(inc.category.tolist(), inc.center.tolist()), inc.score, strict=True))
-        ref = dict(zip(zip(full.category.tolist(), full.center.tolist()), full.score, strict=True))
+        got = {(int(c), int(z)): float(s) for c, z, s in _rows(inc)}
+        ref = {(int(c), int(z)): float(s) for c, z, s in _rows(full)}
         for key, score in got.items():
             assert score == pytest.approx(ref[key])
         if step % 3 and hour_of(now) == hour_of(now - 600.0):
