@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from agents.correlate import WATERMARK_KEY, CorrelateProcessor, PartitionChanges
+from agents.detect import DetectProcessor
 from agents.ingest import InboundMessage, IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop
 from streams import metrics
@@ -117,3 +118,13 @@ def install_correlate(
         processor.forget({tp.partition for tp in revoked if tp.topic == name})
 
     return correlate
+
+
+def install_detector(app: faust.App, processor: DetectProcessor, settings: Settings) -> Any:
+    """Detection on one worker only (the Faust leader), every `detect_interval_seconds`."""
+
+    @app.timer(settings.detect_interval_seconds, on_leader=True)
+    async def detect() -> None:
+        await processor.run()
+
+    return detect

@@ -10,11 +10,13 @@ import faust
 
 from agents.core.pseudonym import Pseudonymiser
 from agents.correlate import CorrelateProcessor
-from agents.faust_agents import install_correlate, install_ingest
+from agents.detect import ClickHouseCountStore, DetectProcessor
+from agents.faust_agents import install_correlate, install_detector, install_ingest
 from agents.ingest import IngestProcessor
 from streams import metrics
 from streams.app import create_app
 from streams.health import Health
+from streams.logging_setup import setup_logging
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
 from streams.settings import Settings, get_settings
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 def build_worker(settings: Settings) -> faust.App:
     from agents.core.correlation import CorrelationConfig, partition_key
+    from agents.core.detection import DetectionConfig, PoissonScanDetector
+    from agents.core.detection.cells import cell_index_from_refdata
     from agents.core.geo import Geocoder
     from agents.core.jurisdictions import load_jurisdictions
     from agents.core.refdata import load_refdata
@@ -62,9 +66,22 @@ def build_worker(settings: Settings) -> faust.App:
         config=CorrelationConfig(allowed_lateness_s=settings.allowed_lateness_hours * 3600.0),
     )
     install_correlate(app, topics, correlate, settings)
+    detector = PoissonScanDetector(
+        ClickHouseCountStore(store),
+        cell_index_from_refdata(refdata),
+        DetectionConfig(false_alerts_per_day=settings.false_alerts_per_day),
+    )
+    install_detector(app, DetectProcessor(
+        detector=detector, store=store, send=send, alerts_topic=settings.topic_alerts,
+        retry=retry, run_blocking=run_blocking), settings)
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)
+    @app.task
+    async def json_logs() -> None:
+        # Faust configures plain-text logging at start; from here on, one JSON object a line.
+        setup_logging(settings.log_level)
+
     embedded = settings.console_embedded
     if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
         install_console(app, store, refdata, jurisdictions, settings)
