@@ -13,36 +13,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Mapping
-from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from agents.core.detection import LIVE_COUNTS_SQL, Detector
 from agents.core.detection.counts import CountRow
+from agents.core.detection.output import alert_json
 from agents.ingest import BlockingRunner, SendFn
-from schemas.alert import Alert
 from streams import metrics
 from streams.retry import RetryPolicy, retry_async
 from streams.storage.base import Store
 
 log = logging.getLogger(__name__)
-_ALERT_TIMES = ("window_start", "window_end", "emitted_at")
-
-
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-def alert_json(message: Mapping[str, Any]) -> bytes:
-    """Contract v1 bytes of one alert message (times as RFC 3339), validated by the schema."""
-    data = dict(message)
-    for key in _ALERT_TIMES:
-        data[key] = _rfc3339(float(data[key]))
-    Alert.model_validate(data)
-    return orjson.dumps(data)
-
-
 def alert_row(message: Mapping[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in message.items() if k != "center"}
     row["center_lat"] = message["center"]["lat"]

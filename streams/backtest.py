@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from agents.core.correlation import incident_json
 from agents.core.detection import (
     DetectionConfig,
     IncidentCounter,
@@ -33,6 +34,7 @@ from agents.core.detection import (
     PoissonScanDetector,
 )
 from agents.core.detection.cells import CellIndex, cell_index_from_refdata
+from agents.core.detection.output import alert_json
 from agents.core.detection.quality import OutbreakTruth, QualityReport, evaluate
 
 Message = dict[str, object]
@@ -337,10 +339,18 @@ def _read_lines(path: str) -> Iterator[bytes]:
         yield from fh
 
 
-def _write_jsonl(path: Path, rows: Iterable[Mapping[str, object]]) -> None:
+def _write_jsonl(
+    path: Path,
+    rows: Iterable[Mapping[str, Any]],
+    encode: Callable[[Mapping[str, Any]], bytes] = lambda row: orjson.dumps(
+        row, option=orjson.OPT_SORT_KEYS
+    ),
+) -> None:
+    """One JSON object a line; incidents and alerts as the exact bytes the live topics carry
+    (contract v1, RFC 3339 times), so a subscriber's parser reads both."""
     with open(path, "wb") as fh:
         for row in rows:
-            fh.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+            fh.write(encode(row))
             fh.write(b"\n")
 
 
@@ -351,8 +361,8 @@ def handle(args: argparse.Namespace) -> int:
     result = run_backtest(_read_lines(args.input), history=history, options=opts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "incidents.jsonl", result.incidents)
-    _write_jsonl(out / "alerts.jsonl", result.alerts)
+    _write_jsonl(out / "incidents.jsonl", result.incidents, incident_json)
+    _write_jsonl(out / "alerts.jsonl", result.alerts, alert_json)
     _write_jsonl(out / "rejected.jsonl", result.rejected)
     (out / "summary.json").write_bytes(
         orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)

@@ -7,6 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from schemas import Alert, Incident
+
 pytest.importorskip("agents.core.correlation")
 
 from streams.cli import main
@@ -39,6 +41,10 @@ def test_backtest_writes_contract_files_deterministically(tmp_path: Path) -> Non
     dups = sum(1 for t in truths if t.get("is_redelivery") and not t.get("expected_reject_reason"))
     assert summary["duplicates"] == dups
     assert summary["lines"] == len(truths) and summary["reports_per_second"] > 0
+    # Files hold the contract's messages (RFC 3339 times), as the live topics do.
+    for line in (outs[0] / "incidents.jsonl").read_bytes().splitlines():
+        Incident.model_validate_json(line)
     # emitted_at is the stream clock: never before the window it reports on
-    for a in (orjson.loads(x) for x in (outs[0] / "alerts.jsonl").read_bytes().splitlines()):
-        assert a["emitted_at"] >= a["window_end"] - 1e-6
+    for line in (outs[0] / "alerts.jsonl").read_bytes().splitlines():
+        alert = Alert.model_validate_json(line)
+        assert alert.emitted_at >= alert.window_end

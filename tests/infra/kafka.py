@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "kafka.sh"
 ENV_BOOTSTRAP = "VIGIE_TEST_KAFKA_BOOTSTRAP"
-START_TIMEOUT_S = 90
+START_TIMEOUT_S = 180
 
 
 def free_port() -> int:
