@@ -50,6 +50,10 @@ def install_worker_pages(
 
     @app.page("/counts")
     async def counts_page(web: Any, request: Any) -> Any:
+        if request.query.get("only") == "reports":  # cheap probe (benchmarks, scripts)
+            from streams.storage import queries
+
+            return web.json({"reports": await run_blocking(queries.count_reports, store)})
         return web.json(await run_blocking(counts, store))
 
     @app.timer(1.0)
