@@ -72,7 +72,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check schemas agents streams console tests benchmarks
-	$(VENV)/bin/mypy schemas agents/core
+	$(VENV)/bin/mypy schemas agents/core agents/ingest.py agents/ingest_loop.py agents/correlate.py agents/detect.py agents/sink.py
 
 ## bench: throughput and quality benchmarks; appends results to BENCHMARKS.md
 bench: setup system-deps

@@ -22,13 +22,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from agents.core.correlation import CorrelationConfig, Correlator, incident_json
 from agents.core.record import ReportRecord
-from agents.ingest import BlockingRunner, SendFn
+from agents.ingest import SendFn
+from agents.sink import BlockingRunner, insert_confirmed
 from streams import metrics
-from streams.retry import RetryPolicy, retry_async
+from streams.retry import RetryPolicy
 from streams.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ class CorrelateProcessor:
         newest_report: dict[str, float] = {}
         changes: dict[int, PartitionChanges] = {}
         for partition, records in batch:
-            engine = self.engine(partition, lambda p=partition: restore(p), watermark_of(partition))
+            engine = self.engine(partition, partial(restore, partition), watermark_of(partition))
             before = set(engine.incident_ids())
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
@@ -127,14 +129,9 @@ class CorrelateProcessor:
             deliveries.append(await self.send(
                 self.incidents_topic, version["incident_id"].encode(), incident_json(version)))
         await asyncio.gather(*deliveries)
-        started = time.perf_counter()
-        await retry_async(
-            lambda: self.run_blocking(self.store.insert, "incidents", versions),
-            self.retry,
-            what="insert into incidents",
-            on_retry=lambda _a, _e: metrics.observe_insert_retry("incidents"),
+        await insert_confirmed(
+            self.store, "incidents", versions, retry=self.retry, run_blocking=self.run_blocking
         )
-        metrics.observe_insert("incidents", len(versions), time.perf_counter() - started)
         now = time.time()
         for version in versions:
             reported = newest.get(version["incident_id"])

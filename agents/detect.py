@@ -18,12 +18,15 @@ from typing import Any
 from agents.core.detection import LIVE_COUNTS_SQL, Detector
 from agents.core.detection.counts import CountRow
 from agents.core.detection.output import alert_json
-from agents.ingest import BlockingRunner, SendFn
+from agents.ingest import SendFn
+from agents.sink import BlockingRunner, insert_confirmed
 from streams import metrics
-from streams.retry import RetryPolicy, retry_async
+from streams.retry import RetryPolicy
 from streams.storage.base import Store
 
 log = logging.getLogger(__name__)
+
+
 def alert_row(message: Mapping[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in message.items() if k != "center"}
     row["center_lat"] = message["center"]["lat"]
@@ -86,11 +89,8 @@ class DetectProcessor:
             await asyncio.gather(*deliveries)
             rows = [alert_row(m) for m in messages]
             for table in ("alert_events", "alerts"):
-                await retry_async(
-                    lambda table=table: self.run_blocking(self.store.insert, table, rows),
-                    self.retry,
-                    what=f"insert into {table}",
-                    on_retry=lambda _a, _e, table=table: metrics.observe_insert_retry(table),
+                await insert_confirmed(
+                    self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking
                 )
             for m in messages:
                 metrics.count_alert(m["status"], time.time() - float(m["window_end"]))

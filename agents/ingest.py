@@ -33,15 +33,15 @@ import orjson
 from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportRecord
 from agents.core.validation import Rejection, validate_report
+from agents.sink import BlockingRunner, insert_confirmed, query_confirmed
 from streams import metrics
-from streams.retry import RetryPolicy, retry_async
+from streams.retry import RetryPolicy
 from streams.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 # send(topic, key, value) -> awaitable delivery confirmation
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
-BlockingRunner = Callable[..., Awaitable[Any]]
 
 
 class Enricher(Protocol):
@@ -172,15 +172,13 @@ class IngestProcessor:
         ids = tuple({rec.report_id for _, rec in valid})
         stored: set[str] = set()
         if ids:
-            rows = await retry_async(
-                lambda: self.run_blocking(
-                    self.store.query,
-                    "SELECT report_id FROM reports WHERE report_id IN %(ids)s",
-                    {"ids": ids},
-                ),
-                self.retry,
-                what="redelivery lookup",
-                on_retry=lambda _a, _e: metrics.observe_insert_retry("reports"),
+            rows = await query_confirmed(
+                self.store,
+                "SELECT report_id FROM reports WHERE report_id IN %(ids)s",
+                {"ids": ids},
+                table="reports",
+                retry=self.retry,
+                run_blocking=self.run_blocking,
             )
             stored = {row["report_id"] for row in rows}
         fresh: list[tuple[InboundMessage, ReportRecord]] = []
@@ -225,16 +223,9 @@ class IngestProcessor:
             ("rejected", [rejected_row(m, r, now) for m, r in outcome.rejected]),
         )
         for table, rows in writes:
-            if not rows:
-                continue
-            started = time.perf_counter()
-            await retry_async(
-                lambda table=table, rows=rows: self.run_blocking(self.store.insert, table, rows),
-                self.retry,
-                what=f"insert into {table}",
-                on_retry=lambda _a, _e, table=table: metrics.observe_insert_retry(table),
+            await insert_confirmed(
+                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking
             )
-            metrics.observe_insert(table, len(rows), time.perf_counter() - started)
 
     # ---- the batch ------------------------------------------------------------------------
     async def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:

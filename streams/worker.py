@@ -13,6 +13,7 @@ from agents.correlate import CorrelateProcessor
 from agents.detect import ClickHouseCountStore, DetectProcessor
 from agents.faust_agents import install_correlate, install_detector, install_ingest
 from agents.ingest import IngestProcessor
+from agents.sink import attach_health
 from streams import metrics
 from streams.app import create_app
 from streams.health import Health
@@ -77,6 +78,7 @@ def build_worker(settings: Settings) -> faust.App:
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)
+    attach_health(health)
     @app.task
     async def json_logs() -> None:
         # Faust configures plain-text logging at start; from here on, one JSON object a line.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(slots=True)
@@ -45,8 +46,13 @@ class ReportRecord:
         return self.source_kind == "citizen"
 
     def to_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ReportRecord:
         return cls(**data)  # type: ignore[arg-type]
+
+
+def rfc3339(epoch: float) -> str:
+    """UTC epoch seconds as the contract's RFC 3339 text (`...Z`)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -18,6 +18,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# Columns of an alert message (contract v1, `center` flattened), shared by `alerts` (current
+# state) and `alert_events` (every version).
+_ALERT_COLUMNS = """
+        alert_id String,
+        version UInt32,
+        status String,
+        kind String,
+        category String,
+        center_lat Float64,
+        center_lon Float64,
+        radius_m Float64,
+        cells Array(String),
+        insee Array(String),
+        window_start DateTime('UTC'),
+        window_end DateTime('UTC'),
+        observed Float64,
+        expected Float64,
+        score Float64,
+        severity UInt8,
+        emitted_at DateTime('UTC'),
+        detector String"""
+
 STATEMENTS: list[str] = [
     "CREATE DATABASE IF NOT EXISTS {db}",
     # One row per accepted report: the fields of agents.core.record.ReportRecord.
@@ -97,50 +119,14 @@ STATEMENTS: list[str] = [
     ORDER BY incident_id
     """,
     # Alerts, current state (highest version of each alert_id).
-    """
-    CREATE TABLE IF NOT EXISTS {db}.alerts (
-        alert_id String,
-        version UInt32,
-        status String,
-        kind String,
-        category String,
-        center_lat Float64,
-        center_lon Float64,
-        radius_m Float64,
-        cells Array(String),
-        insee Array(String),
-        window_start DateTime('UTC'),
-        window_end DateTime('UTC'),
-        observed Float64,
-        expected Float64,
-        score Float64,
-        severity UInt8,
-        emitted_at DateTime('UTC'),
-        detector String
+    f"""
+    CREATE TABLE IF NOT EXISTS {{db}}.alerts ({_ALERT_COLUMNS}
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY alert_id
     """,
     # Every alert lifecycle message (one row per version), same columns as `alerts`.
-    """
-    CREATE TABLE IF NOT EXISTS {db}.alert_events (
-        alert_id String,
-        version UInt32,
-        status String,
-        kind String,
-        category String,
-        center_lat Float64,
-        center_lon Float64,
-        radius_m Float64,
-        cells Array(String),
-        insee Array(String),
-        window_start DateTime('UTC'),
-        window_end DateTime('UTC'),
-        observed Float64,
-        expected Float64,
-        score Float64,
-        severity UInt8,
-        emitted_at DateTime('UTC'),
-        detector String
+    f"""
+    CREATE TABLE IF NOT EXISTS {{db}}.alert_events ({_ALERT_COLUMNS}
     ) ENGINE = ReplacingMergeTree()
     ORDER BY (alert_id, version)
     """,

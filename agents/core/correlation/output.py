@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from agents.core.record import rfc3339
 from schemas.incident import Incident
 
 _TIME_KEYS = ("first_occurred_at", "last_occurred_at", "updated_at")
-
-
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def incident_model(version: Mapping[str, Any]) -> Incident:
@@ -22,7 +18,7 @@ def incident_model(version: Mapping[str, Any]) -> Incident:
     data = dict(version)
     for key in _TIME_KEYS:
         if data.get(key) is not None:
-            data[key] = _rfc3339(float(data[key]))
+            data[key] = rfc3339(float(data[key]))
     return Incident.model_validate(data)
 
 
@@ -32,5 +28,5 @@ def incident_json(version: Mapping[str, Any]) -> bytes:
     incident_model(data)  # raises pydantic.ValidationError on a contract violation
     for key in _TIME_KEYS:
         if data.get(key) is not None:
-            data[key] = _rfc3339(float(data[key]))
+            data[key] = rfc3339(float(data[key]))
     return orjson.dumps(data)
