@@ -64,6 +64,20 @@ def install_ingest(app: faust.App, topics: Topics, processor: IngestProcessor,
     return loop
 
 
+def decode_bundle(event: Any) -> list[Any]:
+    """Records of one internal message; a message that is not a bundle is logged, counted
+    and skipped (acked with its batch): a worker never dies on a message."""
+    msg = event.message
+    try:
+        return unbundle(msg.value)
+    except (ValueError, TypeError) as exc:
+        metrics.UNDECODABLE_INTERNAL.labels(topic=msg.topic).inc()
+        log.error("undecodable internal message skipped",
+                  extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+                         "error": type(exc).__name__})
+        return []
+
+
 def install_correlate(
     app: faust.App, topics: Topics, processor: CorrelateProcessor, settings: Settings
 ) -> Any:
@@ -103,7 +117,7 @@ def install_correlate(
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
         async for events in stream.noack_take(1000, within=settings.sink_batch_seconds):
-            batch = [(ev.message.partition, unbundle(ev.message.value)) for ev in events]
+            batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
                 changes = await processor.process(batch, states_of, watermark_of)
                 persist(changes)

@@ -121,7 +121,11 @@ def bundle_by_key(
 
 
 def unbundle(value: bytes) -> list[ReportRecord]:
-    return [ReportRecord.from_dict(item) for item in orjson.loads(value)]
+    """The records of one enriched bundle; raises ValueError/TypeError if it is not one."""
+    items = orjson.loads(value)
+    if not isinstance(items, list):
+        raise ValueError("an enriched bundle is a JSON array of records")
+    return [ReportRecord.from_dict(item) for item in items]
 
 
 class IngestProcessor:

@@ -115,6 +115,13 @@ LATENCY_STORED = E2E_LATENCY.labels(stage="stored")
 LATENCY_INCIDENT = E2E_LATENCY.labels(stage="incident")
 LATENCY_ALERT = E2E_LATENCY.labels(stage="alert")
 
+UNDECODABLE_INTERNAL = Counter(
+    "vigie_internal_messages_undecodable_total",
+    "Messages of an internal topic that could not be decoded and were skipped, by topic",
+    ["topic"],
+    registry=REGISTRY,
+)
+
 # --- consumer groups ---------------------------------------------------------------------
 REBALANCES = Counter(
     "vigie_consumer_rebalances_total",

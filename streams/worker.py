@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Any
 
 import faust
@@ -81,8 +82,9 @@ def build_worker(settings: Settings) -> faust.App:
     attach_health(health)
     @app.task
     async def json_logs() -> None:
-        # Faust configures plain-text logging at start; from here on, one JSON object a line.
-        setup_logging(settings.log_level)
+        # Faust configures plain-text logging at start; from here on, one JSON object a line,
+        # on the process's real stderr (Faust redirects sys.stderr into logging).
+        setup_logging(settings.log_level, stream=sys.__stderr__)
 
     embedded = settings.console_embedded
     if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
