@@ -1,9 +1,11 @@
-"""Thin Faust agents: they move messages between Kafka and the processors, nothing more.
+"""Thin Faust wiring: the ingest task, the correlate agent, the leader-only detector timer.
 
-Acks are manual: `noack_take` hands over a batch without acking it; the batch is acked only
-after the processor returns (every write confirmed). A processor that still fails after its
-bounded retries ends the process (`streams.runtime.crash`), so the batch is replayed by the
-next run from the last committed offsets.
+They move messages between Kafka and the processors (`agents.ingest`, `agents.correlate`,
+`agents.detect`), nothing more. The correlate agent's acks are manual: `noack_take` hands over
+a batch without acking it; it is acked only after the processor returned (every write
+confirmed) and the state was written to the changelog. A processor that still fails after
+its bounded retries ends the process (`streams.runtime.crash`), so the batch is replayed by
+the next run from the last committed offsets.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import faust
 
 from agents.correlate import WATERMARK_KEY, CorrelateProcessor, PartitionChanges
 from agents.detect import DetectProcessor
-from agents.ingest import InboundMessage, IngestProcessor, unbundle
+from agents.ingest import IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop
 from streams import metrics
 from streams.runtime import crash
@@ -24,18 +26,6 @@ from streams.settings import Settings
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
-
-
-def inbound(event: Any) -> InboundMessage:
-    msg = event.message
-    return InboundMessage(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value if isinstance(msg.value, bytes) else bytes(msg.value or b""),
-        timestamp=float(msg.timestamp or 0.0),
-    )
 
 
 async def ack_all(stream: Any, events: Sequence[Any]) -> None:

@@ -8,6 +8,7 @@ import base64
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -86,9 +87,18 @@ def test_malformed_stream_good_once_bad_dead_lettered(
     received = sum(float(line.split()[-1]) for line in text.splitlines()
                    if line.startswith("vigie_reports_received_total{"))
     assert received == len(produced.messages)
-    rejected_metric = sum(float(line.split()[-1]) for line in text.splitlines()
-                          if line.startswith("vigie_reports_rejected_total{"))
-    assert rejected_metric == n_bad
+    by_reason = {
+        line.split('reason="')[1].split('"')[0]: float(line.split()[-1])
+        for line in text.splitlines() if line.startswith("vigie_reports_rejected_total{")
+    }
+    assert by_reason == {r: float(n) for r, n in
+                         Counter(produced.expected_rejects().values()).items()}
+    accepted = sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith("vigie_reports_accepted_total{"))
+    assert accepted == len(produced.expected_valid_ids())
+    redelivered = next(float(line.split()[-1]) for line in text.splitlines()
+                       if line.startswith("vigie_reports_redelivered_dropped_total "))
+    assert received == accepted + n_bad + redelivered
     assert p.committed_and_end()[0] == len(produced.messages)
 
 
