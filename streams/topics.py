@@ -40,15 +40,3 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         alerts=raw(settings.topic_alerts),
         alert_actions=raw(settings.topic_alert_actions),
     )
-
-
-def all_topic_names(settings: Settings) -> list[str]:
-    return [
-        settings.topic_partner,
-        settings.topic_citizen,
-        settings.topic_rejected,
-        settings.topic_enriched,
-        settings.topic_incidents,
-        settings.topic_alerts,
-        settings.topic_alert_actions,
-    ]

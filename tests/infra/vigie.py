@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,3 @@ def pipeline_factory(
     yield make
     for p in made:
         p.close()
-
-
-def env_of(mapping: Mapping[str, str]) -> dict[str, str]:
-    return dict(mapping)
