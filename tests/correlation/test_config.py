@@ -13,9 +13,9 @@ from agents.core.correlation.config import MOBILE, PERSISTENT, POINT, Correlatio
 from agents.core.correlation.spatial import (
     cell_of,
     distance_m,
-    neighbourhood,
+    grid_box,
+    grid_cell,
     partition_key,
-    rings_for,
 )
 from agents.core.record import ReportRecord
 
@@ -44,17 +44,28 @@ def test_classes_and_pair_parameters() -> None:
     assert cfg.search_radius_m("cambriolage") == cfg.classes[POINT].max_radius_m
 
 
+def test_category_parameters_override_their_class() -> None:
+    cfg = CorrelationConfig()
+    camp, deal = cfg.params("campement_illicite"), cfg.params("trafic_stupefiants")
+    assert camp.window_s > deal.window_s and camp.max_span_s > deal.max_span_s
+    assert cfg.params("occupation_hall").radius_m == cfg.classes[PERSISTENT].radius_m
+    plain = CorrelationConfig(category_params={})
+    assert plain.params("campement_illicite") is plain.classes[PERSISTENT]
+
+
 @pytest.mark.parametrize("radius", [100.0, 350.0, 900.0, 2000.0])
-def test_grid_disk_holds_every_point_within_the_search_radius(radius: float) -> None:
+@pytest.mark.parametrize("lat_range", [(48.3, 48.78), (-60.0, 65.0)])
+def test_search_grid_box_holds_every_point_within_the_radius(
+    radius: float, lat_range: tuple[float, float]
+) -> None:
     rnd = random.Random(int(radius))
-    k = rings_for(radius)
     for _ in range(400):
-        lat, lon = rnd.uniform(48.3, 48.78), rnd.uniform(1.9, 2.6)
+        lat, lon = rnd.uniform(*lat_range), rnd.uniform(-179.0, 179.0)
         d, bearing = radius * math.sqrt(rnd.random()), rnd.uniform(0, 2 * math.pi)
         lat2 = lat + d * math.cos(bearing) / 111_320.0
         lon2 = lon + d * math.sin(bearing) / (111_320.0 * math.cos(math.radians(lat)))
         assert distance_m(lat, lon, lat2, lon2) == pytest.approx(d, rel=2e-3, abs=0.5)
-        assert cell_of(lat2, lon2) in neighbourhood(cell_of(lat, lon), k)
+        assert grid_cell(lat2, lon2) in grid_box(lat, lon, radius)
 
 
 def _rec(lat: float, lon: float) -> ReportRecord:

@@ -196,6 +196,69 @@ def test_commune_only_report_stays_apart_when_ambiguous_or_elsewhere() -> None:
     assert len(final(run(Correlator(), d, e))) == 2
 
 
+def test_commune_only_report_must_fall_close_in_time() -> None:
+    """Without a position, time is the only evidence: a commune-level match needs the report
+    within `commune_window_s` of the incident's span (much tighter than the spatial window)."""
+    cfg = CorrelationConfig()
+    window = cfg.params("cambriolage").commune_window_s
+    assert window < cfg.params("cambriolage").window_s
+    a = rec(kind="police_nationale", org="csp-evry")
+    near = rec(commune_only=True, t=window - 60, contact="n")
+    assert len(final(run(Correlator(cfg), a, near))) == 1
+    b = rec(kind="police_nationale", org="csp-evry")
+    far = rec(commune_only=True, t=window + 3600, contact="f")
+    assert len(final(run(Correlator(cfg), b, far))) == 2
+    # a point report that close in time and place still merges (the spatial window holds)
+    c = rec(kind="police_nationale", org="csp-evry")
+    d = rec(east_m=40, t=window + 3600, contact="p")
+    assert len(final(run(Correlator(cfg), c, d))) == 1
+
+
+def test_encampment_reports_days_apart_merge_but_dealing_nights_do_not() -> None:
+    day = 86400.0
+    camp = [
+        rec(category="campement_illicite", kind="police_municipale", org="pm", t=0.0),
+        rec(category="campement_illicite", kind="bailleur_social", org="b3f", t=2.5 * day,
+            east_m=30),
+    ]
+    assert len(final(run(Correlator(), *camp))) == 1
+    deal = [
+        rec(category="trafic_stupefiants", kind="police_municipale", org="pm", t=0.0),
+        rec(category="trafic_stupefiants", kind="bailleur_social", org="b3f", t=2.5 * day,
+            east_m=30),
+    ]
+    assert len(final(run(Correlator(), *deal))) == 2
+
+
+def test_candidate_search_finds_every_admissible_incident() -> None:
+    """The search grid never hides an incident a report could join: brute force over all
+    incidents in state agrees with the indexed search."""
+    import random
+
+    rnd = random.Random(7)
+    engine = Correlator()
+    cats = ["rodeo", "nuisance", "cambriolage", "vol", "trafic_stupefiants", "incendie"]
+    for i in range(600):
+        r = rec(
+            east_m=rnd.uniform(-3000, 3000),
+            north_m=rnd.uniform(-3000, 3000),
+            t=i * 30.0,
+            category=rnd.choice(cats),
+            kind=rnd.choice(["citizen", "police_nationale", "police_municipale"]),
+            org=rnd.choice(["citoyen", "csp-evry", "pm"]),
+            accuracy=rnd.choice([10.0, 50.0, 300.0]),
+            contact=f"c{i}",
+        )
+        found = engine._candidates(r)
+        admissible = {
+            iid
+            for iid in engine.incident_ids()
+            if engine._cost(engine._incidents[iid], r) is not None
+        }
+        assert admissible <= found
+        engine.process(r)
+
+
 def test_commune_only_reports_do_not_glue_point_incidents() -> None:
     c = rec(commune_only=True)
     a = rec(kind="police_nationale", org="csp-evry", east_m=-1500, t=60)

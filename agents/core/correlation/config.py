@@ -7,7 +7,7 @@ see `streams/evaluation.py`) to keep pairwise precision >= 0.95.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 POINT, MOBILE, PERSISTENT = "point", "mobile", "persistent"
 
@@ -40,6 +40,7 @@ class ClassParams:
     window_s: float
     max_span_s: float
     close_after_s: float
+    commune_window_s: float = 900.0
 
 
 def default_classes() -> dict[str, ClassParams]:
@@ -78,6 +79,18 @@ def default_classes() -> dict[str, ClassParams]:
             window_s=24.0 * HOUR,
             max_span_s=10.0 * DAY,
             close_after_s=48.0 * HOUR,
+        ),
+    }
+
+
+def default_category_params() -> dict[str, ClassParams]:
+    """Categories whose situations last differently from the rest of their class."""
+    persistent = default_classes()[PERSISTENT]
+    return {
+        "trafic_stupefiants": replace(persistent, max_span_s=48.0 * HOUR),
+        "occupation_hall": replace(persistent, max_span_s=48.0 * HOUR),
+        "campement_illicite": replace(
+            persistent, window_s=72.0 * HOUR, max_span_s=21.0 * DAY, close_after_s=72.0 * HOUR
         ),
     }
 
@@ -134,38 +147,51 @@ class CorrelationConfig:
 
     classes: dict[str, ClassParams] = field(default_factory=default_classes)
     category_class: dict[str, str] = field(default_factory=default_category_class)
+    category_params: dict[str, ClassParams] = field(default_factory=default_category_params)
     compatible_pairs: tuple[tuple[str, str], ...] = DEFAULT_COMPATIBLE
     allowed_lateness_s: float = 48.0 * HOUR
     category_mismatch_cost: float = 0.5
-    _compat: frozenset[frozenset[str]] = field(init=False, repr=False)
+    _compat: frozenset[tuple[str, str]] = field(init=False, repr=False)
+    _pair_cache: dict[tuple[str, str], ClassParams] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_compat", frozenset(frozenset(p) for p in self.compatible_pairs))
+        pairs = {(a, b) for a, b in self.compatible_pairs}
+        pairs |= {(b, a) for a, b in pairs}
+        object.__setattr__(self, "_compat", frozenset(pairs))
+        object.__setattr__(self, "_pair_cache", {})
 
     def compatible(self, a: str, b: str) -> bool:
-        return a == b or frozenset((a, b)) in self._compat
+        return a == b or (a, b) in self._compat
 
     def class_of(self, category: str) -> str:
         return self.category_class.get(category, POINT)
 
     def params(self, category: str) -> ClassParams:
-        return self.classes[self.class_of(category)]
+        """The category's own parameters if set, else its class's."""
+        own = self.category_params.get(category)
+        return own if own is not None else self.classes[self.class_of(category)]
 
     def pair_params(self, a: str, b: str) -> ClassParams:
         """Parameters for a report of category `a` against an incident of category `b`:
         the more permissive class of the two (a rodeo reported as a nuisance is a rodeo)."""
+        cached = self._pair_cache.get((a, b))
+        if cached is not None:
+            return cached
         pa, pb = self.params(a), self.params(b)
-        if pa is pb:
-            return pa
-        return pa if (pa.max_radius_m, pa.window_s) >= (pb.max_radius_m, pb.window_s) else pb
+        best = pa if (pa.max_radius_m, pa.window_s) >= (pb.max_radius_m, pb.window_s) else pb
+        self._pair_cache[(a, b)] = best
+        return best
 
-    def search_radius_m(self, category: str) -> float:
-        """How far from a report a compatible incident's index cells may lie. Incidents are
-        indexed under their centre's cell and their located members' cells; a report joins
-        only within `max_radius_m` of the centre or (mobile) `link_m` of a member."""
-        return max(
+    def search_radius_m(self, category: str, other: str | None = None) -> float:
+        """How far from a report of `category` the index cells of an incident of `other`
+        (default: any compatible category) may lie. Incidents are indexed under their
+        centre's cell and their located members' cells; a report joins only within
+        `max_radius_m` of the centre or (mobile) `link_m` of a member."""
+        others = (other,) if other is not None else (*self.category_class, *self.category_params)
+        radii = [
             max(p.max_radius_m, p.link_m)
-            for c in (category, *self.category_class)
+            for c in (category, *others)
             if self.compatible(category, c)
-            for p in (self.params(c),)
-        )
+            for p in (self.pair_params(category, c),)
+        ]
+        return max(radii)

@@ -1,7 +1,8 @@
 """The correlation engine: merges accepted, enriched reports into incidents (pure, no Faust).
 
-Candidates come from the H3 r9 neighbourhood of a point report (incidents are indexed under
-the cells of their located members and of their successive centres) or, for a commune-only
+Candidates come from the search-grid cells around a point report (`spatial.grid_box`;
+incidents are indexed under the grid cells of their located members and of their successive
+centres, per member category) or, for a commune-only
 report, from the incidents touching its commune. A candidate must pass every rule (see
 `Correlator._cost`); the cheapest one wins, else the report founds a new incident.
 
@@ -30,7 +31,7 @@ from agents.core.correlation.incident import (
     point_members,
     version_dict,
 )
-from agents.core.correlation.spatial import cell_of, distance_m, neighbourhood, rings_for
+from agents.core.correlation.spatial import GridCell, distance_m, grid_box, grid_cell
 from agents.core.record import ReportRecord
 
 Version = dict[str, Any]
@@ -65,10 +66,13 @@ class Correlator:
         self.watermark = float("-inf")
         self._incidents: dict[str, State] = {}
         self._reports: dict[str, str] = {}  # report_id -> incident_id
-        self._cells: dict[str, set[str]] = {}  # r9 cell -> incident ids
+        # (member category, grid row, grid col) -> incident ids: an incident is indexed under
+        # every category of its members (its voted category is always one of them).
+        self._cells: dict[tuple[str, int, int], set[str]] = {}
         self._communes: dict[str, set[str]] = {}  # insee -> incident ids
+        self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
         self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
-        self._rings: dict[str, int] = {}
+        self._search: dict[str, tuple[tuple[str, float], ...]] = {}  # category -> (other, m)
         self._evicted: list[str] = []
 
     # ---- public API ----
@@ -143,8 +147,12 @@ class Correlator:
             for m in state["members"]:
                 self._reports[m["report_id"]] = iid
                 self._communes.setdefault(m["insee"], set()).add(iid)
-            for cell in state["cells"]:
-                self._cells.setdefault(cell, set()).add(iid)
+                if state["precision"] != "point":
+                    self._unlocated.setdefault(m["insee"], set()).add(iid)
+            state["grid"] = [tuple(cell) for cell in state["grid"]]  # JSON gives lists
+            for category in {m["category"] for m in state["members"]}:
+                for row, col in state["grid"]:
+                    self._cells.setdefault((category, row, col), set()).add(iid)
             heapq.heappush(self._deadlines, (self._deadline(state), iid))
             if watermark is None:
                 self.watermark = max(self.watermark, float(state["updated_at"]))
@@ -180,25 +188,39 @@ class Correlator:
 
     def _candidates(self, record: ReportRecord) -> set[str]:
         """Incidents a report could join: a commune-only report, any incident touching its
-        commune; a point report, the incidents indexed in its r9 neighbourhood plus the
-        commune's incidents that have no located member yet."""
-        in_commune = self._communes.get(record.insee or "", set())
+        commune; a point report, the incidents of a compatible category indexed within the
+        search radius of that category pair, plus the commune's incidents that have no
+        located member yet."""
+        insee = record.insee or ""
         if record.precision != "point":
-            return set(in_commune)
-        incidents = self._incidents
-        found = {i for i in in_commune if incidents[i]["precision"] != "point"}
-        centre = record.h3_r9 or cell_of(record.lat, record.lon)  # type: ignore[arg-type]
-        for cell in neighbourhood(centre, self._rings_for(record.category)):
-            ids = self._cells.get(cell)
-            if ids:
-                found.update(ids)
+            return set(self._communes.get(insee, ()))
+        found = set(self._unlocated.get(insee, ()))
+        lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
+        cells = self._cells
+        boxes: dict[float, list[GridCell]] = {}
+        for category, radius in self._search_plan(record.category):
+            box = boxes.get(radius)
+            if box is None:
+                box = boxes[radius] = grid_box(lat, lon, radius)
+            for row, col in box:
+                ids = cells.get((category, row, col))
+                if ids:
+                    found.update(ids)
         return found
 
-    def _rings_for(self, category: str) -> int:
-        k = self._rings.get(category)
-        if k is None:
-            k = self._rings[category] = rings_for(self.config.search_radius_m(category))
-        return k
+    def _search_plan(self, category: str) -> tuple[tuple[str, float], ...]:
+        """(compatible category, radius in m) pairs: how far to look for incidents of each
+        category a report of `category` may join (`CorrelationConfig.search_radius_m`)."""
+        plan = self._search.get(category)
+        if plan is None:
+            cfg = self.config
+            known = sorted({category, *cfg.category_class, *cfg.category_params})
+            plan = self._search[category] = tuple(
+                (other, cfg.search_radius_m(category, other))
+                for other in known
+                if cfg.compatible(category, other)
+            )
+        return plan
 
     def _cost(self, state: State, record: ReportRecord) -> float | None:
         """Cost of merging `record` into `state`, or None when a rule forbids it.
@@ -216,18 +238,18 @@ class Correlator:
         if not cfg.compatible(record.category, state["category"]):
             return None
         p = cfg.pair_params(record.category, state["category"])
-        if record.source_kind != "citizen":
-            repeat = self.partner_repeat_s.get(cfg.class_of(state["category"]))
-            for m in state["members"]:
-                if m["source_org"] == record.source_org and (
-                    repeat is None or abs(m["occurred_at"] - record.occurred_at) < repeat
-                ):
-                    return None
         t = record.occurred_at
         first, last = float(state["first_occurred_at"]), float(state["last_occurred_at"])
         gap = max(first - t, t - last, 0.0)
         if gap > p.window_s or max(last, t) - min(first, t) > p.max_span_s:
             return None
+        if record.source_kind != "citizen":
+            repeat = self.partner_repeat_s.get(cfg.class_of(state["category"]))
+            for m in state["members"]:
+                if m["source_org"] == record.source_org and (
+                    repeat is None or abs(m["occurred_at"] - t) < repeat
+                ):
+                    return None
         cost = gap / p.window_s
         if record.category != state["category"]:
             cost += cfg.category_mismatch_cost
@@ -236,6 +258,8 @@ class Correlator:
             if record.insee != state["insee"] and all(
                 m["insee"] != record.insee for m in state["members"]
             ):
+                return None
+            if gap > p.commune_window_s:
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
@@ -256,16 +280,28 @@ class Correlator:
     # ---- bookkeeping ----
     def _index(self, state: State, record: ReportRecord) -> None:
         iid = state["incident_id"]
-        cells: list[str] = state.setdefault("cells", [])
-        new = []
+        grid: list[GridCell] = state.setdefault("grid", [])
+        new = [grid_cell(float(state["lat"]), float(state["lon"]))]
         if record.precision == "point":
-            new.append(record.h3_r9 or cell_of(record.lat, record.lon))  # type: ignore[arg-type]
-        new.append(cell_of(state["lat"], state["lon"]))
-        for cell in new:
-            if cell not in cells:
-                cells.append(cell)
-                self._cells.setdefault(cell, set()).add(iid)
-        self._communes.setdefault(record.insee or "", set()).add(iid)
+            new.append(grid_cell(float(record.lat), float(record.lon)))  # type: ignore[arg-type]
+        fresh = [c for c in dict.fromkeys(new) if c not in grid]
+        grid.extend(fresh)
+        same = sum(1 for m in state["members"] if m["category"] == record.category)
+        first_of_category = same == 1
+        for category in {m["category"] for m in state["members"]}:
+            # a category new to the incident goes under all its cells, the others the new ones
+            todo = grid if category == record.category and first_of_category else fresh
+            for row, col in todo:
+                self._cells.setdefault((category, row, col), set()).add(iid)
+        insee = record.insee or ""
+        self._communes.setdefault(insee, set()).add(iid)
+        if state["precision"] == "point":
+            for m in state["members"]:
+                ids = self._unlocated.get(m["insee"])
+                if ids is not None:
+                    ids.discard(iid)
+        else:
+            self._unlocated.setdefault(insee, set()).add(iid)
         heapq.heappush(self._deadlines, (self._deadline(state), iid))
 
     def _deadline(self, state: State) -> float:
@@ -290,9 +326,17 @@ class Correlator:
                 ids.discard(iid)
                 if not ids:
                     del self._communes[m["insee"]]
-        for cell in state["cells"]:
-            ids = self._cells.get(cell)
+        for m in state["members"]:
+            ids = self._unlocated.get(m["insee"])
             if ids is not None:
                 ids.discard(iid)
                 if not ids:
-                    del self._cells[cell]
+                    del self._unlocated[m["insee"]]
+        for category in {m["category"] for m in state["members"]}:
+            for row, col in state["grid"]:
+                key = (category, row, col)
+                ids = self._cells.get(key)
+                if ids is not None:
+                    ids.discard(iid)
+                    if not ids:
+                        del self._cells[key]

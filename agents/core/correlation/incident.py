@@ -5,7 +5,7 @@ report, see `member_of`), `first_occurred_at`, `last_occurred_at`, `last_seen` (
 `reported_at` of the members: the stream-clock time of the latest evidence, drives closing),
 `updated_at` (stream clock of the last change) and the derived fields recomputed by
 `refresh`: `category`, `lat`, `lon`, `centre_acc` (m, accuracy of the centre), `precision`,
-`insee`, `commune`, `jurisdiction`; plus `cells` (r9 cells it is indexed under, engine).
+`insee`, `commune`, `jurisdiction`; plus `grid` (search-grid cells it is indexed under, engine).
 """
 
 from __future__ import annotations

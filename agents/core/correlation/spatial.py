@@ -1,9 +1,8 @@
-"""Distances, the H3 r9 neighbourhood search and the coarse partition key."""
+"""Distances, the candidate search grid, the H3 r9 cell and the coarse partition key."""
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import h3
 
@@ -12,10 +11,6 @@ from agents.core.record import ReportRecord
 CORRELATION_RES = 9
 DEFAULT_PARTITION_RES = 5
 _M_PER_DEG = 111_320.0
-# r9 hexagon edges vary around the average over the globe: bound them with a margin.
-_EDGE_M = float(h3.average_hexagon_edge_length(CORRELATION_RES, "m"))
-_EDGE_MAX_M = 1.25 * _EDGE_M
-_EDGE_MIN_M = 0.75 * _EDGE_M
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -24,19 +19,29 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return _M_PER_DEG * math.hypot(x, lat2 - lat1)
 
 
-def rings_for(radius_m: float) -> int:
-    """Grid-disk size k so that `grid_disk(cell(p), k)` holds the cell of every point within
-    `radius_m` of p: two points that close have cell centres < radius + 2 edges apart, and
-    cells whose centres are that close are at most k rings apart (hex ring k is at least
-    1.5 k edges away)."""
-    k: int = math.ceil((radius_m + 2.0 * _EDGE_MAX_M) / (1.5 * _EDGE_MIN_M))
-    return max(1, k)
+# Candidate search grid: cells of GRID_M x GRID_M metres at the equator in latitude/longitude
+# degrees (narrower in metres towards the poles: `grid_box` widens its span accordingly).
+GRID_M = 500.0
+_GRID_DEG = GRID_M / _M_PER_DEG
+GridCell = tuple[int, int]
 
 
-@lru_cache(maxsize=65536)
-def neighbourhood(cell: str, k: int) -> tuple[str, ...]:
-    """The r9 cells within k rings of `cell` (cached: hot cells repeat)."""
-    return tuple(h3.grid_disk(cell, k))
+def grid_cell(lat: float, lon: float) -> GridCell:
+    return (math.floor(lat / _GRID_DEG), math.floor(lon / _GRID_DEG))
+
+
+def grid_box(lat: float, lon: float, radius_m: float) -> list[GridCell]:
+    """The grid cells holding every point within `radius_m` of (lat, lon)."""
+    row, col = grid_cell(lat, lon)
+    n_lat = math.ceil(radius_m / GRID_M)
+    # a cell is GRID_M * cos(lat) wide; take the narrowest latitude the box reaches
+    edge = min(abs(lat) + (n_lat + 1) * _GRID_DEG, 89.0)
+    n_lon = math.ceil(radius_m / (GRID_M * math.cos(math.radians(edge))))
+    return [
+        (r, c)
+        for r in range(row - n_lat, row + n_lat + 1)
+        for c in range(col - n_lon, col + n_lon + 1)
+    ]
 
 
 def cell_of(lat: float, lon: float) -> str:
