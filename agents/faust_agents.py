@@ -11,7 +11,8 @@ the next run from the last committed offsets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -46,7 +47,7 @@ def install_ingest(app: faust.App, topics: Topics, processor: IngestProcessor,
     """The ingest stage runs as an app task (batch consumer, see `agents.ingest_loop`)."""
     loop = IngestLoop(settings, processor)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # faust leaves its decorators untyped
     async def ingest() -> None:
         await declare_outputs(topics)
         await loop.run()
@@ -68,11 +69,70 @@ def decode_bundle(event: Any) -> list[Any]:
         return []
 
 
+# write(partition, key, value): one record of the incident-state changelog (None = delete)
+ChangelogWriter = Callable[[int, str, Any], None]
+FlushFn = Callable[[], Awaitable[None]]
+
+
+def table_changelog(table: Any) -> ChangelogWriter:
+    """The production writer: Faust's own changelog send (buffered by the app's producer)."""
+
+    def write(partition: int, key: str, value: Any) -> None:
+        if value is None:  # tombstone: the raw serializer sends a null value
+            table.send_changelog(partition, key, None, value_serializer="raw")
+        else:
+            table.send_changelog(partition, key, value)
+
+    return write
+
+
+class IncidentStates:
+    """The correlate agent's view of its table: incident states and one watermark per
+    input partition. Every change goes to the local data and to the changelog."""
+
+    def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter) -> None:
+        self.data = data
+        self.write = write
+
+    def states_of(self, partition: int) -> list[dict[str, Any]]:
+        wm_key = f"{WATERMARK_KEY}/{partition}"
+        return [v for k, v in self.data.items()
+                if k != wm_key and isinstance(v, dict) and v.get("_partition") == partition]
+
+    def watermark_of(self, partition: int) -> float | None:
+        value = self.data.get(f"{WATERMARK_KEY}/{partition}")
+        return float(value) if value is not None else None
+
+    def persist(self, changes: dict[int, PartitionChanges]) -> None:
+        for partition, change in changes.items():
+            for iid, state in change.states.items():
+                state["_partition"] = partition
+                self.data[iid] = state
+                self.write(partition, iid, state)
+            for iid in change.evicted:
+                self.data.pop(iid, None)
+                self.write(partition, iid, None)
+            if math.isfinite(change.watermark):  # an engine that saw no record has no clock
+                key = f"{WATERMARK_KEY}/{partition}"
+                self.data[key] = change.watermark
+                self.write(partition, key, change.watermark)
+        metrics.set_state_size("incident_state", len(self.data))
+
+
 def install_correlate(
-    app: faust.App, topics: Topics, processor: CorrelateProcessor, settings: Settings
+    app: faust.App,
+    topics: Topics,
+    processor: CorrelateProcessor,
+    settings: Settings,
+    *,
+    changelog: ChangelogWriter | None = None,
+    flush: FlushFn | None = None,
 ) -> Any:
     """Correlation as a Faust agent over the internal enriched topic (few, bundled messages),
-    its engines' state in a table with a changelog so a restarted worker resumes."""
+    its engines' state in a table with a changelog so a restarted worker resumes.
+
+    `changelog` and `flush` default to the table's changelog and the app producer's flush;
+    tests pass their own to run the agent without a broker."""
     table = app.Table(
         "vigie-incident-state",
         default=None,
@@ -80,43 +140,28 @@ def install_correlate(
         key_type=str,
         value_type=None,
     )
+    write = changelog if changelog is not None else table_changelog(table)
 
-    def states_of(partition: int) -> list[dict[str, Any]]:
-        return [v for k, v in table.data.items()
-                if k != f"{WATERMARK_KEY}/{partition}" and isinstance(v, dict)
-                and v.get("_partition") == partition]
+    async def flush_producer() -> None:
+        await app.producer.flush()
 
-    def watermark_of(partition: int) -> float | None:
-        value = table.data.get(f"{WATERMARK_KEY}/{partition}")
-        return float(value) if value is not None else None
-
-    def persist(changes: dict[int, PartitionChanges]) -> None:
-        for partition, change in changes.items():
-            for iid, state in change.states.items():
-                state["_partition"] = partition
-                table.data[iid] = state
-                table.send_changelog(partition, iid, state)
-            for iid in change.evicted:
-                table.data.pop(iid, None)
-                table.send_changelog(partition, iid, None, value_serializer="raw")
-            key = f"{WATERMARK_KEY}/{partition}"
-            table.data[key] = change.watermark
-            table.send_changelog(partition, key, change.watermark)
-        metrics.set_state_size("incident_state", len(table.data))
+    flush_writes = flush if flush is not None else flush_producer
 
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
+        states = IncidentStates(table.data, write)
         async for events in stream.noack_take(1000, within=settings.sink_batch_seconds):
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
-                changes = await processor.process(batch, states_of, watermark_of)
-                persist(changes)
-                await app.producer.flush()
+                changes = await processor.process(batch, states.states_of, states.watermark_of)
+                states.persist(changes)
+                await flush_writes()
             except Exception as exc:  # retries are exhausted inside: replay from commit
                 crash("correlation batch could not be written", exc)
+                raise  # not reached (crash ends the process): never ack an unwritten batch
             await ack_all(stream, events)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # receivers take (sender, *args)
     async def forget(app_: Any, revoked: Any, **_: Any) -> None:
         name = topics.enriched.get_topic_name()
         processor.forget({tp.partition for tp in revoked if tp.topic == name})
@@ -127,7 +172,7 @@ def install_correlate(
 def install_detector(app: faust.App, processor: DetectProcessor, settings: Settings) -> Any:
     """Detection on one worker only (the Faust leader), every `detect_interval_seconds`."""
 
-    @app.timer(settings.detect_interval_seconds, on_leader=True)
+    @app.timer(settings.detect_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
     async def detect() -> None:
         await processor.run()
 

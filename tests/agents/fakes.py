@@ -1,0 +1,123 @@
+"""In-memory stand-ins for the worker's I/O: a `Store`, Kafka sends, the changelog, a clock.
+
+No Kafka, no ClickHouse: the agents run on Faust's `test_context` channels and these record
+every confirmed write, so tests assert what a real worker would have written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import h3
+import orjson
+
+from agents.core.correlation import partition_key
+from agents.core.record import ReportRecord
+from agents.ingest import bundle_by_key
+from streams.storage.base import StoreError
+
+LAT0, LON0 = 48.6290, 2.4410  # Évry-Courcouronnes
+T0 = 1_710_748_800.0  # 2024-03-18 08:00 UTC
+M_PER_DEG = 111_320.0
+
+
+class FakeStore:
+    """`streams.storage.base.Store` in memory; `fail_inserts` makes every insert raise."""
+
+    url = "memory://fake"
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.fail_inserts = False
+        self.insert_attempts = 0
+
+    def ensure_schema(self) -> None:
+        return None
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.insert_attempts += 1
+        if self.fail_inserts:
+            raise StoreError(f"insert into {table} refused (test)")
+        self.rows.setdefault(table, []).extend(dict(r) for r in rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class FakeKafka:
+    """`SendFn` that records (topic, key, value); each delivery is confirmed at once."""
+
+    sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        self.sent.append((topic, key, value))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+    def on(self, topic: str) -> list[tuple[bytes | None, dict[str, Any]]]:
+        return [(k, orjson.loads(v)) for t, k, v in self.sent if t == topic]
+
+
+@dataclass
+class FakeChangelog:
+    """The correlate agent's changelog writer and producer flush. `on_flush` is called at
+    each flush (a test snapshots there what must not have happened yet, e.g. acks)."""
+
+    writes: list[tuple[int, str, Any]] = field(default_factory=list)
+    flushes: int = 0
+    on_flush: Callable[[], None] | None = None
+
+    def write(self, partition: int, key: str, value: Any) -> None:
+        self.writes.append((partition, key, value))
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        if self.on_flush is not None:
+            self.on_flush()
+
+
+async def run_inline(fn: Callable[..., Any], *args: Any) -> Any:
+    """`run_blocking` without the store thread."""
+    return fn(*args)
+
+
+_seq = 0
+
+
+def report(*, kind: str = "citizen", org: str = "citoyen", east_m: float = 0.0,
+           t: float = 0.0, category: str = "cambriolage",
+           contact: str | None = None) -> ReportRecord:
+    """An enriched record `east_m` metres east of the origin, `t` seconds after T0."""
+    global _seq
+    _seq += 1
+    lat = LAT0
+    lon = LON0 + east_m / (M_PER_DEG * math.cos(math.radians(LAT0)))
+    r9 = h3.latlng_to_cell(lat, lon, 9)
+    return ReportRecord(
+        report_id=f"AG-{_seq:06d}", source_kind=kind, source_org=org, source_channel=None,
+        category=category, occurred_at=T0 + t, reported_at=T0 + t + 60.0, lat=lat, lon=lon,
+        accuracy_m=20.0, insee="91228", severity=None, contact_hash=contact,
+        description_hash=None, description_len=0, commune="Évry-Courcouronnes",
+        jurisdiction="csp-evry", precision="point", h3_r7=h3.cell_to_parent(r9, 7),
+        h3_r8=h3.cell_to_parent(r9, 8), h3_r9=r9,
+    )
+
+
+def bundle(*records: ReportRecord) -> tuple[bytes, bytes]:
+    """(key, value) of the one enriched-topic message the ingest stage makes of `records`."""
+    messages = bundle_by_key(records, [r.to_dict() for r in records], partition_key)
+    assert len(messages) == 1, "the records must share one partition key"
+    key, value = messages[0]
+    return key.encode(), value
