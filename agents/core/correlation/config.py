@@ -7,6 +7,7 @@ see `streams/evaluation.py`) to keep pairwise precision >= 0.95.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 POINT, MOBILE, PERSISTENT = "point", "mobile", "persistent"
@@ -41,6 +42,7 @@ class ClassParams:
     max_span_s: float
     close_after_s: float
     commune_window_s: float = 900.0
+    max_fit: float = math.inf
 
 
 def default_classes() -> dict[str, ClassParams]:
@@ -57,6 +59,7 @@ def default_classes() -> dict[str, ClassParams]:
             window_s=3.0 * HOUR,
             max_span_s=8.0 * HOUR,
             close_after_s=6.0 * HOUR,
+            max_fit=1.0,
         ),
         # rodeo: moves along a path up to ~1.5 km within an hour.
         MOBILE: ClassParams(
@@ -79,6 +82,7 @@ def default_classes() -> dict[str, ClassParams]:
             window_s=24.0 * HOUR,
             max_span_s=10.0 * DAY,
             close_after_s=48.0 * HOUR,
+            max_fit=1.25,
         ),
     }
 
@@ -90,7 +94,11 @@ def default_category_params() -> dict[str, ClassParams]:
         "trafic_stupefiants": replace(persistent, max_span_s=48.0 * HOUR),
         "occupation_hall": replace(persistent, max_span_s=48.0 * HOUR),
         "campement_illicite": replace(
-            persistent, window_s=72.0 * HOUR, max_span_s=21.0 * DAY, close_after_s=72.0 * HOUR
+            persistent,
+            window_s=120.0 * HOUR,
+            max_span_s=21.0 * DAY,
+            close_after_s=120.0 * HOUR,
+            commune_window_s=24.0 * HOUR,
         ),
     }
 

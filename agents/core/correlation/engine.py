@@ -270,12 +270,12 @@ class Correlator:
         if max(d_members) > p.max_diameter_m:
             return None
         if d_centre <= allowed:
-            return cost + d_centre / allowed
-        if p.link_m > 0:  # mobile classes: the cluster may move
-            nearest = min(d_members)
-            if nearest <= p.link_m:
-                return cost + 1.0 + nearest / p.link_m
-        return None
+            fit = gap / p.window_s + d_centre / allowed
+        elif p.link_m > 0 and min(d_members) <= p.link_m:  # mobile: the cluster may move
+            fit = gap / p.window_s + 1.0 + min(d_members) / p.link_m
+        else:
+            return None
+        return cost + fit - gap / p.window_s if fit <= p.max_fit else None
 
     # ---- bookkeeping ----
     def _index(self, state: State, record: ReportRecord) -> None:
