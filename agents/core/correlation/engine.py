@@ -231,8 +231,11 @@ class Correlator:
         commune; point against point needs the distance to the centre within
         `radius_m + accuracy_factor * hypot(report accuracy, centre accuracy)` capped at
         `max_radius_m` (the centre's accuracy is that of the inverse-variance mean of the
-        located members), or, mobile, to a member within `link_m`; and the distance to
-        every located member within `max_diameter_m` (chain guard).
+        located members), or, mobile, to a member within `link_m`; the distance to every
+        located member within `max_diameter_m` (chain guard); and the fit (time gap in
+        windows + distance in allowed radii) at most `max_fit`. Without a position on one
+        side, the gap must stay within `commune_window_s`. Per-category parameters
+        (`CorrelationConfig.category_params`) override the class's.
         """
         cfg = self.config
         if not cfg.compatible(record.category, state["category"]):
