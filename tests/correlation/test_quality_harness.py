@@ -11,13 +11,13 @@ import pytest
 
 from streams.evaluation import EvalSetup, evaluate
 
-# measured (7 days): seed 1 P 0.895 R 0.863 F1 0.879 B3 0.957; seed 2 P 0.891 R 0.858
-# F1 0.874 B3 0.956; over-merge 3.1 % / 3.3 %
+# measured (7 days): seed 1 P 0.918 R 0.868 F1 0.893 B3 0.962; seed 2 P 0.909 R 0.859
+# F1 0.884 B3 0.958; over-merge 2.4 % / 2.6 %
 FLOORS = {
-    "pairwise_precision": 0.87,
-    "pairwise_recall": 0.84,
-    "pairwise_f1": 0.86,
-    "bcubed_f1": 0.945,
+    "pairwise_precision": 0.895,
+    "pairwise_recall": 0.845,
+    "pairwise_f1": 0.87,
+    "bcubed_f1": 0.95,
 }
 
 
@@ -27,7 +27,7 @@ def test_quality_floors_on_two_seeds(seed: int) -> None:
     assert r["valid_reports"] > 8000
     for key, floor in FLOORS.items():
         assert r[key] >= floor, (key, r[key])
-    assert r["over_merge_rate"] <= 0.045
+    assert r["over_merge_rate"] <= 0.035
     assert r["correlation_reports_per_s"] > 500  # generous: shared 2-core CI machines
     border = r["border_split_pair_share"]
     assert border["r4"] <= border["r5"] <= border["r6"] <= border["r7"]

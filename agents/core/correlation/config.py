@@ -69,14 +69,15 @@ def default_classes() -> dict[str, ClassParams]:
             close_after_s=6.0 * HOUR,
             max_fit=1.0,
         ),
-        # rodeo: moves along a path up to ~1.5 km within an hour.
+        # rodeo: moves along a path up to ~1.5 km within an hour; witnesses report within
+        # minutes, so two reports more than half an hour apart are more often two rodeos.
         MOBILE: ClassParams(
             radius_m=350.0,
             accuracy_factor=1.0,
             max_radius_m=900.0,
             link_m=600.0,
             max_diameter_m=2200.0,
-            window_s=1.0 * HOUR,
+            window_s=0.5 * HOUR,
             max_span_s=3.0 * HOUR,
             close_after_s=2.0 * HOUR,
         ),
