@@ -98,8 +98,18 @@ def default_classes() -> dict[str, ClassParams]:
 
 def default_category_params() -> dict[str, ClassParams]:
     """Categories whose situations last differently from the rest of their class."""
-    persistent = default_classes()[PERSISTENT]
+    classes = default_classes()
+    persistent, point = classes[PERSISTENT], classes[POINT]
+    # witnessed on the spot (fire, fight, noise, traffic, damage): reported with an accurate
+    # time, so the window is short; thefts are often found later; burglaries keep the class's
+    # long window (the victim guesses when it happened).
+    witnessed = replace(point, window_s=1.0 * HOUR)
     return {
+        **dict.fromkeys(
+            ("incendie", "violence", "nuisance", "infraction_routiere", "degradation", "autre"),
+            witnessed,
+        ),
+        "vol": replace(point, window_s=2.0 * HOUR),
         "trafic_stupefiants": replace(persistent, max_span_s=48.0 * HOUR),
         "occupation_hall": replace(persistent, max_span_s=48.0 * HOUR),
         "campement_illicite": replace(
