@@ -1,8 +1,9 @@
 """Live hotspot detection: on the leader only, every `detect_interval_seconds`.
 
 The detector (`agents.core.detection`, the same code `vigie backtest` runs) reads its hourly
-incident counts from ClickHouse (`LIVE_COUNTS_SQL` over the `incidents` table, one current
-version per incident), so a new leader after a rebalance starts from the shared state.
+incident counts from ClickHouse (`LIVE_COUNTS_SQL`: each incident once, in the hour it was
+first seen, with the cell and category of its current version: what the backtest counts), so
+a new leader after a rebalance starts from the shared state.
 Each alert lifecycle message is published on `vigie.alerts.v1` (delivery awaited) and
 stored in ClickHouse (`alerts` = current state, `alert_events` = every version).
 """
@@ -15,7 +16,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from agents.core.detection import LIVE_COUNTS_SQL, Detector
+from agents.core.detection import LIVE_COUNTS_SQL, LIVE_SPAN_SQL, Detector
 from agents.core.detection.counts import CountRow
 from agents.core.detection.output import alert_json
 from agents.ingest import SendFn
@@ -35,7 +36,8 @@ def alert_row(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ClickHouseCountStore:
-    """`CountStore` over the `incidents` table: read-only, re-read on every run."""
+    """`CountStore` over the `incidents` and `incident_first_seen` tables: read-only, re-read
+    on every run."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -50,9 +52,7 @@ class ClickHouseCountStore:
         return [(r["h3_r8"], r["category"], int(r["hour"]), int(r["n"])) for r in rows]
 
     def span(self) -> tuple[int, int] | None:
-        rows = self.store.query(
-            "SELECT count() AS n, toUInt32(min(first_occurred_at)) AS lo, "
-            "toUInt32(max(first_occurred_at)) AS hi FROM incidents")
+        rows = self.store.query(LIVE_SPAN_SQL)
         if not rows or not rows[0]["n"]:
             return None
         return int(rows[0]["lo"]) // 3600, int(rows[0]["hi"]) // 3600

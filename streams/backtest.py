@@ -3,8 +3,10 @@
 Pipeline (the same code as live): `validate_report` (message_timestamp=-1: a missing
 `reported_at` counts as `occurred_at`) -> exact re-delivery drop (same report_id) ->
 enrichment (`agents.core.geo`) -> correlation (`agents.core.correlation`) -> incident
-counts -> `PoissonScanDetector.run(clock)` every `--detect-every` seconds of *stream clock*
-(the greatest `reported_at` read so far; never the wall clock, never an earlier occurred_at).
+counts (each incident once, in the hour it was first seen: its version 1's `updated_at`, as
+live, see `agents.core.detection.counts`) -> `PoissonScanDetector.run(clock)` every
+`--detect-every` seconds of *stream clock* (the greatest `reported_at` read so far; never the
+wall clock, never an earlier occurred_at).
 
 History for baselines: the counts of the input itself. Detection starts once the stream
 clock is `--warmup-days` past the first report; the optional `--history` file (same format) is
@@ -259,6 +261,7 @@ class QualitySetup:
     start: str = "2024-03-04"
     mode: str = "truth"  # "truth": true incidents counted; "pipeline": the full backtest
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    detect_every_s: float = 300.0
 
 
 def _truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None]]:
@@ -298,7 +301,7 @@ def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[
             **s.outbreaks.sim_fields(),
         )
     )
-    opts = BacktestOptions(warmup_days=s.warmup_days, detection=s.detection)
+    opts = BacktestOptions(s.detect_every_s, s.warmup_days, s.detection)
     started = time.perf_counter()
     if s.mode == "pipeline":
         lines = (m.value for m in sim)

@@ -20,6 +20,7 @@ from agents.core.detection import (
     LifecycleParams,
     PoissonScanDetector,
     calibrate,
+    first_seen_of,
     fit_baseline,
     hour_of,
     hour_of_week,
@@ -91,6 +92,15 @@ def test_incident_counter_counts_incidents_once_and_moves_on_new_version() -> No
         (CENTER, "vol", H0 + 5, -1),
         (other, "vol", H0 + 5, 1),
     ]
+    # a version 1 from the correlation tells when it was first seen (`updated_at`, what the
+    # live `incident_first_seen` table keeps); a later version's `updated_at` does not
+    v1 = {**late, "incident_id": "i4", "version": 1, "updated_at": t + 2 * 3600}
+    assert first_seen_of(v1, seen_at=t + 9 * 3600) == t + 2 * 3600
+    assert first_seen_of({**v1, "version": 2}, seen_at=t + 9 * 3600) == t + 9 * 3600
+    assert first_seen_of({**v1, "version": 2}) is None
+    assert first_seen_of({**v1, "version": 2, "first_seen_at": t + 60.0}) == t + 60.0
+    counter.observe(v1, seen_at=t + 9 * 3600)
+    assert (CENTER, "vol", H0 + 2, 1) in store.window_counts(H0 + 2, H0 + 3)
 
 
 def test_baseline_shrinks_sparse_cells_and_keeps_chronic_spots() -> None:
@@ -254,7 +264,13 @@ def test_incremental_scan_equals_full_scan() -> None:
         for key, score in got.items():
             assert score == pytest.approx(ref[key])
         if step % 3 and hour_of(now) == hour_of(now - 600.0):
-            assert (CATEGORIES.index("vol"), index.position(cell)) in got
-            assert len(got) < len(ref)
-            changed_any = True
+            # every zone around the new incident that holds enough incidents to score (the
+            # others are left out of both scans) was rescanned, and only those near it
+            vol, pos = CATEGORIES.index("vol"), index.position(cell)
+            assert pos is not None
+            around = set(index.rings(2)[pos].tolist())
+            near = {key for key in ref if key[0] == vol and key[1] in around}
+            assert near <= set(got)
+            assert set(got) <= near
+            changed_any = changed_any or bool(near)
     assert changed_any

@@ -1,55 +1,80 @@
-"""`LIVE_COUNTS_SQL` on embedded ClickHouse (chDB): latest version only, no double counting."""
+"""The live counts (`LIVE_COUNTS_SQL`, `LIVE_SPAN_SQL` through `ClickHouseCountStore`) on the
+real schema, on both backends (ClickHouse 18.16 server and chDB 26.x): each incident once, in
+the hour it was first seen (its version 1's `updated_at`), with the cell and category of its
+latest version, before and after the ReplacingMergeTree merges."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from agents.core.detection import LIVE_COUNTS_SQL
-
-chdb_session = pytest.importorskip("chdb.session")
+from agents.core.detection import IncidentCounter, InMemoryCountStore
+from agents.detect import ClickHouseCountStore
+from streams.storage import Store
 
 H = 475_000  # hour bucket
 T = H * 3600
 
 
-def test_live_counts_sql_counts_each_incident_once_with_its_latest_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    s = chdb_session.Session(str(tmp_path / "db"))
-    try:
-        s.query("CREATE DATABASE IF NOT EXISTS t")
-        s.query(
-            "CREATE TABLE t.incidents (incident_id String, version UInt32, category String,"
-            " first_occurred_at DateTime, h3_r8 String, insee String)"
-            " ENGINE = ReplacingMergeTree(version) ORDER BY incident_id"
-        )
-        rows = [
-            # i1: three versions of one rodeo, last one moved an hour earlier (still in window)
-            ("i1", 1, "rodeo", T + 1800, "cellA"),
-            ("i1", 2, "rodeo", T + 1800, "cellA"),
-            ("i1", 3, "rodeo", T + 600 - 3600, "cellA"),
-            # i2: re-delivered identical version
-            ("i2", 1, "vol", T + 60, "cellB"),
-            ("i2", 1, "vol", T + 60, "cellB"),
-            # i3: latest version moved out of the window (before start): not counted
-            ("i3", 1, "vol", T + 100, "cellB"),
-            ("i3", 2, "vol", T - 3 * 3600, "cellB"),
-            # i4: latest version re-categorised
-            ("i4", 1, "vol", T + 200, "cellB"),
-            ("i4", 2, "cambriolage", T + 200, "cellB"),
-        ]
-        for iid, v, cat, ts, cell in rows:  # separate inserts: separate parts, unmerged
-            s.query(
-                f"INSERT INTO t.incidents VALUES ('{iid}', {v}, '{cat}', {ts}, '{cell}', '91228')"
-            )
-        sql = LIVE_COUNTS_SQL.replace("FROM incidents", "FROM t.incidents") % {
-            "start": (H - 1) * 3600,
-            "end": (H + 1) * 3600,
-        }
-        out = s.query(sql, "CSV").bytes().decode().strip().splitlines()
-        got = sorted(tuple(x.strip('"') for x in line.split(",")) for line in out)
-        assert got == [
-            ("cellA", "rodeo", str(H - 1), "1"),
-            ("cellB", "cambriolage", str(H), "1"),
-            ("cellB", "vol", str(H), "1"),
-        ]
-    finally:
-        s.close()
+def _version(
+    iid: str, v: int, cat: str, occurred: float, cell: str, updated: float
+) -> dict[str, Any]:
+    return {
+        "incident_id": iid,
+        "version": v,
+        "status": "open",
+        "category": cat,
+        "first_occurred_at": occurred,
+        "last_occurred_at": occurred,
+        "h3_r8": cell,
+        "insee": "91228",
+        "updated_at": updated,
+    }
+
+
+VERSIONS = [
+    # i1: first seen in hour H although it occurred an hour earlier (a late report); later
+    # versions, seen hours later, move it to another cell: counted in H, in cellC
+    _version("i1", 1, "rodeo", T - 1800, "cellA", T + 600),
+    _version("i1", 2, "rodeo", T - 1800, "cellA", T + 2 * 3600),
+    _version("i1", 3, "rodeo", T - 1800, "cellC", T + 3 * 3600),
+    # i2: re-delivered identical version 1
+    _version("i2", 1, "vol", T + 60, "cellB", T + 100),
+    _version("i2", 1, "vol", T + 60, "cellB", T + 100),
+    # i3: first seen before the window: not counted, whatever its later versions
+    _version("i3", 1, "vol", T - 5000, "cellB", T - 4000),
+    _version("i3", 2, "vol", T + 100, "cellB", T + 200),
+    # i4: re-categorised by its version 2
+    _version("i4", 1, "vol", T + 200, "cellB", T + 300),
+    _version("i4", 2, "cambriolage", T + 200, "cellB", T + 400),
+    # i5: first seen in the next hour (after the window's end)
+    _version("i5", 1, "vol", T + 3000, "cellB", T + 3700),
+]
+
+EXPECTED = [
+    ("cellB", "cambriolage", H, 1),
+    ("cellB", "vol", H, 1),
+    ("cellC", "rodeo", H, 1),
+]
+
+
+def test_live_counts_match_the_backtest_counter(store: Store) -> None:
+    for row in VERSIONS:  # separate inserts: separate parts, unmerged
+        store.insert("incidents", [row])
+    live = ClickHouseCountStore(store)
+    assert sorted(live.window_counts(H, H + 1)) == EXPECTED
+    assert live.span() == (H - 2, H + 1)
+
+    # the backtest's counter, fed the same versions, counts the same thing
+    memory = InMemoryCountStore()
+    counter = IncidentCounter(memory)
+    for row in VERSIONS:
+        counter.observe(row)
+    assert sorted(memory.window_counts(H, H + 1)) == EXPECTED
+
+    # merges keep only the latest version of each incident: the first-seen hour stays
+    store.query("OPTIMIZE TABLE incidents FINAL")
+    assert store.query("SELECT count() AS n FROM incidents")[0]["n"] == 5
+    assert sorted(live.window_counts(H, H + 1)) == EXPECTED
+    assert sorted(live.window_counts(H - 2, H + 2)) == sorted(
+        [*EXPECTED, ("cellB", "vol", H - 2, 1), ("cellB", "vol", H + 1, 1)]
+    )

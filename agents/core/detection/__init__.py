@@ -1,7 +1,8 @@
 """Hotspot detection: hourly incident counts, baselines, Poisson scan, alert lifecycle.
 
-Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `LIVE_COUNTS_SQL`
-(counts), `CellIndex` (cells), `fit_baseline` (baselines), `calibrate` (thresholds),
+Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `first_seen_of` /
+`LIVE_COUNTS_SQL` / `LIVE_SPAN_SQL` (counts), `CellIndex` (cells), `fit_baseline`
+(baselines), `calibrate` (thresholds),
 `Detector` / `PoissonScanDetector` / `DetectionConfig` (detection), `AlertManager` (lifecycle).
 """
 
@@ -17,9 +18,11 @@ from agents.core.detection.calibration import Calibration, calibrate, null_daily
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import (
     LIVE_COUNTS_SQL,
+    LIVE_SPAN_SQL,
     CountStore,
     IncidentCounter,
     InMemoryCountStore,
+    first_seen_of,
     hour_of,
 )
 from agents.core.detection.detector import DetectionConfig, Detector, PoissonScanDetector
@@ -27,6 +30,7 @@ from agents.core.detection.scan import poisson_score, scan
 
 __all__ = [
     "LIVE_COUNTS_SQL",
+    "LIVE_SPAN_SQL",
     "AlertManager",
     "Baseline",
     "BaselineParams",
@@ -42,6 +46,7 @@ __all__ = [
     "LifecycleParams",
     "PoissonScanDetector",
     "calibrate",
+    "first_seen_of",
     "fit_baseline",
     "hour_of",
     "hour_of_week",

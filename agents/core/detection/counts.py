@@ -3,10 +3,12 @@
 Hours are integer buckets `floor(epoch_seconds / 3600)` (UTC, timezone-free). Detection counts
 *incidents*, not reports; `IncidentCounter` turns a stream of incident versions into count
 deltas so that each incident counts once, in the cell/category of its latest version, and in
-the hour it was first seen (the stream clock of its first version, i.e. its first report) when
-the caller passes that clock, else in the hour of its first occurrence. Counting at first
-sight puts every new incident in the current window, so a build-up shows within the hour even
-when reports come in late (burglaries found in the evening, police reports hours later).
+the hour it was *first seen*: the stream clock of the correlation when its founding report
+came in, i.e. the `updated_at` of its version 1 (see `first_seen_of`). The live detector
+counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, table `incident_first_seen`).
+Counting at first sight puts every new incident in the current window, so a build-up shows
+within the hour even when reports come in late (burglaries found in the evening, police
+reports hours later).
 """
 
 from __future__ import annotations
@@ -128,6 +130,20 @@ def incident_cell(incident: Mapping[str, object]) -> str:
     return ""
 
 
+def first_seen_of(incident: Mapping[str, object], seen_at: float | None = None) -> float | None:
+    """When an incident was first seen, from the first version the caller gets of it: its
+    `first_seen_at` when the version carries one, else the `updated_at` of a version 1 (the
+    correlation's stream clock at its founding report: what `incident_first_seen` stores
+    live), else `seen_at` (the caller's stream clock), else None."""
+    value = incident.get("first_seen_at")
+    if isinstance(value, int | float):
+        return float(value)
+    value = incident.get("updated_at")
+    if isinstance(value, int | float) and incident.get("version", 1) == 1:
+        return float(value)
+    return seen_at
+
+
 @dataclass(slots=True)
 class _Counted:
     version: int
@@ -140,9 +156,12 @@ class _Counted:
 class IncidentCounter:
     """Feeds a `CountStore` from incident versions, counting each incident once.
 
-    A newer version that moves the incident (cell, category or first occurrence hour) moves its
-    count; older or repeated versions are ignored. `on_cell(cell, insee)` is called for each
-    counted incident (lets the detector learn the cell universe and cell → commune).
+    A new incident counts in the hour it was first seen (`first_seen_at`) for good; without
+    any first-seen time, in the hour of its first occurrence (then a newer version moving
+    `first_occurred_at` moves the count). A newer version that moves the incident's cell or
+    category moves its count; older or repeated versions are ignored. `on_cell(cell, insee)`
+    is called for each counted incident (lets the detector learn the cell universe and cell
+    → commune).
     """
 
     def __init__(self, store: CountStore, on_cell: _CellHook | None = None) -> None:
@@ -154,9 +173,8 @@ class IncidentCounter:
         return len(self._seen)
 
     def observe(self, incident: Mapping[str, object], seen_at: float | None = None) -> None:
-        """Count a new incident or move a re-versioned one. `seen_at`: the stream clock (the
-        first report's `reported_at` for a version 1); given, a new incident counts in that
-        hour for good, else in the hour of its `first_occurred_at`."""
+        """Count a new incident or move a re-versioned one. `seen_at`: the stream clock, used
+        for a new incident whose version tells no first-seen time (see `first_seen_of`)."""
         incident_id = str(incident["incident_id"])
         version_raw = incident.get("version", 1)
         version = int(version_raw) if isinstance(version_raw, int | float) else 1
@@ -178,8 +196,9 @@ class IncidentCounter:
             self._store.add(previous.cell, previous.category, previous.hour, -1)
             previous.cell, previous.category, previous.hour = cell, category, hour
         else:
-            hour = hour_of(float(first) if seen_at is None else seen_at)
-            self._seen[incident_id] = _Counted(version, cell, category, hour, seen_at is not None)
+            seen = first_seen_of(incident, seen_at)
+            hour = hour_of(float(first) if seen is None else seen)
+            self._seen[incident_id] = _Counted(version, cell, category, hour, seen is not None)
         self._store.add(cell, category, hour, 1)
         if self._on_cell is not None:
             insee = incident.get("insee")
@@ -190,32 +209,44 @@ class _CellHook(Protocol):
     def __call__(self, cell: str, insee: str, /) -> None: ...
 
 
-# Counts for a window, from the `incidents` table (ReplacingMergeTree(version) ORDER BY
-# incident_id), each incident once with the values of its latest version. Runs on ClickHouse
-# 18.16 and 26.x (no toStartOfInterval, no DateTime64). Parameters (clickhouse-driver style):
-# `start`, `end`: UTC epoch seconds, start inclusive, end exclusive (hour-aligned). The IN
-# subquery selects every incident having *some* version in the window; the latest version of an
-# incident whose final first_occurred_at is in the window is itself in the window, so the outer
-# filter on the argMax values is exact (no version double counted, none missed).
+# Counts for a window: each incident once, in the hour it was first seen (`first_seen_at` of
+# the `incident_first_seen` table, filled at insert time from the incidents' version 1, see
+# `streams.storage.schema`), with the cell and category of its latest version (`incidents`
+# is ReplacingMergeTree(version) ORDER BY incident_id: unmerged versions are resolved with
+# argMax). This is what `IncidentCounter` counts in a backtest. Runs on ClickHouse 18.16 and
+# 26.x (no toStartOfInterval, no DateTime64; `ANY INNER JOIN ... USING`, both sides unique
+# by incident_id; 26.x wants the joined subqueries aliased). Parameters (clickhouse-driver
+# style): `start`, `end`: UTC epoch seconds, start inclusive, end exclusive (hour-aligned).
 LIVE_COUNTS_SQL = """
-SELECT h3_r8, category, intDiv(toUInt32(first_at), 3600) AS hour, count() AS n
+SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
 FROM
+(
+    SELECT incident_id, min(first_seen_at) AS seen
+    FROM incident_first_seen
+    WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
+    GROUP BY incident_id
+) AS first_seen
+ANY INNER JOIN
 (
     SELECT
         incident_id,
         argMax(category, version) AS category,
-        argMax(h3_r8, version) AS h3_r8,
-        argMax(first_occurred_at, version) AS first_at
+        argMax(h3_r8, version) AS h3_r8
     FROM incidents
     WHERE incident_id IN
     (
-        SELECT incident_id FROM incidents
-        WHERE first_occurred_at >= toDateTime(%(start)s)
-          AND first_occurred_at < toDateTime(%(end)s)
+        SELECT incident_id FROM incident_first_seen
+        WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
     )
     GROUP BY incident_id
-)
-WHERE first_at >= toDateTime(%(start)s) AND first_at < toDateTime(%(end)s) AND h3_r8 != ''
+) AS latest USING incident_id
+WHERE h3_r8 != ''
 GROUP BY h3_r8, category, hour
 ORDER BY hour, h3_r8, category
+"""
+
+# (n, lo, hi): number of first-seen rows and the first/last first-seen times (epoch seconds).
+LIVE_SPAN_SQL = """
+SELECT count() AS n, toUInt32(min(first_seen_at)) AS lo, toUInt32(max(first_seen_at)) AS hi
+FROM incident_first_seen
 """

@@ -87,13 +87,21 @@ def scan_zones(
     (n_cat, W); ring (n_cells, size of the largest k-ring) ordered by distance
     (`CellIndex.rings`).
     """
-    m = cat.shape[0]
-    if m == 0:
+    if cat.shape[0] == 0:
         return ScanResult.empty()
     n_cat, n_rows, n_w = counts.shape
     sizes = ring_sizes(ks)
     flat = counts.reshape(n_cat * n_rows, n_w)
     members = ring[center, : sizes[-1]] + (cat * n_rows)[:, None]
+    # a zone scores only with >= min_observed incidents, and no zone of a centre holds more
+    # than its largest zone over the longest window: drop the centres that cannot score
+    # (most of them) before the full (m, size, W) gather
+    keep = flat[members, n_w - 1].sum(axis=1) >= min_observed
+    if not keep.all():
+        cat, center, members = cat[keep], center[keep], members[keep]
+    m = cat.shape[0]
+    if m == 0:
+        return ScanResult.empty()
     cum = flat[members].cumsum(axis=1)  # (m, size, W)
     c = cum[:, [s - 1 for s in sizes], :]  # (m, K, W)
     b = zone_rates[cat, :, center][:, :, None] * profile_sums[cat][:, None, :]
