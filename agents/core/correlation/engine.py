@@ -149,7 +149,13 @@ class Correlator:
                 self._communes.setdefault(m["insee"], set()).add(iid)
                 if state["precision"] != "point":
                     self._unlocated.setdefault(m["insee"], set()).add(iid)
-            state["grid"] = [tuple(cell) for cell in state["grid"]]  # JSON gives lists
+            # the search cells are derived data: rebuilt from the members and the centre, so
+            # states saved by an older version (or with JSON lists for tuples) restore alike
+            state.pop("cells", None)
+            state["grid"] = list(dict.fromkeys(
+                [grid_cell(float(state["lat"]), float(state["lon"]))]
+                + [grid_cell(float(m["lat"]), float(m["lon"])) for m in point_members(state)]
+            ))
             for category in {m["category"] for m in state["members"]}:
                 for row, col in state["grid"]:
                     self._cells.setdefault((category, row, col), set()).add(iid)
