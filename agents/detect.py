@@ -95,5 +95,6 @@ class DetectProcessor:
             for m in messages:
                 metrics.count_alert(m["status"], time.time() - float(m["window_end"]))
                 log.info("alert", extra={"alert_id": m["alert_id"], "status": m["status"]})
-        metrics.observe_detector_run(time.perf_counter() - started, ok=True)
+        ready = getattr(self.detector, "ready", None)
+        metrics.observe_detector_run(time.perf_counter() - started, ok=True, ready=ready)
         return messages

@@ -215,6 +215,12 @@ DETECTOR_LAST_SUCCESS = Gauge(
     "Unix time of the last successful detector run (0 on workers that are not the leader)",
     registry=REGISTRY,
 )
+DETECTOR_READY = Gauge(
+    "vigie_detector_ready",
+    "1 when the detector may alert; 0 while it learns (history shorter than its minimum) "
+    "or catches up (history still being loaded)",
+    registry=REGISTRY,
+)
 
 # --- process identity and readiness ------------------------------------------------------
 BUILD_INFO = Gauge(
@@ -298,8 +304,12 @@ def set_state_size(table: str, entries: int) -> None:
     STATE_ENTRIES.labels(table=table).set(entries)
 
 
-def observe_detector_run(seconds: float, ok: bool = True, now: float | None = None) -> None:
+def observe_detector_run(
+    seconds: float, ok: bool = True, now: float | None = None, ready: bool | None = None
+) -> None:
     DETECTOR_DURATION.observe(max(0.0, seconds))
+    if ready is not None:
+        DETECTOR_READY.set(1.0 if ready else 0.0)
     DETECTOR_RUNS.labels(outcome="ok" if ok else "error").inc()
     if ok:
         DETECTOR_LAST_SUCCESS.set(time.time() if now is None else now)

@@ -274,3 +274,41 @@ def test_incremental_scan_equals_full_scan() -> None:
             assert set(got) <= near
             changed_any = changed_any or bool(near)
     assert changed_any
+
+
+def test_cold_start_stays_silent_while_learning_or_catching_up() -> None:
+    """A fresh deployment (little history) or a history still being loaded must not flood
+    the ops room: no alert until the stored history covers `min_history_days` and reaches
+    the end of the fit window; then the same spike alerts."""
+    index = universe(6)
+    cfg = DetectionConfig(min_history_days=7.0)
+    zone = sorted(h3.grid_disk(index.cells[40], 1))
+
+    def spike(store: InMemoryCountStore, hour: int) -> None:
+        for i in range(10):
+            store.add(zone[i % len(zone)], "cambriolage", hour, 1)
+
+    # learning: 3 days of history
+    store = background(index, H0, 24 * 3, seed=2)
+    det = PoissonScanDetector(store, index, cfg, fixed_threshold=8.0)
+    now_h = H0 + 24 * 3
+    spike(store, now_h)
+    assert det.run(now_h * 3600.0 + 1800.0) == [] and det.learning and not det.ready
+    # the history grows past 7 days: the next run refits, is ready, and the spike alerts
+    background(index, now_h + 1, 24 * 6, seed=3, store=store)
+    now_h += 24 * 6 + 1
+    spike(store, now_h)
+    out = det.run(now_h * 3600.0 + 1800.0)
+    assert det.ready and not det.learning
+    assert [m for m in out if m["category"] == "cambriolage" and set(m["cells"]) & set(zone)]
+
+    # catching up: the history stops 5 days before the clock (still being loaded)
+    store = background(index, H0, 24 * 10, seed=4)
+    det = PoissonScanDetector(store, index, cfg, fixed_threshold=8.0)
+    now_h = H0 + 24 * 15
+    assert det.run(now_h * 3600.0) == [] and not det.ready and not det.learning
+    background(index, H0 + 24 * 10, 24 * 5, seed=5, store=store)  # the rest arrives
+    spike(store, now_h)
+    out = det.run(now_h * 3600.0 + 1800.0)
+    assert det.ready
+    assert [m for m in out if m["category"] == "cambriolage" and set(m["cells"]) & set(zone)]

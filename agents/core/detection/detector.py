@@ -42,6 +42,7 @@ class DetectionConfig:
     close_ratio: float = 0.6  # close below close_ratio * open threshold
     cooldown_s: float = 6 * 3600.0
     history_days: float = 56.0  # history used to fit baselines
+    min_history_days: float = 7.0  # no alert before the history covers this much (learning)
     fit_lag_hours: int = 24  # the most recent hours are left out of the fit
     refit_every_s: float = 86400.0
     recalibrate_every_s: float = 7 * 86400.0
@@ -54,6 +55,12 @@ class PoissonScanDetector:
     Fits its baseline from the store's history on the first run and every `refit_every_s`,
     calibrates its threshold by null simulation on the first run and every
     `recalibrate_every_s` (or uses `fixed_threshold`).
+
+    Cold start: the detector stays silent while it is *learning* (the stored history covers
+    less than `min_history_days`) or while its last fit saw an incomplete history (the
+    latest first-seen hour was before the end of the fit window: history still being
+    loaded); it refits once the history is long enough, on every run while catching up,
+    then recalibrates once ready. `ready` tells which, for metrics and health.
 
     Runs are incremental: window counts follow the store's changes (`changes_since`, when the
     store has it; else they are re-read each run), every zone is scanned at the first run of
@@ -82,6 +89,8 @@ class PoissonScanDetector:
         self._fit_at = -np.inf
         self._calibrated_at = -np.inf
         self._fit_cells = -1
+        self._fit_complete = False
+        self.learning = True
         self._scanner: WindowScanner | None = None
         self._revision: int | None = None
         self._full_due = True
@@ -109,6 +118,9 @@ class PoissonScanDetector:
         if span is not None:
             start = max(start, span[0])
         end = max(start, end)
+        # the fit is complete when the stored history reaches the end of its window
+        self._fit_complete = span is not None and span[1] >= end - 1
+        self.learning = span is None or hour_of(now) - span[0] < cfg.min_history_days * 24
         self._stats = HistoryStats.from_rows(self.store.window_counts(start, end), start, end)
         self._fit_at = now
         return self._refit_from_stats()
@@ -158,10 +170,28 @@ class PoissonScanDetector:
         self._full_due = True
 
     # -- running ---------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Fitted on a complete history at least `min_history_days` long: alerts may open."""
+        return self.baseline is not None and self._fit_complete and not self.learning
+
     def _maintain(self, now: float) -> None:
         cfg = self.config
-        if self.baseline is None or now - self._fit_at >= cfg.refit_every_s:
+        if self.learning and self.baseline is not None:
+            span = self.store.span()
+            if span is None or hour_of(now) - span[0] < cfg.min_history_days * 24:
+                return  # still learning: nothing to alert on, the next fit waits
+        catching_up = self.baseline is not None and not self._fit_complete
+        if (
+            self.baseline is None
+            or now - self._fit_at >= cfg.refit_every_s
+            or catching_up
+            or self.learning
+        ):
+            was_ready = self.ready
             self.refit(now)
+            if self._fixed is None and self.ready and not was_ready:
+                self.calibrate(now)  # the threshold of a partial history is not worth keeping
         if self._fixed is None and now - self._calibrated_at >= cfg.recalibrate_every_s:
             self.calibrate(now)
 
@@ -220,6 +250,8 @@ class PoissonScanDetector:
 
     def run(self, now: float) -> list[Message]:
         self._maintain(now)
+        if not self.ready:
+            return []  # learning or catching up: no alert on a baseline not worth it yet
         if self.manager.expire_cooldowns(now):
             self._full_due = True  # a zone held back by a cooldown may open now
         scanner = self._scanner
