@@ -36,7 +36,7 @@ def alert_row(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ClickHouseCountStore:
-    """`CountStore` over the `incidents` and `incident_first_seen` tables: read-only, re-read
+    """`CountStore` over the `incidents` table (`first_seen_at` column): read-only, re-read
     on every run."""
 
     def __init__(self, store: Store) -> None:

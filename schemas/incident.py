@@ -38,3 +38,4 @@ class Incident(BaseModel):
     jurisdiction: str | None = None
     precision: str = "point"
     updated_at: datetime | None = None
+    first_seen_at: datetime | None = None  # reported_at of the founding report

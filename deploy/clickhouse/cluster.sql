@@ -39,20 +39,6 @@ CREATE TABLE IF NOT EXISTS vigie.incidents ON CLUSTER '{cluster}' (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/incidents', '{replica}', version)
 ORDER BY incident_id;
 
--- When each incident was first seen (the detector counts incidents in that hour), filled by
--- a materialized view from the versions 1 as they are inserted (see schema.py).
-CREATE TABLE IF NOT EXISTS vigie.incident_first_seen ON CLUSTER '{cluster}' (
-    incident_id String,
-    first_seen_at DateTime('UTC')
-) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/incident_first_seen', '{replica}')
-ORDER BY incident_id;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS vigie.incident_first_seen_mv ON CLUSTER '{cluster}'
-TO vigie.incident_first_seen AS
-SELECT incident_id, ifNull(updated_at, first_occurred_at) AS first_seen_at
-FROM vigie.incidents
-WHERE version = 1;
-
 CREATE TABLE IF NOT EXISTS vigie.alerts ON CLUSTER '{cluster}' (
     alert_id String,
     version UInt32,

@@ -114,7 +114,8 @@ STATEMENTS: list[str] = [
         h3_r8 String,
         precision String,
         confidence Float64,
-        updated_at Nullable(DateTime('UTC'))
+        updated_at Nullable(DateTime('UTC')),
+        first_seen_at DateTime('UTC')
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY incident_id
     """,
@@ -129,28 +130,6 @@ STATEMENTS: list[str] = [
     CREATE TABLE IF NOT EXISTS {{db}}.alert_events ({_ALERT_COLUMNS}
     ) ENGINE = ReplacingMergeTree()
     ORDER BY (alert_id, version)
-    """,
-    # When each incident was first seen: the `updated_at` of its version 1 (the correlation's
-    # stream clock when the founding report came in), kept by the materialized view below at
-    # insert time, so that it survives the ReplacingMergeTree merges of `incidents` (which
-    # keep only the latest version). The detector counts incidents in that hour, as `vigie
-    # backtest` does (`agents.core.detection.counts`). Re-inserted versions 1 (replays)
-    # carry the same time; read with min(). Incidents stored before this table existed are
-    # not in it (one-off backfill: INSERT INTO incident_first_seen SELECT incident_id,
-    # min(ifNull(updated_at, first_occurred_at)) FROM incidents GROUP BY incident_id).
-    """
-    CREATE TABLE IF NOT EXISTS {db}.incident_first_seen (
-        incident_id String,
-        first_seen_at DateTime('UTC')
-    ) ENGINE = ReplacingMergeTree()
-    ORDER BY incident_id
-    """,
-    """
-    CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.incident_first_seen_mv
-    TO {db}.incident_first_seen AS
-    SELECT incident_id, ifNull(updated_at, first_occurred_at) AS first_seen_at
-    FROM {db}.incidents
-    WHERE version = 1
     """,
     # Operator acknowledgements and closures of alerts (action: 'ack' | 'close').
     """

@@ -92,8 +92,8 @@ def test_incident_counter_counts_incidents_once_and_moves_on_new_version() -> No
         (CENTER, "vol", H0 + 5, -1),
         (other, "vol", H0 + 5, 1),
     ]
-    # a version 1 from the correlation tells when it was first seen (`updated_at`, what the
-    # live `incident_first_seen` table keeps); a later version's `updated_at` does not
+    # a version tells when it was first seen: `first_seen_at` (what the live SQL counts by),
+    # else a version 1's `updated_at`; a later version's `updated_at` does not
     v1 = {**late, "incident_id": "i4", "version": 1, "updated_at": t + 2 * 3600}
     assert first_seen_of(v1, seen_at=t + 9 * 3600) == t + 2 * 3600
     assert first_seen_of({**v1, "version": 2}, seen_at=t + 9 * 3600) == t + 9 * 3600

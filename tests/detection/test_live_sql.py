@@ -1,7 +1,7 @@
 """The live counts (`LIVE_COUNTS_SQL`, `LIVE_SPAN_SQL` through `ClickHouseCountStore`) on the
 real schema, on both backends (ClickHouse 18.16 server and chDB 26.x): each incident once, in
-the hour it was first seen (its version 1's `updated_at`), with the cell and category of its
-latest version, before and after the ReplacingMergeTree merges."""
+the hour it was first seen (`first_seen_at`, the same in every version of an incident), with
+the cell and category of its latest version, before and after the ReplacingMergeTree merges."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ VERSIONS = [
     # i5: first seen in the next hour (after the window's end)
     _version("i5", 1, "vol", T + 3000, "cellB", T + 3700),
 ]
+
+# every version of an incident carries its first-seen time (here: its version 1's updated_at)
+_SEEN = {r["incident_id"]: r["updated_at"] for r in VERSIONS if r["version"] == 1}
+for _row in VERSIONS:
+    _row["first_seen_at"] = _SEEN[_row["incident_id"]]
 
 EXPECTED = [
     ("cellB", "cambriolage", H, 1),

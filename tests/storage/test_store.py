@@ -22,8 +22,7 @@ from streams.storage.queries import (
 )
 from streams.storage.schema import STATEMENTS
 
-TABLES = {"reports", "rejected", "incidents", "incident_first_seen", "incident_first_seen_mv",
-          "alerts", "alert_events", "alert_actions"}
+TABLES = {"reports", "rejected", "incidents", "alerts", "alert_events", "alert_actions"}
 
 
 def table_names(store: Store) -> set[str]:

@@ -152,6 +152,9 @@ class Correlator:
             # the search cells are derived data: rebuilt from the members and the centre, so
             # states saved by an older version (or with JSON lists for tuples) restore alike
             state.pop("cells", None)
+            state.setdefault(
+                "first_seen_at", min(float(m["reported_at"]) for m in state["members"])
+            )
             state["grid"] = list(dict.fromkeys(
                 [grid_cell(float(state["lat"]), float(state["lon"]))]
                 + [grid_cell(float(m["lat"]), float(m["lon"])) for m in point_members(state)]

@@ -3,9 +3,12 @@
 State keys: `incident_id`, `version`, `status`, `members` (one compact dict per merged
 report, see `member_of`), `first_occurred_at`, `last_occurred_at`, `last_seen` (greatest
 `reported_at` of the members: the stream-clock time of the latest evidence, drives closing),
-`updated_at` (stream clock of the last change) and the derived fields recomputed by
-`refresh`: `category`, `lat`, `lon`, `centre_acc` (m, accuracy of the centre), `precision`,
-`insee`, `commune`, `jurisdiction`; plus `grid` (search-grid cells it is indexed under, engine).
+`updated_at` (stream clock of the last change), `first_seen_at` (the founding report's
+`reported_at`: when the incident was first reported, fixed for good; what the detector counts
+by, live and in a backtest — a property of the data, not of the order partitions are read
+in) and the derived fields recomputed by `refresh`: `category`, `lat`, `lon`, `centre_acc`
+(m, accuracy of the centre), `precision`, `insee`, `commune`, `jurisdiction`; plus `grid`
+(search-grid cells it is indexed under, engine).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ VERSION_KEYS = (
     "precision",
     "confidence",
     "updated_at",
+    "first_seen_at",
 )
 
 
@@ -96,6 +100,7 @@ def new_state(record: ReportRecord) -> State:
         "last_occurred_at": record.occurred_at,
         "last_seen": record.reported_at,
         "updated_at": record.reported_at,
+        "first_seen_at": record.reported_at,
     }
     add_member(state, record)
     return state
@@ -177,4 +182,5 @@ def version_dict(state: State) -> dict[str, Any]:
         "precision": state["precision"],
         "confidence": confidence(members),
         "updated_at": state["updated_at"],
+        "first_seen_at": state["first_seen_at"],
     }

@@ -10,7 +10,7 @@ import orjson
 from agents.core.record import rfc3339
 from schemas.incident import Incident
 
-_TIME_KEYS = ("first_occurred_at", "last_occurred_at", "updated_at")
+_TIME_KEYS = ("first_occurred_at", "last_occurred_at", "updated_at", "first_seen_at")
 
 
 def incident_model(version: Mapping[str, Any]) -> Incident:

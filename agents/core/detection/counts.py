@@ -5,7 +5,7 @@ Hours are integer buckets `floor(epoch_seconds / 3600)` (UTC, timezone-free). De
 deltas so that each incident counts once, in the cell/category of its latest version, and in
 the hour it was *first seen*: the stream clock of the correlation when its founding report
 came in, i.e. the `updated_at` of its version 1 (see `first_seen_of`). The live detector
-counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, table `incident_first_seen`).
+counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, column `incidents.first_seen_at`).
 Counting at first sight puts every new incident in the current window, so a build-up shows
 within the hour even when reports come in late (burglaries found in the evening, police
 reports hours later).
@@ -132,9 +132,9 @@ def incident_cell(incident: Mapping[str, object]) -> str:
 
 def first_seen_of(incident: Mapping[str, object], seen_at: float | None = None) -> float | None:
     """When an incident was first seen, from the first version the caller gets of it: its
-    `first_seen_at` when the version carries one, else the `updated_at` of a version 1 (the
-    correlation's stream clock at its founding report: what `incident_first_seen` stores
-    live), else `seen_at` (the caller's stream clock), else None."""
+    `first_seen_at` (the founding report's reported_at, what the live detector counts by),
+    else the `updated_at` of a version 1 (the correlation's stream clock at its founding
+    report), else `seen_at` (the caller's stream clock), else None."""
     value = incident.get("first_seen_at")
     if isinstance(value, int | float):
         return float(value)
@@ -209,44 +209,33 @@ class _CellHook(Protocol):
     def __call__(self, cell: str, insee: str, /) -> None: ...
 
 
-# Counts for a window: each incident once, in the hour it was first seen (`first_seen_at` of
-# the `incident_first_seen` table, filled at insert time from the incidents' version 1, see
-# `streams.storage.schema`), with the cell and category of its latest version (`incidents`
-# is ReplacingMergeTree(version) ORDER BY incident_id: unmerged versions are resolved with
-# argMax). This is what `IncidentCounter` counts in a backtest. Runs on ClickHouse 18.16 and
-# 26.x (no toStartOfInterval, no DateTime64; `ANY INNER JOIN ... USING`, both sides unique
-# by incident_id; 26.x wants the joined subqueries aliased). Parameters (clickhouse-driver
-# style): `start`, `end`: UTC epoch seconds, start inclusive, end exclusive (hour-aligned).
+# Counts for a window: each incident once, in the hour it was first seen (`first_seen_at`,
+# the founding report's reported_at, the same in every version), with the cell and category
+# of its latest version (`incidents` is ReplacingMergeTree(version) ORDER BY incident_id:
+# unmerged versions are resolved with argMax). This is what `IncidentCounter` counts in a
+# backtest. Runs on ClickHouse 18.16 and 26.x (no toStartOfInterval, no DateTime64).
+# Parameters (clickhouse-driver style): `start`, `end`: UTC epoch seconds, start inclusive,
+# end exclusive (hour-aligned).
 LIVE_COUNTS_SQL = """
 SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
 FROM
 (
-    SELECT incident_id, min(first_seen_at) AS seen
-    FROM incident_first_seen
-    WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
-    GROUP BY incident_id
-) AS first_seen
-ANY INNER JOIN
-(
     SELECT
         incident_id,
+        min(first_seen_at) AS seen,
         argMax(category, version) AS category,
         argMax(h3_r8, version) AS h3_r8
     FROM incidents
-    WHERE incident_id IN
-    (
-        SELECT incident_id FROM incident_first_seen
-        WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
-    )
+    WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
     GROUP BY incident_id
-) AS latest USING incident_id
+)
 WHERE h3_r8 != ''
 GROUP BY h3_r8, category, hour
 ORDER BY hour, h3_r8, category
 """
 
-# (n, lo, hi): number of first-seen rows and the first/last first-seen times (epoch seconds).
+# (n, lo, hi): number of incident versions and the first/last first-seen times (epoch s).
 LIVE_SPAN_SQL = """
 SELECT count() AS n, toUInt32(min(first_seen_at)) AS lo, toUInt32(max(first_seen_at)) AS hi
-FROM incident_first_seen
+FROM incidents
 """
