@@ -4,6 +4,8 @@ The detector (`agents.core.detection`, the same code `vigie backtest` runs) read
 incident counts from ClickHouse (`LIVE_COUNTS_SQL`: each incident once, in the hour it was
 first seen, with the cell and category of its current version: what the backtest counts), so
 a new leader after a rebalance starts from the shared state.
+The detector's clock is the wall clock, or with `VIGIE_DETECTOR_CLOCK=data` the newest
+first-seen time in the store (replays and simulations faster than real time, like `make run`).
 Each alert lifecycle message is published on `vigie.alerts.v1` (delivery awaited) and
 stored in ClickHouse (`alerts` = current state, `alert_events` = every version).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agents.core.detection import LIVE_COUNTS_SQL, LIVE_SPAN_SQL, Detector
@@ -57,6 +59,11 @@ class ClickHouseCountStore:
             return None
         return int(rows[0]["lo"]) // 3600, int(rows[0]["hi"]) // 3600
 
+    def latest(self) -> float | None:
+        """The newest first-seen time in the store (epoch seconds), None when empty."""
+        rows = self.store.query(LIVE_SPAN_SQL)
+        return float(rows[0]["hi"]) if rows and rows[0]["n"] else None
+
     def revision(self) -> int:
         self._revision += 1  # cannot tell what changed: the detector re-reads every run
         return self._revision
@@ -64,8 +71,11 @@ class ClickHouseCountStore:
 
 class DetectProcessor:
     def __init__(self, *, detector: Detector, store: Store, send: SendFn, alerts_topic: str,
-                 retry: RetryPolicy, run_blocking: BlockingRunner) -> None:
+                 retry: RetryPolicy, run_blocking: BlockingRunner,
+                 clock: Callable[[], float] = time.time) -> None:
         self.detector = detector
+        self.clock = clock
+        self._last_now = float("-inf")
         self.store = store
         self.send = send
         self.alerts_topic = alerts_topic
@@ -74,7 +84,8 @@ class DetectProcessor:
 
     async def run(self, now: float | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        now = time.time() if now is None else now
+        if now is None:  # the clock never goes back (a data clock may stall)
+            now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
         try:
             messages: list[dict[str, Any]] = await self.run_blocking(self.detector.run, now)
         except Exception:

@@ -13,6 +13,8 @@ export VIGIE_KAFKA_BOOTSTRAP=${VIGIE_KAFKA_BOOTSTRAP:-127.0.0.1:19092}
 export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-chdb://$PWD/var/vigie/chdb}
 export VIGIE_WEB_PORT=${VIGIE_WEB_PORT:-6066}
 export VIGIE_CONSOLE_PORT=${VIGIE_CONSOLE_PORT:-8080}
+# the simulated live stream runs SPEEDUP x faster than the wall clock: detect on its clock
+export VIGIE_DETECTOR_CLOCK=${VIGIE_DETECTOR_CLOCK:-data}
 export VIGIE_WORKER_DATA_DIR=${VIGIE_WORKER_DATA_DIR:-$PWD/var/worker}
 HISTORY_DAYS=${HISTORY_DAYS:-14}
 SPEEDUP=${SPEEDUP:-30}
@@ -32,6 +34,15 @@ start() {
     VIGIE_CONSOLE_TOKENS=$(cat var/console-dev-tokens)
   fi
   export VIGIE_CONSOLE_TOKENS
+  # Each demo starts from scratch: the simulator makes a new history each time, and the
+  # state of a previous demo (its stream clock ran ahead at SPEEDUP x the wall clock) would
+  # stamp that history with the old clock. KEEP_DATA=1 keeps topics, tables and state.
+  if [ "${KEEP_DATA:-0}" != 1 ]; then
+    bash scripts/kafka.sh stop >/dev/null 2>&1 || true
+    rm -rf var/kafka/data var/vigie/chdb "$VIGIE_WORKER_DATA_DIR"
+    echo "previous demo data cleared (KEEP_DATA=1 keeps it)"
+  fi
+  bash scripts/kafka.sh start --port "${KAFKA_PORT:-19092}" >/dev/null
   nohup "$VIGIE" worker >"$RUN_DIR/worker.log" 2>&1 &
   echo $! >"$RUN_DIR/worker.pid"
   echo "worker starting (log: $RUN_DIR/worker.log)"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     detect_interval_seconds: float = Field(60.0, description="Detection period")
     false_alerts_per_day: float = Field(
         1.0, description="Target false-alert rate for the whole served area"
+    )
+    detector_clock: Literal["wall", "data"] = Field(
+        "wall",
+        description="Detector clock: `wall` (production) or `data` (the newest first-seen "
+        "time in the store; for replays and simulations faster than real time)",
     )
 
     console_embedded: bool | None = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from typing import Any
 
 import faust
@@ -68,14 +69,20 @@ def build_worker(settings: Settings) -> faust.App:
         config=CorrelationConfig(allowed_lateness_s=settings.allowed_lateness_hours * 3600.0),
     )
     install_correlate(app, topics, correlate, settings)
+    counts = ClickHouseCountStore(store)
     detector = PoissonScanDetector(
-        ClickHouseCountStore(store),
+        counts,
         cell_index_from_refdata(refdata),
         DetectionConfig(false_alerts_per_day=settings.false_alerts_per_day),
     )
+
+    def data_clock() -> float:
+        return counts.latest() or time.time()
+
     install_detector(app, DetectProcessor(
         detector=detector, store=store, send=send, alerts_topic=settings.topic_alerts,
-        retry=retry, run_blocking=run_blocking), settings)
+        retry=retry, run_blocking=run_blocking,
+        clock=data_clock if settings.detector_clock == "data" else time.time), settings)
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds,
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)
