@@ -13,11 +13,13 @@ export VIGIE_KAFKA_BOOTSTRAP=${VIGIE_KAFKA_BOOTSTRAP:-127.0.0.1:19092}
 export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-chdb://$PWD/var/vigie/chdb}
 export VIGIE_WEB_PORT=${VIGIE_WEB_PORT:-6066}
 export VIGIE_CONSOLE_PORT=${VIGIE_CONSOLE_PORT:-8080}
-# the simulated live stream runs SPEEDUP x faster than the wall clock: detect on its clock
-export VIGIE_DETECTOR_CLOCK=${VIGIE_DETECTOR_CLOCK:-data}
 export VIGIE_WORKER_DATA_DIR=${VIGIE_WORKER_DATA_DIR:-$PWD/var/worker}
 HISTORY_DAYS=${HISTORY_DAYS:-14}
-SPEEDUP=${SPEEDUP:-30}
+# Live at wall-clock speed by default (the console's windows and the detector follow the
+# wall clock). A faster stream (SPEEDUP=30) runs ahead of it: the detector then follows the
+# data's clock, but the console's "last hour" counters only catch up with the wall clock.
+SPEEDUP=${SPEEDUP:-1}
+if [ "$SPEEDUP" != 1 ]; then export VIGIE_DETECTOR_CLOCK=${VIGIE_DETECTOR_CLOCK:-data}; fi
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

@@ -124,6 +124,8 @@ async def produce_kafka_async(
         enable_idempotence=False,
     )
     await producer.start()
+    if speedup:  # paced: confirm sends often, so a refused one stops the stream at once
+        window = min(window, 200)
     stats = SinkStats()
     began = time.perf_counter()
     truth = open(truth_path, "wb") if truth_path else None  # noqa: SIM115
