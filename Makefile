@@ -42,9 +42,11 @@ clickhouse-down:
 refdata: setup
 	$(PY) -m streams.refdata_build $(foreach d,$(DEPT),--dept $(d))
 
-## run: broker + worker (embedded chDB) + simulator feeding it, in the background
-run: setup kafka-up
-	bash scripts/run.sh start
+## run: broker + worker (embedded chDB) + simulator feeding it, in the background; a fresh
+## demo each time (KEEP_DATA=1 keeps the previous topics, tables and state)
+run: setup
+	bash scripts/kafka.sh fetch
+	KAFKA_PORT=$(KAFKA_PORT) bash scripts/run.sh start
 
 ## stop: stop what `make run` started (worker, simulator, broker)
 stop:
@@ -72,7 +74,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check schemas agents streams console tests benchmarks
-	$(VENV)/bin/mypy schemas agents/core agents/ingest.py agents/ingest_loop.py agents/correlate.py agents/detect.py agents/sink.py
+	$(VENV)/bin/mypy schemas agents/core agents/ingest.py agents/ingest_loop.py agents/correlate.py agents/detect.py agents/sink.py agents/faust_agents.py
 
 ## bench: throughput and quality benchmarks; appends results to BENCHMARKS.md
 bench: setup system-deps
