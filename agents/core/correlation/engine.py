@@ -282,12 +282,14 @@ class Correlator:
         if max(d_members) > p.max_diameter_m:
             return None
         if d_centre <= allowed:
-            fit = gap / p.window_s + d_centre / allowed
+            spatial = d_centre / allowed
         elif p.link_m > 0 and min(d_members) <= p.link_m:  # mobile: the cluster may move
-            fit = gap / p.window_s + 1.0 + min(d_members) / p.link_m
+            spatial = 1.0 + min(d_members) / p.link_m
         else:
             return None
-        return cost + fit - gap / p.window_s if fit <= p.max_fit else None
+        if gap / p.window_s + spatial > p.max_fit:
+            return None
+        return cost + spatial
 
     # ---- bookkeeping ----
     def _index(self, state: State, record: ReportRecord) -> None:
