@@ -179,7 +179,7 @@ class BaseStore(ABC):
         with self._lock:
             self._types.clear()
             try:
-                schema.ensure_schema(self._command, self.database)
+                schema.ensure_schema(self._command, self.database, self._select)
             except StoreError:
                 raise
             except Exception as exc:

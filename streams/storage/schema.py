@@ -17,6 +17,7 @@ The SQL must run on both ClickHouse 18.16 (Debian's server, used in tests) and c
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 # Columns of an alert message (contract v1, `center` flattened), shared by `alerts` (current
 # state) and `alert_events` (every version).
@@ -115,7 +116,7 @@ STATEMENTS: list[str] = [
         precision String,
         confidence Float64,
         updated_at Nullable(DateTime('UTC')),
-        first_seen_at DateTime('UTC')
+        first_seen_at DateTime('UTC') DEFAULT first_occurred_at
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY incident_id
     """,
@@ -152,7 +153,28 @@ def statements(database: str) -> list[str]:
     return [" ".join(stmt.split()).format(db=database) for stmt in STATEMENTS]
 
 
-def ensure_schema(execute: Callable[[str], object], database: str) -> None:
-    """Run every statement through `execute`; idempotent (all are `IF NOT EXISTS`)."""
+# Columns added to a table after its first release: (table, column, type and default). A
+# table created before gets them by ALTER (existing rows read the default expression).
+ADDED_COLUMNS: list[tuple[str, str, str]] = [
+    ("incidents", "first_seen_at", "DateTime('UTC') DEFAULT first_occurred_at"),
+]
+
+
+def ensure_schema(
+    execute: Callable[[str], object],
+    database: str,
+    select: Callable[[str], list[dict[str, Any]]] | None = None,
+) -> None:
+    """Run every statement through `execute`; idempotent (all are `IF NOT EXISTS`). With
+    `select`, also add the `ADDED_COLUMNS` a table created by an older version lacks."""
     for stmt in statements(database):
         execute(stmt)
+    if select is None:
+        return
+    for table, column, spec in ADDED_COLUMNS:
+        found = select(
+            "SELECT count() AS n FROM system.columns "
+            f"WHERE database = '{database}' AND table = '{table}' AND name = '{column}'"
+        )
+        if not found or not int(found[0]["n"]):
+            execute(f"ALTER TABLE {database}.{table} ADD COLUMN {column} {spec}")

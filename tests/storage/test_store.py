@@ -340,3 +340,25 @@ def test_chdb_path_is_locked_against_other_processes(chdb_path: Any) -> None:
         assert done.returncode == 3, done.stderr
     finally:
         store.close()
+
+
+def test_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
+    """An `incidents` table created before `first_seen_at` existed gets it on start-up; old
+    rows read it as their first occurrence, new rows keep the value they are given."""
+    db = store.database  # type: ignore[attr-defined]
+    store._command(f"DROP TABLE IF EXISTS {db}.incidents")  # type: ignore[attr-defined]
+    old_ddl = next(s for s in STATEMENTS if ".incidents (" in s)
+    new_column = ",\n        first_seen_at DateTime('UTC') DEFAULT first_occurred_at"
+    old_ddl = old_ddl.replace(new_column, "")
+    assert "first_seen_at" not in old_ddl
+    store._command(" ".join(old_ddl.split()).format(db=db))  # type: ignore[attr-defined]
+    old = incident("old-1", 1, "open")
+    store.insert("incidents", [old])
+    store.ensure_schema()
+    store.ensure_schema()  # idempotent: the column is added once
+    store.insert("incidents", [incident("new-1", 1, "open", first_seen_at=1_780_000_777)])
+    rows = {
+        r["incident_id"]: int(r["seen"])
+        for r in store.query("SELECT incident_id, toUInt32(first_seen_at) AS seen FROM incidents")
+    }
+    assert rows == {"old-1": 1_780_000_000, "new-1": 1_780_000_777}
