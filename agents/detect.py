@@ -53,16 +53,21 @@ class ClickHouseCountStore:
                                                   "end": end_hour * 3600})
         return [(r["h3_r8"], r["category"], int(r["hour"]), int(r["n"])) for r in rows]
 
-    def span(self) -> tuple[int, int] | None:
+    def _span_s(self) -> tuple[int, int] | None:
+        """First and last first-seen times (epoch seconds), None when empty."""
         rows = self.store.query(LIVE_SPAN_SQL)
         if not rows or not rows[0]["n"]:
             return None
-        return int(rows[0]["lo"]) // 3600, int(rows[0]["hi"]) // 3600
+        return int(rows[0]["lo"]), int(rows[0]["hi"])
+
+    def span(self) -> tuple[int, int] | None:
+        span = self._span_s()
+        return None if span is None else (span[0] // 3600, span[1] // 3600)
 
     def latest(self) -> float | None:
         """The newest first-seen time in the store (epoch seconds), None when empty."""
-        rows = self.store.query(LIVE_SPAN_SQL)
-        return float(rows[0]["hi"]) if rows and rows[0]["n"] else None
+        span = self._span_s()
+        return None if span is None else float(span[1])
 
     def revision(self) -> int:
         self._revision += 1  # cannot tell what changed: the detector re-reads every run

@@ -120,7 +120,7 @@ class PoissonScanDetector:
         end = max(start, end)
         # the fit is complete when the stored history reaches the end of its window
         self._fit_complete = span is not None and span[1] >= end - 1
-        self.learning = span is None or hour_of(now) - span[0] < cfg.min_history_days * 24
+        self.learning = self._too_short(span, now)
         self._stats = HistoryStats.from_rows(self.store.window_counts(start, end), start, end)
         self._fit_at = now
         return self._refit_from_stats()
@@ -170,6 +170,10 @@ class PoissonScanDetector:
         self._full_due = True
 
     # -- running ---------------------------------------------------------------------------
+    def _too_short(self, span: tuple[int, int] | None, now: float) -> bool:
+        """The stored history (first/last hour) covers less than `min_history_days`."""
+        return span is None or hour_of(now) - span[0] < self.config.min_history_days * 24
+
     @property
     def ready(self) -> bool:
         """Fitted on a complete history at least `min_history_days` long: alerts may open."""
@@ -177,10 +181,12 @@ class PoissonScanDetector:
 
     def _maintain(self, now: float) -> None:
         cfg = self.config
-        if self.learning and self.baseline is not None:
-            span = self.store.span()
-            if span is None or hour_of(now) - span[0] < cfg.min_history_days * 24:
-                return  # still learning: nothing to alert on, the next fit waits
+        if (
+            self.learning
+            and self.baseline is not None
+            and self._too_short(self.store.span(), now)
+        ):
+            return  # still learning: nothing to alert on, the next fit waits
         catching_up = self.baseline is not None and not self._fit_complete
         if (
             self.baseline is None
