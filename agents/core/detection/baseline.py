@@ -97,12 +97,17 @@ class HistoryStats:
     def from_rows(cls, rows: Iterable[CountRow], start_hour: int, end_hour: int) -> HistoryStats:
         stats = cls(start_hour, end_hour)
         cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+        cell_counts = stats.cell_counts
+        per_hour: dict[tuple[int, int], int] = {}  # (category, hour): integer sums, exact
         for cell, category, hour, n in rows:
             ci = cat_pos.get(category)
             if ci is None or not start_hour <= hour < end_hour:
                 continue
             key = (cell, category)
-            stats.cell_counts[key] = stats.cell_counts.get(key, 0.0) + n
+            cell_counts[key] = cell_counts.get(key, 0.0) + n
+            key_h = (ci, hour)
+            per_hour[key_h] = per_hour.get(key_h, 0) + n
+        for (ci, hour), n in per_hour.items():
             stats.how_counts[ci, hour_of_week(hour)] += n
         for hour in range(start_hour, end_hour):
             stats.how_exposure[hour_of_week(hour)] += 1.0

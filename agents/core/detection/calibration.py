@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.core.detection.baseline import hour_of_week
-from agents.core.detection.scan import FloatArray, IntArray, WindowScanner
+from agents.core.detection.scan import FloatArray, IntArray
+from agents.core.detection.scanner import WindowScanner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,33 +75,47 @@ def null_daily_max(
         cat_a, cell_a, t_a = _draw(baseline, rate, day_start - lead, day_start + 24, rng)
         if clumping > 0:
             cat_a, cell_a, t_a = _add_twins(cat_a, cell_a, t_a, clumping, rng)
-        scanner.reset(day_start)
-        first = int(np.searchsorted(t_a, day_start * 3600.0))
-        for c, i, t in zip(cat_a[:first], cell_a[:first], t_a[:first], strict=True):
-            scanner.add(int(c), int(i), int(t // 3600))
-        scanner.changed.clear()
-        day_max, pos = 0.0, first
-        end_s = (day_start + 24) * 3600.0
-        now = day_start * 3600.0
-        while now < end_s:
-            now += period_s
-            hour = int(now // 3600)
-            hi = int(np.searchsorted(t_a, now, side="right"))
-            full = hour != scanner.hour
-            if full:
-                scanner.advance(hour)
-            for c, i, t in zip(cat_a[pos:hi], cell_a[pos:hi], t_a[pos:hi], strict=True):
-                scanner.add(int(c), int(i), int(t // 3600))
-            pos = hi
-            if full:
-                result = scanner.scan_all(now)
-            elif scanner.changed:
-                result = scanner.scan_near(now, scanner.changed)
-            else:
-                continue
-            day_max = max(day_max, result.max_score())
-        out[d] = day_max
+        out[d] = _day_max(scanner, day_start, cat_a, cell_a, t_a, period_s)
     return out
+
+
+def _day_max(
+    scanner: WindowScanner,
+    day_start: int,
+    cat_a: IntArray,
+    cell_a: IntArray,
+    t_a: FloatArray,
+    period_s: float,
+) -> float:
+    """The live schedule over one day: the incidents before `day_start` are counted first,
+    then every `period_s` the new ones; a full scan at each new hour, else a scan of the zones
+    around the new incidents (if any). Returns the greatest score seen."""
+    scanner.reset(day_start)
+    hour_a = (t_a // 3600).astype(np.int64)
+    ones = np.ones(t_a.shape[0])
+    first = int(np.searchsorted(t_a, day_start * 3600.0))
+    scanner.add_many(cat_a[:first], cell_a[:first], hour_a[:first], ones[:first])
+    scanner.changed.clear()
+    day_max, pos = 0.0, first
+    end_s = (day_start + 24) * 3600.0
+    now = day_start * 3600.0
+    while now < end_s:
+        now += period_s
+        hour = int(now // 3600)
+        hi = int(np.searchsorted(t_a, now, side="right"))
+        full = hour != scanner.hour
+        if full:
+            scanner.advance(hour)
+        cats, cells = scanner.add_many(cat_a[pos:hi], cell_a[pos:hi], hour_a[pos:hi], ones[pos:hi])
+        pos = hi
+        if full:
+            score = scanner.max_score_all(now)
+        elif cats.shape[0]:
+            score = scanner.max_score_near(now, cats, cells)
+        else:
+            continue
+        day_max = max(day_max, score)
+    return day_max
 
 
 def calibrate(

@@ -34,6 +34,7 @@ class CellIndex:
         self._pos: dict[str, int] = {}
         self._rings: dict[int, IntArray] = {}
         self._ring_size = 0
+        self.version = 0  # changes whenever a cell or a commune is added
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -55,7 +56,9 @@ class CellIndex:
         if pos is not None:
             if insee and not self.insee[pos]:
                 self.insee[pos] = insee
+                self.version += 1
             return pos
+        self.version += 1
         pos = len(self.cells)
         self._pos[cell] = pos
         self.cells.append(cell)

@@ -102,7 +102,7 @@ class InMemoryCountStore:
         for hour in hours:
             bucket = self._by_hour.get(hour)
             if bucket:
-                rows.extend((cell, cat, hour, n) for (cell, cat), n in bucket.items())
+                rows.extend([(cell, cat, hour, n) for (cell, cat), n in bucket.items()])
         return rows
 
     def span(self) -> tuple[int, int] | None:

@@ -12,7 +12,8 @@ from agents.core.detection.baseline import Baseline, BaselineParams, HistoryStat
 from agents.core.detection.calibration import Calibration, calibrate
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import CountRow, CountStore, hour_of
-from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS, ScanResult, WindowScanner
+from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS, ScanResult
+from agents.core.detection.scanner import WindowScanner
 from schemas.enums import CATEGORIES
 
 
@@ -95,6 +96,8 @@ class PoissonScanDetector:
         self._revision: int | None = None
         self._full_due = True
         self._cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+        self._zones: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]] = {}
+        self._zones_version = -1
         threshold = fixed_threshold if fixed_threshold is not None else np.inf
         self.manager = AlertManager(
             LifecycleParams(float(threshold), self.config.close_ratio, self.config.cooldown_s)
@@ -181,11 +184,7 @@ class PoissonScanDetector:
 
     def _maintain(self, now: float) -> None:
         cfg = self.config
-        if (
-            self.learning
-            and self.baseline is not None
-            and self._too_short(self.store.span(), now)
-        ):
+        if self.learning and self.baseline is not None and self._too_short(self.store.span(), now):
             return  # still learning: nothing to alert on, the next fit waits
         catching_up = self.baseline is not None and not self._fit_complete
         if (
@@ -203,12 +202,16 @@ class PoissonScanDetector:
 
     def _add_rows(self, scanner: WindowScanner, rows: list[CountRow]) -> None:
         pos, cat_pos, n_cells = self.index.position, self._cat_pos, self._fit_cells
+        kept: list[tuple[int, int, int, int]] = []
         for cell, cat, h, n in rows:
             ci = cat_pos.get(cat)
             p = pos(cell)
             # cells first seen since the last fit wait for the next one
             if ci is not None and p is not None and p < n_cells:
-                scanner.add(ci, p, h, float(n))
+                kept.append((ci, p, h, n))
+        if kept:
+            arr = np.asarray(kept, dtype=np.int64)
+            scanner.add_many(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3].astype(np.float64))
 
     def _sync(self, hour: int) -> tuple[WindowScanner, bool]:
         """Bring the window counts to the store's state; True when every zone must be
@@ -254,6 +257,20 @@ class PoissonScanDetector:
                     near.add((ci, p))
         return scanner.scan_near(now, near)
 
+    def _zone(self, center: int, k: int) -> tuple[frozenset[str], frozenset[str]]:
+        """Known cells of the zone (center, k) and their communes (cached per index
+        version)."""
+        if self._zones_version != self.index.version:
+            self._zones.clear()
+            self._zones_version = self.index.version
+        zone = self._zones.get((center, k))
+        if zone is None:
+            cells = self.index.zone_cells(center, k)
+            pos, insee = self.index.position, self.index.insee
+            zone = (frozenset(cells), frozenset(insee[pos(c) or 0] for c in cells))
+            self._zones[(center, k)] = zone
+        return zone
+
     def run(self, now: float) -> list[Message]:
         self._maintain(now)
         if not self.ready:
@@ -277,13 +294,13 @@ class PoissonScanDetector:
             center = int(result.center[i])
             k = self.config.ks[int(result.k_idx[i])]
             w = self.config.windows[int(result.w_idx[i])]
-            cells = self.index.zone_cells(center, k)
+            cells, insee = self._zone(center, k)
             candidates.append(
                 Candidate(
                     category=CATEGORIES[int(result.category[i])],
                     center_cell=self.index.cells[center],
-                    cells=frozenset(cells),
-                    insee=frozenset(self.index.insee[self.index.position(c) or 0] for c in cells),
+                    cells=cells,
+                    insee=insee,
                     observed=float(result.observed[i]),
                     expected=float(result.expected[i]),
                     score=float(result.score[i]),

@@ -10,22 +10,20 @@ For observed C and expected B the score is the log likelihood ratio C log(C/B) +
 C > B, else 0. Zones are centred on cells that hold at least one incident in the longest
 window (a zone without incidents never scores).
 
-`WindowScanner` keeps the window counts up to date incrementally and scans either every zone
-(`scan_all`) or only the zones around given cells (`scan_near`). Within an hour, a zone's
-score only goes down while no incident arrives in it (its expectation grows, its counts do
-not), so after a full scan at the top of the hour, scanning the zones around the cells that
-received incidents since the previous run finds every score that can have gone up.
+`scan` and `scan_zones` score zones from cell window counts; `scanner.WindowScanner`, which
+the detector and the calibration use, keeps zone window counts up to date incrementally and
+scores them with the same arithmetic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from agents.core.detection.baseline import hour_of_week
+from agents.core.detection.zones import ring_sizes
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -41,6 +39,14 @@ def poisson_score(observed: FloatArray, expected: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         s = c * np.log(np.where(c > 0, c / b, 1.0)) + b - c
     return np.where(c > b, s, 0.0)
+
+
+def positive_score(observed: FloatArray, expected: FloatArray) -> FloatArray:
+    """`poisson_score` where observed > max(expected, 1e-12) (the same arithmetic, without
+    the masking: for the elements where the score is not 0)."""
+    b = np.maximum(expected, 1e-12)
+    c = observed
+    return c * np.log(c / b) + b - c
 
 
 @dataclass(slots=True)
@@ -65,10 +71,6 @@ class ScanResult:
     def empty(cls) -> ScanResult:
         i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
         return cls(i, i, i, i, f, f, f)
-
-
-def ring_sizes(ks: Sequence[int]) -> list[int]:
-    return [3 * k * (k + 1) + 1 for k in ks]
 
 
 def scan_zones(
@@ -104,9 +106,25 @@ def scan_zones(
         return ScanResult.empty()
     cum = flat[members].cumsum(axis=1)  # (m, size, W)
     c = cum[:, [s - 1 for s in sizes], :]  # (m, K, W)
+    return score_zones(c, zone_rates, profile_sums, min_observed, cat, center)
+
+
+def score_zones(
+    c: FloatArray,
+    zone_rates: FloatArray,
+    profile_sums: FloatArray,
+    min_observed: float,
+    cat: IntArray,
+    center: IntArray,
+) -> ScanResult:
+    """Best zone of each (cat[i], center[i]) from its zone counts c (m, K, W)."""
+    m, _, n_w = c.shape
     b = zone_rates[cat, :, center][:, :, None] * profile_sums[cat][:, None, :]
-    s = poisson_score(c, b)
-    s[c < min_observed] = 0.0
+    # poisson_score(c, b) with the zones under min_observed set to 0, computed only where it
+    # is not 0 (elementwise: the same values)
+    hit = (c > np.maximum(b, 1e-12)) & (c >= min_observed)
+    s = np.zeros_like(b)
+    s[hit] = poisson_score(c[hit], b[hit])
     flat_s = s.reshape(m, -1)
     j = flat_s.argmax(axis=1)
     rows = np.arange(m)
@@ -153,128 +171,3 @@ def window_counts_matrix(
         m = (age >= 0) & (age < w)
         np.add.at(out[:, :, j], (category[m], cell[m]), n[m])
     return out
-
-
-class WindowScanner:
-    """Window counts of the current hour, kept up to date incident by incident, and scans.
-
-    `profile` (n_cat, 168) is the baseline's local hour-of-week profile, `zone_rates`
-    (n_cat, K, n_cells) the zones' mean hourly rates, `ring` `CellIndex.rings(max(ks))`.
-    """
-
-    def __init__(
-        self,
-        zone_rates: FloatArray,
-        profile: FloatArray,
-        ring: IntArray,
-        *,
-        ks: Sequence[int],
-        windows: Sequence[int],
-        min_observed: float,
-    ) -> None:
-        self.zone_rates = zone_rates
-        self.profile = profile  # (n_cat, 168), local hour of the week
-        self.ring = ring
-        self.ks = tuple(ks)
-        self.windows = tuple(windows)
-        self.min_observed = min_observed
-        self.n_cat, _, self.n_cells = zone_rates.shape
-        self.counts = np.zeros((self.n_cat, self.n_cells + 1, len(self.windows)))
-        self.hour: int | None = None
-        self._buckets: dict[int, list[tuple[int, int, float]]] = {}
-        self.changed: set[tuple[int, int]] = set()
-        self._wins = np.asarray(self.windows, dtype=np.int64)
-        self._profile_key: tuple[int, float] | None = None
-        self._profile_sums = np.zeros((self.n_cat, len(self.windows)))
-        self._hours_prof: tuple[int, FloatArray] | None = None
-
-    def reset(self, hour: int) -> None:
-        self.counts[:] = 0.0
-        self._buckets.clear()
-        self.changed.clear()
-        self.hour = hour
-
-    def add(self, cat: int, cell: int, hour: int, n: float = 1.0) -> None:
-        """Count `n` incidents of category `cat` in cell `cell` in bucket `hour`."""
-        if cell >= self.n_cells or n == 0:
-            return
-        self._buckets.setdefault(hour, []).append((cat, cell, n))
-        assert self.hour is not None
-        age = self.hour - hour
-        if age < 0:
-            return  # a future bucket: counted when the clock reaches it
-        row = self.counts[cat, cell]
-        for j, w in enumerate(self.windows):
-            if age < w:
-                row[j] += n
-        self.changed.add((cat, cell))
-
-    def advance(self, hour: int) -> None:
-        """Move the current hour forward; window counts are rebuilt from the buckets."""
-        if hour == self.hour:
-            return
-        self.hour = hour
-        oldest = hour - self.windows[-1] + 1
-        for h in [h for h in self._buckets if h < oldest]:
-            del self._buckets[h]
-        self.counts[:] = 0.0
-        entries = [(h, *e) for h, es in self._buckets.items() if h <= hour for e in es]
-        if entries:
-            arr = np.asarray(entries, dtype=np.float64)
-            age = hour - arr[:, 0].astype(np.int64)
-            cat, cell, n = arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64), arr[:, 3]
-            for j, w in enumerate(self.windows):
-                m = age < w
-                np.add.at(self.counts[:, :, j], (cat[m], cell[m]), n[m])
-        self.changed.clear()
-
-    def profile_sums(self, now: float) -> FloatArray:
-        """(n_cat, W): expected-count multipliers of the windows at `now` (current bucket
-        weighted by the elapsed fraction of its hour)."""
-        assert self.hour is not None
-        frac = min(1.0, max(0.0, now / 3600.0 - self.hour))
-        key = (self.hour, frac)
-        if key != self._profile_key:
-            if self._hours_prof is None or self._hours_prof[0] != self.hour:
-                hows = [hour_of_week(self.hour - a) for a in range(self.windows[-1])]
-                self._hours_prof = (self.hour, self.profile[:, hows])  # hour, hour - 1, ...
-            prof = self._hours_prof[1].copy()
-            prof[:, 0] *= frac
-            cum = prof.cumsum(axis=1)
-            self._profile_sums = cum[:, self._wins - 1]
-            self._profile_key = key
-        return self._profile_sums
-
-    def scan_all(self, now: float) -> ScanResult:
-        self.changed.clear()
-        return scan(
-            self.counts,
-            self.zone_rates,
-            self.profile_sums(now),
-            self.ring,
-            self.ks,
-            self.min_observed,
-        )
-
-    def scan_near(self, now: float, cells: Iterable[tuple[int, int]]) -> ScanResult:
-        """Zones centred within max(ks) of the given (category, cell) pairs; clears
-        `changed`."""
-        pairs = np.asarray(list(cells), dtype=np.int64).reshape(-1, 2)
-        self.changed.clear()
-        if not pairs.shape[0]:
-            return ScanResult.empty()
-        rows = self.n_cells + 1
-        around = self.ring[pairs[:, 1], : ring_sizes(self.ks)[-1]]
-        keys = np.unique((pairs[:, 0] * rows)[:, None] + around)
-        cat, center = np.divmod(keys, rows)
-        keep = (center < self.n_cells) & (self.counts[cat, center, -1] > 0)
-        return scan_zones(
-            self.counts,
-            self.zone_rates,
-            self.profile_sums(now),
-            self.ring,
-            self.ks,
-            self.min_observed,
-            cat[keep],
-            center[keep],
-        )
