@@ -38,8 +38,9 @@ def test_classes_and_pair_parameters() -> None:
     assert cfg.class_of("campement_illicite") == PERSISTENT
     assert cfg.class_of("unknown") == POINT
     # a rodeo reported as a nuisance is matched with the rodeo's (mobile) parameters
-    assert cfg.pair_params("nuisance", "rodeo") is cfg.classes[MOBILE]
-    assert cfg.pair_params("rodeo", "nuisance") is cfg.classes[MOBILE]
+    assert cfg.pair_params("nuisance", "rodeo") is cfg.params("rodeo")
+    assert cfg.pair_params("rodeo", "nuisance") is cfg.params("rodeo")
+    assert cfg.params("rodeo").link_m == cfg.classes[MOBILE].link_m
     assert cfg.search_radius_m("nuisance") >= cfg.classes[MOBILE].link_m
     assert cfg.search_radius_m("cambriolage") == cfg.classes[POINT].max_radius_m
 
@@ -49,6 +50,8 @@ def test_category_parameters_override_their_class() -> None:
     camp, deal = cfg.params("campement_illicite"), cfg.params("trafic_stupefiants")
     assert camp.window_s > deal.window_s and camp.max_span_s > deal.max_span_s
     assert cfg.params("occupation_hall").radius_m == cfg.classes[PERSISTENT].radius_m
+    # a rodeo session longer than an hour is several rodeos
+    assert cfg.params("rodeo").max_span_s == 3600.0 < cfg.classes[MOBILE].max_span_s
     plain = CorrelationConfig(category_params={})
     assert plain.params("campement_illicite") is plain.classes[PERSISTENT]
 
