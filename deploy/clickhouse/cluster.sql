@@ -47,9 +47,10 @@ CREATE TABLE IF NOT EXISTS vigie.alerts ON CLUSTER '{cluster}' (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/alerts', '{replica}', version)
 ORDER BY alert_id;
 
--- rejected, alert_events, alert_actions and the detection count tables: same pattern,
+-- rejected, incident_hours, alert_events, alert_actions: same pattern,
 -- ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/<table>', '{replica}'[, version])
--- with the ORDER BY of schema.py.
+-- with the ORDER BY (and PARTITION BY) of schema.py. The materialized view
+-- incident_hours_mv (schema.py VIEW_STATEMENTS) is created ON CLUSTER after both tables.
 
 -- =========================================================================================
 -- Option B: S shards x N replicas, local tables + Distributed tables under the names the

@@ -3,7 +3,10 @@
     .venv/bin/python deploy/grafana/generate.py          # write
     .venv/bin/python deploy/grafana/generate.py --check  # exit 1 if anything is stale
 
-Dashboards only use metric names from `streams/metrics.py` (checked by tests/sre).
+Dashboards only use metric names from `streams/metrics.py` (checked by tests/sre). The
+operations dashboard's "Incidents by place" panels query ClickHouse (`incident_hours`, see
+`streams/storage/schema.py`) through the provisioned ClickHouse datasource; tests/storage runs
+their SQL on both ClickHouse versions.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from streams.settings import Settings  # noqa: E402
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
 DOC = ROOT / "docs" / "sre.md"
 DS = {"type": "prometheus", "uid": "vigie-prometheus"}
+DS_CLICKHOUSE = {"type": "grafana-clickhouse-datasource", "uid": "vigie-clickhouse"}
 RI = "$__rate_interval"
 
 
@@ -103,6 +107,45 @@ class Board:
         if thresholds and kind == "timeseries":
             panel["fieldConfig"]["defaults"]["custom"] = {"thresholdsStyle": {"mode": "line+area"}}
         self.panels.append(panel)
+        self._x += w
+        self._row_h = max(self._row_h, h)
+
+    def sql_panel(
+        self,
+        title: str,
+        sql: str,
+        *,
+        kind: str = "table",
+        w: int = 8,
+        h: int = 8,
+        description: str = "",
+    ) -> None:
+        """A panel of one ClickHouse query (Grafana macros: `$__timeFilter(column)`)."""
+        if self._x + w > 24:
+            self._newline()
+        series = kind == "timeseries"
+        self.panels.append(
+            {
+                "id": len(self.panels) + 1,
+                "type": kind,
+                "title": title,
+                "description": description,
+                "datasource": DS_CLICKHOUSE,
+                "gridPos": {"h": h, "w": w, "x": self._x, "y": self._y},
+                "fieldConfig": {"defaults": {"unit": "short"}, "overrides": []},
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+                "targets": [
+                    {
+                        "refId": "A",
+                        "datasource": DS_CLICKHOUSE,
+                        "editorType": "sql",
+                        "format": 0 if series else 1,
+                        "queryType": "timeseries" if series else "table",
+                        "rawSql": " ".join(sql.split()),
+                    }
+                ],
+            }
+        )
         self._x += w
         self._row_h = max(self._row_h, h)
 
@@ -424,6 +467,58 @@ def operations_dashboard() -> Board:
         ],
         unit="s",
         w=12,
+    )
+
+    # From ClickHouse: each incident once, in the hour it was first reported, with the
+    # category and place of its latest version (`incident_hours`, FINAL: latest version).
+    b.row("Incidents by place (ClickHouse)")
+    b.sql_panel(
+        "New incidents per hour by category",
+        """
+        SELECT hour AS time, category, count() AS incidents
+        FROM incident_hours FINAL
+        WHERE $__timeFilter(hour)
+        GROUP BY time, category
+        ORDER BY time, category
+        """,
+        kind="timeseries",
+        w=24,
+        description="Incidents by the hour they were first reported.",
+    )
+    b.sql_panel(
+        "New incidents by commune",
+        """
+        SELECT commune, insee, count() AS incidents
+        FROM incident_hours FINAL
+        WHERE $__timeFilter(hour)
+        GROUP BY commune, insee
+        ORDER BY incidents DESC, insee
+        LIMIT 30
+        """,
+    )
+    b.sql_panel(
+        "New incidents by jurisdiction",
+        """
+        SELECT if(jurisdiction = '', '(none)', jurisdiction) AS jurisdiction,
+            count() AS incidents
+        FROM incident_hours FINAL
+        WHERE $__timeFilter(hour)
+        GROUP BY jurisdiction
+        ORDER BY incidents DESC, jurisdiction
+        LIMIT 30
+        """,
+    )
+    b.sql_panel(
+        "Busiest H3 r8 cells",
+        """
+        SELECT h3_r8 AS cell, category, any(commune) AS commune, count() AS incidents
+        FROM incident_hours FINAL
+        WHERE $__timeFilter(hour) AND h3_r8 != ''
+        GROUP BY cell, category
+        ORDER BY incidents DESC, cell, category
+        LIMIT 30
+        """,
+        description="Cells of the detector (H3 resolution 8, about 0.7 km2).",
     )
     return b
 

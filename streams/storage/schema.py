@@ -1,10 +1,10 @@
-"""Every table of Vigie, in one ordered list of idempotent DDL statements.
+"""Every table and view of Vigie, in ordered lists of idempotent DDL statements.
 
 To add a table, append a `CREATE TABLE IF NOT EXISTS {db}.name (...)` string to `STATEMENTS`
-(`{db}` is replaced by the store's database). Never edit a released statement in place:
-`IF NOT EXISTS` would silently keep the old definition on existing installs; add an
-`ALTER TABLE ... ADD COLUMN` statement instead (ClickHouse 18.16 has no `ADD COLUMN IF NOT
-EXISTS`, so guard such a migration in code).
+(`{db}` is replaced by the store's database); materialized views go to `VIEW_STATEMENTS`.
+Never edit a released statement in place: `IF NOT EXISTS` would silently keep the old
+definition on existing installs; add the column to `ADDED_COLUMNS` instead (ClickHouse 18.16
+has no `ADD COLUMN IF NOT EXISTS`, so `ensure_schema` checks `system.columns` first).
 
 The SQL must run on both ClickHouse 18.16 (Debian's server, used in tests) and chDB 26.x:
 - times are `DateTime('UTC')` (second precision; no `DateTime64` in 18.16);
@@ -120,6 +120,31 @@ STATEMENTS: list[str] = [
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY incident_id
     """,
+    # One row per incident for counting (kept by the materialized view in `VIEW_STATEMENTS`
+    # from every incident version; the highest version of an id wins, as in `incidents`):
+    # the hour it was first reported (`first_seen_at`, fixed for good) with the category,
+    # cells, commune and jurisdiction of its latest version. Counts per (cell, category,
+    # hour), commune or jurisdiction are `count()` over it (`FINAL` or `argMax` by id), for
+    # the detector (`LIVE_COUNTS_SQL`), the console and Grafana. Replays re-insert the same
+    # (id, version) rows, so they never double count.
+    """
+    CREATE TABLE IF NOT EXISTS {db}.incident_hours (
+        incident_id String,
+        version UInt32,
+        hour DateTime('UTC'),
+        status String,
+        category String,
+        h3_r7 String,
+        h3_r8 String,
+        insee String,
+        commune String,
+        jurisdiction String,
+        report_count UInt32,
+        confidence Float64
+    ) ENGINE = ReplacingMergeTree(version)
+    PARTITION BY toYYYYMM(hour)
+    ORDER BY (hour, incident_id)
+    """,
     # Alerts, current state (highest version of each alert_id).
     f"""
     CREATE TABLE IF NOT EXISTS {{db}}.alerts ({_ALERT_COLUMNS}
@@ -148,9 +173,29 @@ STATEMENTS: list[str] = [
 ]
 
 
+# The projection of an incident version into `incident_hours` (materialized view and the
+# one-time backfill of a database created before the table existed).
+INCIDENT_HOURS_SELECT = """
+    SELECT incident_id, version, toStartOfHour(first_seen_at) AS hour, status, category,
+        h3_r7, h3_r8, insee, commune, ifNull(jurisdiction, '') AS jurisdiction,
+        report_count, confidence
+    FROM {db}.incidents
+"""
+
+# Views run after the tables and their added columns (a view reads the columns it names).
+VIEW_STATEMENTS: list[str] = [
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.incident_hours_mv TO {db}.incident_hours AS"
+    + INCIDENT_HOURS_SELECT,
+]
+
+
+def _ready(stmts: list[str], database: str) -> list[str]:
+    return [" ".join(stmt.split()).format(db=database) for stmt in stmts]
+
+
 def statements(database: str) -> list[str]:
-    """The DDL for `database`, in order, ready to run."""
-    return [" ".join(stmt.split()).format(db=database) for stmt in STATEMENTS]
+    """The DDL for `database`, in order, ready to run (tables, then views)."""
+    return _ready(STATEMENTS, database) + _ready(VIEW_STATEMENTS, database)
 
 
 # Columns added to a table after its first release: (table, column, type and default). A
@@ -159,22 +204,51 @@ ADDED_COLUMNS: list[tuple[str, str, str]] = [
     ("incidents", "first_seen_at", "DateTime('UTC') DEFAULT first_occurred_at"),
 ]
 
+# Tables filled from older tables when they are created on a database that has data:
+# (table, INSERT ... SELECT).
+BACKFILLS: list[tuple[str, str]] = [
+    ("incident_hours", "INSERT INTO {db}.incident_hours" + INCIDENT_HOURS_SELECT),
+]
+
 
 def ensure_schema(
     execute: Callable[[str], object],
     database: str,
     select: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> None:
-    """Run every statement through `execute`; idempotent (all are `IF NOT EXISTS`). With
-    `select`, also add the `ADDED_COLUMNS` a table created by an older version lacks."""
-    for stmt in statements(database):
+    """Create what is missing; idempotent (every statement is `IF NOT EXISTS`). With
+    `select`, also migrate a database created by an older version: add the `ADDED_COLUMNS`
+    a table lacks (before the views that read them) and fill the `BACKFILLS` tables that
+    did not exist yet from the data already there."""
+    missing: list[str] = []
+    if select is not None:
+        missing = [table for table, _ in BACKFILLS if not _has_table(select, database, table)]
+    for stmt in _ready(STATEMENTS, database):
         execute(stmt)
-    if select is None:
-        return
-    for table, column, spec in ADDED_COLUMNS:
-        found = select(
-            "SELECT count() AS n FROM system.columns "
-            f"WHERE database = '{database}' AND table = '{table}' AND name = '{column}'"
-        )
-        if not found or not int(found[0]["n"]):
-            execute(f"ALTER TABLE {database}.{table} ADD COLUMN {column} {spec}")
+    if select is not None:
+        for table, column, spec in ADDED_COLUMNS:
+            if not _has_column(select, database, table, column):
+                execute(f"ALTER TABLE {database}.{table} ADD COLUMN {column} {spec}")
+    for stmt in _ready(VIEW_STATEMENTS, database):
+        execute(stmt)
+    for table, insert in BACKFILLS:
+        if table in missing:  # rows inserted since the view exists may come twice: replaced
+            execute(" ".join(insert.split()).format(db=database))
+
+
+def _exists(select: Callable[[str], list[dict[str, Any]]], where: str) -> bool:
+    found = select(f"SELECT count() AS n FROM {where}")
+    return bool(found and int(found[0]["n"]))
+
+
+def _has_table(select: Callable[[str], list[dict[str, Any]]], database: str, table: str) -> bool:
+    return _exists(select, f"system.tables WHERE database = '{database}' AND name = '{table}'")
+
+
+def _has_column(
+    select: Callable[[str], list[dict[str, Any]]], database: str, table: str, column: str
+) -> bool:
+    return _exists(
+        select,
+        f"system.columns WHERE database = '{database}' AND table = '{table}' AND name = '{column}'",
+    )

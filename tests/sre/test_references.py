@@ -25,7 +25,7 @@ def dashboard_exprs() -> list[str]:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
-            exprs += [target["expr"] for target in panel.get("targets", [])]
+            exprs += [t["expr"] for t in panel.get("targets", []) if "expr" in t]
     return exprs
 
 
@@ -73,15 +73,26 @@ def test_reference_check_catches_a_typo() -> None:
     assert used - known_series() == {"vigie_reports_recieved_total"}
 
 
-def test_dashboard_panels_use_the_provisioned_datasource() -> None:
-    ds = yaml.safe_load(
-        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text()
-    )
-    uid = ds["datasources"][0]["uid"]
+def test_dashboard_panels_use_the_provisioned_datasources() -> None:
+    provisioned = {}
+    for name in ("prometheus.yaml", "clickhouse.yaml"):
+        doc = yaml.safe_load(
+            (DEPLOY / "grafana" / "provisioning" / "datasources" / name).read_text()
+        )
+        provisioned.update({ds["uid"]: ds["type"] for ds in doc["datasources"]})
+    used = set()
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:
-            if panel["type"] != "row":
-                assert panel["datasource"]["uid"] == uid, (path.name, panel["title"])
+            if panel["type"] == "row":
+                continue
+            ds = panel["datasource"]
+            assert provisioned.get(ds["uid"]) == ds["type"], (path.name, panel["title"])
+            for target in panel["targets"]:
+                assert target["datasource"] == ds, (path.name, panel["title"])
+                # a PromQL target has an expression, a ClickHouse one its SQL
+                assert ("expr" in target) == (ds["type"] == "prometheus"), panel["title"]
+            used.add(ds["uid"])
+    assert used == set(provisioned)
 
 
 def test_panels_do_not_overlap() -> None:

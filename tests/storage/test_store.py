@@ -20,9 +20,18 @@ from streams.storage.queries import (
     current_alerts,
     current_incidents,
 )
-from streams.storage.schema import STATEMENTS
+from streams.storage.schema import STATEMENTS, VIEW_STATEMENTS
 
-TABLES = {"reports", "rejected", "incidents", "alerts", "alert_events", "alert_actions"}
+TABLES = {
+    "reports",
+    "rejected",
+    "incidents",
+    "incident_hours",
+    "alerts",
+    "alert_events",
+    "alert_actions",
+}
+VIEWS = {"incident_hours_mv"}
 
 
 def table_names(store: Store) -> set[str]:
@@ -86,8 +95,9 @@ def alert(alert_id: str, version: int, status: str) -> dict[str, Any]:
 def test_schema_is_idempotent(store: Store) -> None:
     store.ensure_schema()  # the fixture already ran it once
     store.ensure_schema()
-    assert table_names(store) == TABLES
+    assert table_names(store) == TABLES | VIEWS
     assert len(STATEMENTS) == len(TABLES) + 1
+    assert len(VIEW_STATEMENTS) == len(VIEWS)
 
 
 def test_insert_then_count_and_round_trip(store: Store) -> None:
@@ -304,7 +314,7 @@ def test_server_store_creates_missing_database(clickhouse_server: Any) -> None:
         store.close()  # the next call reconnects and re-creates the database
         store = open_store(clickhouse_server.url_for("vigie_fresh_db_check"))
         store.ensure_schema()
-        assert table_names(store) == TABLES
+        assert table_names(store) == TABLES | VIEWS
     finally:
         store.close()
 
@@ -343,10 +353,13 @@ def test_chdb_path_is_locked_against_other_processes(chdb_path: Any) -> None:
 
 
 def test_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
-    """An `incidents` table created before `first_seen_at` existed gets it on start-up; old
-    rows read it as their first occurrence, new rows keep the value they are given."""
+    """A database from before `incidents.first_seen_at` and `incident_hours`: on start-up the
+    column is added (old rows read it as their first occurrence, new rows keep the value
+    they are given) and `incident_hours` is created, filled from the incidents already
+    there, then kept by its materialized view."""
     db = store.database  # type: ignore[attr-defined]
-    store._command(f"DROP TABLE IF EXISTS {db}.incidents")  # type: ignore[attr-defined]
+    for name in ("incident_hours_mv", "incident_hours", "incidents"):
+        store._command(f"DROP TABLE IF EXISTS {db}.{name}")  # type: ignore[attr-defined]
     old_ddl = next(s for s in STATEMENTS if ".incidents (" in s)
     new_column = ",\n        first_seen_at DateTime('UTC') DEFAULT first_occurred_at"
     old_ddl = old_ddl.replace(new_column, "")
@@ -355,10 +368,21 @@ def test_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
     old = incident("old-1", 1, "open")
     store.insert("incidents", [old])
     store.ensure_schema()
-    store.ensure_schema()  # idempotent: the column is added once
+    store.ensure_schema()  # idempotent: the column is added once, the backfill runs once
     store.insert("incidents", [incident("new-1", 1, "open", first_seen_at=1_780_000_777)])
     rows = {
         r["incident_id"]: int(r["seen"])
         for r in store.query("SELECT incident_id, toUInt32(first_seen_at) AS seen FROM incidents")
     }
     assert rows == {"old-1": 1_780_000_000, "new-1": 1_780_000_777}
+    hours = store.query(
+        "SELECT incident_id, toUInt32(hour) AS h, category, h3_r8, jurisdiction"
+        " FROM incident_hours ORDER BY incident_id"
+    )
+    assert [(r["incident_id"], r["h"]) for r in hours] == [
+        ("new-1", 1_780_000_777 // 3600 * 3600),
+        ("old-1", 1_780_000_000 // 3600 * 3600),
+    ]
+    assert {(r["category"], r["h3_r8"], r["jurisdiction"]) for r in hours} == {
+        ("cambriolage", "881fb46701fffff", "")
+    }

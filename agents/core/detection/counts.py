@@ -5,7 +5,7 @@ Hours are integer buckets `floor(epoch_seconds / 3600)` (UTC, timezone-free). De
 deltas so that each incident counts once, in the cell/category of its latest version, and in
 the hour it was *first seen*: the stream clock of the correlation when its founding report
 came in, i.e. the `updated_at` of its version 1 (see `first_seen_of`). The live detector
-counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, column `incidents.first_seen_at`).
+counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, table `incident_hours`).
 Counting at first sight puts every new incident in the current window, so a build-up shows
 within the hour even when reports come in late (burglaries found in the evening, police
 reports hours later).
@@ -211,22 +211,23 @@ class _CellHook(Protocol):
 
 # Counts for a window: each incident once, in the hour it was first seen (`first_seen_at`,
 # the founding report's reported_at, the same in every version), with the cell and category
-# of its latest version (`incidents` is ReplacingMergeTree(version) ORDER BY incident_id:
-# unmerged versions are resolved with argMax). This is what `IncidentCounter` counts in a
-# backtest. Runs on ClickHouse 18.16 and 26.x (no toStartOfInterval, no DateTime64).
-# Parameters (clickhouse-driver style): `start`, `end`: UTC epoch seconds, start inclusive,
-# end exclusive (hour-aligned).
+# of its latest version. Read from `incident_hours` (one row per incident version, kept by a
+# materialized view on `incidents`, ReplacingMergeTree(version): unmerged versions are
+# resolved with argMax). This is what `IncidentCounter` counts in a backtest. Runs on
+# ClickHouse 18.16 and 26.x (no toStartOfInterval, no DateTime64). Parameters
+# (clickhouse-driver style): `start`, `end`: UTC epoch seconds, hour-aligned, start
+# inclusive, end exclusive.
 LIVE_COUNTS_SQL = """
 SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
 FROM
 (
     SELECT
         incident_id,
-        min(first_seen_at) AS seen,
+        any(hour) AS seen,
         argMax(category, version) AS category,
         argMax(h3_r8, version) AS h3_r8
-    FROM incidents
-    WHERE first_seen_at >= toDateTime(%(start)s) AND first_seen_at < toDateTime(%(end)s)
+    FROM incident_hours
+    WHERE hour >= toDateTime(%(start)s) AND hour < toDateTime(%(end)s)
     GROUP BY incident_id
 )
 WHERE h3_r8 != ''
