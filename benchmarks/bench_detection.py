@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--mode", default="truth", choices=["truth", "pipeline"])
     ap.add_argument("--throughput-days", type=float, default=28.0)
+    ap.add_argument("--no-throughput", action="store_true", help="quality lines only")
     ap.add_argument("--physics", action="store_true", help="only the arrival floor (fast)")
     ap.add_argument(
         "--anatomy", action="store_true", help="per outbreak: arrivals, alerts, incidents made"
@@ -233,6 +234,8 @@ def main() -> None:
     for scenario in SCENARIOS:
         for seed in (int(s) for s in args.seeds.split(",")):
             print(json.dumps(quality(seed, scenario, args.mode)), flush=True)
+    if args.no_throughput:
+        return
     try:
         print(json.dumps(throughput(args.throughput_days, 1)), flush=True)
     except ImportError as exc:  # correlation not installed in this build

@@ -23,6 +23,8 @@ BENCHES: dict[str, list[str]] = {
     "geo": ["benchmarks.bench_geo", "--repeat", "3"],
     "correlation": ["benchmarks.bench_correlation", "--seeds", "1", "2", "--days", "14"],
     "detection": ["benchmarks.bench_detection"],
+    "detection-pipeline": ["benchmarks.bench_detection", "--mode", "pipeline", "--no-throughput"],
+    "detection-anatomy": ["benchmarks.bench_detection", "--anatomy"],
 }
 
 
