@@ -126,17 +126,9 @@ def anatomy(seed: int, scenario: str = "burst") -> list[dict[str, Any]]:
     )
     eval_start, eval_end = sim.t0 + 86400.0 * setup.warmup_days, sim.t1
     outbreaks = {
-        str(o["outbreak_id"]): OutbreakTruth(
-            str(o["outbreak_id"]),
-            str(o["category"]),
-            float(o["lat"]),  # type: ignore[arg-type]
-            float(o["lon"]),  # type: ignore[arg-type]
-            float(o["radius_m"]),  # type: ignore[arg-type]
-            float(o["start"]),  # type: ignore[arg-type]
-            float(o["end"]),  # type: ignore[arg-type]
-        )
-        for o in sim.outbreaks
-        if eval_start <= float(o["start"]) < eval_end  # type: ignore[arg-type]
+        ob.outbreak_id: ob
+        for ob in map(OutbreakTruth.from_truth, sim.outbreaks)
+        if eval_start <= ob.start < eval_end
     }
     first_report: dict[str, dict[str, float]] = {k: {} for k in outbreaks}
     report_outbreak: dict[str, str] = {}

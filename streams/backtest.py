@@ -315,18 +315,7 @@ def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[
             loop.tick(clock)
         alerts = loop.alerts
     elapsed = time.perf_counter() - started
-    outbreaks = [
-        OutbreakTruth(
-            str(o["outbreak_id"]),
-            str(o["category"]),
-            float(o["lat"]),  # type: ignore[arg-type]
-            float(o["lon"]),  # type: ignore[arg-type]
-            float(o["radius_m"]),  # type: ignore[arg-type]
-            float(o["start"]),  # type: ignore[arg-type]
-            float(o["end"]),  # type: ignore[arg-type]
-        )
-        for o in sim.outbreaks
-    ]
+    outbreaks = [OutbreakTruth.from_truth(o) for o in sim.outbreaks]
     report = evaluate(
         alerts, outbreaks, eval_start=sim.t0 + 86400.0 * s.warmup_days, eval_end=sim.t1
     )

@@ -60,6 +60,15 @@ class Board:
             self._y += self._row_h
             self._x, self._row_h = 0, 0
 
+    def _place(self, w: int, h: int) -> dict[str, int]:
+        """The grid position of the next panel of `w` x `h` (a new line when it is full)."""
+        if self._x + w > 24:
+            self._newline()
+        pos = {"h": h, "w": w, "x": self._x, "y": self._y}
+        self._x += w
+        self._row_h = max(self._row_h, h)
+        return pos
+
     def panel(
         self,
         title: str,
@@ -73,8 +82,6 @@ class Board:
         thresholds: list[tuple[float, str]] | None = None,
         instant: bool = False,
     ) -> None:
-        if self._x + w > 24:
-            self._newline()
         steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
         steps += [{"color": color, "value": value} for value, color in thresholds or []]
         panel: dict[str, Any] = {
@@ -83,7 +90,7 @@ class Board:
             "title": title,
             "description": description,
             "datasource": DS,
-            "gridPos": {"h": h, "w": w, "x": self._x, "y": self._y},
+            "gridPos": self._place(w, h),
             "fieldConfig": {
                 "defaults": {
                     "unit": unit,
@@ -107,8 +114,6 @@ class Board:
         if thresholds and kind == "timeseries":
             panel["fieldConfig"]["defaults"]["custom"] = {"thresholdsStyle": {"mode": "line+area"}}
         self.panels.append(panel)
-        self._x += w
-        self._row_h = max(self._row_h, h)
 
     def sql_panel(
         self,
@@ -121,8 +126,6 @@ class Board:
         description: str = "",
     ) -> None:
         """A panel of one ClickHouse query (Grafana macros: `$__timeFilter(column)`)."""
-        if self._x + w > 24:
-            self._newline()
         series = kind == "timeseries"
         self.panels.append(
             {
@@ -131,7 +134,7 @@ class Board:
                 "title": title,
                 "description": description,
                 "datasource": DS_CLICKHOUSE,
-                "gridPos": {"h": h, "w": w, "x": self._x, "y": self._y},
+                "gridPos": self._place(w, h),
                 "fieldConfig": {"defaults": {"unit": "short"}, "overrides": []},
                 "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
                 "targets": [
@@ -146,8 +149,6 @@ class Board:
                 ],
             }
         )
-        self._x += w
-        self._row_h = max(self._row_h, h)
 
     def to_json(self) -> dict[str, Any]:
         return {

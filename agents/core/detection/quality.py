@@ -43,6 +43,26 @@ class OutbreakTruth:
     start: float
     end: float
 
+    @classmethod
+    def from_truth(cls, truth: Mapping[str, object]) -> OutbreakTruth:
+        """From the simulator's outbreak ground-truth record."""
+
+        def num(key: str) -> float:
+            value = truth[key]
+            if not isinstance(value, int | float):
+                raise TypeError(f"outbreak {key} is not a number")
+            return float(value)
+
+        return cls(
+            str(truth["outbreak_id"]),
+            str(truth["category"]),
+            num("lat"),
+            num("lon"),
+            num("radius_m"),
+            num("start"),
+            num("end"),
+        )
+
 
 @dataclass(slots=True)
 class _AlertSpan:
