@@ -101,6 +101,9 @@ class CorrelateProcessor:
         newest_report: dict[str, float] = {}
         changes: dict[int, PartitionChanges] = {}
         for partition, records in batch:
+            # correlation is CPU work on the event loop: hand it back between bundles so
+            # Kafka heartbeats (ingest consumer, Faust) and timers keep running
+            await asyncio.sleep(0)
             engine = self.engine(partition, partial(restore, partition), watermark_of(partition))
             before = set(engine.incident_ids())
             touched = changes.setdefault(partition, PartitionChanges())

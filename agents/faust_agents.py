@@ -150,7 +150,9 @@ def install_correlate(
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
         states = IncidentStates(table.data, write)
-        async for events in stream.noack_take(1000, within=settings.sink_batch_seconds):
+        async for events in stream.noack_take(
+            settings.correlate_batch_bundles, within=settings.sink_batch_seconds
+        ):
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
                 changes = await processor.process(batch, states.states_of, states.watermark_of)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,14 +169,26 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
         log.close()
 
 
+@contextlib.contextmanager
+def _workdir(keep: str | None) -> Iterator[str]:
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmpdir:
+            yield tmpdir
+    else:
+        Path(keep).mkdir(parents=True, exist_ok=False)
+        yield keep
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--store", choices=("server", "chdb"), default="server")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", metavar="DIR",
+                        help="work in DIR and keep it (broker, ClickHouse and worker logs)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmpdir:
+    with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
         messages, expected = generate(args.n, args.seed)
         bootstrap = start_kafka(tmp / "kafka")

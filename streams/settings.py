@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     )
     sink_batch_rows: int = Field(5000, description="Flush a batch at this many rows")
     sink_batch_seconds: float = Field(1.0, description="Flush a batch after this many seconds")
+    correlate_batch_bundles: int = Field(
+        20,
+        description="Enriched bundles (up to 400 reports each) correlated per batch: bounds "
+        "the work between two commits when catching up a backlog",
+    )
     sink_max_retries: int = Field(5, description="Insert retries before the worker crashes")
     sink_backoff_seconds: float = Field(0.5, description="Base of jittered exponential backoff")
     clickhouse_unready_seconds: float = Field(
