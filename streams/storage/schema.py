@@ -190,12 +190,8 @@ VIEW_STATEMENTS: list[str] = [
 
 
 def _ready(stmts: list[str], database: str) -> list[str]:
+    """Statements for `database`, on one line each, ready to run."""
     return [" ".join(stmt.split()).format(db=database) for stmt in stmts]
-
-
-def statements(database: str) -> list[str]:
-    """The DDL for `database`, in order, ready to run (tables, then views)."""
-    return _ready(STATEMENTS, database) + _ready(VIEW_STATEMENTS, database)
 
 
 # Columns added to a table after its first release: (table, column, type and default). A
@@ -233,7 +229,7 @@ def ensure_schema(
         execute(stmt)
     for table, insert in BACKFILLS:
         if table in missing:  # rows inserted since the view exists may come twice: replaced
-            execute(" ".join(insert.split()).format(db=database))
+            execute(*_ready([insert], database))
 
 
 def _exists(select: Callable[[str], list[dict[str, Any]]], where: str) -> bool:
