@@ -59,15 +59,8 @@ def physics(seed: int, scenario: str = "burst") -> dict[str, Any]:
     background same-cell same-category pairs first reported within an hour, per day."""
     import h3
 
-    from streams.simulator.config import SimulationConfig
-    from streams.simulator.engine import simulate
-
     setup = QualitySetup(seed=seed, outbreaks=SCENARIOS[scenario])
-    sim = simulate(
-        SimulationConfig(
-            start=setup.start, days=setup.days, seed=seed, **setup.outbreaks.sim_fields()
-        )
-    )
+    sim = setup.simulation()
     eval_start = sim.t0 + 86400.0 * setup.warmup_days
     starts = {
         str(o["outbreak_id"]): float(o["start"])  # type: ignore[arg-type]
@@ -115,15 +108,9 @@ def anatomy(seed: int, scenario: str = "burst") -> list[dict[str, Any]]:
     place and time can look like one incident reported several times)."""
     from agents.core.detection.quality import OutbreakTruth, evaluate
     from streams.backtest import BacktestOptions
-    from streams.simulator.config import SimulationConfig
-    from streams.simulator.engine import simulate
 
     setup = QualitySetup(seed=seed, outbreaks=SCENARIOS[scenario])
-    sim = simulate(
-        SimulationConfig(
-            start=setup.start, days=setup.days, seed=seed, **setup.outbreaks.sim_fields()
-        )
-    )
+    sim = setup.simulation()
     eval_start, eval_end = sim.t0 + 86400.0 * setup.warmup_days, sim.t1
     outbreaks = {
         ob.outbreak_id: ob
@@ -139,7 +126,7 @@ def anatomy(seed: int, scenario: str = "burst") -> list[dict[str, Any]]:
         if ob in outbreaks and not m.truth.get("expected_reject_reason"):
             first_report[str(ob)].setdefault(str(m.truth["incident_id"]), m.timestamp_ms / 1e3)
             report_outbreak[str(m.truth["report_id"])] = str(ob)
-    truth_alerts = run_quality(QualitySetup(seed=seed, outbreaks=SCENARIOS[scenario]))[1]["alerts"]
+    truth_alerts = run_quality(setup)[1]["alerts"]
     opts = BacktestOptions(setup.detect_every_s, setup.warmup_days, setup.detection)
     pipeline = run_backtest(lines, options=opts)
     founded: dict[str, dict[str, float]] = {k: {} for k in outbreaks}

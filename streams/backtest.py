@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,6 +38,9 @@ from agents.core.detection import (
 from agents.core.detection.cells import CellIndex, cell_index_from_refdata
 from agents.core.detection.output import alert_json
 from agents.core.detection.quality import OutbreakTruth, QualityReport, evaluate
+
+if TYPE_CHECKING:
+    from streams.simulator.engine import Simulation
 
 Message = dict[str, object]
 
@@ -263,6 +266,20 @@ class QualitySetup:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     detect_every_s: float = 300.0
 
+    def simulation(self) -> Simulation:
+        """The simulated stream of this setup."""
+        from streams.simulator.config import SimulationConfig
+        from streams.simulator.engine import simulate
+
+        return simulate(
+            SimulationConfig(
+                start=self.start,
+                days=self.days,
+                seed=self.seed,
+                **self.outbreaks.sim_fields(),
+            )
+        )
+
 
 def _truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None]]:
     """(send time, incident as the correlation would emit it once) per simulator message."""
@@ -289,18 +306,9 @@ def _truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None
 def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[str, Any]]:
     """Simulate `days` of Essonne reports with outbreaks, detect after the warm-up, score."""
     from agents.core.refdata import load_refdata
-    from streams.simulator.config import SimulationConfig
-    from streams.simulator.engine import simulate
 
     s = setup or QualitySetup()
-    sim = simulate(
-        SimulationConfig(
-            start=s.start,
-            days=s.days,
-            seed=s.seed,
-            **s.outbreaks.sim_fields(),
-        )
-    )
+    sim = s.simulation()
     opts = BacktestOptions(s.detect_every_s, s.warmup_days, s.detection)
     started = time.perf_counter()
     if s.mode == "pipeline":
