@@ -136,6 +136,19 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
                                     timeout=30) as r:
             return int(json.loads(r.read())["reports"])
 
+    def incident_versions() -> int:
+        """Incident versions published so far (the worker's counter): shows whether the
+        correlate agent ran during the measured window."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+            return int(sum(float(line.rsplit(" ", 1)[1]) for line in r.read().decode()
+                           .splitlines() if line.startswith("vigie_incidents_total{")))
+
+    # seconds since start, report rows stored, incident versions published
+    progress = (tmp / "progress.tsv").open("w")
+    begun = polled = time.perf_counter()
+    versions = -1
     try:
         # The clock starts at the first stored batch: worker start-up (group joins, table
         # creation) is not throughput. Rows of that first batch are not counted either.
@@ -147,6 +160,13 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
                 count = stored()
             except Exception:
                 count = 0
+            if time.perf_counter() - polled >= 1.0:  # the worker renders it: not too often
+                polled = time.perf_counter()
+                try:
+                    versions = incident_versions()
+                except Exception:
+                    versions = -1
+            progress.write(f"{time.perf_counter() - begun:.2f}\t{count}\t{versions}\n")
             if started is None and count > 0:
                 started, first = time.perf_counter(), count
             if count >= expected:
@@ -167,6 +187,7 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        progress.close()
 
 
 @contextlib.contextmanager

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import faust
 
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,54 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         alerts=raw(settings.topic_alerts),
         alert_actions=raw(settings.topic_alert_actions),
     )
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [settings.topic_partner, settings.topic_citizen, settings.topic_rejected,
+            settings.topic_enriched, settings.topic_incidents, settings.topic_alerts,
+            settings.topic_alert_actions]
+
+
+def create_missing_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str]:
+    """Create the worker's topics that do not exist yet, before its consumers start.
+
+    Faust also declares them, but concurrently with its consumer group's first assignment:
+    a topic created a moment too late is left out ("Ignoring missing topic") until the
+    consumer's next metadata refresh, up to 5 minutes later, and the correlate agent sat
+    idle that long on a fresh cluster. Waits `wait_s` for a starting broker; on failure
+    (no broker, no right to create) it logs and leaves the topics to Faust. Returns the
+    names it created."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","),
+                                     client_id=f"{settings.app_id}-admin")
+            break
+        except KafkaError as exc:
+            if time.monotonic() >= deadline:
+                log.warning("topics not checked: no broker", extra={"error": repr(exc)})
+                return []
+            time.sleep(1.0)
+    created = []
+    try:
+        existing = set(admin.list_topics())
+        for name in topic_names(settings):
+            if name in existing:
+                continue
+            spec = {"num_partitions": settings.topic_partitions,
+                    "replication_factor": settings.topic_replicas}
+            try:
+                admin.create_topics({name: spec}, wait_for_metadata=True)
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another worker was first
+    except KafkaError as exc:
+        log.warning("topics not created, left to Faust", extra={"error": repr(exc)})
+    finally:
+        admin.close()
+    if created:
+        log.info("topics created", extra={"topics": created})
+    return created

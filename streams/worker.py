@@ -23,6 +23,7 @@ from streams.logging_setup import setup_logging
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
 from streams.settings import Settings, get_settings
+from streams.topics import create_missing_topics
 from streams.storage import open_store
 from streams.web import install_worker_pages, stored_counts
 
@@ -127,6 +128,8 @@ def install_console(app: faust.App, store: Any, refdata: Any, jurisdictions: Any
 
 def run_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
+    setup_logging(settings.log_level)
+    create_missing_topics(settings)  # before any consumer reads the cluster metadata
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -72,20 +72,22 @@ class FakeKafka:
 
 @dataclass
 class FakeChangelog:
-    """The correlate agent's changelog writer and producer flush. `on_flush` is called at
-    each flush (a test snapshots there what must not have happened yet, e.g. acks)."""
+    """The correlate agent's changelog writer: each write returns its delivery, and
+    `on_confirm` is called when the agent awaits one (a test snapshots there what must not
+    have happened yet, e.g. acks)."""
 
     writes: list[tuple[int, str, Any]] = field(default_factory=list)
-    flushes: int = 0
-    on_flush: Callable[[], None] | None = None
+    confirmed: int = 0
+    on_confirm: Callable[[], None] | None = None
 
-    def write(self, partition: int, key: str, value: Any) -> None:
+    async def write(self, partition: int, key: str, value: Any) -> Awaitable[None]:
         self.writes.append((partition, key, value))
+        return self._deliver()
 
-    async def flush(self) -> None:
-        self.flushes += 1
-        if self.on_flush is not None:
-            self.on_flush()
+    async def _deliver(self) -> None:
+        self.confirmed += 1
+        if self.on_confirm is not None:
+            self.on_confirm()
 
 
 async def run_inline(fn: Callable[..., Any], *args: Any) -> Any:

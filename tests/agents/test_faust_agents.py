@@ -91,7 +91,7 @@ class Correlation:
             retry=RetryPolicy(max_retries=1, base_seconds=0.0), run_blocking=run_inline,
         )
         agent = install_correlate(app, topics, processor, settings,
-                                  changelog=changelog.write, flush=changelog.flush)
+                                  changelog=changelog.write)
         return cls(app, topics, settings, agent, processor, store, kafka, changelog)
 
     @property
@@ -123,8 +123,8 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     citizen = report(east_m=40, t=1800, contact="h1")
     key, value = bundle(police, citizen)
     events: list[Any] = []
-    acked_at_flush: list[bool] = []
-    w.changelog.on_flush = lambda: acked_at_flush.extend(e.message.acked for e in events)
+    acked_at_confirm: list[bool] = []
+    w.changelog.on_confirm = lambda: acked_at_confirm.extend(e.message.acked for e in events)
 
     async with w.agent.test_context() as agent:
         events.append(await agent.put(value, key=key, partition=3))
@@ -153,11 +153,11 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     assert {m["report_id"] for m in written[iid]["members"]} == {
         police.report_id, citizen.report_id}
     assert written[f"{WATERMARK_KEY}/3"] == citizen.reported_at
-    # ... and to the table itself; then one flush, before the ack
+    # ... and to the table itself; every write confirmed by the broker before the ack
     assert w.table.data[iid] == written[iid]
     assert w.table.data[f"{WATERMARK_KEY}/3"] == citizen.reported_at
-    assert w.changelog.flushes == 1
-    assert acked_at_flush == [False]
+    assert w.changelog.confirmed == 2
+    assert acked_at_confirm == [False, False]
 
 
 async def test_undecodable_message_is_counted_skipped_and_the_agent_goes_on(
@@ -212,7 +212,7 @@ async def test_failed_store_insert_crashes_the_worker_before_any_ack_or_changelo
     assert w.store.insert_attempts == 2  # the first try and the one retry allowed
     assert "incidents" not in w.store.rows
     assert w.changelog.writes == []
-    assert w.changelog.flushes == 0
+    assert w.changelog.confirmed == 0
     assert TABLE in w.app.tables and len(w.table.data) == 0
 
 
@@ -279,14 +279,24 @@ async def test_revoked_partitions_are_forgotten(tmp_path: Path) -> None:
     assert set(w.processor.engines) == {1}
 
 
-def test_default_changelog_writer_sends_states_and_raw_tombstones() -> None:
-    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    table = SimpleNamespace(send_changelog=lambda *a, **kw: calls.append((a, kw)))
+async def test_default_changelog_writer_sends_now_and_returns_the_delivery() -> None:
+    """States go straight to the producer (`force`, not Faust's one-at-a-time buffer) and
+    the writer hands back each record's delivery for the agent to await before its acks."""
+    calls: list[dict[str, Any]] = []
+
+    async def send(**kw: Any) -> str:
+        calls.append(kw)
+        return f"delivery-{len(calls)}"
+
+    table = SimpleNamespace(changelog_topic=SimpleNamespace(send=send))
     write = faust_agents.table_changelog(table)
-    write(2, "INC-1", {"version": 1})
-    write(2, "INC-1", None)
-    assert calls == [((2, "INC-1", {"version": 1}), {}),
-                     ((2, "INC-1", None), {"value_serializer": "raw"})]
+    assert await write(2, "INC-1", {"version": 1}) == "delivery-1"
+    assert await write(2, "INC-1", None) == "delivery-2"
+    assert calls == [
+        {"key": "INC-1", "value": {"version": 1}, "partition": 2, "force": True},
+        {"key": "INC-1", "value": None, "partition": 2, "value_serializer": "raw",
+         "force": True},
+    ]
 
 
 # ---- the detector timer and the ingest task ----------------------------------------------

@@ -1,0 +1,49 @@
+"""The worker creates its missing topics before its consumers start (real broker)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from streams.settings import Settings
+from streams.topics import create_missing_topics, topic_names
+from tests.infra.kafka import KafkaBroker
+
+pytestmark = pytest.mark.kafka
+
+
+def partitions_of(bootstrap: str, names: list[str]) -> dict[str, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigie-tests")
+    try:
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+    finally:
+        admin.close()
+
+
+def test_missing_topics_are_created_once_with_the_configured_partitions(
+    kafka_broker: KafkaBroker,
+) -> None:
+    tag = f"t{os.getpid()}"
+    settings = Settings(
+        kafka_bootstrap=kafka_broker.bootstrap, app_id=f"topics-{tag}", topic_partitions=3,
+        topic_partner=f"{tag}.partner", topic_citizen=f"{tag}.citizen",
+        topic_rejected=f"{tag}.rejected", topic_enriched=f"{tag}.enriched",
+        topic_incidents=f"{tag}.incidents", topic_alerts=f"{tag}.alerts",
+        topic_alert_actions=f"{tag}.actions",
+    )
+    kafka_broker.create_topics([settings.topic_partner], partitions=1)  # provisioned by ops
+
+    created = create_missing_topics(settings)
+
+    names = topic_names(settings)
+    assert sorted(created) == sorted(n for n in names if n != settings.topic_partner)
+    assert partitions_of(kafka_broker.bootstrap, names) == {
+        n: 1 if n == settings.topic_partner else 3 for n in names}
+    assert create_missing_topics(settings) == []  # a second worker finds them all
+
+
+def test_no_broker_leaves_the_topics_to_faust() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:1")
+    assert create_missing_topics(settings, wait_s=0.0) == []
