@@ -105,22 +105,20 @@ class CorrelateProcessor:
             # Kafka heartbeats (ingest consumer, Faust) and timers keep running
             await asyncio.sleep(0)
             engine = self.engine(partition, partial(restore, partition), watermark_of(partition))
-            before = set(engine.incident_ids())
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
                 for version in engine.process(record):
                     versions.append(version)
                     touched.states[version["incident_id"]] = {}
+                    touched.evicted.discard(version["incident_id"])
                     newest_report[version["incident_id"]] = record.reported_at
-            after = set(engine.incident_ids())
-            touched.evicted |= before - after
-            touched.watermark = engine.watermark
-            for iid in list(touched.states):
-                if iid in after:
-                    touched.states[iid] = engine.export_incident(iid)
-                else:
-                    del touched.states[iid]
+            for iid in engine.drain_evicted():
+                if iid not in engine:  # else founded again since (a late re-delivery)
+                    touched.states.pop(iid, None)
                     touched.evicted.add(iid)
+            touched.watermark = engine.watermark
+            for iid in touched.states:
+                touched.states[iid] = engine.export_incident(iid)
         await self.publish(versions, newest_report)
         return changes
 

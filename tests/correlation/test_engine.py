@@ -277,6 +277,17 @@ def test_exact_redelivery_is_ignored() -> None:
     assert engine.export_incident(first[-1]["incident_id"])["version"] == 1
 
 
+def test_an_exported_state_is_a_snapshot() -> None:
+    engine = Correlator()
+    [v1] = engine.process(rec(kind="police_nationale", org="csp-evry"))
+    iid = v1["incident_id"]
+    exported = engine.export_incident(iid)
+    frozen = orjson.dumps(exported)
+    engine.process(rec(east_m=40, t=600, contact="w"))  # joins the same incident
+    assert engine.export_incident(iid)["version"] == 2
+    assert orjson.dumps(exported) == frozen  # not even its member list grew
+
+
 def test_late_report_merges_and_reopens() -> None:
     cfg = CorrelationConfig()
     engine = Correlator(cfg)

@@ -73,6 +73,7 @@ class Correlator:
         self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
         self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
         self._search: dict[str, tuple[tuple[str, float], ...]] = {}  # category -> (other, m)
+        self._reach: dict[str, float] = {}  # category -> longest window it may join within
         self._evicted: list[str] = []
 
     # ---- public API ----
@@ -82,6 +83,9 @@ class Correlator:
 
     def __len__(self) -> int:
         return len(self._incidents)
+
+    def __contains__(self, incident_id: object) -> bool:
+        return incident_id in self._incidents
 
     def incident_ids(self) -> list[str]:
         return list(self._incidents)
@@ -134,8 +138,11 @@ class Correlator:
         return out
 
     def export_incident(self, incident_id: str) -> dict[str, Any]:
-        """A JSON-serialisable copy of one incident's state (for a Faust table)."""
-        return copy.deepcopy(self._incidents[incident_id])
+        """A JSON-serialisable snapshot of one incident's state (for a Faust table): later
+        changes to the incident do not reach it. Member dicts are never changed once made,
+        so the snapshot shares them (a deep copy cost an eighth of the worker's time)."""
+        state = self._incidents[incident_id]
+        return {**state, "members": list(state["members"]), "grid": list(state["grid"])}
 
     def restore(self, incidents: Iterable[dict[str, Any]], watermark: float | None = None) -> None:
         """Rebuild the engine from exported states. `watermark`: the stream clock persisted
@@ -178,8 +185,16 @@ class Correlator:
         best: State | None = None
         best_cost = float("inf")
         commune_level: list[tuple[float, State]] = []
-        for iid in sorted(self._candidates(record)):  # sorted: ties go the same way on replay
-            state = self._incidents[iid]
+        t = record.occurred_at
+        reach = self._time_reach(record.category)
+        incidents = self._incidents
+        # out of every time window: what `_cost` would say, only sooner (most candidates are
+        # old incidents of busy cells kept for late reports)
+        near = [incidents[iid] for iid in self._candidates(record)
+                if t - incidents[iid]["last_occurred_at"] <= reach
+                and incidents[iid]["first_occurred_at"] - t <= reach]
+        near.sort(key=lambda s: s["incident_id"])  # ties go the same way on replay
+        for state in near:
             cost = self._cost(state, record)
             if cost is None:
                 continue
@@ -230,6 +245,16 @@ class Correlator:
                 if cfg.compatible(category, other)
             )
         return plan
+
+    def _time_reach(self, category: str) -> float:
+        """The longest time window of any category a report of `category` may join."""
+        reach = self._reach.get(category)
+        if reach is None:
+            reach = self._reach[category] = max(
+                self.config.pair_params(category, other).window_s
+                for other, _ in self._search_plan(category)
+            )
+        return reach
 
     def _cost(self, state: State, record: ReportRecord) -> float | None:
         """Cost of merging `record` into `state`, or None when a rule forbids it.
