@@ -140,7 +140,13 @@ cmd_start() {
     if [[ ! -f "$DIR/data/meta.properties" ]]; then
         local cluster_id
         # A fresh random cluster id: 16 random bytes, base64url without padding (Kafka Uuid).
-        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        # Never one starting with "-" (1 in 64): the tool would read it as an option and the
+        # start-up failed ("argument --cluster-id/-t: expected one argument"). Kafka's own
+        # Uuid.randomUuid() skips those too.
+        cluster_id="-"
+        while [[ "$cluster_id" == -* ]]; do
+            cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        done
         if ! "${java[@]}" kafka.tools.StorageTool format --ignore-formatted \
             -t "$cluster_id" -c "$DIR/server.properties" >>"$DIR/logs/stdout.log" 2>&1; then
             log_tail
