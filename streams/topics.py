@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import faust
 
@@ -46,13 +46,12 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     )
 
 
-def topic_names(settings: Settings) -> list[str]:
-    return [settings.topic_partner, settings.topic_citizen, settings.topic_rejected,
-            settings.topic_enriched, settings.topic_incidents, settings.topic_alerts,
-            settings.topic_alert_actions]
+def topic_names(topics: Topics) -> list[str]:
+    return [name for field in fields(topics) for name in getattr(topics, field.name).topics]
 
 
-def create_missing_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str]:
+def create_missing_topics(settings: Settings, topics: Topics, *,
+                          wait_s: float = 60.0) -> list[str]:
     """Create the worker's topics that do not exist yet, before its consumers start.
 
     Faust also declares them, but concurrently with its consumer group's first assignment:
@@ -78,7 +77,7 @@ def create_missing_topics(settings: Settings, *, wait_s: float = 60.0) -> list[s
     created = []
     try:
         existing = set(admin.list_topics())
-        for name in topic_names(settings):
+        for name in topic_names(topics):
             if name in existing:
                 continue
             spec = {"num_partitions": settings.topic_partitions,

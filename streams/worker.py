@@ -23,8 +23,8 @@ from streams.logging_setup import setup_logging
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
 from streams.settings import Settings, get_settings
-from streams.topics import create_missing_topics
 from streams.storage import open_store
+from streams.topics import create_missing_topics
 from streams.web import install_worker_pages, stored_counts
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def build_worker(settings: Settings) -> faust.App:
     from agents.core.refdata import load_refdata
 
     app, topics = create_app(settings)
+    create_missing_topics(settings, topics)  # before any consumer reads the cluster metadata
     store = open_store(settings.clickhouse)
     store.ensure_schema()
     refdata = load_refdata(settings.refdata or None)
@@ -129,7 +130,6 @@ def install_console(app: faust.App, store: Any, refdata: Any, jurisdictions: Any
 def run_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
-    create_missing_topics(settings)  # before any consumer reads the cluster metadata
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

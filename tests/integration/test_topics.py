@@ -7,6 +7,7 @@ import os
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from streams.app import create_app
 from streams.settings import Settings
 from streams.topics import create_missing_topics, topic_names
 from tests.infra.kafka import KafkaBroker
@@ -33,17 +34,20 @@ def test_missing_topics_are_created_once_with_the_configured_partitions(
         topic_incidents=f"{tag}.incidents", topic_alerts=f"{tag}.alerts",
         topic_alert_actions=f"{tag}.actions",
     )
+    _, topics = create_app(settings)
     kafka_broker.create_topics([settings.topic_partner], partitions=1)  # provisioned by ops
 
-    created = create_missing_topics(settings)
+    created = create_missing_topics(settings, topics)
 
-    names = topic_names(settings)
+    names = topic_names(topics)
+    assert len(names) == 7
     assert sorted(created) == sorted(n for n in names if n != settings.topic_partner)
     assert partitions_of(kafka_broker.bootstrap, names) == {
         n: 1 if n == settings.topic_partner else 3 for n in names}
-    assert create_missing_topics(settings) == []  # a second worker finds them all
+    assert create_missing_topics(settings, topics) == []  # a second worker finds them all
 
 
 def test_no_broker_leaves_the_topics_to_faust() -> None:
     settings = Settings(kafka_bootstrap="127.0.0.1:1")
-    assert create_missing_topics(settings, wait_s=0.0) == []
+    _, topics = create_app(settings)
+    assert create_missing_topics(settings, topics, wait_s=0.0) == []
