@@ -36,6 +36,10 @@ from streams.storage.base import Store
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "__watermark__"
+# Hand the event loop back every this many sends (incident versions, changelog records): a
+# sent record that fits the producer's batch does not suspend, and a catching-up batch has
+# thousands of them (the loop was held up to 3 s, under asyncio debug).
+YIELD_EVERY = 500
 
 
 @dataclass(slots=True)
@@ -126,7 +130,9 @@ class CorrelateProcessor:
         if not versions:
             return
         deliveries: list[Awaitable[Any]] = []
-        for version in versions:
+        for i, version in enumerate(versions):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:  # a batch has thousands: let others run
+                await asyncio.sleep(0)
             deliveries.append(await self.send(
                 self.incidents_topic, version["incident_id"].encode(), incident_json(version)))
         await asyncio.gather(*deliveries)

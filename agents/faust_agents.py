@@ -18,7 +18,7 @@ from typing import Any
 
 import faust
 
-from agents.correlate import WATERMARK_KEY, CorrelateProcessor, PartitionChanges
+from agents.correlate import WATERMARK_KEY, YIELD_EVERY, CorrelateProcessor, PartitionChanges
 from agents.detect import DetectProcessor
 from agents.ingest import IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop
@@ -120,7 +120,9 @@ class IncidentStates:
         every record."""
         deliveries: list[Awaitable[Any]] = []
         for partition, change in changes.items():
-            for iid, state in change.states.items():
+            for i, (iid, state) in enumerate(change.states.items()):
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)
                 state["_partition"] = partition
                 self.data[iid] = state
                 deliveries.append(await self.write(partition, iid, state))
