@@ -38,8 +38,7 @@ async def ack_all(stream: Any, events: Sequence[Any]) -> None:
 async def declare_outputs(topics: Topics) -> None:
     """Create the topics this worker uses when missing (Faust declares only what its agents
     consume; the broker may refuse auto-creation)."""
-    for topic in (topics.reports, topics.rejected, topics.enriched, topics.incidents, topics.alerts,
-                  topics.alert_actions):
+    for topic in topics.all():
         await topic.maybe_declare()
 
 

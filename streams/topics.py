@@ -22,6 +22,9 @@ class Topics:
     alerts: faust.TopicT
     alert_actions: faust.TopicT
 
+    def all(self) -> list[faust.TopicT]:
+        return [getattr(self, field.name) for field in fields(self)]
+
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     def raw(*names: str) -> faust.TopicT:
@@ -47,7 +50,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
 
 
 def topic_names(topics: Topics) -> list[str]:
-    return [name for field in fields(topics) for name in getattr(topics, field.name).topics]
+    return [name for topic in topics.all() for name in topic.topics]
 
 
 def create_missing_topics(settings: Settings, topics: Topics, *,
