@@ -29,9 +29,16 @@ from agents.core.correlation.incident import (
     add_member,
     new_state,
     point_members,
+    refresh,
     version_dict,
 )
-from agents.core.correlation.spatial import GridCell, distance_m, grid_box, grid_cell
+from agents.core.correlation.spatial import (
+    GridCell,
+    box_offsets,
+    distance_m,
+    grid_cell,
+    grid_span,
+)
 from agents.core.record import ReportRecord
 
 Version = dict[str, Any]
@@ -66,13 +73,14 @@ class Correlator:
         self.watermark = float("-inf")
         self._incidents: dict[str, State] = {}
         self._reports: dict[str, str] = {}  # report_id -> incident_id
-        # (member category, grid row, grid col) -> incident ids: an incident is indexed under
-        # every category of its members (its voted category is always one of them).
-        self._cells: dict[tuple[str, int, int], set[str]] = {}
+        # grid cell -> member category -> incident ids: an incident is indexed under every
+        # category of its members (its voted category is always one of them).
+        self._cells: dict[GridCell, dict[str, set[str]]] = {}
         self._communes: dict[str, set[str]] = {}  # insee -> incident ids
         self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
         self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
-        self._search: dict[str, tuple[tuple[str, float], ...]] = {}  # category -> (other, m)
+        # category -> ((radius m, compatible categories searched that far), ...)
+        self._search: dict[str, tuple[tuple[float, tuple[str, ...]], ...]] = {}
         self._reach: dict[str, float] = {}  # category -> longest window it may join within
         self._evicted: list[str] = []
 
@@ -149,6 +157,7 @@ class Correlator:
         with them (default: the greatest `updated_at`, the clock at their last change)."""
         for exported in incidents:
             state = copy.deepcopy(exported)
+            refresh(state)  # derived fields: states saved by an older version lack some
             iid = state["incident_id"]
             self._incidents[iid] = state
             for m in state["members"]:
@@ -166,9 +175,10 @@ class Correlator:
                 [grid_cell(float(state["lat"]), float(state["lon"]))]
                 + [grid_cell(float(m["lat"]), float(m["lon"])) for m in point_members(state)]
             ))
-            for category in {m["category"] for m in state["members"]}:
-                for row, col in state["grid"]:
-                    self._cells.setdefault((category, row, col), set()).add(iid)
+            for cell in state["grid"]:
+                by_category = self._cells.setdefault(cell, {})
+                for category in {m["category"] for m in state["members"]}:
+                    by_category.setdefault(category, set()).add(iid)
             heapq.heappush(self._deadlines, (self._deadline(state), iid))
             if watermark is None:
                 self.watermark = max(self.watermark, float(state["updated_at"]))
@@ -212,37 +222,40 @@ class Correlator:
 
     def _candidates(self, record: ReportRecord) -> set[str]:
         """Incidents a report could join: a commune-only report, any incident touching its
-        commune; a point report, the incidents of a compatible category indexed within the
-        search radius of that category pair, plus the commune's incidents that have no
+        commune; a point report, the incidents with a member of a compatible category
+        indexed within the search radius of that category pair
+        (`CorrelationConfig.search_radius_m`), plus the commune's incidents that have no
         located member yet."""
         insee = record.insee or ""
         if record.precision != "point":
             return set(self._communes.get(insee, ()))
         found = set(self._unlocated.get(insee, ()))
         lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
-        cells = self._cells
-        boxes: dict[float, list[GridCell]] = {}
-        for category, radius in self._search_plan(record.category):
-            box = boxes.get(radius)
-            if box is None:
-                box = boxes[radius] = grid_box(lat, lon, radius)
-            for row, col in box:
-                ids = cells.get((category, row, col))
-                if ids:
-                    found.update(ids)
+        get = self._cells.get
+        centre = grid_cell(lat, lon)
+        for radius, categories in self._search_plan(record.category):
+            for offset in box_offsets(*grid_span(lat, radius)):
+                by_category = get(centre + offset)
+                if by_category is not None:
+                    for category in categories:
+                        ids = by_category.get(category)
+                        if ids:
+                            found.update(ids)
         return found
 
-    def _search_plan(self, category: str) -> tuple[tuple[str, float], ...]:
-        """(compatible category, radius in m) pairs: how far to look for incidents of each
-        category a report of `category` may join (`CorrelationConfig.search_radius_m`)."""
+    def _search_plan(self, category: str) -> tuple[tuple[float, tuple[str, ...]], ...]:
+        """(radius in m, categories) groups: how far to look for incidents of each category
+        a report of `category` may join (`CorrelationConfig.search_radius_m`)."""
         plan = self._search.get(category)
         if plan is None:
             cfg = self.config
             known = sorted({category, *cfg.category_class, *cfg.category_params})
+            by_radius: dict[float, list[str]] = {}
+            for other in known:
+                if cfg.compatible(category, other):
+                    by_radius.setdefault(cfg.search_radius_m(category, other), []).append(other)
             plan = self._search[category] = tuple(
-                (other, cfg.search_radius_m(category, other))
-                for other in known
-                if cfg.compatible(category, other)
+                (radius, tuple(others)) for radius, others in sorted(by_radius.items())
             )
         return plan
 
@@ -252,7 +265,8 @@ class Correlator:
         if reach is None:
             reach = self._reach[category] = max(
                 self.config.pair_params(category, other).window_s
-                for other, _ in self._search_plan(category)
+                for _, others in self._search_plan(category)
+                for other in others
             )
         return reach
 
@@ -327,11 +341,17 @@ class Correlator:
         grid.extend(fresh)
         same = sum(1 for m in state["members"] if m["category"] == record.category)
         first_of_category = same == 1
-        for category in {m["category"] for m in state["members"]}:
-            # a category new to the incident goes under all its cells, the others the new ones
-            todo = grid if category == record.category and first_of_category else fresh
-            for row, col in todo:
-                self._cells.setdefault((category, row, col), set()).add(iid)
+        cells = self._cells
+        # new cells go under every category of the incident, a category new to the
+        # incident under all its cells
+        categories = {m["category"] for m in state["members"]}
+        for cell in fresh:
+            by_category = cells.setdefault(cell, {})
+            for category in categories:
+                by_category.setdefault(category, set()).add(iid)
+        if first_of_category:
+            for cell in grid:
+                cells.setdefault(cell, {}).setdefault(record.category, set()).add(iid)
         insee = record.insee or ""
         self._communes.setdefault(insee, set()).add(iid)
         if state["precision"] == "point":
@@ -371,11 +391,15 @@ class Correlator:
                 ids.discard(iid)
                 if not ids:
                     del self._unlocated[m["insee"]]
-        for category in {m["category"] for m in state["members"]}:
-            for row, col in state["grid"]:
-                key = (category, row, col)
-                ids = self._cells.get(key)
+        for cell in state["grid"]:
+            by_category = self._cells.get(cell)
+            if by_category is None:
+                continue
+            for category in {m["category"] for m in state["members"]}:
+                ids = by_category.get(category)
                 if ids is not None:
                     ids.discard(iid)
                     if not ids:
-                        del self._cells[key]
+                        del by_category[category]
+            if not by_category:
+                del self._cells[cell]

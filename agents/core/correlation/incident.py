@@ -7,8 +7,9 @@ report, see `member_of`), `first_occurred_at`, `last_occurred_at`, `last_seen` (
 `reported_at`: when the incident was first reported, fixed for good; what the detector counts
 by, live and in a backtest — a property of the data, not of the order partitions are read
 in) and the derived fields recomputed by `refresh`: `category`, `lat`, `lon`, `centre_acc`
-(m, accuracy of the centre), `precision`, `insee`, `commune`, `jurisdiction`; plus `grid`
-(search-grid cells it is indexed under, engine).
+(m, accuracy of the centre), `precision`, `insee`, `commune`, `jurisdiction`, `h3`, `h3_r7`,
+`h3_r8` (cells of the centre), `confidence`; plus `grid` (search-grid cells it is indexed
+under, engine).
 """
 
 from __future__ import annotations
@@ -153,13 +154,16 @@ def refresh(state: State) -> None:
         votes[c] = votes.get(c, 0.0) + source_weight(m["source_kind"], bool(m["contact_hash"]))
     order = {m["category"]: i for i, m in reversed(list(enumerate(members)))}
     state["category"] = max(votes, key=lambda c: (votes[c], -order[c]))
+    r9 = h3.latlng_to_cell(lat, lon, 9)
+    state["h3"], state["h3_r7"], state["h3_r8"] = (
+        r9, h3.cell_to_parent(r9, 7), h3.cell_to_parent(r9, 8)
+    )
+    state["confidence"] = confidence(members)
 
 
 def version_dict(state: State) -> dict[str, Any]:
     """The contract v1 version of an incident (epoch-second times), keys = `VERSION_KEYS`."""
     members = state["members"]
-    lat, lon = state["lat"], state["lon"]
-    r9 = h3.latlng_to_cell(lat, lon, 9)
     return {
         "incident_id": state["incident_id"],
         "version": state["version"],
@@ -171,16 +175,16 @@ def version_dict(state: State) -> dict[str, Any]:
         "source_kinds": sorted({m["source_kind"] for m in members}),
         "first_occurred_at": state["first_occurred_at"],
         "last_occurred_at": state["last_occurred_at"],
-        "lat": round(lat, 6),
-        "lon": round(lon, 6),
+        "lat": round(state["lat"], 6),
+        "lon": round(state["lon"], 6),
         "insee": state["insee"],
         "commune": state["commune"],
         "jurisdiction": state["jurisdiction"],
-        "h3": r9,
-        "h3_r7": h3.cell_to_parent(r9, 7),
-        "h3_r8": h3.cell_to_parent(r9, 8),
+        "h3": state["h3"],
+        "h3_r7": state["h3_r7"],
+        "h3_r8": state["h3_r8"],
         "precision": state["precision"],
-        "confidence": confidence(members),
+        "confidence": state["confidence"],
         "updated_at": state["updated_at"],
         "first_seen_at": state["first_seen_at"],
     }

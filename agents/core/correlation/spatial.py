@@ -19,29 +19,55 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return _M_PER_DEG * math.hypot(x, lat2 - lat1)
 
 
-# Candidate search grid: cells of GRID_M x GRID_M metres at the equator in latitude/longitude
-# degrees (narrower in metres towards the poles: `grid_box` widens its span accordingly).
+# Candidate search grid: cells GRID_M metres tall (latitude) and GRID_M metres wide at
+# GRID_REF_LAT (longitude step widened by 1 / cos(GRID_REF_LAT), so cells are square in
+# Essonne; elsewhere they are only less square, and `grid_box` widens its span to stay
+# exact). A cell is one int (`row * _ROW + col`), so a box is the centre's key plus offsets.
 GRID_M = 500.0
-_GRID_DEG = GRID_M / _M_PER_DEG
-GridCell = tuple[int, int]
+GRID_REF_LAT = 48.5
+_GRID_LAT_DEG = GRID_M / _M_PER_DEG
+_GRID_LON_DEG = _GRID_LAT_DEG / math.cos(math.radians(GRID_REF_LAT))
+_ROW = 1 << 20  # > twice the largest |col| (180 / _GRID_LON_DEG ~ 26,500)
+GridCell = int
+_OFFSETS: dict[tuple[int, int], tuple[int, ...]] = {}
+_SPANS: dict[tuple[int, float], tuple[int, int]] = {}
 
 
 def grid_cell(lat: float, lon: float) -> GridCell:
-    return (math.floor(lat / _GRID_DEG), math.floor(lon / _GRID_DEG))
+    return math.floor(lat / _GRID_LAT_DEG) * _ROW + math.floor(lon / _GRID_LON_DEG)
+
+
+def grid_span(lat: float, radius_m: float) -> tuple[int, int]:
+    """(rows, cols) a box must reach on each side of a cell at `lat` to hold every point
+    within `radius_m` of any point of it (computed for the poleward edge of `lat`'s
+    0.1-degree band, so one answer serves the whole band)."""
+    band = math.floor(abs(lat) * 10.0) + 1
+    span = _SPANS.get((band, radius_m))
+    if span is None:
+        n_lat = math.ceil(radius_m / GRID_M)
+        # a cell is narrower in metres towards the poles: take the narrowest latitude reached
+        edge = min(band / 10.0 + (n_lat + 1) * _GRID_LAT_DEG, 89.0)
+        width_m = _GRID_LON_DEG * _M_PER_DEG * math.cos(math.radians(edge))
+        span = _SPANS[(band, radius_m)] = (n_lat, math.ceil(radius_m / width_m))
+    return span
+
+
+def box_offsets(n_lat: int, n_lon: int) -> tuple[int, ...]:
+    """Key offsets of the cells within `n_lat` rows and `n_lon` columns of a cell."""
+    offsets = _OFFSETS.get((n_lat, n_lon))
+    if offsets is None:
+        offsets = _OFFSETS[(n_lat, n_lon)] = tuple(
+            dr * _ROW + dc
+            for dr in range(-n_lat, n_lat + 1)
+            for dc in range(-n_lon, n_lon + 1)
+        )
+    return offsets
 
 
 def grid_box(lat: float, lon: float, radius_m: float) -> list[GridCell]:
     """The grid cells holding every point within `radius_m` of (lat, lon)."""
-    row, col = grid_cell(lat, lon)
-    n_lat = math.ceil(radius_m / GRID_M)
-    # a cell is GRID_M * cos(lat) wide; take the narrowest latitude the box reaches
-    edge = min(abs(lat) + (n_lat + 1) * _GRID_DEG, 89.0)
-    n_lon = math.ceil(radius_m / (GRID_M * math.cos(math.radians(edge))))
-    return [
-        (r, c)
-        for r in range(row - n_lat, row + n_lat + 1)
-        for c in range(col - n_lon, col + n_lon + 1)
-    ]
+    centre = grid_cell(lat, lon)
+    return [centre + off for off in box_offsets(*grid_span(lat, radius_m))]
 
 
 def cell_of(lat: float, lon: float) -> str:
