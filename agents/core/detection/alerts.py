@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from agents.core.detection.cells import cells_center_radius
 
@@ -70,6 +71,13 @@ def severity_of(score: float, threshold: float) -> int:
     if threshold <= 0 or score <= threshold:
         return 1
     return max(1, min(5, 1 + int(math.log2(score / threshold))))
+
+
+@lru_cache(maxsize=4096)
+def _center_radius(cells: tuple[str, ...]) -> tuple[tuple[float, float], float]:
+    """`cells_center_radius` of sorted cells, cached: the clusters of an open alert come
+    back run after run."""
+    return cells_center_radius(cells)
 
 
 @dataclass(slots=True)
@@ -143,8 +151,9 @@ class AlertManager:
     def _message(
         self, alert_id: str, status: str, version: int, cl: _Cluster, now: float
     ) -> Message:
-        center, radius = cells_center_radius(sorted(cl.best.cells))
-        _, full_radius = cells_center_radius(sorted(cl.cells))
+        cells = tuple(sorted(cl.cells))
+        center, radius = _center_radius(tuple(sorted(cl.best.cells)))
+        _, full_radius = _center_radius(cells)
         best = cl.best
         return {
             "alert_id": alert_id,
@@ -153,7 +162,7 @@ class AlertManager:
             "category": best.category,
             "center": {"lat": round(center[0], 6), "lon": round(center[1], 6)},
             "radius_m": round(max(radius, full_radius), 1),
-            "cells": sorted(cl.cells),
+            "cells": list(cells),
             "insee": sorted(i for i in cl.insee if i),
             "window_start": best.window_start,
             "window_end": best.window_end,

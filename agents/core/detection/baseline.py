@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import repeat
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -39,6 +41,7 @@ from agents.core.detection.counts import CountRow
 from schemas.enums import CATEGORIES
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 PARIS = ZoneInfo("Europe/Paris")
 HOURS_PER_WEEK = 168
 
@@ -79,11 +82,17 @@ class BaselineParams:
 
 @dataclass(slots=True)
 class HistoryStats:
-    """Sufficient statistics of a history window [start_hour, end_hour)."""
+    """Sufficient statistics of a history window [start_hour, end_hour): the count of every
+    (cell, category) pair seen (pair i: cell `cells[pair_cell[i]]`, category
+    `CATEGORIES[pair_category[i]]`, count `pair_count[i]`) and the counts and exposure per
+    hour of the week."""
 
     start_hour: int
     end_hour: int
-    cell_counts: dict[tuple[str, str], float] = field(default_factory=dict)
+    cells: list[str] = field(default_factory=list)
+    pair_cell: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pair_category: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pair_count: FloatArray = field(default_factory=lambda: np.zeros(0))
     how_counts: FloatArray = field(
         default_factory=lambda: np.zeros((len(CATEGORIES), HOURS_PER_WEEK))
     )
@@ -93,25 +102,53 @@ class HistoryStats:
     def hours(self) -> int:
         return max(0, self.end_hour - self.start_hour)
 
+    @property
+    def cell_counts(self) -> dict[tuple[str, str], float]:
+        """(cell, category) -> count over the window."""
+        pairs = zip(
+            self.pair_cell.tolist(),
+            self.pair_category.tolist(),
+            self.pair_count.tolist(),
+            strict=True,
+        )
+        return {(self.cells[c], CATEGORIES[k]): n for c, k, n in pairs}
+
     @classmethod
     def from_rows(cls, rows: Iterable[CountRow], start_hour: int, end_hour: int) -> HistoryStats:
         stats = cls(start_hour, end_hour)
-        cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
-        cell_counts = stats.cell_counts
-        per_hour: dict[tuple[int, int], int] = {}  # (category, hour): integer sums, exact
-        for cell, category, hour, n in rows:
-            ci = cat_pos.get(category)
-            if ci is None or not start_hour <= hour < end_hour:
-                continue
-            key = (cell, category)
-            cell_counts[key] = cell_counts.get(key, 0.0) + n
-            key_h = (ci, hour)
-            per_hour[key_h] = per_hour.get(key_h, 0) + n
-        for (ci, hour), n in per_hour.items():
-            stats.how_counts[ci, hour_of_week(hour)] += n
-        for hour in range(start_hour, end_hour):
-            stats.how_exposure[hour_of_week(hour)] += 1.0
+        how_of = np.asarray(
+            [hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64
+        )  # of each hour of the window
+        stats.how_exposure = np.bincount(how_of, minlength=HOURS_PER_WEEK).astype(np.float64)
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return stats
+        size = len(rows)
+        ci = _ids(map(itemgetter(1), rows), _CATEGORY_POSITION, size)
+        hour = np.fromiter(map(itemgetter(2), rows), dtype=np.int64, count=size)
+        n = np.fromiter(map(itemgetter(3), rows), dtype=np.float64, count=size)
+        ids = {c: i for i, c in enumerate(dict.fromkeys(map(itemgetter(0), rows)))}
+        cell_id = _ids(map(itemgetter(0), rows), ids, size)
+        keep = (ci >= 0) & (hour >= start_hour) & (hour < end_hour)
+        ci, hour, n, cell_id = ci[keep], hour[keep], n[keep], cell_id[keep]
+        # sums of integers: exact whatever the order
+        n_cat = len(CATEGORIES)
+        pairs, inverse = np.unique(cell_id * n_cat + ci, return_inverse=True)
+        stats.cells = list(ids)
+        stats.pair_cell, stats.pair_category = np.divmod(pairs, n_cat)
+        stats.pair_count = np.bincount(inverse, n, pairs.shape[0]).astype(np.float64)
+        how = ci * HOURS_PER_WEEK + how_of[hour - start_hour]
+        per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
+        stats.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
         return stats
+
+
+_CATEGORY_POSITION = {c: i for i, c in enumerate(CATEGORIES)}
+
+
+def _ids(names: Iterable[str], ids: Mapping[str, int], size: int) -> IntArray:
+    """The id of each of the `size` names, -1 for a name without one."""
+    return np.fromiter(map(ids.get, names, repeat(-1)), dtype=np.int64, count=size)
 
 
 @dataclass(slots=True)
@@ -134,8 +171,16 @@ class Baseline:
         """(n_categories, len(ks), n_cells): summed rate of each zone (cell + k-ring)."""
         ks = list(ks)
         padded = np.concatenate([self.rate, np.zeros((self.rate.shape[0], 1))], axis=1)
-        cum = padded[:, index.rings(max(ks))].cumsum(axis=2)  # (n_cat, n_cells, size)
-        return np.stack([cum[:, :, 3 * k * (k + 1)] for k in ks], axis=1)
+        ring = index.rings(max(ks))
+        last = {3 * k * (k + 1) for k in ks}  # the last ring column of each zone
+        # running sums over the ring columns, nearest first (a cumsum's additions)
+        total = padded[:, ring[:, 0]]
+        upto = {0: total}
+        for col in range(1, max(last) + 1):
+            total = total + padded[:, ring[:, col]]
+            if col in last:
+                upto[col] = total
+        return np.stack([upto[3 * k * (k + 1)] for k in ks], axis=1)
 
     def window_profile(self, hour: int, windows: Iterable[int]) -> FloatArray:
         """(n_categories, n_windows): summed profile over the hours [hour - w + 1, hour]."""
@@ -175,19 +220,22 @@ def _profile(stats: HistoryStats, m: float) -> FloatArray:
     return np.asarray(prof, dtype=np.float64)
 
 
+def _cell_counts(stats: HistoryStats, index: CellIndex) -> FloatArray:
+    """(n_cat, n_cells) history counts of the index's cells."""
+    out = np.zeros((len(CATEGORIES), len(index)))
+    pos = index.positions(stats.cells)[stats.pair_cell]
+    known = pos >= 0
+    np.add.at(out, (stats.pair_category[known], pos[known]), stats.pair_count[known])
+    return out
+
+
 def fit_baseline(
     stats: HistoryStats, index: CellIndex, params: BaselineParams | None = None
 ) -> Baseline:
     p = params or BaselineParams()
     n_cat, n_cells = len(CATEGORIES), len(index)
     hours = float(stats.hours)
-    cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
-
-    cell_n = np.zeros((n_cat, n_cells))
-    for (cell, category), n in stats.cell_counts.items():
-        pos = index.position(cell)
-        if pos is not None:
-            cell_n[cat_pos[category], pos] += n
+    cell_n = _cell_counts(stats, index)
 
     # Département level, shrunk toward the cold-start rates.
     prior = np.array([p.cold_start_daily.get(c, 1.0) / 24.0 for c in CATEGORIES])

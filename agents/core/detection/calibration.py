@@ -1,8 +1,8 @@
 """Threshold calibration by simulation of null (no outbreak) days from the fitted baseline.
 
 Incidents are drawn as Poisson counts from the baseline expectations with uniform arrival
-times within each hour, and the same incremental scan as live (`WindowScanner`: full scan at
-the top of each hour, zones around new incidents at every run in between) is run every
+times within each hour, and the same incremental scan as live (full scan at the top of each hour,
+zones around new incidents at every run in between: `daymax.DayMaxScanner`) is run every
 `period_s` seconds; the daily maximum score is recorded. If alert openings under the null are
 roughly a Poisson process of rate R per day, then P(no exceedance in a day) = exp(-R): the
 threshold is the exp(-R) quantile of the null daily maximum, R being the target false-alert
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.core.detection.baseline import hour_of_week
+from agents.core.detection.daymax import DayMaxScanner
 from agents.core.detection.scan import FloatArray, IntArray
-from agents.core.detection.scanner import WindowScanner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,7 +60,7 @@ def null_daily_max(
     """
     rng = np.random.default_rng(seed)
     lead = max(windows) - 1
-    scanner = WindowScanner(
+    scanner = DayMaxScanner(
         baseline.zone_rates(index, ks),
         baseline.profile,
         index.rings(max(ks)),
@@ -75,47 +75,8 @@ def null_daily_max(
         cat_a, cell_a, t_a = _draw(baseline, rate, day_start - lead, day_start + 24, rng)
         if clumping > 0:
             cat_a, cell_a, t_a = _add_twins(cat_a, cell_a, t_a, clumping, rng)
-        out[d] = _day_max(scanner, day_start, cat_a, cell_a, t_a, period_s)
+        out[d] = scanner.day_max(day_start, cat_a, cell_a, t_a, period_s)
     return out
-
-
-def _day_max(
-    scanner: WindowScanner,
-    day_start: int,
-    cat_a: IntArray,
-    cell_a: IntArray,
-    t_a: FloatArray,
-    period_s: float,
-) -> float:
-    """The live schedule over one day: the incidents before `day_start` are counted first,
-    then every `period_s` the new ones; a full scan at each new hour, else a scan of the zones
-    around the new incidents (if any). Returns the greatest score seen."""
-    scanner.reset(day_start)
-    hour_a = (t_a // 3600).astype(np.int64)
-    ones = np.ones(t_a.shape[0])
-    first = int(np.searchsorted(t_a, day_start * 3600.0))
-    scanner.add_many(cat_a[:first], cell_a[:first], hour_a[:first], ones[:first])
-    scanner.changed.clear()
-    day_max, pos = 0.0, first
-    end_s = (day_start + 24) * 3600.0
-    now = day_start * 3600.0
-    while now < end_s:
-        now += period_s
-        hour = int(now // 3600)
-        hi = int(np.searchsorted(t_a, now, side="right"))
-        full = hour != scanner.hour
-        if full:
-            scanner.advance(hour)
-        cats, cells = scanner.add_many(cat_a[pos:hi], cell_a[pos:hi], hour_a[pos:hi], ones[pos:hi])
-        pos = hi
-        if full:
-            score = scanner.max_score_all(now)
-        elif cats.shape[0]:
-            score = scanner.max_score_near(now, cats, cells)
-        else:
-            continue
-        day_max = max(day_max, score)
-    return day_max
 
 
 def calibrate(

@@ -69,6 +69,11 @@ class CellIndex:
     def position(self, cell: str) -> int | None:
         return self._pos.get(cell)
 
+    def positions(self, cells: Iterable[str]) -> IntArray:
+        """Index of each cell, -1 for an unknown one."""
+        get = self._pos.get
+        return np.asarray([get(c, -1) for c in cells], dtype=np.int64)
+
     def rings(self, k: int) -> IntArray:
         """(n_cells, 3k(k+1)+1) matrix: row i lists the cells within grid distance k of cell i,
         ordered by distance (so the first 3j(j+1)+1 columns are the j-ring, j <= k); unknown

@@ -24,6 +24,8 @@ H3_DETECTION_RES = 8
 CountRow = tuple[str, str, int, int]
 """(h3_r8 cell, category, hour bucket, count)."""
 
+_NUMBER = (int, float)  # isinstance with a tuple: faster than with `int | float`
+
 
 def hour_of(ts: float) -> int:
     """Hour bucket of a UTC epoch timestamp."""
@@ -65,6 +67,7 @@ class InMemoryCountStore:
 
     def __init__(self, max_log: int = 1_000_000) -> None:
         self._by_hour: dict[int, dict[tuple[str, str], int]] = {}
+        self._rows_of_hour: dict[int, list[CountRow]] = {}  # cache of the rows of an hour
         self._revision = 0
         self._log: list[CountRow] = []
         self._log_base = 0  # revision of self._log[0]
@@ -76,6 +79,7 @@ class InMemoryCountStore:
         if n == 0:
             return
         bucket = self._by_hour.setdefault(hour, {})
+        self._rows_of_hour.pop(hour, None)
         key = (cell, category)
         value = bucket.get(key, 0) + n
         if value:
@@ -100,10 +104,18 @@ class InMemoryCountStore:
         else:
             hours = range(start_hour, end_hour)
         for hour in hours:
-            bucket = self._by_hour.get(hour)
-            if bucket:
-                rows.extend([(cell, cat, hour, n) for (cell, cat), n in bucket.items()])
+            rows.extend(self._rows(hour))
         return rows
+
+    def _rows(self, hour: int) -> list[CountRow]:
+        cached = self._rows_of_hour.get(hour)
+        if cached is None:
+            bucket = self._by_hour.get(hour)
+            if not bucket:
+                return []
+            cached = [(cell, cat, hour, n) for (cell, cat), n in bucket.items()]
+            self._rows_of_hour[hour] = cached
+        return cached
 
     def span(self) -> tuple[int, int] | None:
         if self._first is None or self._last is None:
@@ -125,7 +137,7 @@ def incident_cell(incident: Mapping[str, object]) -> str:
     if isinstance(cell, str) and cell:
         return cell
     lat, lon = incident.get("lat"), incident.get("lon")
-    if isinstance(lat, int | float) and isinstance(lon, int | float):
+    if isinstance(lat, _NUMBER) and isinstance(lon, _NUMBER):
         return str(h3.latlng_to_cell(float(lat), float(lon), H3_DETECTION_RES))
     return ""
 
@@ -136,10 +148,10 @@ def first_seen_of(incident: Mapping[str, object], seen_at: float | None = None) 
     else the `updated_at` of a version 1 (the correlation's stream clock at its founding
     report), else `seen_at` (the caller's stream clock), else None."""
     value = incident.get("first_seen_at")
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return float(value)
     value = incident.get("updated_at")
-    if isinstance(value, int | float) and incident.get("version", 1) == 1:
+    if isinstance(value, _NUMBER) and incident.get("version", 1) == 1:
         return float(value)
     return seen_at
 
@@ -177,9 +189,9 @@ class IncidentCounter:
         for a new incident whose version tells no first-seen time (see `first_seen_of`)."""
         incident_id = str(incident["incident_id"])
         version_raw = incident.get("version", 1)
-        version = int(version_raw) if isinstance(version_raw, int | float) else 1
+        version = int(version_raw) if isinstance(version_raw, _NUMBER) else 1
         first = incident.get("first_occurred_at")
-        if not isinstance(first, int | float):
+        if not isinstance(first, _NUMBER):
             return
         cell = incident_cell(incident)
         if not cell:

@@ -19,6 +19,53 @@ from agents.core.detection.scan import FloatArray, IntArray, ScanResult, positiv
 from agents.core.detection.zones import ZoneWindows, ring_sizes
 
 
+class ProfileSums:
+    """(n_cat, W) expected-count multipliers of the windows at a time `now` of the hour
+    bucket `hour`: the profile summed over each window's hours, the current bucket weighted
+    by the elapsed fraction of its hour. Cached for the last (hour, fraction)."""
+
+    def __init__(self, profile: FloatArray, windows: Sequence[int]) -> None:
+        self.profile = profile  # (n_cat, 168), local hour of the week
+        self.windows = tuple(windows)
+        self._wins = np.asarray(self.windows, dtype=np.int64)
+        self._key: tuple[int, float] | None = None
+        self._sums = np.zeros((profile.shape[0], len(self.windows)))
+        self._hours_prof: tuple[int, FloatArray] | None = None
+
+    def at(self, hour: int, now: float) -> FloatArray:
+        frac = min(1.0, max(0.0, now / 3600.0 - hour))
+        key = (hour, frac)
+        if key != self._key:
+            if self._hours_prof is None or self._hours_prof[0] != hour:
+                hows = [hour_of_week(hour - a) for a in range(max(self.windows))]
+                self._hours_prof = (hour, self.profile[:, hows])  # hour, hour - 1, ...
+            prof = self._hours_prof[1].copy()
+            prof[:, 0] *= frac
+            cum = prof.cumsum(axis=1)
+            self._sums = cum[:, self._wins - 1]
+            self._key = key
+        return self._sums
+
+
+def profile_sums_at(
+    profile: FloatArray, windows: Sequence[int], hours: Sequence[int], nows: Sequence[float]
+) -> FloatArray:
+    """(len(hours), n_cat, W): `ProfileSums.at(hours[i], nows[i])` for every i (the same
+    arithmetic, for many runs at once)."""
+    if not hours:
+        return np.zeros((0, profile.shape[0], len(windows)))
+    span = max(windows)
+    buckets = np.asarray(hours, dtype=np.int64)[:, None] - np.arange(span)  # hour, hour - 1...
+    first = int(buckets.min())
+    how_of = [hour_of_week(h) for h in range(first, int(buckets.max()) + 1)]
+    hows = np.asarray(how_of, dtype=np.int64)[buckets - first]
+    prof = profile[:, hows].transpose(1, 0, 2)  # (runs, n_cat, span)
+    fracs = [min(1.0, max(0.0, now / 3600.0 - h)) for h, now in zip(hours, nows, strict=True)]
+    prof[:, :, 0] *= np.asarray(fracs)[:, None]
+    cum = prof.cumsum(axis=2)
+    return np.asarray(cum[:, :, np.asarray(windows, dtype=np.int64) - 1], dtype=np.float64)
+
+
 class WindowScanner:
     """Window counts of the current hour, kept up to date incident by incident, and scans.
 
@@ -46,7 +93,7 @@ class WindowScanner:
         self.n_cat, n_k, self.n_cells = zone_rates.shape
         self._rows = self.n_cells + 1
         self._around = ring[:, : ring_sizes(self.ks)[-1]]
-        self._windows = ZoneWindows(self.n_cat, self._around, ks, windows)
+        self._windows = ZoneWindows(self.n_cat, ring, ks, windows)
         n_w = len(self.windows)
         # flat views: zone counts (row, K * W), cell counts of the longest window (row,)
         self._zones = self._windows.zones.reshape(self.n_cat * self._rows, n_k * n_w)
@@ -55,10 +102,7 @@ class WindowScanner:
         rates[:, : self.n_cells, :] = zone_rates.transpose(0, 2, 1)
         self._rates = rates.reshape(self.n_cat * self._rows, n_k)
         self.changed: set[tuple[int, int]] = set()
-        self._wins = np.asarray(self.windows, dtype=np.int64)
-        self._profile_key: tuple[int, float] | None = None
-        self._profile_sums = np.zeros((self.n_cat, n_w))
-        self._hours_prof: tuple[int, FloatArray] | None = None
+        self._profile_sums = ProfileSums(profile, self.windows)
 
     @property
     def hour(self) -> int | None:
@@ -91,21 +135,10 @@ class WindowScanner:
         self.changed.clear()
 
     def profile_sums(self, now: float) -> FloatArray:
-        """(n_cat, W): expected-count multipliers of the windows at `now` (current bucket
-        weighted by the elapsed fraction of its hour)."""
+        """(n_cat, W): expected-count multipliers of the windows at `now` (see
+        `ProfileSums`)."""
         assert self.hour is not None
-        frac = min(1.0, max(0.0, now / 3600.0 - self.hour))
-        key = (self.hour, frac)
-        if key != self._profile_key:
-            if self._hours_prof is None or self._hours_prof[0] != self.hour:
-                hows = [hour_of_week(self.hour - a) for a in range(self.windows[-1])]
-                self._hours_prof = (self.hour, self.profile[:, hows])  # hour, hour - 1, ...
-            prof = self._hours_prof[1].copy()
-            prof[:, 0] *= frac
-            cum = prof.cumsum(axis=1)
-            self._profile_sums = cum[:, self._wins - 1]
-            self._profile_key = key
-        return self._profile_sums
+        return self._profile_sums.at(self.hour, now)
 
     def scan_all(self, now: float) -> ScanResult:
         """Every zone centred on a cell holding incidents in the longest window."""
@@ -123,9 +156,10 @@ class WindowScanner:
         self.changed.clear()
         if not cat.shape[0]:
             return ScanResult.empty()
-        rows = np.unique((cat * self._rows)[:, None] + self._around[cell])
-        # centres holding incidents (the padding row, "no cell", never does)
-        return self._best(now, rows[self._longest[rows] > 0])
+        rows = ((cat * self._rows)[:, None] + self._around[cell]).ravel()
+        # centres holding incidents (the padding row, "no cell", never does), each once
+        rows = rows[self._longest[rows] > 0]
+        return self._best(now, np.asarray(sorted(set(rows.tolist())), dtype=np.int64))
 
     def max_score_all(self, now: float) -> float:
         """`scan_all(now).max_score()`, computing only the scores that are not 0."""

@@ -55,15 +55,47 @@ def zone_targets(ring: IntArray, ks: Sequence[int]) -> IntArray:
     return out
 
 
+_TARGETS_CACHE: list[tuple[IntArray, tuple[int, ...], int, IntArray]] = []
+
+
+def window_targets(ring: IntArray, ks: Sequence[int], n_w: int) -> IntArray:
+    """(n_cells + 1, L * W): `zone_targets(ring, ks)` as flat offsets of every window
+    (`target * W + j`, target-major) in a (category 0, row, K, W) array. Remembered for the
+    last few rings (a detector refits its baseline daily on the same `CellIndex.rings`
+    array; rings are never modified)."""
+    key = tuple(ks)
+    for cached_ring, cached_ks, cached_w, targets in _TARGETS_CACHE:
+        if cached_ring is ring and cached_ks == key and cached_w == n_w:
+            return targets
+    base = zone_targets(ring, key) * n_w
+    targets = (base[:, :, None] + np.arange(n_w)).reshape(base.shape[0], -1)
+    _TARGETS_CACHE.insert(0, (ring, key, n_w, targets))
+    del _TARGETS_CACHE[4:]
+    return targets
+
+
 class _Bucket:
-    """The (category, cell, n) entries added to one hour bucket."""
+    """The (category, cell, n) entries added to one hour bucket, in chunks."""
 
     __slots__ = ("cat", "cell", "n")
 
     def __init__(self) -> None:
-        self.cat: list[int] = []
-        self.cell: list[int] = []
-        self.n: list[float] = []
+        self.cat: list[IntArray] = []
+        self.cell: list[IntArray] = []
+        self.n: list[FloatArray] = []
+
+    def append(self, cat: IntArray, cell: IntArray, n: FloatArray) -> None:
+        self.cat.append(cat)
+        self.cell.append(cell)
+        self.n.append(n)
+
+    def arrays(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """Every entry (the chunks are merged into one)."""
+        if len(self.cat) > 1:
+            self.cat = [np.concatenate(self.cat)]
+            self.cell = [np.concatenate(self.cell)]
+            self.n = [np.concatenate(self.n)]
+        return self.cat[0], self.cell[0], self.n[0]
 
 
 class ZoneWindows:
@@ -82,24 +114,25 @@ class ZoneWindows:
         self.n_cells = int(ring.shape[0])
         self.windows = tuple(windows)
         self._wins = np.asarray(self.windows, dtype=np.int64)
-        self._n_k = len(ks)
-        rows, n_w = self.n_cells + 1, len(self.windows)
-        self.longest = np.zeros(n_cat * rows)
+        n_k, n_w = len(ks), len(self.windows)
+        self._rows = self.n_cells + 1
+        self.longest = np.zeros(n_cat * self._rows)
         self._longest_j = int(np.argmax(self._wins))
-        self.zones = np.zeros((n_cat, rows, self._n_k, n_w))
-        # flat offset of window 0 of each zone holding a cell, category 0
-        self._targets_w = zone_targets(ring, ks) * n_w
+        self.zones = np.zeros((n_cat, self._rows, n_k, n_w))
+        self._flat_zones = self.zones.reshape(-1)
+        self._category_stride = self._rows * n_k * n_w
+        # flat offsets of the windows of each zone holding a cell (category 0)
+        self._targets = window_targets(ring, ks, n_w)
         self._buckets: dict[int, _Bucket] = {}
         self.hour: int | None = None
-        # _member[age][j]: 1.0 when window j holds a bucket of this age; ages held by the
-        # same windows share one array
-        self._zero = np.zeros(n_w)
-        shared: dict[tuple[bool, ...], FloatArray] = {}
-        self._member: list[FloatArray] = []
-        for age in range(int(self._wins.max())):
-            inside = age < self._wins
-            key = tuple(inside.tolist())
-            self._member.append(shared.setdefault(key, inside.astype(np.float64)))
+        # _member[age + 1][j]: 1.0 when window j holds a bucket of this age (age -1: any
+        # future bucket, age max(windows): any bucket too old for every window)
+        span = int(self._wins.max())
+        ages = np.arange(-1, span + 1)
+        self._member = ((ages[:, None] >= 0) & (ages[:, None] < self._wins)).astype(np.float64)
+        # its rows, the ages held by the same windows sharing one array (`advance`: `is`)
+        shared: dict[tuple[float, ...], FloatArray] = {}
+        self._member_rows = [shared.setdefault(tuple(r.tolist()), r) for r in self._member]
 
     def reset(self, hour: int) -> None:
         self.longest[:] = 0.0
@@ -120,10 +153,22 @@ class ZoneWindows:
         self._store(cat, cell, hour, n)
         assert self.hour is not None
         age = self.hour - hour
-        inside = (age[:, None] >= 0) & (age[:, None] < self._wins[None, :])
-        self._scatter(cat, cell, n[:, None] * inside)
+        member = self._membership(age)
+        if member.all():  # new incidents: in every window, counted now
+            self._scatter_everywhere(cat, cell, n)
+            return cat, cell
+        self._scatter_nonzero(cat, cell, n[:, None] * member)
         now = age >= 0
         return cat[now], cell[now]
+
+    def _membership(self, age: IntArray) -> FloatArray:
+        """(len(age), W): 1.0 where window j holds a bucket of age age[e]."""
+        rows: IntArray = np.minimum(np.maximum(age + 1, 0), self._member.shape[0] - 1)
+        return self._member[rows]
+
+    def _member_of(self, age: int) -> FloatArray:
+        """(W,): `_membership` of one age (one array per set of windows)."""
+        return self._member_rows[min(max(age + 1, 0), len(self._member_rows) - 1)]
 
     def advance(self, hour: int) -> None:
         """Move the current hour to `hour`: add the buckets entering a window, remove those
@@ -132,31 +177,29 @@ class ZoneWindows:
         self.hour = hour
         if old is None or old == hour:
             return
-        member, longest = self._member, len(self._member)
         cats: list[IntArray] = []
         cells: list[IntArray] = []
         vals: list[FloatArray] = []
         for h, bucket in self._buckets.items():
-            now_in = member[hour - h] if 0 <= hour - h < longest else None
-            was_in = member[old - h] if 0 <= old - h < longest else None
+            now_in, was_in = self._member_of(hour - h), self._member_of(old - h)
             if now_in is was_in:
                 continue  # in the same windows (or in none) before and after
-            delta = (self._zero if now_in is None else now_in) - (
-                self._zero if was_in is None else was_in
-            )
-            cats.append(np.asarray(bucket.cat, dtype=np.int64))
-            cells.append(np.asarray(bucket.cell, dtype=np.int64))
-            vals.append(np.asarray(bucket.n, dtype=np.float64)[:, None] * delta[None, :])
+            delta = now_in - was_in
+            cat, cell, n = bucket.arrays()
+            cats.append(cat)
+            cells.append(cell)
+            vals.append(n[:, None] * delta[None, :])
         if cats:
-            self._scatter(np.concatenate(cats), np.concatenate(cells), np.concatenate(vals))
-        oldest = hour - len(member) + 1
+            self._scatter_nonzero(np.concatenate(cats), np.concatenate(cells), np.concatenate(vals))
+        oldest = hour - int(self._wins.max()) + 1
         for h in [h for h in self._buckets if h < oldest]:
             del self._buckets[h]
 
     def _store(self, cat: IntArray, cell: IntArray, hour: IntArray, n: FloatArray) -> None:
         buckets = self._buckets
-        if hour.shape[0] == 1 or (hour == hour[0]).all():
-            groups: list[tuple[int, npt.NDArray[np.bool_] | None]] = [(int(hour[0]), None)]
+        first = int(hour[0])
+        if hour.shape[0] == 1 or (hour == first).all():
+            groups: list[tuple[int, npt.NDArray[np.bool_] | None]] = [(first, None)]
         else:
             groups = [(int(h), hour == h) for h in np.unique(hour)]
         for h, m in groups:
@@ -164,25 +207,28 @@ class ZoneWindows:
             if bucket is None:
                 bucket = buckets[h] = _Bucket()
             if m is None:
-                bucket.cat.extend(cat.tolist())
-                bucket.cell.extend(cell.tolist())
-                bucket.n.extend(n.tolist())
+                bucket.append(cat.copy(), cell.copy(), n.copy())
             else:
-                bucket.cat.extend(cat[m].tolist())
-                bucket.cell.extend(cell[m].tolist())
-                bucket.n.extend(n[m].tolist())
+                bucket.append(cat[m], cell[m], n[m])
 
-    def _scatter(self, cat: IntArray, cell: IntArray, vals: FloatArray) -> None:
+    def _scatter_everywhere(self, cat: IntArray, cell: IntArray, n: FloatArray) -> None:
+        """Add n[e] to every window of cell (cat[e], cell[e]) and of every zone holding it."""
+        index = self._targets[cell] + (cat * self._category_stride)[:, None]  # (m, L * W)
+        np.add.at(self._flat_zones, index.ravel(), np.repeat(n, index.shape[1]))
+        np.add.at(self.longest, cat * self._rows + cell, n)
+
+    def _scatter_nonzero(self, cat: IntArray, cell: IntArray, vals: FloatArray) -> None:
         """Add vals[e, j] to window j of cell (cat[e], cell[e]) and of every zone holding
-        it."""
+        it, for the non-zero vals (an hour change moves the entries of a few buckets in or
+        out of one or two windows, a reload adds older entries to some windows only)."""
         e, j = np.nonzero(vals)
         if not e.shape[0]:
             return
         v = vals[e, j]
         n_w = len(self.windows)
-        rows = self.n_cells + 1
         cat_e, cell_e = cat[e], cell[e]
         longest = j == self._longest_j
-        np.add.at(self.longest, cat_e[longest] * rows + cell_e[longest], v[longest])
-        index = self._targets_w[cell_e] + (cat_e * (rows * self._n_k * n_w) + j)[:, None]
-        np.add.at(self.zones.reshape(-1), index.ravel(), np.repeat(v, index.shape[1]))
+        np.add.at(self.longest, cat_e[longest] * self._rows + cell_e[longest], v[longest])
+        # window-0 offsets of the zones holding the cells, plus the window
+        index = self._targets[cell_e, ::n_w] + (cat_e * self._category_stride + j)[:, None]
+        np.add.at(self._flat_zones, index.ravel(), np.repeat(v, index.shape[1]))
