@@ -20,8 +20,10 @@ This module also holds the quality harness (`run_quality`) used by tests and `ma
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,13 +175,35 @@ class _Pipeline:
             self.loop.tick(rec.reported_at)
 
 
+@contextmanager
+def _few_gc_collections() -> Iterator[None]:
+    """Fewer garbage collections while a replay runs: the reference data and the growing
+    correlation state are long-lived, yet every full collection walks them (8 full
+    collections cost ~0.9 s of a 4-week backtest). Objects that exist at entry are frozen
+    out of collection, and the generation thresholds are raised; both are restored at exit."""
+    saved = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+
+
 def run_backtest(
     lines: Iterable[bytes],
     *,
     history: Iterable[bytes] | None = None,
     options: BacktestOptions | None = None,
 ) -> BacktestResult:
-    opts = options or BacktestOptions()
+    with _few_gc_collections():
+        return _run_backtest(lines, history, options or BacktestOptions())
+
+
+def _run_backtest(
+    lines: Iterable[bytes], history: Iterable[bytes] | None, opts: BacktestOptions
+) -> BacktestResult:
     if history is not None and opts.warmup_days is None:
         opts = replace(opts, warmup_days=0.0)
     from agents.core.refdata import load_refdata
