@@ -7,7 +7,6 @@ stored nor forwarded, and cannot be recovered without the key.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
@@ -19,8 +18,8 @@ class Pseudonymiser:
 
     def token(self, value: str, *, normalise: bool = True) -> str:
         text = value.strip().lower() if normalise else value
-        digest = hmac.new(self._secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
-        return digest[:32]
+        # one-shot C implementation: the same HMAC as hmac.new(...).hexdigest(), ~3x cheaper
+        return hmac.digest(self._secret, text.encode("utf-8"), "sha256").hex()[:32]
 
     def contact(self, value: str | None) -> str | None:
         return None if value is None or not value.strip() else self.token(value)
