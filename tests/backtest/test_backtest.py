@@ -48,3 +48,20 @@ def test_backtest_writes_contract_files_deterministically(tmp_path: Path) -> Non
     for line in (outs[0] / "alerts.jsonl").read_bytes().splitlines():
         alert = Alert.model_validate_json(line)
         assert alert.emitted_at >= alert.window_end
+
+
+def test_backtest_restores_the_garbage_collector_settings() -> None:
+    """The replay runs with fewer collections; the caller's settings come back after it,
+    also when the replay raises."""
+    import gc
+
+    from streams.backtest import run_backtest
+
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    lines = [m.value.replace(b"\n", b" ") for m in simulate(SimulationConfig(days=1, seed=4))]
+    run_backtest(lines[:200])
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+    with pytest.raises(AttributeError):  # not bytes
+        run_backtest([object()])  # type: ignore[list-item]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
