@@ -41,9 +41,9 @@ def _reference_day_max(
         cats, cells = scanner.add_many(cat_a[pos:hi], cell_a[pos:hi], hour_a[pos:hi], ones[pos:hi])
         pos = hi
         if full:
-            score = scanner.max_score_all(now)
+            score = scanner.scan_all(now).max_score()
         elif cats.shape[0]:
-            score = scanner.max_score_near(now, cats, cells)
+            score = scanner.scan_near_pairs(now, cats, cells).max_score()
         else:
             continue
         day_max = max(day_max, score)

@@ -11,9 +11,9 @@ operations per run instead of `ZoneWindows`' general bookkeeping.
 
 The zone counts are integers, equal to `ZoneWindows`' whatever the order of the additions;
 the zones that can score are kept run by run and scored at the end of the day with the
-arithmetic of `WindowScanner.max_score_all` / `max_score_near` (the same products, the same
-`positive_score`): the same daily maxima, bit for bit (`tests/detection/test_daymax.py`
-checks it against the `WindowScanner` schedule).
+arithmetic of `WindowScanner._best` (the same products, the same `positive_score`): the
+same daily maxima, bit for bit (`tests/detection/test_daymax.py` checks it against the
+`WindowScanner` schedule).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class DayMaxScanner:
 
     def _keep_scorable(self, rows: IntArray, hour: int, now: float, scans: _Scans) -> None:
         """Keep the zone counts of `rows` (may repeat) that can score (>= min_observed, the
-        filters of `WindowScanner._max_score`), to score them at the end of the day."""
+        filters of `WindowScanner._best`), to score them at the end of the day."""
         zones, least = self._zone_rows, self.min_observed
         rows = rows[zones[rows, -1] >= least]
         counts = zones[rows]
@@ -148,7 +148,7 @@ class DayMaxScanner:
             scans.add(rows[at], e, counts[at, e], hour, now)
 
     def _max_score(self, scans: _Scans) -> float:
-        """Greatest score of the kept zone counts (`WindowScanner._max_score`'s
+        """Greatest score of the kept zone counts (`WindowScanner._best`'s
         arithmetic, each with its run's profile sums), 0 when none scores."""
         if not scans.hours:
             return 0.0

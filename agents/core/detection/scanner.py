@@ -161,36 +161,6 @@ class WindowScanner:
         rows = rows[self._longest[rows] > 0]
         return self._best(now, np.asarray(sorted(set(rows.tolist())), dtype=np.int64))
 
-    def max_score_all(self, now: float) -> float:
-        """`scan_all(now).max_score()`, computing only the scores that are not 0."""
-        self.changed.clear()
-        return self._max_score(now, np.flatnonzero(self._longest > 0))
-
-    def max_score_near(self, now: float, cat: IntArray, cell: IntArray) -> float:
-        """`scan_near_pairs(now, cat, cell).max_score()`, computing only the scores that are
-        not 0."""
-        self.changed.clear()
-        if not cat.shape[0]:
-            return 0.0
-        rows = np.unique((cat * self._rows)[:, None] + self._around[cell])
-        return self._max_score(now, rows[self._longest[rows] > 0])
-
-    def _max_score(self, now: float, rows: IntArray) -> float:
-        zones = self._zones
-        rows = rows[zones[rows, -1] >= self.min_observed]  # as in `_best`
-        at, e = np.nonzero(zones[rows] >= self.min_observed)
-        if not at.shape[0]:
-            return 0.0
-        row = rows[at]
-        k_idx, w_idx = np.divmod(e, len(self.windows))
-        # the elements of `_best`'s c and b (the same products)
-        c = zones[row, e]
-        b = self._rates[row, k_idx] * self.profile_sums(now)[row // self._rows, w_idx]
-        hit = c > np.maximum(b, 1e-12)
-        if not hit.any():
-            return 0.0
-        return float(positive_score(c[hit], b[hit]).max())
-
     def _best(self, now: float, rows: IntArray) -> ScanResult:
         """Best zone of each row: `scan.scan_zones` on the kept zone counts."""
         zones = self._zones
