@@ -34,10 +34,9 @@ from agents.core.correlation.incident import (
 )
 from agents.core.correlation.spatial import (
     GridCell,
-    box_offsets,
     distance_m,
+    grid_box,
     grid_cell,
-    grid_span,
 )
 from agents.core.record import ReportRecord
 
@@ -232,10 +231,9 @@ class Correlator:
         found = set(self._unlocated.get(insee, ()))
         lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
         get = self._cells.get
-        centre = grid_cell(lat, lon)
         for radius, categories in self._search_plan(record.category):
-            for offset in box_offsets(*grid_span(lat, radius)):
-                by_category = get(centre + offset)
+            for cell in grid_box(lat, lon, radius):
+                by_category = get(cell)
                 if by_category is not None:
                     for category in categories:
                         ids = by_category.get(category)
