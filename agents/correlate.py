@@ -7,8 +7,9 @@ partition) and, for one batch of bundles:
 1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`);
 2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for delivery;
 3. inserts them into ClickHouse `incidents` (ReplacingMergeTree by version) and waits;
-4. returns the incident states to persist (the Faust agent writes them to its changelog
-   table) and only then are the input offsets acked.
+4. returns the incident states (and the engine's place memory when it changed) to persist
+   (the Faust agent writes them to its changelog table) and only then are the input
+   offsets acked.
 
 A crash before 4 replays the batch on an engine restored from the changelog: the same
 deterministic ids and versions are produced again, which both sinks absorb (the topic's
@@ -36,6 +37,7 @@ from streams.storage.base import Store
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "__watermark__"
+PLACES_KEY = "__places__"  # per partition: the engine's chronic-place memory
 # Hand the event loop back every this many sends (incident versions, changelog records): a
 # sent record that fits the producer's batch does not suspend, and a catching-up batch has
 # thousands of them (the loop was held up to 3 s, under asyncio debug).
@@ -49,6 +51,7 @@ class PartitionChanges:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
     watermark: float = float("-inf")
+    places: dict[str, list[int]] | None = None  # None: unchanged
 
 
 def incident_event(version: dict[str, Any]) -> str:
@@ -78,13 +81,14 @@ class CorrelateProcessor:
 
     # ---- engine per partition ------------------------------------------------------------
     def engine(self, partition: int, restore: Callable[[], Iterable[dict[str, Any]]],
-               watermark: float | None) -> Correlator:
+               watermark: float | None,
+               places: dict[str, list[int]] | None = None) -> Correlator:
         engine = self.engines.get(partition)
         if engine is None:
             engine = Correlator(self.config)
             states = list(restore())
-            if states:
-                engine.restore(states, watermark=watermark)
+            if states or places:
+                engine.restore(states, watermark=watermark, places=places)
             self.engines[partition] = engine
             log.info("correlator ready", extra={"partition": partition,
                                                 "incidents": len(engine)})
@@ -100,6 +104,7 @@ class CorrelateProcessor:
         self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
         restore: Callable[[int], Iterable[dict[str, Any]]],
         watermark_of: Callable[[int], float | None],
+        places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
     ) -> dict[int, PartitionChanges]:
         versions: list[dict[str, Any]] = []
         newest_report: dict[str, float] = {}
@@ -108,7 +113,8 @@ class CorrelateProcessor:
             # correlation is CPU work on the event loop: hand it back between bundles so
             # Kafka heartbeats (ingest consumer, Faust) and timers keep running
             await asyncio.sleep(0)
-            engine = self.engine(partition, partial(restore, partition), watermark_of(partition))
+            engine = self.engine(partition, partial(restore, partition),
+                                 watermark_of(partition), places_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
                 for version in engine.process(record):
@@ -121,6 +127,8 @@ class CorrelateProcessor:
                     touched.states.pop(iid, None)
                     touched.evicted.add(iid)
             touched.watermark = engine.watermark
+            if engine.places_changed:
+                touched.places = engine.export_places()
             for iid in touched.states:
                 touched.states[iid] = engine.export_incident(iid)
         await self.publish(versions, newest_report)

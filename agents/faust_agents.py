@@ -18,7 +18,13 @@ from typing import Any
 
 import faust
 
-from agents.correlate import WATERMARK_KEY, YIELD_EVERY, CorrelateProcessor, PartitionChanges
+from agents.correlate import (
+    PLACES_KEY,
+    WATERMARK_KEY,
+    YIELD_EVERY,
+    CorrelateProcessor,
+    PartitionChanges,
+)
 from agents.detect import DetectProcessor
 from agents.ingest import IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop
@@ -98,17 +104,22 @@ def table_changelog(table: Any) -> ChangelogWriter:
 
 
 class IncidentStates:
-    """The correlate agent's view of its table: incident states and one watermark per
-    input partition. Every change goes to the local data and to the changelog."""
+    """The correlate agent's view of its table: incident states, and one watermark and one
+    place memory per input partition. Every change goes to the local data and to the
+    changelog."""
 
     def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter) -> None:
         self.data = data
         self.write = write
 
     def states_of(self, partition: int) -> list[dict[str, Any]]:
-        wm_key = f"{WATERMARK_KEY}/{partition}"
         return [v for k, v in self.data.items()
-                if k != wm_key and isinstance(v, dict) and v.get("_partition") == partition]
+                if not k.startswith("__") and isinstance(v, dict)
+                and v.get("_partition") == partition]
+
+    def places_of(self, partition: int) -> dict[str, list[int]] | None:
+        value = self.data.get(f"{PLACES_KEY}/{partition}")
+        return value if isinstance(value, dict) else None
 
     def watermark_of(self, partition: int) -> float | None:
         value = self.data.get(f"{WATERMARK_KEY}/{partition}")
@@ -132,6 +143,10 @@ class IncidentStates:
                 key = f"{WATERMARK_KEY}/{partition}"
                 self.data[key] = change.watermark
                 deliveries.append(await self.write(partition, key, change.watermark))
+            if change.places is not None:
+                key = f"{PLACES_KEY}/{partition}"
+                self.data[key] = change.places
+                deliveries.append(await self.write(partition, key, change.places))
         metrics.set_state_size("incident_state", len(self.data))
         await asyncio.gather(*deliveries)
 
@@ -166,7 +181,9 @@ def install_correlate(
         ):
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
-                changes = await processor.process(batch, states.states_of, states.watermark_of)
+                changes = await processor.process(
+                    batch, states.states_of, states.watermark_of, states.places_of
+                )
                 await states.persist(changes)
             except Exception as exc:  # retries are exhausted inside: replay from commit
                 crash("correlation batch could not be written", exc)

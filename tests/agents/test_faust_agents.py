@@ -23,7 +23,7 @@ from faust.types import TP
 
 from agents import faust_agents
 from agents.core.correlation import incident_json
-from agents.correlate import WATERMARK_KEY, CorrelateProcessor
+from agents.correlate import PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
 from agents.detect import DetectProcessor
 from agents.faust_agents import install_correlate, install_detector, install_ingest
 from agents.ingest import IngestProcessor
@@ -246,6 +246,38 @@ async def test_a_worker_restored_from_the_changelog_continues_the_incident(
     version = await resume(amnesic)
     assert version["incident_id"] != opened["incident_id"]
     assert version["version"] == 1
+
+
+async def test_the_chronic_place_memory_survives_a_restart(tmp_path: Path) -> None:
+    """Dealing reports at one spot on 3 evenings make it a chronic place; the memory goes
+    to the changelog (one key per partition), and a restarted worker still treats tonight's
+    reports 3 h apart as two incidents, where a worker without it makes one."""
+    deal = "trafic_stupefiants"
+    evenings = [report(kind="police_municipale", org="pm", category=deal, t=d * DAY + 72_000)
+                for d in range(3)]
+    first = Correlation.build(tmp_path / "first")
+    async with first.agent.test_context() as agent:
+        for rec in evenings:
+            await put_acked(agent, *bundle(rec), partition=2)
+    places = [v for _, k, v in first.changelog.writes if k == f"{PLACES_KEY}/2"]
+    assert len(places) == 3  # written when it changed: a new day at the place
+    assert [len(days) for days in places[-1].values()] == [3]
+    assert first.table.data[f"{PLACES_KEY}/2"] == places[-1]
+    tonight = [report(category=deal, t=3 * DAY + 72_000, contact="c1"),
+               report(category=deal, t=3 * DAY + 82_800, east_m=10, contact="c2")]
+
+    async def incidents_tonight(w: Correlation) -> int:
+        async with w.agent.test_context() as agent:
+            await put_acked(agent, *bundle(*tonight), partition=2)
+        return len({v["incident_id"] for _, v in w.published()})
+
+    restarted = Correlation.build(tmp_path / "restarted")
+    recover(restarted.table, first.changelog.writes)
+    assert await incidents_tonight(restarted) == 2
+    # control: the same incident states and clock, but not the place memory
+    amnesic = Correlation.build(tmp_path / "amnesic")
+    recover(amnesic.table, [w for w in first.changelog.writes if w[1] != f"{PLACES_KEY}/2"])
+    assert await incidents_tonight(amnesic) == 1
 
 
 async def test_an_evicted_incident_is_deleted_from_table_and_changelog(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """`vigie eval` harness end to end: simulated stream -> validate -> enrich -> correlate -> scores.
 
-Floors sit a little under what the engine reaches (seed 1 and seed 2, 7 days); the target of
-the project (pairwise F1 >= 0.90 with precision >= 0.95) is NOT met yet (see the report of
-`python -m streams.evaluation --seeds 1 2 -v`). A regression of the merge rules fails here.
+Floors sit a little under what the engine reaches (seeds 1 and 2, 14 days), over the whole
+stream (the engine starts empty) and in steady state (incidents starting after the 7-day
+warm-up, once chronic places are learned). The project's target (pairwise F1 >= 0.90 with
+precision >= 0.95) is met in steady state on seed 1, not on seed 2 (precision 0.947); see
+`python -m streams.evaluation --seeds 1 2 -v`. A regression of the merge rules fails here.
 """
 
 from __future__ import annotations
@@ -11,23 +13,33 @@ import pytest
 
 from streams.evaluation import EvalSetup, evaluate
 
-# measured (7 days): seed 1 P 0.918 R 0.868 F1 0.893 B3 0.962; seed 2 P 0.909 R 0.859
-# F1 0.884 B3 0.958; over-merge 2.4 % / 2.6 %
+# measured (14 days), seeds 1 / 2: whole stream P 0.942 / 0.936, R 0.861 / 0.853,
+# F1 0.900 / 0.892, B3 0.963 / 0.961, over-merge 2.0 % / 2.1 %; steady state P 0.953 / 0.947,
+# R 0.859 / 0.864, F1 0.903 / 0.903
 FLOORS = {
-    "pairwise_precision": 0.895,
+    "pairwise_precision": 0.925,
+    "pairwise_recall": 0.84,
+    "pairwise_f1": 0.885,
+    "bcubed_f1": 0.955,
+}
+STEADY_FLOORS = {
+    "pairwise_precision": 0.94,
     "pairwise_recall": 0.845,
-    "pairwise_f1": 0.87,
-    "bcubed_f1": 0.95,
+    "pairwise_f1": 0.895,
 }
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_quality_floors_on_two_seeds(seed: int) -> None:
-    r = evaluate(EvalSetup(seed=seed, days=7.0))
-    assert r["valid_reports"] > 8000
+    r = evaluate(EvalSetup(seed=seed, days=14.0))
+    assert r["valid_reports"] > 16000
     for key, floor in FLOORS.items():
         assert r[key] >= floor, (key, r[key])
-    assert r["over_merge_rate"] <= 0.035
+    steady = r["steady_state"]
+    assert steady["reports"] > 8000
+    for key, floor in STEADY_FLOORS.items():
+        assert steady[key] >= floor, ("steady", key, steady[key])
+    assert r["over_merge_rate"] <= 0.03
     assert r["correlation_reports_per_s"] > 500  # generous: shared 2-core CI machines
     border = r["border_split_pair_share"]
     assert border["r4"] <= border["r5"] <= border["r6"] <= border["r7"]
@@ -40,3 +52,5 @@ def test_cli_exit_code_follows_the_floors(capsys: pytest.CaptureFixture[str]) ->
     assert main(["eval", "--seeds", "3", "--days", "2", "--min-f1", "0.5"]) == 0
     assert '"pairwise_f1"' in capsys.readouterr().out
     assert main(["eval", "--seeds", "3", "--days", "2", "--min-precision", "1.01"]) == 1
+    # no incident after the 7-day warm-up of a 2-day stream: --steady cannot pass
+    assert main(["eval", "--seeds", "3", "--days", "2", "--steady"]) == 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agents.core.correlation.config import PERSISTENT, CorrelationConfig
@@ -32,6 +32,7 @@ from agents.core.correlation.incident import (
     refresh,
     version_dict,
 )
+from agents.core.correlation.places import PlaceMemory, day_of
 from agents.core.correlation.spatial import (
     GridCell,
     distance_m,
@@ -46,7 +47,7 @@ Version = dict[str, Any]
 # merge, except, in the classes listed here, a record at least this long (occurred_at) after
 # that partner's other records in the incident: a landlord re-reporting an encampment the
 # next day is a new observation of the same persistent incident, not a second encampment.
-DEFAULT_PARTNER_REPEAT_S: dict[str, float] = {PERSISTENT: 6.0 * 3600.0}
+DEFAULT_PARTNER_REPEAT_S: dict[str, float] = {PERSISTENT: 3.0 * 3600.0}
 # A commune-level match (no position on one side) is taken only if it is the single
 # admissible one, or cheaper than the next by this much (cost units: 1 = a whole time
 # window, or an exact-vs-compatible category difference of `category_mismatch_cost` x 2).
@@ -82,6 +83,11 @@ class Correlator:
         self._search: dict[str, tuple[tuple[float, tuple[str, ...]], ...]] = {}
         self._reach: dict[str, float] = {}  # category -> longest window it may join within
         self._evicted: list[str] = []
+        chronic = self.config.chronic
+        self._places = PlaceMemory(chronic) if chronic is not None else None
+        self._chronic_categories = frozenset(chronic.categories if chronic else ())
+        # days a report may arrive after its day and still ask about it (place memory)
+        self._keep_days = int(self.config.allowed_lateness_s // 86400) + 2
 
     # ---- public API ----
     @property
@@ -104,7 +110,8 @@ class Correlator:
         if record.report_id in self._reports or record.lat is None or record.lon is None:
             return []
         out = self.advance(record.reported_at)
-        best = self._best_candidate(record)
+        chronic = self._at_chronic_place(record)
+        best = self._best_candidate(record, chronic)
         if best is None:
             state = new_state(record)
             self._incidents[state["incident_id"]] = state
@@ -114,14 +121,33 @@ class Correlator:
             state["status"] = "open"
         self._reports[record.report_id] = state["incident_id"]
         self._index(state, record)
+        if self._places is not None and record.category in self._chronic_categories and (
+            record.precision == "point" and record.h3_r9
+        ):
+            self._places.observe(record.h3_r9, day_of(record.occurred_at))
         out.append(self._emit(state))
         return out
+
+    def _at_chronic_place(self, record: ReportRecord) -> bool:
+        """A located report of a `ChronicPlaces` category at a place with reports on enough
+        of the days before its own (`PlaceMemory.is_chronic`)."""
+        return (
+            self._places is not None
+            and record.category in self._chronic_categories
+            and record.precision == "point"
+            and bool(record.h3_r9)
+            and self._places.is_chronic(record.h3_r9, day_of(record.occurred_at))
+        )
 
     def advance(self, watermark: float) -> list[Version]:
         """Move the stream clock forward (never back); returns the closures it causes and
         evicts closed incidents past the allowed lateness."""
         if watermark <= self.watermark:
             return []
+        if self._places is not None and (
+            math.isinf(self.watermark) or day_of(watermark) != day_of(self.watermark)
+        ):
+            self._places.prune(day_of(watermark), self._keep_days)
         self.watermark = watermark
         out: list[Version] = []
         while self._deadlines and self._deadlines[0][0] < watermark:
@@ -144,6 +170,15 @@ class Correlator:
         out, self._evicted = self._evicted, []
         return out
 
+    @property
+    def places_changed(self) -> bool:
+        """The place memory changed since the last `export_places` (persist it)."""
+        return self._places is not None and self._places.changed
+
+    def export_places(self) -> dict[str, list[int]]:
+        """The place memory (`PlaceMemory.export`), JSON-serialisable; {} when off."""
+        return self._places.export() if self._places is not None else {}
+
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """A JSON-serialisable snapshot of one incident's state (for a Faust table): later
         changes to the incident do not reach it. Member dicts are never changed once made,
@@ -151,9 +186,18 @@ class Correlator:
         state = self._incidents[incident_id]
         return {**state, "members": list(state["members"]), "grid": list(state["grid"])}
 
-    def restore(self, incidents: Iterable[dict[str, Any]], watermark: float | None = None) -> None:
+    def restore(
+        self,
+        incidents: Iterable[dict[str, Any]],
+        watermark: float | None = None,
+        places: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
         """Rebuild the engine from exported states. `watermark`: the stream clock persisted
-        with them (default: the greatest `updated_at`, the clock at their last change)."""
+        with them (default: the greatest `updated_at`, the clock at their last change).
+        `places`: the exported place memory (None: state saved before it existed; the engine
+        learns its chronic places again from the reports that follow)."""
+        if places and self._places is not None:
+            self._places.restore(places)
         for exported in incidents:
             state = copy.deepcopy(exported)
             refresh(state)  # derived fields: states saved by an older version lack some
@@ -185,12 +229,13 @@ class Correlator:
             self.watermark = max(self.watermark, watermark)
 
     # ---- matching ----
-    def _best_candidate(self, record: ReportRecord) -> State | None:
+    def _best_candidate(self, record: ReportRecord, chronic: bool = False) -> State | None:
         """The cheapest admissible incident. A match at commune level (a commune-only report,
         or an incident with no located member) carries no position, so it is taken only
         when it is the single commune-level candidate or clearly the best one (by
         `commune_margin`): otherwise the report stays apart rather than glue two incidents
-        of one town. A spatial match always wins over a commune-level one."""
+        of one town. A spatial match always wins over a commune-level one. `chronic`: the
+        report is at a chronic place (`ChronicPlaces` windows)."""
         best: State | None = None
         best_cost = float("inf")
         commune_level: list[tuple[float, State]] = []
@@ -204,7 +249,7 @@ class Correlator:
                 and incidents[iid]["first_occurred_at"] - t <= reach]
         near.sort(key=lambda s: s["incident_id"])  # ties go the same way on replay
         for state in near:
-            cost = self._cost(state, record)
+            cost = self._cost(state, record, chronic)
             if cost is None:
                 continue
             if cost >= _COMMUNE_LEVEL:
@@ -262,13 +307,14 @@ class Correlator:
         reach = self._reach.get(category)
         if reach is None:
             reach = self._reach[category] = max(
-                self.config.pair_params(category, other).window_s
+                self.config.pair_params(category, other, chronic).window_s
                 for _, others in self._search_plan(category)
                 for other in others
+                for chronic in (False, True)
             )
         return reach
 
-    def _cost(self, state: State, record: ReportRecord) -> float | None:
+    def _cost(self, state: State, record: ReportRecord, chronic: bool = False) -> float | None:
         """Cost of merging `record` into `state`, or None when a rule forbids it.
 
         Rules: compatible categories; the same partner system never sends one incident
@@ -281,12 +327,13 @@ class Correlator:
         located member within `max_diameter_m` (chain guard); and the fit (time gap in
         windows + distance in allowed radii) at most `max_fit`. Without a position on one
         side, the gap must stay within `commune_window_s`. Per-category parameters
-        (`CorrelationConfig.category_params`) override the class's.
+        (`CorrelationConfig.category_params`) override the class's, and at a chronic place
+        (`chronic`) the `ChronicPlaces` window and span override those.
         """
         cfg = self.config
         if not cfg.compatible(record.category, state["category"]):
             return None
-        p = cfg.pair_params(record.category, state["category"])
+        p = cfg.pair_params(record.category, state["category"], chronic)
         t = record.occurred_at
         first, last = float(state["first_occurred_at"]), float(state["last_occurred_at"])
         gap = max(first - t, t - last, 0.0)
