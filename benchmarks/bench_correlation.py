@@ -44,6 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         out["meets_target"] = (
             r["pairwise_f1"] >= TARGET_F1 and r["pairwise_precision"] >= TARGET_PRECISION
         )
+        steady = r["steady_state"]
+        if steady is not None:  # incidents after the warm-up (chronic places learned)
+            out["steady_state"] = {
+                k: steady[k] for k in ("warmup_days", "reports", "pairwise_precision",
+                                       "pairwise_recall", "pairwise_f1", "bcubed_f1",
+                                       "over_merge_rate")
+            }
+            out["steady_meets_target"] = (
+                steady["pairwise_f1"] >= TARGET_F1
+                and steady["pairwise_precision"] >= TARGET_PRECISION
+            )
         print(json.dumps(out), flush=True)
     return 0
 
