@@ -25,6 +25,7 @@ BENCHES: dict[str, list[str]] = {
     "detection": ["benchmarks.bench_detection"],
     "detection-pipeline": ["benchmarks.bench_detection", "--mode", "pipeline", "--no-throughput"],
     "detection-anatomy": ["benchmarks.bench_detection", "--anatomy"],
+    "detection-sweep": ["benchmarks.bench_detection", "--sweep"],
 }
 
 
