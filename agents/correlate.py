@@ -91,7 +91,8 @@ class CorrelateProcessor:
                 engine.restore(states, watermark=watermark, places=places)
             self.engines[partition] = engine
             log.info("correlator ready", extra={"partition": partition,
-                                                "incidents": len(engine)})
+                                                "incidents": len(engine),
+                                                "places": engine.place_count})
         return engine
 
     def forget(self, partitions: Iterable[int]) -> None:

@@ -144,6 +144,25 @@ def test_mobile_rodeo_follows_its_path() -> None:
     assert groups(out) == [{r.report_id for r in rs}]
 
 
+def test_a_relabelled_report_joins_a_rodeo_only_close_to_its_path() -> None:
+    """Along the path (link), a rodeo report joins 500 m from the last sighting; a noise
+    complaint that far is more often another nuisance (`mismatch_link_m`), but joins when it
+    is close to the rodeo."""
+    path = [rec(category="rodeo", east_m=300 * i, t=120 * i, contact=f"p{i}") for i in range(2)]
+    ahead = 300 + 500
+
+    def joins(category: str, east_m: float) -> bool:
+        late = rec(category=category, east_m=east_m, t=400, contact="n1")
+        return len(final(run(Correlator(), *path, late))) == 1
+
+    assert joins("rodeo", ahead)
+    assert not joins("nuisance", ahead)
+    assert joins("nuisance", 300 + 250)
+    wide = Correlator(CorrelationConfig(mismatch_link_m=600.0))
+    late = rec(category="nuisance", east_m=ahead, t=400, contact="n1")
+    assert len(final(run(wide, *path, late))) == 1
+
+
 def test_chain_guard_bounds_the_spread() -> None:
     cfg = CorrelationConfig()
     p = cfg.params("rodeo")

@@ -86,3 +86,7 @@ def test_killed_worker_resumes_incidents_from_its_changelog(
     spanning = [r for r in rows if set(r["report_ids"]) & before_kill
                 and set(r["report_ids"]) - before_kill]
     assert spanning, "no incident continued across the restart"
+    # ... and so was its chronic-place memory (a record per partition in the same changelog)
+    restored = [json.loads(line) for line in (p.tmp / "second.log").read_text().splitlines()
+                if '"correlator ready"' in line]
+    assert restored and sum(r["places"] for r in restored) > 0, restored

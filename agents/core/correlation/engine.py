@@ -171,6 +171,11 @@ class Correlator:
         return out
 
     @property
+    def place_count(self) -> int:
+        """Places in the chronic-place memory."""
+        return len(self._places) if self._places is not None else 0
+
+    @property
     def places_changed(self) -> bool:
         """The place memory changed since the last `export_places` (persist it)."""
         return self._places is not None and self._places.changed
@@ -323,8 +328,9 @@ class Correlator:
         commune; point against point needs the distance to the centre within
         `radius_m + accuracy_factor * hypot(report accuracy, centre accuracy)` capped at
         `max_radius_m` (the centre's accuracy is that of the inverse-variance mean of the
-        located members), or, mobile, to a member within `link_m`; the distance to every
-        located member within `max_diameter_m` (chain guard); and the fit (time gap in
+        located members), or, mobile, to a member within `link_m` (at most
+        `mismatch_link_m` across two categories); the distance to every located member
+        within `max_diameter_m` (chain guard); and the fit (time gap in
         windows + distance in allowed radii) at most `max_fit`. Without a position on one
         side, the gap must stay within `commune_window_s`. Per-category parameters
         (`CorrelationConfig.category_params`) override the class's, and at a chronic place
@@ -347,8 +353,10 @@ class Correlator:
                 ):
                     return None
         cost = gap / p.window_s
+        link = p.link_m
         if record.category != state["category"]:
             cost += cfg.category_mismatch_cost
+            link = min(link, cfg.mismatch_link_m)
         points = point_members(state)
         if record.precision != "point" or not points:
             if record.insee != state["insee"] and all(
@@ -367,8 +375,8 @@ class Correlator:
             return None
         if d_centre <= allowed:
             spatial = d_centre / allowed
-        elif p.link_m > 0 and min(d_members) <= p.link_m:  # mobile: the cluster may move
-            spatial = 1.0 + min(d_members) / p.link_m
+        elif link > 0 and min(d_members) <= link:  # mobile: the cluster may move
+            spatial = 1.0 + min(d_members) / link
         else:
             return None
         if gap / p.window_s + spatial > p.max_fit:
