@@ -62,7 +62,8 @@ def test_memory_prunes_old_days_and_round_trips_through_json() -> None:
     again = PlaceMemory(ChronicPlaces(min_days=1, lookback_days=5))
     again.restore(json.loads(json.dumps(exported)))
     assert again.export() == exported
-    assert day_of(DAY * 3 + 5) == 3
+    assert day_of(DAY * 3 + 5) == 2  # before noon: still the previous day
+    assert day_of(DAY * 3 + 13 * HOUR) == 3
 
 
 def test_at_a_chronic_place_a_report_after_a_quiet_hour_opens_a_new_incident() -> None:

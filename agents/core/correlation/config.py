@@ -175,7 +175,8 @@ class ChronicPlaces:
 
     A place is the H3 r9 cell of a located report of one of `categories`. It is chronic for
     a report when reports of those categories were located in it on at least `min_days` of
-    the `lookback_days` days before the report's day (UTC days of `occurred_at`). A located
+    the `lookback_days` days before the report's day (noon-to-noon UTC days of
+    `occurred_at`, so a night counts once: `places.day_of`). A located
     report of one of `categories` at a chronic place then uses `window_s` and `max_span_s`
     instead of its category's. Elsewhere the category's own (long) parameters apply.
 
