@@ -180,9 +180,9 @@ class ChronicPlaces:
     report of one of `categories` at a chronic place then uses `window_s` and `max_span_s`
     instead of its category's. Elsewhere the category's own (long) parameters apply.
 
-    Measured on `vigie eval` (seeds 1-4, 14 days, incidents after a 7-day warm-up):
-    precision 0.947-0.953 instead of 0.914-0.923 (with 36 h windows elsewhere and the
-    same-partner repeat at 3 h). Each night at a simulated dealing point lasts 4-12 h.
+    Measured on `vigie eval` (14 days, incidents after a 7-day warm-up), with 36 h windows
+    elsewhere and the same-partner repeat at 3 h: precision 0.947-0.953 on seeds 1-4
+    instead of 0.914-0.923. Each night at a simulated dealing point lasts 4-12 h.
     """
 
     categories: tuple[str, ...] = ("trafic_stupefiants", "occupation_hall")
