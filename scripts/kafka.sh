@@ -80,7 +80,12 @@ ready() {
     [[ -n "${PORT:-}" ]] && port_open "$PORT" || return 1
     local mark=0
     [[ -f "$DIR/start.mark" ]] && mark="$(cat "$DIR/start.mark")"
-    tail -c "+$((mark + 1))" "$DIR/logs/server.log" 2>/dev/null | grep -q 'Kafka Server started'
+    # grep reads to the end (no -q): with pipefail, `grep -q` exiting at the match left `tail`
+    # to die of SIGPIPE (status 141) whenever more than a pipe buffer of log followed the
+    # line, so a broker that logged a lot after starting (a restart loading many groups, a
+    # slow machine) was never seen ready.
+    tail -c "+$((mark + 1))" "$DIR/logs/server.log" 2>/dev/null \
+        | grep -F 'Kafka Server started' >/dev/null
 }
 
 log_tail() {
