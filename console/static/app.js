@@ -368,7 +368,17 @@
   function renderAlerts(freshId) {
     const list = [...state.alerts.values()].sort((a, b) => b.emitted_at - a.emitted_at || (a.alert_id < b.alert_id ? -1 : 1));
     const feed = $("alert-feed");
+    // the feed is rebuilt on every live alert or refresh: an operator tabbing through it
+    // keeps the focus on the same alert's same control instead of losing it to the page
+    const active = document.activeElement;
+    const holder = active && feed.contains(active) ? active.closest("[data-alert-id]") : null;
+    const kept = holder && { id: holder.dataset.alertId, action: active === holder ? null : active.dataset.action };
     feed.replaceChildren(...list.map((a) => alertItem(a, a.alert_id === freshId)));
+    if (kept) {
+      const item = [...feed.children].find((li) => li.dataset.alertId === kept.id);
+      const target = item && (kept.action ? item.querySelector(`[data-action="${kept.action}"]`) : item);
+      if (target) target.focus({ preventScroll: true });
+    }
     $("alerts-empty").hidden = list.length > 0;
     $("alerts-count").textContent = list.length ? "(" + list.length + ")" : "";
   }
@@ -400,7 +410,7 @@
           onclick: () => openAction(a, "ack") }, "Acquitter") : null,
         canAct && !closedByOp ? el("button", { type: "button", class: "danger", "data-action": "close",
           "aria-label": "Clôturer l'alerte " + title, onclick: () => openAction(a, "close") }, "Clôturer") : null,
-        el("button", { type: "button", class: "ghost", "aria-label": "Détails de l'alerte " + title,
+        el("button", { type: "button", class: "ghost", "data-action": "details", "aria-label": "Détails de l'alerte " + title,
           onclick: () => showAlert(a.alert_id) }, "Détails")));
   }
 

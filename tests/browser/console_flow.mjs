@@ -108,8 +108,16 @@ try {
   // hotspot zone drawn on the map once the page re-reads it
   await page.locator("#zones .zone").first().waitFor({ timeout: 5_000 });
 
-  // acknowledge with a comment, keyboard only
+  // acknowledge with a comment, keyboard only; the feed is rebuilt meanwhile (a filter
+  // change re-reads it, as a live alert would): the focus stays on the same button
   await item.locator('button[data-action="ack"]').focus();
+  const reread = page.waitForResponse((r) => r.url().includes("/api/alerts"));
+  await page.evaluate(() => document.querySelector("#filters").dispatchEvent(new Event("change")));
+  await reread;
+  await page.waitForFunction((id) => {
+    const a = document.activeElement;
+    return a?.dataset?.action === "ack" && a.closest("[data-alert-id]")?.dataset.alertId === id;
+  }, alertId, { timeout: 5_000 });
   await page.keyboard.press("Enter");
   await page.locator("#action-comment").waitFor();
   const focused = await page.evaluate(() => document.activeElement?.id);
