@@ -205,8 +205,8 @@ class CorrelationConfig:
     mismatch_link_m: when the report's category differs from the incident's (compatible), a
       mobile link match (`ClassParams.link_m`) reaches at most this far: a rodeo reported as
       a nuisance is on the rodeo's path, a noise complaint 600 m away is more often another
-      nuisance. Measured (seeds 1-6, steady state): precision +0.003 to +0.008, recall
-      -0.001 to -0.008 (600 m before).
+      nuisance. Measured (seeds 1-6, steady state): precision +0.003 to +0.009, recall
+      -0.003 to -0.008 (600 m before).
     chronic: where recurring situations get short windows (`ChronicPlaces`); None = off.
     """
 
