@@ -105,13 +105,13 @@ class _Pipeline:
         from agents.core.jurisdictions import load_jurisdictions
         from agents.core.pseudonym import Pseudonymiser
         from agents.core.refdata import load_refdata
-        from streams.settings import get_settings
+        from streams.settings import correlation_config, get_settings
 
         settings = get_settings()
         self.refdata = load_refdata(settings.refdata or None)
         jurisdictions = load_jurisdictions(settings.jurisdictions or None, self.refdata)
         self.geocoder = Geocoder(self.refdata, jurisdictions)
-        self.correlator = Correlator()
+        self.correlator = Correlator(correlation_config(settings))  # as the live worker
         self.pseudonymiser = Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode())
         self.loop = loop
         self.seen: set[str] = set()

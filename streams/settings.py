@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.core.correlation.config import CorrelationConfig
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
@@ -70,6 +72,17 @@ class Settings(BaseSettings):
     allowed_lateness_hours: float = Field(
         48.0, description="Reports this late (event time) still merge into incidents"
     )
+    correlation_compatible: str = Field(
+        "",
+        description="Category pairs that may merge although they differ (citizens mislabel), "
+        "`a:b` comma-separated, replacing the built-in table (empty: built-in, "
+        "`agents/core/correlation/config.py`)",
+    )
+    correlation_chronic_places: bool = Field(
+        True,
+        description="Learn chronic dealing/hall places, where each night is its own incident "
+        "(false: one long window everywhere)",
+    )
 
     # --- Detection ---
     detect_interval_seconds: float = Field(60.0, description="Detection period")
@@ -89,6 +102,30 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field("INFO", description="Log level")
+
+
+def correlation_config(settings: Settings) -> CorrelationConfig:
+    """The correlation parameters the settings ask for (worker and `vigie backtest` alike);
+    a pair naming an unknown category is refused, so a typo cannot silently disable it."""
+    base = CorrelationConfig()
+    known = set(base.category_class) | set(base.category_params)
+    pairs = base.compatible_pairs
+    if settings.correlation_compatible.strip():
+        parsed: list[tuple[str, str]] = []
+        for item in settings.correlation_compatible.split(","):
+            a, sep, b = item.strip().partition(":")
+            if not sep or a.strip() not in known or b.strip() not in known:
+                raise ValueError(
+                    f"VIGIE_CORRELATION_COMPATIBLE: {item.strip()!r} is not `a:b` with known "
+                    f"categories ({', '.join(sorted(known))})"
+                )
+            parsed.append((a.strip(), b.strip()))
+        pairs = tuple(parsed)
+    return CorrelationConfig(
+        allowed_lateness_s=settings.allowed_lateness_hours * 3600.0,
+        compatible_pairs=pairs,
+        chronic=base.chronic if settings.correlation_chronic_places else None,
+    )
 
 
 @lru_cache(maxsize=1)

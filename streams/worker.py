@@ -22,7 +22,7 @@ from streams.health import Health
 from streams.logging_setup import setup_logging
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
-from streams.settings import Settings, get_settings
+from streams.settings import Settings, correlation_config, get_settings
 from streams.storage import open_store
 from streams.topics import create_missing_topics
 from streams.web import install_worker_pages, stored_counts
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(settings: Settings) -> faust.App:
-    from agents.core.correlation import CorrelationConfig, partition_key
+    from agents.core.correlation import partition_key
     from agents.core.detection import DetectionConfig, PoissonScanDetector
     from agents.core.detection.cells import cell_index_from_refdata
     from agents.core.geo import Geocoder
@@ -68,7 +68,7 @@ def build_worker(settings: Settings) -> faust.App:
         incidents_topic=settings.topic_incidents,
         retry=retry,
         run_blocking=run_blocking,
-        config=CorrelationConfig(allowed_lateness_s=settings.allowed_lateness_hours * 3600.0),
+        config=correlation_config(settings),
     )
     install_correlate(app, topics, correlate, settings)
     counts = ClickHouseCountStore(store)
