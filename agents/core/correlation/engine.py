@@ -110,7 +110,10 @@ class Correlator:
         if record.report_id in self._reports or record.lat is None or record.lon is None:
             return []
         out = self.advance(record.reported_at)
-        chronic = self._at_chronic_place(record)
+        place, day = self._place_of(record), day_of(record.occurred_at)
+        chronic = place is not None and self._places is not None and (
+            self._places.is_chronic(place, day)
+        )
         best = self._best_candidate(record, chronic)
         if best is None:
             state = new_state(record)
@@ -121,23 +124,18 @@ class Correlator:
             state["status"] = "open"
         self._reports[record.report_id] = state["incident_id"]
         self._index(state, record)
-        if self._places is not None and record.category in self._chronic_categories and (
-            record.precision == "point" and record.h3_r9
-        ):
-            self._places.observe(record.h3_r9, day_of(record.occurred_at))
+        if place is not None and self._places is not None:
+            self._places.observe(place, day)
         out.append(self._emit(state))
         return out
 
-    def _at_chronic_place(self, record: ReportRecord) -> bool:
-        """A located report of a `ChronicPlaces` category at a place with reports on enough
-        of the days before its own (`PlaceMemory.is_chronic`)."""
-        return (
-            self._places is not None
-            and record.category in self._chronic_categories
-            and record.precision == "point"
-            and bool(record.h3_r9)
-            and self._places.is_chronic(record.h3_r9, day_of(record.occurred_at))
-        )
+    def _place_of(self, record: ReportRecord) -> str | None:
+        """The place (H3 r9 cell) a report counts for in the chronic-place memory: a
+        located report of a `ChronicPlaces` category; else None."""
+        if (self._places is None or record.category not in self._chronic_categories
+                or record.precision != "point"):
+            return None
+        return record.h3_r9 or None
 
     def advance(self, watermark: float) -> list[Version]:
         """Move the stream clock forward (never back); returns the closures it causes and
