@@ -154,3 +154,4 @@ class CorrelateProcessor:
             metrics.count_incident(incident_event(version), version["category"],
                                    None if reported is None else now - reported)
         metrics.set_state_size("open_incidents", sum(e.open_count for e in self.engines.values()))
+        metrics.set_state_size("chronic_places", sum(e.place_count for e in self.engines.values()))

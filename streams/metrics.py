@@ -192,7 +192,8 @@ CONSUMER_LAG = Gauge(
 )
 STATE_ENTRIES = Gauge(
     "vigie_state_entries",
-    "Entries in a worker state table (dedup, open_incidents), partitions held by this worker",
+    "Entries in a worker state table (dedup, open_incidents, chronic_places), partitions "
+    "held by this worker",
     ["table"],
     registry=REGISTRY,
 )

@@ -263,6 +263,8 @@ async def test_the_chronic_place_memory_survives_a_restart(tmp_path: Path) -> No
     assert len(places) == 3  # written when it changed: a new day at the place
     assert [len(days) for days in places[-1].values()] == [3]
     assert first.table.data[f"{PLACES_KEY}/2"] == places[-1]
+    assert metrics.REGISTRY.get_sample_value(
+        "vigie_state_entries", {"table": "chronic_places"}) == 1
     tonight = [report(category=deal, t=3 * DAY + 72_000, contact="c1"),
                report(category=deal, t=3 * DAY + 82_800, east_m=10, contact="c2")]
 
