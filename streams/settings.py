@@ -108,7 +108,7 @@ def correlation_config(settings: Settings) -> CorrelationConfig:
     """The correlation parameters the settings ask for (worker and `vigie backtest` alike);
     a pair naming an unknown category is refused, so a typo cannot silently disable it."""
     base = CorrelationConfig()
-    known = set(base.category_class) | set(base.category_params)
+    known = base.categories()
     pairs = base.compatible_pairs
     if settings.correlation_compatible.strip():
         parsed: list[tuple[str, str]] = []

@@ -230,6 +230,10 @@ class CorrelationConfig:
     def compatible(self, a: str, b: str) -> bool:
         return a == b or (a, b) in self._compat
 
+    def categories(self) -> frozenset[str]:
+        """Every category these parameters know (by class or by own parameters)."""
+        return frozenset((*self.category_class, *self.category_params))
+
     def class_of(self, category: str) -> str:
         return self.category_class.get(category, POINT)
 
@@ -259,7 +263,7 @@ class CorrelationConfig:
         (default: any compatible category) may lie. Incidents are indexed under their
         centre's cell and their located members' cells; a report joins only within
         `max_radius_m` of the centre or (mobile) `link_m` of a member."""
-        others = (other,) if other is not None else (*self.category_class, *self.category_params)
+        others = (other,) if other is not None else tuple(self.categories())
         radii = [
             max(p.max_radius_m, p.link_m)
             for c in (category, *others)

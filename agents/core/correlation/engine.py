@@ -295,7 +295,7 @@ class Correlator:
         plan = self._search.get(category)
         if plan is None:
             cfg = self.config
-            known = sorted({category, *cfg.category_class, *cfg.category_params})
+            known = sorted({category, *cfg.categories()})
             by_radius: dict[float, list[str]] = {}
             for other in known:
                 if cfg.compatible(category, other):
