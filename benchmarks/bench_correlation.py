@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from streams.evaluation import EvalSetup, evaluate
 
 TARGET_F1 = 0.90
 TARGET_PRECISION = 0.95
+
+
+def meets_target(scores: dict[str, Any]) -> bool:
+    return bool(scores["pairwise_f1"] >= TARGET_F1
+                and scores["pairwise_precision"] >= TARGET_PRECISION)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             "border_split_pair_share",
         )
         out = {"bench": "correlation", **{k: r[k] for k in keys}}
-        out["meets_target"] = (
-            r["pairwise_f1"] >= TARGET_F1 and r["pairwise_precision"] >= TARGET_PRECISION
-        )
+        out["meets_target"] = meets_target(r)
         steady = r["steady_state"]
         if steady is not None:  # incidents after the warm-up (chronic places learned)
             out["steady_state"] = {
@@ -51,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "pairwise_recall", "pairwise_f1", "bcubed_f1",
                                        "over_merge_rate")
             }
-            out["steady_meets_target"] = (
-                steady["pairwise_f1"] >= TARGET_F1
-                and steady["pairwise_precision"] >= TARGET_PRECISION
-            )
+            out["steady_meets_target"] = meets_target(steady)
         print(json.dumps(out), flush=True)
     return 0
 
