@@ -50,7 +50,8 @@ ORDER BY alert_id;
 -- rejected, incident_hours, alert_events, alert_actions: same pattern,
 -- ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/<table>', '{replica}'[, version])
 -- with the ORDER BY (and PARTITION BY) of schema.py. The materialized view
--- incident_hours_mv (schema.py VIEW_STATEMENTS) is created ON CLUSTER after both tables.
+-- incident_hours_mv2 (schema.py VIEW_STATEMENTS; incident_hours has the ADDED_COLUMNS too)
+-- is created ON CLUSTER after both tables.
 
 -- =========================================================================================
 -- Option B: S shards x N replicas, local tables + Distributed tables under the names the

@@ -514,12 +514,15 @@ def operations_dashboard() -> Board:
         """
         SELECT h3_r8 AS cell, category, any(commune) AS commune, count() AS incidents
         FROM incident_hours FINAL
-        WHERE $__timeFilter(hour) AND h3_r8 != ''
+        WHERE $__timeFilter(hour) AND h3_r8 != '' AND precision != 'commune'
         GROUP BY cell, category
         ORDER BY incidents DESC, cell, category
         LIMIT 30
         """,
-        description="Cells of the detector (H3 resolution 8, about 0.7 km2).",
+        description=(
+            "Cells of the detector (H3 resolution 8, about 0.7 km2); incidents known only"
+            " by their commune are left out, as by the detector."
+        ),
     )
     return b
 

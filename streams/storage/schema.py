@@ -174,19 +174,27 @@ STATEMENTS: list[str] = [
 
 
 # The projection of an incident version into `incident_hours` (materialized view and the
-# one-time backfill of a database created before the table existed).
+# one-time backfill of a database created before the table existed). `precision` lets the
+# detector leave out the incidents known only by their commune (`LIVE_COUNTS_SQL`).
 INCIDENT_HOURS_SELECT = """
     SELECT incident_id, version, toStartOfHour(first_seen_at) AS hour, status, category,
         h3_r7, h3_r8, insee, commune, ifNull(jurisdiction, '') AS jurisdiction,
-        report_count, confidence
+        report_count, confidence, precision
     FROM {db}.incidents
 """
 
 # Views run after the tables and their added columns (a view reads the columns it names).
+# A view's query cannot be altered in place: a changed view gets a new name, and the old
+# name goes to `RETIRED_VIEWS`.
 VIEW_STATEMENTS: list[str] = [
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.incident_hours_mv TO {db}.incident_hours AS"
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.incident_hours_mv2 TO {db}.incident_hours AS"
     + INCIDENT_HOURS_SELECT,
 ]
+
+# Views of older versions, dropped once their replacement exists (between the two, a
+# version may be projected twice: the same (id, version) row, replaced on merge).
+# incident_hours_mv: before `incident_hours.precision`.
+RETIRED_VIEWS: list[str] = ["incident_hours_mv"]
 
 
 def _ready(stmts: list[str], database: str) -> list[str]:
@@ -198,6 +206,8 @@ def _ready(stmts: list[str], database: str) -> list[str]:
 # table created before gets them by ALTER (existing rows read the default expression).
 ADDED_COLUMNS: list[tuple[str, str, str]] = [
     ("incidents", "first_seen_at", "DateTime('UTC') DEFAULT first_occurred_at"),
+    # rows projected before it existed read 'point': counted per cell, as they were
+    ("incident_hours", "precision", "String DEFAULT 'point'"),
 ]
 
 # Tables filled from older tables when they are created on a database that has data:
@@ -214,8 +224,8 @@ def ensure_schema(
 ) -> None:
     """Create what is missing; idempotent (every statement is `IF NOT EXISTS`). With
     `select`, also migrate a database created by an older version: add the `ADDED_COLUMNS`
-    a table lacks (before the views that read them) and fill the `BACKFILLS` tables that
-    did not exist yet from the data already there."""
+    a table lacks (before the views that read them), drop the `RETIRED_VIEWS` and fill the
+    `BACKFILLS` tables that did not exist yet from the data already there."""
     missing: list[str] = []
     if select is not None:
         missing = [table for table, _ in BACKFILLS if not _has_table(select, database, table)]
@@ -227,6 +237,8 @@ def ensure_schema(
                 execute(f"ALTER TABLE {database}.{table} ADD COLUMN {column} {spec}")
     for stmt in _ready(VIEW_STATEMENTS, database):
         execute(stmt)
+    for view in RETIRED_VIEWS:
+        execute(f"DROP TABLE IF EXISTS {database}.{view}")
     for table, insert in BACKFILLS:
         if table in missing:  # rows inserted since the view exists may come twice: replaced
             execute(*_ready([insert], database))

@@ -27,6 +27,7 @@ from agents.core.detection import (
     poisson_score,
     severity_of,
 )
+from agents.core.detection.counts import incident_cell
 from agents.core.detection.scan import ScanResult
 from schemas.alert import Alert
 from schemas.enums import CATEGORIES
@@ -101,6 +102,41 @@ def test_incident_counter_counts_incidents_once_and_moves_on_new_version() -> No
     assert first_seen_of({**v1, "version": 2, "first_seen_at": t + 60.0}) == t + 60.0
     counter.observe(v1, seen_at=t + 9 * 3600)
     assert (CENTER, "vol", H0 + 2, 1) in store.window_counts(H0 + 2, H0 + 3)
+
+
+def test_incident_counter_leaves_out_incidents_known_only_by_their_commune() -> None:
+    """A commune-only incident sits at its commune's representative point: not a place, so
+    not counted per cell (see `incident_cell`) until a version locates it; then it counts in
+    the hour it was first seen, as `LIVE_COUNTS_SQL` does."""
+    store = InMemoryCountStore()
+    counter = IncidentCounter(store)
+    other = h3.grid_ring(CENTER, 2)[0]
+    t = H0 * 3600.0 + 100
+    commune = {
+        "category": "cambriolage",
+        "h3_r8": CENTER,
+        "first_occurred_at": t,
+        "first_seen_at": t,
+        "precision": "commune",
+    }
+    counter.observe({**commune, "incident_id": "c1", "version": 1})
+    counter.observe({**commune, "incident_id": "c2", "version": 1})
+    assert store.window_counts(H0, H0 + 1) == []
+    # c2 is located by its version 2, three hours later: counted where it is, when first seen
+    counter.observe(
+        {
+            **commune,
+            "incident_id": "c2",
+            "version": 2,
+            "h3_r8": other,
+            "precision": "point",
+            "first_seen_at": t,
+        }
+    )
+    counter.observe({**commune, "incident_id": "c2", "version": 1})  # stale: ignored
+    assert store.window_counts(H0, H0 + 1) == [(other, "cambriolage", H0, 1)]
+    assert incident_cell({**commune, "precision": "point"}) == CENTER
+    assert incident_cell(commune) == ""
 
 
 def test_baseline_shrinks_sparse_cells_and_keeps_chronic_spots() -> None:

@@ -1,7 +1,8 @@
 """The live counts (`LIVE_COUNTS_SQL`, `LIVE_SPAN_SQL` through `ClickHouseCountStore`) on the
 real schema, on both backends (ClickHouse 18.16 server and chDB 26.x): each incident once, in
 the hour it was first seen (`first_seen_at`, the same in every version of an incident), with
-the cell and category of its latest version, before and after the ReplacingMergeTree merges
+the cell and category of its latest version, located incidents only (not known only by their
+commune), before and after the ReplacingMergeTree merges
 (`incident_hours`, kept from `incidents` by a materialized view)."""
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ VERSIONS = [
     _version("i4", 2, "cambriolage", T + 200, "cellB", T + 400),
     # i5: first seen in the next hour (after the window's end)
     _version("i5", 1, "vol", T + 3000, "cellB", T + 3700),
+    # i6: known only by its commune (its cell is the commune's representative point's):
+    # not counted per cell
+    {**_version("i6", 1, "incendie", T + 300, "cellD", T + 400), "precision": "commune"},
+    # i7: commune-only first, located by its version 2: counted in its first-seen hour
+    {**_version("i7", 1, "incendie", T + 500, "cellD", T + 600), "precision": "commune"},
+    {**_version("i7", 2, "incendie", T + 500, "cellE", T + 9000), "precision": "point"},
 ]
 
 # every version of an incident carries its first-seen time (here: its version 1's updated_at)
@@ -60,6 +67,7 @@ EXPECTED = [
     ("cellB", "cambriolage", H, 1),
     ("cellB", "vol", H, 1),
     ("cellC", "rodeo", H, 1),
+    ("cellE", "incendie", H, 1),
 ]
 
 
@@ -80,8 +88,8 @@ def test_live_counts_match_the_backtest_counter(store: Store) -> None:
     # merges keep only the latest version of each incident: the first-seen hour stays
     store.query("OPTIMIZE TABLE incidents FINAL")
     store.query("OPTIMIZE TABLE incident_hours FINAL")
-    assert store.query("SELECT count() AS n FROM incidents")[0]["n"] == 5
-    assert store.query("SELECT count() AS n FROM incident_hours")[0]["n"] == 5
+    assert store.query("SELECT count() AS n FROM incidents")[0]["n"] == 7
+    assert store.query("SELECT count() AS n FROM incident_hours")[0]["n"] == 7
     assert sorted(live.window_counts(H, H + 1)) == EXPECTED
     assert sorted(live.window_counts(H - 2, H + 2)) == sorted(
         [*EXPECTED, ("cellB", "vol", H - 2, 1), ("cellB", "vol", H + 1, 1)]

@@ -20,7 +20,7 @@ from streams.storage.queries import (
     current_alerts,
     current_incidents,
 )
-from streams.storage.schema import STATEMENTS, VIEW_STATEMENTS
+from streams.storage.schema import INCIDENT_HOURS_SELECT, STATEMENTS, VIEW_STATEMENTS
 
 TABLES = {
     "reports",
@@ -31,7 +31,7 @@ TABLES = {
     "alert_events",
     "alert_actions",
 }
-VIEWS = {"incident_hours_mv"}
+VIEWS = {"incident_hours_mv2"}
 
 
 def table_names(store: Store) -> set[str]:
@@ -358,7 +358,7 @@ def test_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
     they are given) and `incident_hours` is created, filled from the incidents already
     there, then kept by its materialized view."""
     db = store.database  # type: ignore[attr-defined]
-    for name in ("incident_hours_mv", "incident_hours", "incidents"):
+    for name in ("incident_hours_mv2", "incident_hours", "incidents"):
         store._command(f"DROP TABLE IF EXISTS {db}.{name}")  # type: ignore[attr-defined]
     old_ddl = next(s for s in STATEMENTS if ".incidents (" in s)
     new_column = ",\n        first_seen_at DateTime('UTC') DEFAULT first_occurred_at"
@@ -386,3 +386,42 @@ def test_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
     assert {(r["category"], r["h3_r8"], r["jurisdiction"]) for r in hours} == {
         ("cambriolage", "881fb46701fffff", "")
     }
+
+
+def test_schema_replaces_the_view_without_precision(store: Store) -> None:
+    """A database of the version whose `incident_hours` had no `precision` (view
+    `incident_hours_mv`): on start-up the column is added (old rows read 'point', counted as
+    before), the old view is dropped and the new one projects each version's precision, so
+    the live counts leave out an incident known only by its commune."""
+    from agents.detect import ClickHouseCountStore
+
+    db = store.database  # type: ignore[attr-defined]
+    for name in ("incident_hours_mv2", "incident_hours"):
+        store._command(f"DROP TABLE IF EXISTS {db}.{name}")  # type: ignore[attr-defined]
+    old_hours = next(s for s in STATEMENTS if ".incident_hours (" in s)
+    assert "precision" not in old_hours
+    old_select = INCIDENT_HOURS_SELECT.replace(", precision", "")
+    assert "precision" not in old_select
+    for stmt in (
+        old_hours,
+        "CREATE MATERIALIZED VIEW {db}.incident_hours_mv TO {db}.incident_hours AS" + old_select,
+    ):
+        store._command(" ".join(stmt.split()).format(db=db))  # type: ignore[attr-defined]
+    store.insert("incidents", [incident("old-1", 1, "open")])
+    store.ensure_schema()
+    store.ensure_schema()  # idempotent
+    assert table_names(store) == TABLES | VIEWS  # the old view is gone
+    store.insert("incidents", [incident("new-1", 1, "open"), incident("new-2", 1, "open")])
+    store.insert("incidents", [incident("new-2", 2, "open", precision="commune")])
+    rows = store.query(
+        "SELECT incident_id, argMax(precision, version) AS p FROM incident_hours"
+        " GROUP BY incident_id ORDER BY incident_id"
+    )
+    assert [(r["incident_id"], r["p"]) for r in rows] == [
+        ("new-1", "point"),
+        ("new-2", "commune"),
+        ("old-1", "point"),
+    ]
+    hour = 1_780_000_000 // 3600
+    counts = ClickHouseCountStore(store).window_counts(hour, hour + 1)
+    assert counts == [("881fb46701fffff", "cambriolage", hour, 2)]  # old-1 and new-1

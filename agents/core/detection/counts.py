@@ -132,7 +132,15 @@ class InMemoryCountStore:
 
 
 def incident_cell(incident: Mapping[str, object]) -> str:
-    """The H3 r8 cell of an incident: its `h3_r8` field, else derived from lat/lon."""
+    """The H3 r8 cell of an incident: its `h3_r8` field, else derived from lat/lon; "" for
+    an incident known only by its commune (`precision` "commune": its position is the
+    commune's representative point, not a place). Such incidents are not counted per cell:
+    the commune-only incidents of a whole commune would pile up in its representative
+    point's cell and make false hotspots there (in the pipeline detection bench, 8 of seed
+    6's 9 false alerts had commune-only incidents in them; see BENCHMARKS.md). They still
+    count per commune and jurisdiction (`incident_hours`, the console)."""
+    if incident.get("precision") == "commune":
+        return ""
     cell = incident.get("h3_r8")
     if isinstance(cell, str) and cell:
         return cell
@@ -171,9 +179,10 @@ class IncidentCounter:
     A new incident counts in the hour it was first seen (`first_seen_at`) for good; without
     any first-seen time, in the hour of its first occurrence (then a newer version moving
     `first_occurred_at` moves the count). A newer version that moves the incident's cell or
-    category moves its count; older or repeated versions are ignored. `on_cell(cell, insee)`
-    is called for each counted incident (lets the detector learn the cell universe and cell
-    → commune).
+    category moves its count; older or repeated versions are ignored. An incident known only
+    by its commune is not counted (see `incident_cell`) until a version locates it.
+    `on_cell(cell, insee)` is called for each counted incident (lets the detector learn the
+    cell universe and cell → commune).
     """
 
     def __init__(self, store: CountStore, on_cell: _CellHook | None = None) -> None:
@@ -193,24 +202,26 @@ class IncidentCounter:
         first = incident.get("first_occurred_at")
         if not isinstance(first, _NUMBER):
             return
-        cell = incident_cell(incident)
-        if not cell:
-            return
+        cell = incident_cell(incident)  # "" when not located: not counted, as live
         category = str(incident["category"])
-        previous = self._seen.get(incident_id)
-        if previous is not None:
-            if version <= previous.version:
-                return
-            hour = previous.hour if previous.at_seen else hour_of(float(first))
-            previous.version = version
-            if (previous.cell, previous.category, previous.hour) == (cell, category, hour):
-                return
-            self._store.add(previous.cell, previous.category, previous.hour, -1)
-            previous.cell, previous.category, previous.hour = cell, category, hour
-        else:
+        counted = self._seen.get(incident_id)
+        if counted is None:
             seen = first_seen_of(incident, seen_at)
             hour = hour_of(float(first) if seen is None else seen)
-            self._seen[incident_id] = _Counted(version, cell, category, hour, seen is not None)
+            counted = _Counted(version, "", category, hour, seen is not None)
+            self._seen[incident_id] = counted
+        elif version <= counted.version:
+            return
+        else:
+            counted.version = version
+            hour = counted.hour if counted.at_seen else hour_of(float(first))
+        if (counted.cell, counted.category, counted.hour) == (cell, category, hour):
+            return
+        if counted.cell:
+            self._store.add(counted.cell, counted.category, counted.hour, -1)
+        counted.cell, counted.category, counted.hour = cell, category, hour
+        if not cell:
+            return
         self._store.add(cell, category, hour, 1)
         if self._on_cell is not None:
             insee = incident.get("insee")
@@ -223,7 +234,8 @@ class _CellHook(Protocol):
 
 # Counts for a window: each incident once, in the hour it was first seen (`first_seen_at`,
 # the founding report's reported_at, the same in every version), with the cell and category
-# of its latest version. Read from `incident_hours` (one row per incident version, kept by a
+# of its latest version, located incidents only (not `precision` "commune", see
+# `incident_cell`). Read from `incident_hours` (one row per incident version, kept by a
 # materialized view on `incidents`, ReplacingMergeTree(version): unmerged versions are
 # resolved with argMax). This is what `IncidentCounter` counts in a backtest. Runs on
 # ClickHouse 18.16 and 26.x (no toStartOfInterval, no DateTime64). Parameters
@@ -237,12 +249,13 @@ FROM
         incident_id,
         any(hour) AS seen,
         argMax(category, version) AS category,
-        argMax(h3_r8, version) AS h3_r8
+        argMax(h3_r8, version) AS h3_r8,
+        argMax(precision, version) AS precision
     FROM incident_hours
     WHERE hour >= toDateTime(%(start)s) AND hour < toDateTime(%(end)s)
     GROUP BY incident_id
 )
-WHERE h3_r8 != ''
+WHERE h3_r8 != '' AND precision != 'commune'
 GROUP BY h3_r8, category, hour
 ORDER BY hour, h3_r8, category
 """
