@@ -19,7 +19,7 @@ from agents.sink import attach_health
 from streams import metrics
 from streams.app import create_app
 from streams.health import Health
-from streams.logging_setup import setup_logging
+from streams.logging_setup import logging_config, setup_logging
 from streams.retry import RetryPolicy
 from streams.runtime import run_blocking
 from streams.settings import Settings, correlation_config, get_settings
@@ -89,12 +89,6 @@ def build_worker(settings: Settings) -> faust.App:
                     recovery_probe=lambda: bool(app.rebalancing))
     install_worker_pages(app, health, store, stored_counts)
     attach_health(health)
-    @app.task
-    async def json_logs() -> None:
-        # Faust configures plain-text logging at start; from here on, one JSON object a line,
-        # on the process's real stderr (Faust redirects sys.stderr into logging).
-        setup_logging(settings.log_level, stream=sys.__stderr__)
-
     embedded = settings.console_embedded
     if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
         install_console(app, store, refdata, jurisdictions, settings)
@@ -131,7 +125,14 @@ def run_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
     app = build_worker(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    # Faust configures logging as it starts: given ours, every line is JSON from the first
+    # one, on the process's real stderr (Faust then redirects sys.stderr into logging)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings.log_level, stream=sys.__stderr__),
+    )
     worker.execute_from_commandline()
     return 0
 

@@ -95,3 +95,13 @@ def test_outbreak_raises_alert_within_one_detection_period(
     stored = p.store.query("SELECT alert_id, status FROM alerts FINAL WHERE alert_id = %(a)s",
                            {"a": alert["alert_id"]})
     assert stored
+    # every line the worker wrote, Faust's own start-up and rebalance lines included, is
+    # one JSON object (log shippers parse them)
+    written = [line for line in worker.log_path.read_text().splitlines() if line.strip()]
+    not_json = []
+    for line in written:
+        try:
+            assert isinstance(json.loads(line), dict)
+        except (ValueError, AssertionError):
+            not_json.append(line)
+    assert len(written) > 20 and not not_json, not_json[:5]
