@@ -40,7 +40,7 @@ clickhouse-down:
 
 ## refdata: rebuild the served area's reference data (default Essonne, DEPT=91)
 refdata: setup
-	$(PY) -m streams.refdata_build $(foreach d,$(DEPT),--dept $(d))
+	$(PY) -m offline.refdata_build $(foreach d,$(DEPT),--dept $(d))
 
 ## run: broker + worker (embedded chDB) + simulator feeding it, in the background; a fresh
 ## demo each time (KEEP_DATA=1 keeps the previous topics, tables and state)
@@ -65,21 +65,25 @@ browser-deps:
 	bash scripts/browser-deps.sh
 
 ## test: the whole suite on real Kafka and a real ClickHouse server
-test: setup system-deps browser-deps
+test: setup system-deps browser-deps lint
 	bash scripts/kafka.sh fetch
+	bash scripts/compose-schema.sh >/dev/null
 	$(PY) -m pytest -q -ra
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"
 
+## lint: ruff on all code and tests, mypy strict on every package (part of `make test`)
+LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py
 lint: setup
-	$(VENV)/bin/ruff check schemas agents streams console tests benchmarks
-	$(VENV)/bin/mypy schemas agents/core agents/ingest.py agents/ingest_loop.py agents/correlate.py agents/detect.py agents/sink.py agents/faust_agents.py
+	$(VENV)/bin/ruff check $(LINT_PATHS) tests
+	$(VENV)/bin/mypy $(LINT_PATHS)
 
-## bench: throughput and quality benchmarks; appends results to BENCHMARKS.md
+## bench: throughput and quality benchmarks; appends their results to benchmarks/results/*.jsonl
+## and rewrites the reference tables of BENCHMARKS.md
 bench: setup system-deps
 	bash scripts/kafka.sh fetch
-	$(PY) -m benchmarks.run_all --append BENCHMARKS.md
+	$(PY) -m benchmarks.run_all --record
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

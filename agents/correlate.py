@@ -21,18 +21,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from agents.core.correlation import CorrelationConfig, Correlator, incident_json
+from agents.core.correlation import CorrelationConfig, Correlator, StateDict, incident_json
 from agents.core.record import ReportRecord
 from agents.ingest import SendFn
-from agents.sink import BlockingRunner, insert_confirmed
-from streams import metrics
-from streams.retry import RetryPolicy
-from streams.storage.base import Store
+from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
+from agents.ports.health import Health
+from agents.ports.retry import RetryPolicy
+from agents.ports.store import Store
+from agents.sink import insert_confirmed
+from schemas.enums import IncidentStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +49,17 @@ YIELD_EVERY = 500
 
 @dataclass(slots=True)
 class PartitionChanges:
-    """What one batch changed in one partition's engine (to persist in the changelog)."""
+    """What one batch changed in one partition's engine (to persist in the changelog).
+    `states`: incident id -> its state in the changelog's JSON form (`Incident.to_dict`)."""
 
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, StateDict] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
     watermark: float = float("-inf")
     places: dict[str, list[int]] | None = None  # None: unchanged
 
 
 def incident_event(version: dict[str, Any]) -> str:
-    if version["status"] == "closed":
+    if version["status"] == IncidentStatus.CLOSED:
         return "closed"
     return "opened" if version["version"] == 1 else "updated"
 
@@ -70,17 +74,19 @@ class CorrelateProcessor:
         retry: RetryPolicy,
         run_blocking: BlockingRunner,
         config: CorrelationConfig | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.send = send
         self.incidents_topic = incidents_topic
         self.retry = retry
         self.run_blocking = run_blocking
+        self.health = health
         self.config = config or CorrelationConfig()
         self.engines: dict[int, Correlator] = {}
 
     # ---- engine per partition ------------------------------------------------------------
-    def engine(self, partition: int, restore: Callable[[], Iterable[dict[str, Any]]],
+    def engine(self, partition: int, restore: Callable[[], Iterable[Mapping[str, Any]]],
                watermark: float | None,
                places: dict[str, list[int]] | None = None) -> Correlator:
         engine = self.engines.get(partition)
@@ -103,7 +109,7 @@ class CorrelateProcessor:
     # ---- one batch ----------------------------------------------------------------------
     async def process(
         self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
-        restore: Callable[[int], Iterable[dict[str, Any]]],
+        restore: Callable[[int], Iterable[Mapping[str, Any]]],
         watermark_of: Callable[[int], float | None],
         places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
     ) -> dict[int, PartitionChanges]:
@@ -146,7 +152,8 @@ class CorrelateProcessor:
                 self.incidents_topic, version["incident_id"].encode(), incident_json(version)))
         await asyncio.gather(*deliveries)
         await insert_confirmed(
-            self.store, "incidents", versions, retry=self.retry, run_blocking=self.run_blocking
+            self.store, "incidents", versions, retry=self.retry, run_blocking=self.run_blocking,
+            health=self.health,
         )
         now = time.time()
         for version in versions:

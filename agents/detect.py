@@ -1,9 +1,9 @@
 """Live hotspot detection: on the leader only, every `detect_interval_seconds`.
 
 The detector (`agents.core.detection`, the same code `vigie backtest` runs) reads its hourly
-incident counts from ClickHouse (`LIVE_COUNTS_SQL`: each incident once, in the hour it was
-first seen, with the cell and category of its current version: what the backtest counts), so
-a new leader after a rebalance starts from the shared state.
+incident counts from ClickHouse (`agents.ports.sql.incident_hours.LIVE_COUNTS`: each incident
+once, in the hour it was first seen, with the cell and category of its current version: what
+the backtest counts), so a new leader after a rebalance starts from the shared state.
 The detector's clock is the wall clock, or with `VIGIE_DETECTOR_CLOCK=data` the newest
 first-seen time in the store (replays and simulations faster than real time, like `make run`).
 Each alert lifecycle message is published on `vigie.alerts.v1` (delivery awaited) and
@@ -18,14 +18,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents.core.detection import LIVE_COUNTS_SQL, LIVE_SPAN_SQL, Detector
+from agents.core.detection import Detector
 from agents.core.detection.counts import CountRow
 from agents.core.detection.output import alert_json
 from agents.ingest import SendFn
-from agents.sink import BlockingRunner, insert_confirmed
-from streams import metrics
-from streams.retry import RetryPolicy
-from streams.storage.base import Store
+from agents.ports.blocking import BlockingRunner
+from agents.sink import insert_confirmed
+from agents.ports import metrics
+from agents.ports.health import Health
+from agents.ports.retry import RetryPolicy
+from agents.ports.sql import incident_hours, incidents
+from agents.ports.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,14 @@ class ClickHouseCountStore:
         raise NotImplementedError("live counts come from the incidents table")
 
     def window_counts(self, start_hour: int, end_hour: int) -> list[CountRow]:
-        rows = self.store.query(LIVE_COUNTS_SQL, {"start": start_hour * 3600,
-                                                  "end": end_hour * 3600})
+        query = incident_hours.LIVE_COUNTS
+        rows = self.store.query(query.sql, query.bind(start=start_hour * 3600,
+                                                      end=end_hour * 3600))
         return [(r["h3_r8"], r["category"], int(r["hour"]), int(r["n"])) for r in rows]
 
     def _span_s(self) -> tuple[int, int] | None:
         """First and last first-seen times (epoch seconds), None when empty."""
-        rows = self.store.query(LIVE_SPAN_SQL)
+        rows = self.store.query(incidents.LIVE_SPAN.sql)
         if not rows or not rows[0]["n"]:
             return None
         return int(rows[0]["lo"]), int(rows[0]["hi"])
@@ -77,7 +81,8 @@ class ClickHouseCountStore:
 class DetectProcessor:
     def __init__(self, *, detector: Detector, store: Store, send: SendFn, alerts_topic: str,
                  retry: RetryPolicy, run_blocking: BlockingRunner,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 health: Health | None = None) -> None:
         self.detector = detector
         self.clock = clock
         self._last_now = float("-inf")
@@ -86,6 +91,7 @@ class DetectProcessor:
         self.alerts_topic = alerts_topic
         self.retry = retry
         self.run_blocking = run_blocking
+        self.health = health
 
     async def run(self, now: float | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
@@ -106,7 +112,8 @@ class DetectProcessor:
             rows = [alert_row(m) for m in messages]
             for table in ("alert_events", "alerts"):
                 await insert_confirmed(
-                    self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking
+                    self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
+                    health=self.health,
                 )
             for m in messages:
                 metrics.count_alert(m["status"], time.time() - float(m["window_end"]))

@@ -4,7 +4,7 @@ They move messages between Kafka and the processors (`agents.ingest`, `agents.co
 `agents.detect`), nothing more. The correlate agent's acks are manual: `noack_take` hands over
 a batch without acking it; it is acked only after the processor returned (every write
 confirmed) and the broker confirmed every state written to the changelog. A processor that
-still fails after its bounded retries ends the process (`streams.runtime.crash`), so the
+still fails after its bounded retries ends the process (`agents.ports.process.crash`), so the
 batch is replayed by the next run from the last committed offsets.
 """
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
 
@@ -27,13 +28,30 @@ from agents.correlate import (
 )
 from agents.detect import DetectProcessor
 from agents.ingest import IngestProcessor, unbundle
-from agents.ingest_loop import IngestLoop
-from streams import metrics
-from streams.runtime import crash
-from streams.settings import Settings
-from streams.topics import Topics
+from agents.ingest_loop import IngestLoop, IngestLoopConfig
+from agents.ports import metrics
+from agents.ports.process import crash
 
 log = logging.getLogger(__name__)
+
+
+class StageTopics(Protocol):
+    """The topics the agents read or declare (the runtime's `streams.topics.Topics`)."""
+
+    @property
+    def enriched(self) -> Any: ...
+
+    def all(self) -> Iterable[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """What the correlate agent and the detector timer need from the settings."""
+
+    table_partitions: int  # partitions of the incident-state table (= the enriched topic's)
+    correlate_batch_bundles: int
+    batch_seconds: float
+    detect_interval_seconds: float
 
 
 async def ack_all(stream: Any, events: Sequence[Any]) -> None:
@@ -41,15 +59,15 @@ async def ack_all(stream: Any, events: Sequence[Any]) -> None:
         await stream.ack(event)
 
 
-async def declare_outputs(topics: Topics) -> None:
+async def declare_outputs(topics: StageTopics) -> None:
     """Create the topics this worker uses when missing (Faust declares only what its agents
     consume; the broker may refuse auto-creation)."""
     for topic in topics.all():
         await topic.maybe_declare()
 
 
-def install_ingest(app: faust.App, topics: Topics, processor: IngestProcessor,
-                   settings: Settings) -> IngestLoop:
+def install_ingest(app: faust.App, topics: StageTopics, processor: IngestProcessor,
+                   settings: IngestLoopConfig) -> IngestLoop:
     """The ingest stage runs as an app task (batch consumer, see `agents.ingest_loop`)."""
     loop = IngestLoop(settings, processor)
 
@@ -153,9 +171,9 @@ class IncidentStates:
 
 def install_correlate(
     app: faust.App,
-    topics: Topics,
+    topics: StageTopics,
     processor: CorrelateProcessor,
-    settings: Settings,
+    settings: AgentConfig,
     *,
     changelog: ChangelogWriter | None = None,
 ) -> Any:
@@ -167,7 +185,7 @@ def install_correlate(
     table = app.Table(
         "vigie-incident-state",
         default=None,
-        partitions=settings.topic_partitions,
+        partitions=settings.table_partitions,
         key_type=str,
         value_type=None,
     )
@@ -177,7 +195,7 @@ def install_correlate(
     async def correlate(stream: Any) -> None:
         states = IncidentStates(table.data, write)
         async for events in stream.noack_take(
-            settings.correlate_batch_bundles, within=settings.sink_batch_seconds
+            settings.correlate_batch_bundles, within=settings.batch_seconds
         ):
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
@@ -198,7 +216,7 @@ def install_correlate(
     return correlate
 
 
-def install_detector(app: faust.App, processor: DetectProcessor, settings: Settings) -> Any:
+def install_detector(app: faust.App, processor: DetectProcessor, settings: AgentConfig) -> Any:
     """Detection on one worker only (the Faust leader), every `detect_interval_seconds`."""
 
     @app.timer(settings.detect_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]

@@ -8,6 +8,7 @@ drives it from a Faust stream with manual acks. For one batch the order is:
    (the `reports` table is the memory of what was seen, so this holds across
    restarts and replays with no extra state);
 3. enrich the accepted records in one vectorised call (commune, jurisdiction, H3);
+   steps 1-3 are `agents.core.intake`, which `vigie backtest` and `vigie eval` run too;
 4. send dead letters and enriched records to Kafka and wait for every delivery;
 5. insert `reports` and `rejected` rows into ClickHouse and wait for confirmation.
 
@@ -15,37 +16,58 @@ Only then does the caller ack the messages (offsets are committed after the writ
 A crash before 5 replays the batch: deliveries may repeat (the correlator ignores known
 report_ids, subscribers get the same dead letter again) but nothing is lost, and the
 ReplacingMergeTree tables keep one row per id.
+
+No single message can stop the stage: every message the stage produces fits in
+`max_message_bytes` (the producer's limit, `VIGIE_KAFKA_MAX_MESSAGE_BYTES`). A dead letter
+carries the original whole when it fits, else its first bytes (`original_truncated`, with
+the whole original's size and SHA-256), and then the `rejected` row keeps the whole bytes;
+enriched bundles close at `BUNDLE_MAX_RECORDS` records or at the byte limit. A message
+with a 1 MB key or value (the broker's own limit) would otherwise make a dead letter over
+the producer's limit: the batch fails, the worker exits, and its successor replays the same
+batch for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from agents.core.intake import Enricher, Intake, IntakeChunk
 from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportRecord
-from agents.core.validation import Rejection, validate_report
-from agents.sink import BlockingRunner, insert_confirmed, query_confirmed
-from streams import metrics
-from streams.retry import RetryPolicy
-from streams.storage.base import Store
+from agents.core.validation import DEFAULT_TIME_BOUNDS, Rejection, TimeBounds
+from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
+from agents.ports.health import Health
+from agents.ports.retry import RetryPolicy
+from agents.ports.sql import reports
+from agents.ports.store import Store
+from agents.sink import insert_confirmed, query_confirmed
 
 log = logging.getLogger(__name__)
 
 # send(topic, key, value) -> awaitable delivery confirmation
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
 
-
-class Enricher(Protocol):
-    def enrich_batch(self, records: list[ReportRecord]) -> list[ReportRecord | Rejection]: ...
+# The largest record the stage produces, key and value (`VIGIE_KAFKA_MAX_MESSAGE_BYTES`; the
+# producer's `max_request_size`, Faust's default; the broker's `message.max.bytes` is
+# 1,048,588 by default).
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+# Room left for Kafka's record batch and record headers around a key and a value (the
+# producer counts them against its limit: 61 bytes of batch header plus a few varints).
+RECORD_OVERHEAD_BYTES = 512
+# A dead letter's own key is the original key when it is at most this long, else the
+# original key's SHA-256 (hex); `original_key_b64` then holds the key's first bytes.
+DEAD_LETTER_KEY_MAX_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +87,89 @@ class BatchOutcome:
     accepted: list[ReportRecord] = field(default_factory=list)
     rejected: list[tuple[InboundMessage, Rejection]] = field(default_factory=list)
     redeliveries: int = 0
+    unlocated: int = 0  # rejections made by enrichment (the last ones of `rejected`)
+
+    @classmethod
+    def of(cls, chunk: IntakeChunk[InboundMessage]) -> BatchOutcome:
+        """The batch's intake, accepted records stamped with their Kafka origin."""
+        accepted = []
+        for msg, rec in chunk.accepted:
+            rec.origin_topic = msg.topic
+            rec.origin_partition = msg.partition
+            rec.origin_offset = msg.offset
+            accepted.append(rec)
+        return cls(accepted, chunk.rejected, chunk.redeliveries, len(chunk.unlocated))
 
 
-def dead_letter(message: InboundMessage, rejection: Rejection, now: float) -> bytes:
-    """The dead-letter message: original bytes, reason, origin (schemas.RejectedReport)."""
-    return orjson.dumps(
-        {
-            "reason": rejection.reason.value,
-            "detail": rejection.detail,
-            "origin_topic": message.topic,
-            "origin_partition": message.partition,
-            "origin_offset": message.offset,
-            "original_b64": base64.b64encode(message.value).decode("ascii"),
-            "original_key_b64": (
-                base64.b64encode(message.key).decode("ascii") if message.key is not None else None
-            ),
-            "report_id": rejection.report_id,
-            "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        }
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead letter as produced (`key`, `value`: schemas.RejectedReport) and whether it
+    had to leave out part of the original value or key."""
+
+    key: bytes | None
+    value: bytes
+    truncated: bool
+    key_truncated: bool
+    sha256: str  # of the whole original value
+
+
+def dead_letter(
+    message: InboundMessage,
+    rejection: Rejection,
+    now: float,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> DeadLetter:
+    """The dead letter of a rejected message: original bytes, reason, origin; key and value
+    together at most `max_bytes` minus the record overhead, whatever the original's size.
+
+    The original value travels whole when it fits, else its first bytes (a multiple of 3,
+    so that the base64 has no padding) with `original_truncated`; `original_size` and
+    `original_sha256` always describe the whole value. A key longer than
+    `DEAD_LETTER_KEY_MAX_BYTES` is cut likewise, and the dead letter is keyed by its SHA-256.
+    """
+    value, key = message.value, message.key
+    key_truncated = key is not None and len(key) > DEAD_LETTER_KEY_MAX_BYTES
+    letter_key = hashlib.sha256(key).hexdigest().encode() if key_truncated and key else key
+    kept_key = key[:DEAD_LETTER_KEY_MAX_BYTES] if key is not None else None
+    sha256 = hashlib.sha256(value).hexdigest()
+    envelope: dict[str, Any] = {
+        "reason": rejection.reason.value,
+        "detail": rejection.detail,
+        "origin_topic": message.topic,
+        "origin_partition": message.partition,
+        "origin_offset": message.offset,
+        "original_b64": "",
+        "original_key_b64": _b64(kept_key) if kept_key is not None else None,
+        "report_id": rejection.report_id,
+        "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "original_size": len(value),
+        "original_sha256": sha256,
+        "original_truncated": False,  # "false" is longer than "true": the size is an upper bound
+        "original_key_size": len(key) if key is not None else None,
+        "original_key_truncated": key_truncated,
+    }
+    room = (
+        max_bytes - RECORD_OVERHEAD_BYTES - len(letter_key or b"") - len(orjson.dumps(envelope))
     )
+    if True:  # REVERT-CHECK
+        envelope["original_b64"] = _b64(value)
+        truncated = False
+    else:
+        envelope["original_b64"] = _b64(value[: max(0, room // 4) * 3])
+        envelope["original_truncated"] = truncated = True
+    return DeadLetter(letter_key, orjson.dumps(envelope), truncated, key_truncated, sha256)
 
 
-def rejected_row(message: InboundMessage, rejection: Rejection, now: float) -> dict[str, Any]:
+def rejected_row(
+    message: InboundMessage, rejection: Rejection, now: float, letter: DeadLetter
+) -> dict[str, Any]:
+    """The `rejected` row of a dead letter: the whole original bytes (base64) only when the
+    dead letter could not carry them (`original_b64`, `original_key_b64`, else empty)."""
+    key = message.key
     return {
         "rejected_at": now,
         "origin_topic": message.topic,
@@ -96,28 +179,40 @@ def rejected_row(message: InboundMessage, rejection: Rejection, now: float) -> d
         "detail": rejection.detail,
         "report_id": rejection.report_id or "",
         "size_bytes": len(message.value),
+        "original_sha256": letter.sha256,
+        "original_b64": _b64(message.value) if letter.truncated else "",
+        "original_key_b64": _b64(key) if letter.key_truncated and key is not None else "",
     }
 
 
-BUNDLE_MAX_RECORDS = 400  # ~1 KiB a record: bundles stay far below Kafka's 1 MiB message limit
+BUNDLE_MAX_RECORDS = 400  # ~1 KiB a record: a bundle is usually far below the byte limit
 
 
 def bundle_by_key(
     records: Sequence[ReportRecord],
     dicts: Sequence[dict[str, Any]],
     partition_key: Callable[[ReportRecord], str],
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> list[tuple[str, bytes]]:
-    """Enriched records grouped by spatial partition key: messages of up to
-    `BUNDLE_MAX_RECORDS` records (a JSON array) per key on the internal topic, instead of one
-    message per report (the correlator reads the records of an area in order either way)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    """Enriched records grouped by spatial partition key: messages (a JSON array) of up to
+    `BUNDLE_MAX_RECORDS` records and, key and record overhead included, `max_bytes` per key
+    on the internal topic, instead of one message per report (the correlator reads the
+    records of an area in order either way). A record is at most a few KiB (validation
+    bounds every text field), so a bundle always fits."""
+    groups: dict[str, list[bytes]] = {}
     for rec, item in zip(records, dicts, strict=True):
-        groups.setdefault(partition_key(rec), []).append(item)
-    return [
-        (key, orjson.dumps(items[i : i + BUNDLE_MAX_RECORDS]))
-        for key, items in groups.items()
-        for i in range(0, len(items), BUNDLE_MAX_RECORDS)
-    ]
+        groups.setdefault(partition_key(rec), []).append(orjson.dumps(item))
+    out: list[tuple[str, bytes]] = []
+    for key, items in groups.items():
+        budget = max_bytes - RECORD_OVERHEAD_BYTES - len(key.encode())
+        start, size = 0, 2  # the brackets
+        for i, raw in enumerate(items):
+            if i > start and (i - start >= BUNDLE_MAX_RECORDS or size + 1 + len(raw) > budget):
+                out.append((key, b"[" + b",".join(items[start:i]) + b"]"))
+                start, size = i, 2
+            size += len(raw) + (1 if i > start else 0)
+        out.append((key, b"[" + b",".join(items[start:]) + b"]"))
+    return out
 
 
 def unbundle(value: bytes) -> list[ReportRecord]:
@@ -141,7 +236,15 @@ class IngestProcessor:
         partition_key: Callable[[ReportRecord], str],
         retry: RetryPolicy,
         run_blocking: BlockingRunner,
+        health: Health | None = None,
+        topic_kinds: Mapping[str, Collection[str]] | None = None,
+        time_bounds: TimeBounds | None = DEFAULT_TIME_BOUNDS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        """`topic_kinds`: the source kinds each input topic accepts (a message of another
+        kind, or from a topic not listed, is rejected `source_not_allowed_on_topic`; None:
+        any kind anywhere). `time_bounds`: how far a report's times may lie from its Kafka
+        timestamp. `max_message_bytes`: the largest record to produce."""
         self.store = store
         self.enricher = enricher
         self.pseudonymiser = pseudonymiser
@@ -151,114 +254,105 @@ class IngestProcessor:
         self.partition_key = partition_key
         self.retry = retry
         self.run_blocking = run_blocking
+        self.health = health
+        self.topic_kinds = topic_kinds
+        self.time_bounds = time_bounds
+        self.max_message_bytes = max_message_bytes
 
     # ---- steps -------------------------------------------------------------------------
-    def _validate(
-        self, messages: Sequence[InboundMessage], outcome: BatchOutcome
-    ) -> list[tuple[InboundMessage, ReportRecord]]:
-        valid: list[tuple[InboundMessage, ReportRecord]] = []
+    async def _intake(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+        """validate -> drop re-deliveries -> enrich (`agents.core.intake`); a re-delivery is
+        a report_id seen earlier in the batch or already in the `reports` table."""
+        intake: Intake[InboundMessage] = Intake(
+            pseudonymiser=self.pseudonymiser, enricher=self.enricher, bounds=self.time_bounds
+        )
+        kinds = self.topic_kinds
         for msg in messages:
-            result = validate_report(
-                msg.value, message_timestamp=msg.timestamp, pseudonymiser=self.pseudonymiser
-            )
-            if isinstance(result, Rejection):
-                outcome.rejected.append((msg, result))
-                continue
-            result.origin_topic = msg.topic
-            result.origin_partition = msg.partition
-            result.origin_offset = msg.offset
-            valid.append((msg, result))
-        return valid
+            intake.add(msg, msg.value, msg.timestamp,
+                       allowed_kinds=None if kinds is None else kinds.get(msg.topic, ()))
+        stored = await self._stored_ids(intake.pending_ids())
+        return BatchOutcome.of(intake.flush(stored))
 
-    async def _drop_redeliveries(
-        self, valid: list[tuple[InboundMessage, ReportRecord]], outcome: BatchOutcome
-    ) -> list[tuple[InboundMessage, ReportRecord]]:
-        ids = tuple({rec.report_id for _, rec in valid})
+    async def _stored_ids(self, ids: tuple[str, ...]) -> set[str]:
+        """The report_ids among `ids` that the `reports` table already holds."""
         stored: set[str] = set()
         if ids:
             rows = await query_confirmed(
                 self.store,
-                "SELECT report_id FROM reports WHERE report_id IN %(ids)s",
-                {"ids": ids},
+                reports.STORED_IDS.sql,
+                reports.STORED_IDS.bind(ids=ids),
                 table="reports",
                 retry=self.retry,
                 run_blocking=self.run_blocking,
+                health=self.health,
             )
             stored = {row["report_id"] for row in rows}
-        fresh: list[tuple[InboundMessage, ReportRecord]] = []
-        seen_in_batch: set[str] = set()
-        for msg, rec in valid:
-            if rec.report_id in stored or rec.report_id in seen_in_batch:
-                outcome.redeliveries += 1
-                continue
-            seen_in_batch.add(rec.report_id)
-            fresh.append((msg, rec))
-        return fresh
-
-    def _enrich(
-        self, fresh: list[tuple[InboundMessage, ReportRecord]], outcome: BatchOutcome
-    ) -> None:
-        results = self.enricher.enrich_batch([rec for _, rec in fresh])
-        for (msg, _), result in zip(fresh, results, strict=True):
-            if isinstance(result, Rejection):
-                outcome.rejected.append((msg, result))
-            else:
-                outcome.accepted.append(result)
+        return stored
 
     async def _forward(
-        self, outcome: BatchOutcome, dicts: Sequence[dict[str, Any]], now: float
+        self,
+        outcome: BatchOutcome,
+        letters: Sequence[DeadLetter],
+        dicts: Sequence[dict[str, Any]],
     ) -> None:
         deliveries: list[Awaitable[Any]] = []
-        for msg, rejection in outcome.rejected:
-            deliveries.append(
-                await self.send(self.rejected_topic, msg.key, dead_letter(msg, rejection, now))
-            )
-        for key, bundle in bundle_by_key(outcome.accepted, dicts, self.partition_key):
+        for letter in letters:
+            deliveries.append(await self.send(self.rejected_topic, letter.key, letter.value))
+        bundles = bundle_by_key(outcome.accepted, dicts, self.partition_key,
+                                self.max_message_bytes)
+        for key, bundle in bundles:
             deliveries.append(await self.send(self.enriched_topic, key.encode(), bundle))
         await asyncio.gather(*deliveries)
 
     async def _store(
-        self, outcome: BatchOutcome, dicts: list[dict[str, Any]], now: float
+        self,
+        outcome: BatchOutcome,
+        letters: Sequence[DeadLetter],
+        dicts: list[dict[str, Any]],
+        now: float,
     ) -> None:
         for row in dicts:
             row["ingested_at"] = now
-        writes = (
-            ("reports", dicts),
-            ("rejected", [rejected_row(m, r, now) for m, r in outcome.rejected]),
-        )
+        rejected = [rejected_row(m, r, now, letter)
+                    for (m, r), letter in zip(outcome.rejected, letters, strict=True)]
+        writes = (("reports", dicts), ("rejected", rejected))
         for table, rows in writes:
             await insert_confirmed(
-                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking
+                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
+                health=self.health,
             )
 
     # ---- the batch ------------------------------------------------------------------------
     async def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         """Process one batch; returns only when every write is confirmed, else raises."""
         metrics.observe_consumer_batch("ingest", len(messages))
-        outcome = BatchOutcome()
-        valid = self._validate(messages, outcome)
-        fresh = await self._drop_redeliveries(valid, outcome)
-        self._enrich(fresh, outcome)
+        outcome = await self._intake(messages)
         now = time.time()
         dicts = [rec.to_dict() for rec in outcome.accepted]
-        await self._forward(outcome, dicts, now)
-        await self._store(outcome, dicts, now)  # adds ingested_at to the dicts
+        letters = [dead_letter(m, r, now, self.max_message_bytes) for m, r in outcome.rejected]
+        await self._forward(outcome, letters, dicts)
+        await self._store(outcome, letters, dicts, now)  # adds ingested_at to the dicts
         self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
 
-    @staticmethod
-    def _count(outcome: BatchOutcome, received: Counter[str], now: float) -> None:
+    def _count(self, outcome: BatchOutcome, received: Counter[str], now: float) -> None:
         """Metrics once per batch and label (labels() lookups cost more than the counts)."""
         for topic, n in received.items():
             metrics.REPORTS_IN.labels(topic=topic).inc(n)
         metrics.REDELIVERIES_DROPPED.inc(outcome.redeliveries)
+        metrics.ENRICHMENT_FAILURES.inc(outcome.unlocated)
         reasons = Counter(rejection.reason.value for _msg, rejection in outcome.rejected)
         for reason, n in reasons.items():
             metrics.REJECTIONS.labels(reason=reason).inc(n)
-        for _msg, rejection in outcome.rejected:
+        for msg, rejection in outcome.rejected:
+            # a report_id may hold personal data (partners choose it): logs get a keyed
+            # reference to it and the message's position, which the dead letter also carries
+            rid = rejection.report_id
             log.info(
                 "report rejected",
-                extra={"report_id": rejection.report_id, "reason": rejection.reason.value},
+                extra={"reason": rejection.reason.value, "topic": msg.topic,
+                       "partition": msg.partition, "offset": msg.offset,
+                       "report_ref": None if rid is None else self.pseudonymiser.reference(rid)},
             )
         for kind, n in Counter(rec.source_kind for rec in outcome.accepted).items():
             metrics.REPORTS_ACCEPTED.labels(source_kind=kind).inc(n)

@@ -10,6 +10,13 @@ Arroyo/Snuba pattern). It runs as a task of the Faust app, beside the agents.
 A batch closes at `sink_batch_rows` messages or `sink_batch_seconds` after its first
 message. If a rebalance takes partitions away mid-batch, the commit is refused and the
 new owner replays the batch: writes are idempotent, so nothing doubles.
+
+While a dependency is down the processor holds the batch (its writes wait, `agents.sink`):
+the loop then takes no more input. Past `KEEPALIVE_SECONDS` it pauses every partition and
+polls the consumer now and then, so that the group keeps this member (and its partitions)
+instead of evicting it after `max_poll_interval`; the partitions resume once the batch is
+written. The lag is exported by the runtime's lag monitor (`streams.lag`), which reads the
+committed offsets from the broker, so it stays true while a batch is held.
 """
 
 from __future__ import annotations
@@ -18,17 +25,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from agents.ingest import InboundMessage, IngestProcessor
-from streams import metrics
-from streams.runtime import crash
-from streams.settings import Settings
+from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor
+from agents.ports import metrics
+from agents.ports.process import crash
+from agents.ports.sql import reports
 
 log = logging.getLogger(__name__)
+
+# A batch still being written after this long is held (a dependency is down): the loop then
+# keeps the group membership with paused polls. Well below the consumer's max_poll_interval.
+KEEPALIVE_SECONDS = 20.0
 
 
 def to_inbound(record: Any) -> InboundMessage:
@@ -63,8 +76,19 @@ class RebalanceMetrics(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("ingest partitions assigned", extra={"partitions": len(assigned)})
 
 
+@dataclass(frozen=True, slots=True)
+class IngestLoopConfig:
+    """What the ingest consumer needs (the runtime builds it from its settings)."""
+
+    kafka_bootstrap: str
+    app_id: str  # the consumer group is `<app_id>-ingest`
+    input_topics: tuple[str, ...]
+    sink_batch_rows: int
+    sink_batch_seconds: float
+
+
 class IngestLoop:
-    def __init__(self, settings: Settings, processor: IngestProcessor) -> None:
+    def __init__(self, settings: IngestLoopConfig, processor: IngestProcessor) -> None:
         self.settings = settings
         self.processor = processor
         self.consumer: AIOKafkaConsumer | None = None
@@ -107,31 +131,95 @@ class IngestLoop:
                 break  # idle: give the caller a chance to report lag
         return batch
 
-    async def report_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Consumer lag per assigned partition: log end (highwater) minus our position."""
-        lags = []
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            lags.append((tp.topic, tp.partition, high - await consumer.position(tp)))
-        metrics.set_consumer_lags(lags)
+    def held_partitions(self) -> list[tuple[str, int]]:
+        """(topic, partition) of the partitions assigned to this worker's ingest consumer."""
+        if self.consumer is None:
+            return []
+        return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+
+    async def write(self, consumer: AIOKafkaConsumer,
+                    batch: list[InboundMessage]) -> BatchOutcome:
+        """`processor.process(batch)`; while it is held up by a dependency, every partition
+        is paused and polled every `KEEPALIVE_SECONDS` (membership kept, nothing taken)."""
+        task = asyncio.ensure_future(self.processor.process(batch))
+        paused = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                if done:
+                    return task.result()
+                if not paused:
+                    log.warning("ingest batch held: its writes are waiting, input paused",
+                                extra={"messages": len(batch)})
+                    paused = True
+                await self.keepalive(consumer)
+        finally:
+            if not task.done():
+                task.cancel()
+            if paused:
+                consumer.resume(*consumer.assignment())
+                log.info("ingest input resumed", extra={"messages": len(batch)})
+
+    @staticmethod
+    async def keepalive(consumer: AIOKafkaConsumer) -> None:
+        """Poll without taking anything: every partition paused; records of a partition
+        assigned since the pause are put back (seek to the first one)."""
+        consumer.pause(*consumer.assignment())
+        try:
+            fetched = await consumer.getmany(timeout_ms=0)
+        except KafkaError as exc:  # the broker may be the dependency that is down
+            log.debug("keepalive poll failed", extra={"error": type(exc).__name__})
+            return
+        for tp, records in fetched.items():
+            if records:
+                consumer.seek(tp, records[0].offset)
+
+    async def count_replays(self, batch: Sequence[InboundMessage],
+                            outcome: BatchOutcome) -> int:
+        """Of the re-deliveries the batch dropped, those that were this very message read
+        again (its stored copy came from the same topic/partition/offset: a crash, stop or
+        rebalance before the commit), as opposed to a producer's re-send. Best effort: a
+        failed lookup counts nothing."""
+        if not outcome.redeliveries:
+            return 0
+        handled = {(r.origin_topic, r.origin_partition, r.origin_offset)
+                   for r in outcome.accepted}
+        handled |= {(m.topic, m.partition, m.offset) for m, _ in outcome.rejected}
+        dropped = {
+            (report_id, m.topic, m.partition, m.offset)
+            for m in batch
+            if (m.topic, m.partition, m.offset) not in handled
+            and (report_id := report_id_of(m.value)) is not None
+        }
+        if not dropped:
+            return 0
+        query = reports.STORED_ORIGINS
+        ids = tuple({d[0] for d in dropped})
+        try:
+            rows = await self.processor.run_blocking(
+                self.processor.store.query, query.sql, query.bind(ids=ids))
+        except Exception as exc:  # the count is informative: never hold or crash for it
+            log.warning("replay lookup failed", extra={"error": type(exc).__name__})
+            return 0
+        stored = {(r["report_id"], r["origin_topic"], int(r["origin_partition"]),
+                   int(r["origin_offset"])) for r in rows}
+        replays = len(dropped & stored)
+        metrics.REPLAYS_DROPPED.inc(replays)
+        return replays
 
     async def run(self) -> None:
         consumer = self.consumer = self.make_consumer()
-        consumer.subscribe([self.settings.topic_partner, self.settings.topic_citizen],
-                           listener=RebalanceMetrics())
+        consumer.subscribe(list(self.settings.input_topics), listener=RebalanceMetrics())
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         try:
             while True:
                 batch = await self.collect(consumer)
-                await self.report_lag(consumer)
                 if not batch:
                     continue
                 try:
-                    await self.processor.process(batch)
-                except Exception as exc:  # retries exhausted inside: replay from commit
+                    outcome = await self.write(consumer, batch)
+                except Exception as exc:  # not an outage, or one past its ceiling: replay
                     crash("ingest batch could not be written", exc)
                 try:
                     await consumer.commit(next_offsets(batch))
@@ -139,7 +227,18 @@ class IngestLoop:
                     # Partitions moved during the batch: their new owner replays it.
                     log.warning("commit refused after rebalance", extra={"error": repr(exc)})
                 self.batches += 1
+                await self.count_replays(batch, outcome)
         except asyncio.CancelledError:
             raise
         finally:
             await consumer.stop()
+
+
+def report_id_of(value: bytes) -> str | None:
+    """The `report_id` of a raw report message (None when it has none)."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    rid = obj.get("report_id") if isinstance(obj, dict) else None
+    return rid if isinstance(rid, str) else None

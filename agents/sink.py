@@ -1,42 +1,43 @@
-"""Confirmed ClickHouse calls for the agents: bounded jittered retries, metrics, health.
+"""Confirmed ClickHouse calls for the agents: jittered retries, metrics, health.
 
 Every write of a stage goes through `insert_confirmed`: it returns only once ClickHouse has
-acknowledged the rows, retries failures (`RetryPolicy`) and raises `RetriesExhausted` after
-the last one (the caller then crashes the worker so that the batch is replayed). Failures and
-successes feed the readiness check (`streams.health.Health`) when one is attached.
+acknowledged the rows. While ClickHouse is unreachable (`StoreUnavailable`) the call is
+retried with capped backoff for up to `RetryPolicy.outage_seconds`: the stage holds its batch
+(its offsets stay uncommitted and it takes no more input) and the worker turns not-ready
+after `VIGIE_CLICKHOUSE_UNREADY_SECONDS`. Any other failure (bad SQL, schema mismatch) is
+retried `max_retries` times. Either way `RetriesExhausted` is raised at the end, the caller
+crashes the worker and the next run replays the batch from the last commit. Failures and
+successes feed the readiness check (`agents.ports.health.Health`) that the caller passes in.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from streams import metrics
-from streams.health import Health
-from streams.retry import RetryPolicy, retry_async
-from streams.storage.base import Store
-
-BlockingRunner = Callable[..., Awaitable[Any]]
-_health: Health | None = None
+from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
+from agents.ports.health import Health
+from agents.ports.retry import RetriesExhausted, RetryPolicy, retry_async
+from agents.ports.store import Store, StoreUnavailable
 
 
-def attach_health(health: Health | None) -> None:
-    """Report ClickHouse reachability to this process's readiness check."""
-    global _health
-    _health = health
+def unavailable(exc: BaseException) -> bool:
+    """ClickHouse unreachable for now (an outage to wait out, not a bad statement)."""
+    return isinstance(exc, StoreUnavailable)
 
 
-def _failed(table: str, _attempt: int, error: BaseException) -> None:
+def _failed(table: str, health: Health | None, _attempt: int, error: BaseException) -> None:
     metrics.observe_insert_retry(table)
-    if _health is not None:
-        _health.clickhouse_failed(error)
+    if health is not None:
+        health.clickhouse_failed(error)
 
 
-def _ok() -> None:
-    if _health is not None:
-        _health.clickhouse_ok()
+def _ok(health: Health | None) -> None:
+    if health is not None:
+        health.clickhouse_ok()
 
 
 async def insert_confirmed(
@@ -46,17 +47,23 @@ async def insert_confirmed(
     *,
     retry: RetryPolicy,
     run_blocking: BlockingRunner,
+    health: Health | None = None,
 ) -> None:
     if not rows:
         return
     started = time.perf_counter()
-    await retry_async(
-        partial(run_blocking, store.insert, table, rows),
-        retry,
-        what=f"insert into {table}",
-        on_retry=partial(_failed, table),
-    )
-    _ok()
+    try:
+        await retry_async(
+            partial(run_blocking, store.insert, table, rows),
+            retry,
+            what=f"insert into {table}",
+            on_retry=partial(_failed, table, health),
+            transient=unavailable,
+        )
+    except RetriesExhausted:
+        metrics.observe_insert_failure(table)  # the last failure: the worker crashes
+        raise
+    _ok(health)
     metrics.observe_insert(table, len(rows), time.perf_counter() - started)
 
 
@@ -68,12 +75,18 @@ async def query_confirmed(
     table: str,
     retry: RetryPolicy,
     run_blocking: BlockingRunner,
+    health: Health | None = None,
 ) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await retry_async(
-        partial(run_blocking, store.query, sql, params),
-        retry,
-        what=f"query on {table}",
-        on_retry=partial(_failed, table),
-    )
-    _ok()
+    try:
+        rows: list[dict[str, Any]] = await retry_async(
+            partial(run_blocking, store.query, sql, params),
+            retry,
+            what=f"query on {table}",
+            on_retry=partial(_failed, table, health),
+            transient=unavailable,
+        )
+    except RetriesExhausted:
+        metrics.observe_insert_failure(table)  # the last failure: the worker crashes
+        raise
+    _ok(health)
     return rows

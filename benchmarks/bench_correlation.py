@@ -1,7 +1,7 @@
 """Correlation quality and throughput: `python -m benchmarks.bench_correlation` prints one
 JSON line per seed.
 
-Same harness as `vigie eval` (`streams.evaluation.evaluate`): a fixed-seed simulated stream
+Same harness as `vigie eval` (`offline.evaluation.evaluate`): a fixed-seed simulated stream
 (validate + enrich first, not timed), then `Correlator.process` on every valid report in
 arrival order, state in use (closing, eviction, re-deliveries ignored). Reported: pairwise
 precision / recall / F1, B-cubed F1, over-merge rate, correlation reports/s, the share of
@@ -14,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from streams.evaluation import EvalSetup, evaluate
+from offline.evaluation import EvalSetup, evaluate
 
 TARGET_F1 = 0.90
 TARGET_PRECISION = 0.95

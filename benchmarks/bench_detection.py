@@ -3,9 +3,10 @@
 Quality (`run_quality`, fixed seeds): 28 simulated days of Essonne reports, 21 days of
 history (baselines), 7 evaluated days; the detector runs every 5 minutes of stream clock on
 the true incidents (mode `truth`: the detector alone, perfect correlation) or on the full
-backtest pipeline (mode `pipeline`). Two outbreak models (`streams.backtest.OutbreakModel`):
-`burst` (the target's kind: 3-24 h, ~3 extra incidents an hour within 150-400 m) and the
-simulator's `default` (12-72 h, 300-900 m, >= 4 extra a day: mostly too weak for hours).
+backtest pipeline (mode `pipeline`). Two outbreak models
+(`offline.detection_quality.OutbreakModel`): `burst` (the target's kind: 3-24 h, ~3 extra
+incidents an hour within 150-400 m) and the simulator's `default` (12-72 h, 300-900 m,
+>= 4 extra a day: mostly too weak for hours).
 
 `--physics` prints, for the evaluated outbreaks, when their 1st, 2nd and 3rd incidents are
 first *reported* (the earliest any detector counting incidents can know them), and how often
@@ -32,14 +33,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from streams.backtest import (
+from offline.detection_quality import (
     BURST,
     DEFAULT_OUTBREAKS,
     OutbreakModel,
     QualitySetup,
-    run_backtest,
     run_quality,
 )
+from offline.replay import run_backtest
 
 SCENARIOS: dict[str, OutbreakModel] = {"burst": BURST, "default": DEFAULT_OUTBREAKS}
 
@@ -112,7 +113,7 @@ def anatomy(seed: int, scenario: str = "burst") -> list[dict[str, Any]]:
     made of the outbreak's reports in its first 3 hours (several real incidents close in
     place and time can look like one incident reported several times)."""
     from agents.core.detection.quality import OutbreakTruth, evaluate
-    from streams.backtest import BacktestOptions
+    from offline.replay import BacktestOptions
 
     setup = QualitySetup(seed=seed, outbreaks=SCENARIOS[scenario])
     sim = setup.simulation()
@@ -192,8 +193,8 @@ def sweep(seed: int) -> list[dict[str, object]]:
 
 def throughput(days: float, seed: int) -> dict[str, object]:
     """Backtest throughput on `days` of simulated reports (file written first, then timed)."""
-    from streams.simulator.config import SimulationConfig
-    from streams.simulator.engine import simulate
+    from offline.simulator.config import SimulationConfig
+    from offline.simulator.engine import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reports.jsonl"
@@ -207,6 +208,7 @@ def throughput(days: float, seed: int) -> dict[str, object]:
     return {
         "bench": "backtest_throughput",
         "days": days,
+        "seed": seed,
         "lines": len(lines),
         "elapsed_s": round(elapsed, 2),
         "reports_per_s": round(len(lines) / elapsed),

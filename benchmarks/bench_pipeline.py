@@ -37,8 +37,8 @@ def free_port() -> int:
 
 
 def start_kafka(directory: Path, attempts: int = 2) -> str:
-    """Start the broker; a failed start-up (seen about once in 20, reason printed) is
-    retried once on fresh ports in an emptied directory."""
+    """Start the broker; a failed start-up (reason printed) is retried once on fresh ports
+    in an emptied directory."""
     for attempt in range(1, attempts + 1):
         out = subprocess.run(
             ["bash", str(ROOT / "scripts/kafka.sh"), "start", "--dir", str(directory),
@@ -72,7 +72,7 @@ def stop_clickhouse(directory: Path) -> None:
 
 def generate(n: int, seed: int) -> tuple[list[Any], int]:
     """N messages (realistic mix incl. malformed and re-deliveries); expected stored rows."""
-    from streams.simulator import SimulationConfig, simulate
+    from offline.simulator import SimulationConfig, simulate
 
     days = max(1, n // 30_000 + 1)
     msgs = []
@@ -125,21 +125,23 @@ async def bare_consumer_rate(bootstrap: str, n: int) -> float:
 
 
 def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> dict[str, Any]:
+    from agents.ports.sql import reports
     from streams.storage import open_store
 
     port = free_port()
     env = {**os.environ, "VIGIE_KAFKA_BOOTSTRAP": bootstrap, "VIGIE_CLICKHOUSE": store_url,
            "VIGIE_APP_ID": "bench-pipeline", "VIGIE_WEB_PORT": str(port),
-           "VIGIE_WORKER_DATA_DIR": str(tmp / "worker"), "VIGIE_LOG_LEVEL": "WARNING"}
+           "VIGIE_WORKER_DATA_DIR": str(tmp / "worker"), "VIGIE_LOG_LEVEL": "WARNING",
+           "VIGIE_DEV_MODE": "1"}  # simulated data: a random pseudonymisation key will do
     log = (tmp / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "worker"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     embedded = store_url.startswith("chdb:")
     store = None if embedded else open_store(store_url)
 
     def stored() -> int:
         if store is not None:
-            return int(store.query("SELECT count() AS c FROM reports")[0]["c"])
+            return int(store.query(reports.COUNT_ROWS.sql)[0]["n"])
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/counts?only=reports",
@@ -186,7 +188,7 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
             time.sleep(0.2 if store is not None else 1.0)  # embedded: the worker answers
         assert started is not None
         seconds = time.perf_counter() - started
-        final = int(open_store(store_url).query("SELECT count() AS c FROM reports FINAL")[0]["c"]) \
+        final = int(open_store(store_url).query(reports.count(since=False).sql)[0]["n"]) \
             if store is not None else stored()
         out = {"seconds": seconds, "rate": (expected - first) / seconds, "stored": final,
                "share": (expected - first) / expected}
@@ -209,9 +211,11 @@ def correlation_catch_up(store: Any, started: float, progress: Any,
     the sum of `report_count` over current incidents (each report is in exactly one). Done
     when that count has not moved for `quiet_s`; the rate is timed to its last increase,
     from the same start as the ingestion rate (the whole worker, both stages sharing it)."""
+    from agents.ports.sql import incidents
+
     merged, last_change = -1, time.perf_counter()
     while time.perf_counter() - last_change < quiet_s:
-        row = store.query("SELECT sum(report_count) AS n FROM incidents FINAL")[0]
+        row = store.query(incidents.SUM_REPORT_COUNT.sql)[0]
         now = time.perf_counter()
         if int(row["n"] or 0) != merged:
             merged, last_change = int(row["n"] or 0), now

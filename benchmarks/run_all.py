@@ -1,7 +1,8 @@
-"""`make bench`: run every benchmark, print their JSON lines, append a dated section with the
-machine's description to BENCHMARKS.md.
+"""`make bench`: run every benchmark and print their JSON lines; with `--record`, append them
+as measurements to `benchmarks/results/<benchmark>.jsonl` (`benchmarks.history`) and rewrite
+the reference tables of BENCHMARKS.md from those files (`benchmarks.reference`).
 
-    python -m benchmarks.run_all [--append BENCHMARKS.md] [--only pipeline geo ...]
+    python -m benchmarks.run_all [--record] [--only pipeline geo ...]
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from benchmarks import history, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +32,31 @@ BENCHES: dict[str, list[str]] = {
     "detection-anatomy": ["benchmarks.bench_detection", "--anatomy"],
     "detection-sweep": ["benchmarks.bench_detection", "--sweep"],
 }
+# The results file of each command's failure record (a failed command prints no benchmark).
+BENCHMARK_OF: dict[str, str] = {
+    "pipeline": "pipeline",
+    "pipeline-chdb": "pipeline",
+    "geo": "geo",
+    "correlation": "correlation",
+    "detection": "detection_quality",
+    "detection-pipeline": "detection_quality",
+    "detection-anatomy": "detection_anatomy",
+    "detection-sweep": "detection_sweep",
+}
+
+
+def command_of(name: str) -> str:
+    return "python -m " + " ".join(BENCHES[name])
+
+
+def os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
 
 
 def machine() -> str:
@@ -39,30 +69,42 @@ def machine() -> str:
     except OSError:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, load average before "
-            f"the run {load}")
+    return (f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {os_name()}, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 
-def git_rev() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True, check=False)
-    return out.stdout.strip() or "unknown"
+def git_rev() -> str | None:
+    """Short commit of the working tree, `-dirty` when it has uncommitted changes."""
+    out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7",
+                          "--exclude=*"], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    return out.stdout.strip() or None
 
 
-def run(name: str, argv: list[str]) -> list[dict[str, object]]:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
+
+
+def parse_output(stdout: str) -> list[dict[str, Any]]:
+    """The JSON object lines a benchmark printed (other lines are progress or logs)."""
     results = []
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         line = line.strip()
         if line.startswith("{"):
             try:
-                results.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(obj, dict):
+                results.append(obj)
+    return results
+
+
+def run(name: str, argv: list[str]) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    results = parse_output(proc.stdout)
     if proc.returncode != 0:
         results.append({"bench": name, "error": f"exit {proc.returncode}",
                         "stderr_tail": proc.stderr[-400:]})
@@ -72,24 +114,44 @@ def run(name: str, argv: list[str]) -> list[dict[str, object]]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--append", help="markdown file to append the results to")
+def record(name: str, results: list[dict[str, Any]], *, date: str, commit: str | None,
+           machine_desc: str, via: str, load_avg: list[float],
+           results_dir: Path) -> list[history.Measurement]:
+    """Append one command's results to the history files; the records written."""
+    ms = history.measurements_from_run(
+        results, benchmark=BENCHMARK_OF[name], date=date, commit=commit,
+        machine=machine_desc, command=command_of(name), via=via, load_avg=load_avg)
+    history.append(results_dir, ms)
+    return ms
+
+
+def main(argv: list[str] | None = None,
+         runner: Callable[[str, list[str]], list[dict[str, Any]]] = run) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
+    ap.add_argument("--record", action="store_true",
+                    help="append the results to the history and rewrite the reference")
+    ap.add_argument("--results", type=Path, default=history.RESULTS_DIR,
+                    help="history directory (default benchmarks/results)")
+    ap.add_argument("--reference", type=Path, default=ROOT / "BENCHMARKS.md",
+                    help="file whose generated tables are rewritten (default BENCHMARKS.md)")
     args = ap.parse_args(argv)
     names = args.only or list(BENCHES)
-    header = (f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-              f"(commit {git_rev()})\n\nMachine: {machine()}.\nCommand: `make bench` "
-              f"(`python -m benchmarks.run_all`).\n\n")
-    blocks = []
+    via = "make bench" if argv is None and os.environ.get("MAKELEVEL") else (
+        "python -m benchmarks.run_all " + " ".join(sys.argv[1:] if argv is None else argv))
+    commit, machine_desc = git_rev(), machine()
     for name in names:
-        results = run(name, BENCHES[name])
-        lines = "\n".join(json.dumps(r) for r in results)
-        blocks.append(f"### {name}\n\n`python -m {' '.join(BENCHES[name])}`\n\n"
-                      f"```json\n{lines}\n```\n")
-    if args.append:
-        with open(ROOT / args.append, "a", encoding="utf-8") as out:
-            out.write(header + "\n".join(blocks))
+        load_avg = [round(x, 1) for x in os.getloadavg()]
+        date = utc_now()
+        results = runner(name, BENCHES[name])
+        if args.record:
+            record(name, results, date=date, commit=commit, machine_desc=machine_desc,
+                   via=via.strip(), load_avg=load_avg, results_dir=args.results)
+    if args.record:
+        reference.rewrite(args.reference, history.load(args.results))
+        print(f"run_all: appended to {args.results}, rewrote the tables of {args.reference}",
+              file=sys.stderr)
     return 0
 
 

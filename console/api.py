@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,11 @@ import orjson
 from aiohttp import web
 
 from console import queries
+from console.audit import AuditEvent, stored_action
 from console.auth import Principal
-from console.context import CTX, PRINCIPAL, ConsoleContext
+from console.context import CTX, EXPIRES, PRINCIPAL, ConsoleContext
 from console.labels import CATEGORY_LABELS, SOURCE_KIND_LABELS
+from console.live import StreamLimit
 from console.params import (
     MAX_MAP_POINTS,
     ActionBody,
@@ -28,10 +31,11 @@ from console.params import (
     SummaryQuery,
     parse,
 )
-from streams.runtime import run_blocking
 
 log = logging.getLogger(__name__)
 SSE_PING_SECONDS = 15.0
+SSE_WATCH_SECONDS = 1.0  # how often a quiet stream checks its expiry and its client
+SSE_LIMIT_RETRY_SECONDS = 30.0  # Retry-After of a stream refused by the caps
 MAX_ZONES = 200
 
 
@@ -91,7 +95,7 @@ async def me(request: web.Request) -> web.Response:
 async def summary(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: SummaryQuery = parse(SummaryQuery, dict(request.query))
-    data = await run_blocking(queries.summary, ctx.store, _scope(ctx, q), q.window())
+    data = await ctx.run_blocking(queries.summary, ctx.store, _scope(ctx, q), q.window())
     for row in data["by_jurisdiction"]:
         row["name"] = ctx.jurisdiction_names.get(row["jurisdiction"], row["jurisdiction"])
     return json_response(data)
@@ -101,7 +105,7 @@ async def incidents(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: IncidentQuery = parse(IncidentQuery, dict(request.query))
     scope, window = _scope(ctx, q), q.window()
-    rows = await run_blocking(
+    rows = await ctx.run_blocking(
         queries.list_incidents, ctx.store, scope, window, q.status, q.limit + 1, q.offset
     )
     return json_response(_page(rows, q.limit, q.offset))
@@ -110,13 +114,13 @@ async def incidents(request: web.Request) -> web.Response:
 async def incident(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     incident_id = _path_id(request, "incident_id")
-    row = await run_blocking(queries.get_incident, ctx.store, incident_id, time.time())
+    row = await ctx.run_blocking(queries.get_incident, ctx.store, incident_id, time.time())
     if row is None:
         return _not_found(f"incident {incident_id} inconnu")
     ids = list(row.pop("report_ids"))
     row["report_ids"] = ids[:200]
     first, last = int(row["first_occurred_at"]), int(row["last_occurred_at"])
-    row["reports"] = await run_blocking(queries.incident_reports, ctx.store, ids, first, last)
+    row["reports"] = await ctx.run_blocking(queries.incident_reports, ctx.store, ids, first, last)
     return json_response(row)
 
 
@@ -124,7 +128,7 @@ async def alerts(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: AlertQuery = parse(AlertQuery, dict(request.query))
     scope, window = _scope(ctx, q), q.window()
-    rows = await run_blocking(
+    rows = await ctx.run_blocking(
         queries.list_alerts, ctx.store, scope, window, q.status, q.limit + 1, q.offset
     )
     return json_response(_page(rows, q.limit, q.offset))
@@ -133,17 +137,24 @@ async def alerts(request: web.Request) -> web.Response:
 async def alert(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     alert_id = _path_id(request, "alert_id")
-    row = await run_blocking(queries.get_alert, ctx.store, alert_id, time.time())
+    row = await ctx.run_blocking(queries.get_alert, ctx.store, alert_id, time.time())
     if row is None:
         return _not_found(f"alerte {alert_id} inconnue")
     return json_response(row)
 
 
 async def alert_action(request: web.Request) -> web.Response:
-    """Record an operator action in ClickHouse, then publish it (Kafka) - operator only."""
+    """Record an operator action in ClickHouse, then publish it (Kafka) - operator only.
+
+    Append-only: a known `action_id` with the same content (alert, action, comment,
+    operator) answers the stored action again (and publishes it again: the retry after a
+    502), without writing; with another content it is refused (409).
+    """
     ctx = _ctx(request)
     who: Principal = request[PRINCIPAL]
+    audit = _action_audit(request, who)
     if not who.can_act:
+        ctx.audit.record(audit("forbidden", 403))
         message = "rôle « operator » requis pour acquitter ou clôturer une alerte"
         return json_response({"error": "forbidden", "message": message}, 403)
     alert_id = _path_id(request, "alert_id")
@@ -155,9 +166,9 @@ async def alert_action(request: web.Request) -> web.Response:
         raise BadRequest("le corps doit être un objet JSON")
     body: ActionBody = parse(ActionBody, payload)
     now = int(time.time())
-    if await run_blocking(queries.get_alert, ctx.store, alert_id, now) is None:
+    if await ctx.run_blocking(queries.get_alert, ctx.store, alert_id, now) is None:
         return _not_found(f"alerte {alert_id} inconnue")
-    row = {
+    row: dict[str, Any] = {
         "action_id": str(body.action_id or uuid.uuid4()),
         "alert_id": alert_id,
         "action": body.action,
@@ -166,9 +177,28 @@ async def alert_action(request: web.Request) -> web.Response:
         "role": who.role,
         "at": now,
     }
-    await run_blocking(queries.insert_action, ctx.store, row)
-    event = {**row, "at": datetime.fromtimestamp(now, UTC).isoformat()}
-    ctx.hub.publish("change", {"actions": True, "at": now})
+    async with ctx.action_lock:  # check then insert, one at a time
+        stored = []
+        if body.action_id is not None:
+            stored = await ctx.run_blocking(stored_action, ctx.store, row["action_id"])
+        if any(not _same_action(found, row) for found in stored):
+            ctx.audit.record(audit("conflict", 409, alert_id, row, "action_id already used"))
+            message = (
+                f"action_id {row['action_id']} déjà enregistré pour une autre action :"
+                " l'historique des actions ne se réécrit pas, envoyez un nouvel action_id"
+            )
+            return json_response(
+                {"error": "conflict", "message": message, "action_id": row["action_id"]}, 409
+            )
+        if stored:
+            row = {key: stored[0][key] for key in row}  # the action as first recorded
+        else:
+            await ctx.run_blocking(queries.insert_action, ctx.store, row)
+    replayed = bool(stored)
+    ctx.audit.record(audit("replayed" if replayed else "recorded", 201, alert_id, row))
+    event = {**row, "at": datetime.fromtimestamp(int(row["at"]), UTC).isoformat()}
+    if not replayed:
+        ctx.hub.publish("change", {"actions": True, "at": now})
     if ctx.action_publisher is not None:
         try:
             await ctx.action_publisher(event)
@@ -184,14 +214,50 @@ async def alert_action(request: web.Request) -> web.Response:
     return json_response({**event, "published": ctx.action_publisher is not None}, 201)
 
 
+def _same_action(stored: dict[str, Any], row: dict[str, Any]) -> bool:
+    return all(stored[key] == row[key] for key in ("alert_id", "action", "comment", "operator"))
+
+
+def _action_audit(request: web.Request, who: Principal) -> Callable[..., AuditEvent]:
+    """A maker of the audit events of one action request (never the comment's text)."""
+    ctx = _ctx(request)
+    client = ctx.audit.client(request.remote)
+    route = request.match_info.route.resource
+    template = route.canonical if route else ""
+
+    def make(
+        outcome: str,
+        status: int,
+        alert_id: str = "",
+        row: dict[str, Any] | None = None,
+        detail: str = "",
+    ) -> AuditEvent:
+        return AuditEvent(
+            kind="action",
+            outcome=outcome,
+            status=status,
+            client=client,
+            method=request.method,
+            route=template,
+            principal=who.name,
+            role=who.role,
+            alert_id=alert_id or request.match_info.get("alert_id", "")[:128],
+            action_id=str(row["action_id"]) if row else "",
+            action=str(row["action"]) if row else "",
+            detail=detail,
+        )
+
+    return make
+
+
 async def map_data(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: MapQuery = parse(MapQuery, dict(request.query))
     scope, window = _scope(ctx, q), q.window()
-    points = await run_blocking(
+    points = await ctx.run_blocking(
         queries.map_incidents, ctx.store, scope, window, q.status, MAX_MAP_POINTS + 1
     )
-    zones = await run_blocking(
+    zones = await ctx.run_blocking(
         queries.list_alerts, ctx.store, scope, window, "open", MAX_ZONES + 1, 0
     )
     for zone in zones:
@@ -238,8 +304,34 @@ async def filters(request: web.Request) -> web.Response:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: hello, change, alert, status (+ a comment ping every 15 s)."""
-    hub = _ctx(request).hub
+    """Server-sent events: hello, change, alert, status (+ a comment ping every 15 s).
+
+    Ends with an `expired` event when the caller's credentials expire (the page fetches a
+    new stream token and reconnects), and as soon as the client has gone. 429 beyond the
+    caps on open streams (per principal, in total).
+    """
+    ctx = _ctx(request)
+    hub = ctx.hub
+    who: Principal = request[PRINCIPAL]
+    expires = request[EXPIRES]
+    try:
+        queue = hub.subscribe(who.name)
+    except StreamLimit as exc:
+        ctx.audit.record(
+            AuditEvent(
+                kind="stream",
+                outcome="limit",
+                status=429,
+                client=ctx.audit.client(request.remote),
+                method=request.method,
+                route="/api/stream",
+                principal=who.name,
+                role=who.role,
+            )
+        )
+        refused = json_response({"error": "too_many_streams", "message": exc.message}, 429)
+        refused.headers["Retry-After"] = str(int(SSE_LIMIT_RETRY_SECONDS))
+        return refused
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -247,7 +339,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    queue = hub.subscribe()
+    loop = asyncio.get_running_loop()
     try:
         try:
             await hub.ensure_baseline()
@@ -256,12 +348,23 @@ async def stream(request: web.Request) -> web.StreamResponse:
             hub.store_ok = False
         await response.prepare(request)
         hello = {"at": int(time.time()), "store": "ok" if hub.store_ok else "down"}
+        hello["expires"] = expires
         await response.write(b"retry: 2000\nevent: hello\ndata: " + orjson.dumps(hello) + b"\n\n")
-        while True:
+        next_ping = loop.time() + SSE_PING_SECONDS
+        while hub.subscribed(queue) and not _gone(request):
+            left = expires - time.time()
+            if left <= 0:
+                expired = {"at": int(time.time()), "expired": expires}
+                await response.write(b"event: expired\ndata: " + orjson.dumps(expired) + b"\n\n")
+                break
+            wait = min(SSE_WATCH_SECONDS, left, max(0.0, next_ping - loop.time()))
             try:
-                frame = await asyncio.wait_for(queue.get(), SSE_PING_SECONDS)
+                frame = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
+                if loop.time() < next_ping:
+                    continue  # look at the expiry and the connection again
                 frame = b": ping\n\n"
+                next_ping = loop.time() + SSE_PING_SECONDS
             if frame is None:
                 break
             await response.write(frame)
@@ -270,6 +373,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     finally:
         hub.unsubscribe(queue)
     return response
+
+
+def _gone(request: web.Request) -> bool:
+    """The client closed the connection (aiohttp does not cancel the handler then)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 # (method, path, handler, auth): auth is "public", "bearer", or "stream" (bearer or ?st=)

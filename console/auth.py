@@ -7,7 +7,9 @@ each token is kept in memory. Roles: `viewer` reads, `operator` also acknowledge
 EventSource cannot send an Authorization header, so `/api/stream` takes `?st=<stream
 token>`: `name.role.expiry.signature` (HMAC-SHA256 with a per-process secret unless one is
 configured - replicas behind a load balancer must share it). The browser gets one from
-`GET /api/me` (bearer-authenticated); it is valid 10 minutes and only for the stream.
+`GET /api/me` (bearer-authenticated); it is valid 10 minutes and only for the stream. A
+stream is closed when its stream token expires (a stream opened with a bearer header after
+the same lifetime): the page then fetches a new token and reconnects.
 """
 
 from __future__ import annotations
@@ -44,12 +46,23 @@ def _digest(token: str) -> str:
 class TokenRegistry:
     """Known tokens (hashed) → principal, plus the signer of stream tokens."""
 
-    def __init__(self, entries: dict[str, Principal], stream_secret: bytes | None = None) -> None:
+    def __init__(
+        self,
+        entries: dict[str, Principal],
+        stream_secret: bytes | None = None,
+        stream_seconds: int = STREAM_TOKEN_SECONDS,
+    ) -> None:
         self._by_digest = {_digest(token): who for token, who in entries.items()}
         self._secret = stream_secret or secrets.token_bytes(32)
+        self.stream_seconds = stream_seconds
 
     @classmethod
-    def parse(cls, spec: str, stream_secret: bytes | None = None) -> TokenRegistry:
+    def parse(
+        cls,
+        spec: str,
+        stream_secret: bytes | None = None,
+        stream_seconds: int = STREAM_TOKEN_SECONDS,
+    ) -> TokenRegistry:
         entries: dict[str, Principal] = {}
         for index, item in enumerate(filter(None, (p.strip() for p in spec.split(","))), 1):
             parts = item.split(":")
@@ -61,7 +74,7 @@ class TokenRegistry:
             if len(token) < 16:
                 raise TokenConfigError(f"token entry #{index}: token shorter than 16 characters")
             entries[token] = Principal(name=name, role=role)
-        return cls(entries, stream_secret)
+        return cls(entries, stream_secret, stream_seconds)
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -79,18 +92,29 @@ class TokenRegistry:
                 found = who
         return found
 
+    def derive_key(self, purpose: str) -> bytes:
+        """A key for `purpose` derived from the stream secret (never the secret itself)."""
+        return hmac.new(self._secret, b"vigie-console:" + purpose.encode(), hashlib.sha256).digest()
+
     # ---- stream tokens -----------------------------------------------------------------
     def _sign(self, payload: str) -> str:
         mac = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
 
     def stream_token(self, who: Principal, now: float | None = None) -> tuple[str, int]:
-        expiry = int((now if now is not None else time.time()) + STREAM_TOKEN_SECONDS)
+        expiry = int((now if now is not None else time.time()) + self.stream_seconds)
         name = base64.urlsafe_b64encode(who.name.encode()).decode().rstrip("=")
         payload = f"{name}.{who.role}.{expiry}"
         return f"{payload}.{self._sign(payload)}", expiry
 
     def check_stream_token(self, token: str, now: float | None = None) -> Principal | None:
+        found = self.stream_principal(token, now)
+        return found[0] if found else None
+
+    def stream_principal(
+        self, token: str, now: float | None = None
+    ) -> tuple[Principal, int] | None:
+        """The principal of a valid stream token and the token's expiry (epoch seconds)."""
         parts = token.split(".")
         if len(parts) != 4:
             return None
@@ -102,7 +126,7 @@ class TokenRegistry:
         if role not in ROLES:
             return None
         padded = name + "=" * (-len(name) % 4)
-        return Principal(name=base64.urlsafe_b64decode(padded).decode(), role=role)
+        return Principal(name=base64.urlsafe_b64decode(padded).decode(), role=role), int(expiry)
 
 
 def generate_dev_tokens() -> str:

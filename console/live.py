@@ -5,6 +5,9 @@ Every `poll_seconds` (only while someone listens) the poller reads a cheap chang
 - `alert` events: the current state of each alert that is new or has a new version;
 - a `change` event `{"reports": bool, "incidents": bool, "alerts": bool, "actions": bool}`:
   the page then re-reads what changed through the JSON API with its own filters.
+
+Subscriptions are capped per principal and in total (`StreamLimit` beyond): every open
+stream holds a queue, a coroutine and a socket.
 """
 
 from __future__ import annotations
@@ -13,23 +16,44 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
 
+from agents.ports.blocking import BlockingRunner
+from agents.ports.store import Store
 from console import queries
-from streams.runtime import run_blocking
-from streams.storage.base import Store
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 200
 
 
+class StreamLimit(Exception):
+    """Too many open streams; `message` (French) is shown to the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class LiveHub:
-    def __init__(self, store: Store, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_blocking: BlockingRunner,
+        poll_seconds: float = 1.0,
+        *,
+        max_streams: int = 200,
+        max_per_owner: int = 10,
+    ) -> None:
         self.store = store
+        self.run_blocking = run_blocking
         self.poll_seconds = poll_seconds
-        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self.max_streams = max_streams
+        self.max_per_owner = max_per_owner
+        self._subscribers: dict[asyncio.Queue[bytes | None], str] = {}  # queue -> owner
+        self._per_owner: Counter[str] = Counter()
         self._signature: dict[str, Any] | None = None
         self._alert_versions: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -37,19 +61,41 @@ class LiveHub:
         self.store_ok = True
 
     # ---- subscribers -------------------------------------------------------------------
-    def subscribe(self) -> asyncio.Queue[bytes | None]:
+    def subscribe(self, owner: str) -> asyncio.Queue[bytes | None]:
+        """A new subscription of `owner` (the principal's name); StreamLimit when full."""
+        if self._per_owner[owner] >= self.max_per_owner:
+            raise StreamLimit(
+                f"trop de flux en direct ouverts pour ce compte ({self.max_per_owner} au plus) :"
+                " fermez d'autres onglets de la console"
+            )
+        if len(self._subscribers) >= self.max_streams:
+            raise StreamLimit(
+                f"trop de flux en direct ouverts sur la console ({self.max_streams} au plus) :"
+                " réessayez plus tard"
+            )
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = owner
+        self._per_owner[owner] += 1
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[bytes | None]) -> None:
-        self._subscribers.discard(queue)
+        owner = self._subscribers.pop(queue, None)
+        if owner is not None:
+            self._per_owner[owner] -= 1
+            if self._per_owner[owner] <= 0:
+                del self._per_owner[owner]
         if not self._subscribers:
             self._signature = None  # the next subscriber starts from a fresh baseline
+
+    def subscribed(self, queue: asyncio.Queue[bytes | None]) -> bool:
+        return queue in self._subscribers
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    def streams_of(self, owner: str) -> int:
+        return self._per_owner[owner]
 
     def publish(self, event: str, data: Any) -> None:
         frame = b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
@@ -57,9 +103,10 @@ class LiveHub:
             try:
                 queue.put_nowait(frame)
             except asyncio.QueueFull:  # a stuck client: drop it, its page reconnects
-                self._subscribers.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+                self.unsubscribe(queue)
+                while not queue.empty():  # make room for the end-of-stream mark
+                    queue.get_nowait()
+                queue.put_nowait(None)
 
     # ---- poller ------------------------------------------------------------------------
     def start(self) -> None:
@@ -71,6 +118,7 @@ class LiveHub:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
         self._subscribers.clear()
+        self._per_owner.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,11 +153,11 @@ class LiveHub:
 
     async def _poll(self) -> None:
         now = time.time()
-        signature = await run_blocking(queries.change_signature, self.store, now)
+        signature = await self.run_blocking(queries.change_signature, self.store, now)
         previous, self._signature = self._signature, signature
         since = queries.paris_midnight(now, queries.TREND_DAYS)
         if previous is None:  # baseline: remember alert versions, push nothing
-            self._alert_versions = await run_blocking(
+            self._alert_versions = await self.run_blocking(
                 queries.recent_alert_versions, self.store, since
             )
             return
@@ -117,9 +165,9 @@ class LiveHub:
         if not any(changed.values()):
             return
         if changed["alerts"] or changed["actions"]:
-            versions = await run_blocking(queries.recent_alert_versions, self.store, since)
+            versions = await self.run_blocking(queries.recent_alert_versions, self.store, since)
             fresh = [a for a, v in versions.items() if self._alert_versions.get(a) != v]
             self._alert_versions = versions
-            for alert in await run_blocking(queries.alerts_by_id, self.store, fresh, since):
+            for alert in await self.run_blocking(queries.alerts_by_id, self.store, fresh, since):
                 self.publish("alert", alert)
         self.publish("change", {**changed, "at": int(now)})

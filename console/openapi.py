@@ -58,6 +58,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Jeton manquant ou invalide",
         403: "Rôle insuffisant",
         404: "Inconnu",
+        409: "action_id déjà enregistré pour une autre action (l'historique ne se réécrit pas)",
+        429: "Trop d'échecs d'authentification depuis cette adresse, ou trop de flux ouverts"
+        " (en-tête Retry-After)",
         502: "Action enregistrée mais non publiée sur Kafka",
         503: "Base de données indisponible",
     }
@@ -69,7 +72,7 @@ def _get(summary: str, ok: dict[str, Any], params: list[dict[str, Any]], *codes:
         "get": {
             "summary": summary,
             "parameters": params,
-            "responses": {"200": ok, **_errors(401, *codes)},
+            "responses": {"200": ok, **_errors(401, 429, *codes)},
         }
     }
 
@@ -138,12 +141,16 @@ def openapi_document() -> dict[str, Any]:
         "/api/alerts/{alert_id}/actions": {
             "post": {
                 "summary": "Acquitter (ack) ou clôturer (close) une alerte avec un commentaire"
-                " (rôle operator) ; enregistrée dans ClickHouse et publiée sur Kafka",
+                " (rôle operator) ; enregistrée dans ClickHouse et publiée sur Kafka. Les"
+                " actions ne se réécrivent pas : un action_id déjà enregistré avec le même"
+                " contenu renvoie l'action enregistrée, avec un autre contenu 409. Commentaire"
+                " sans caractère de contrôle (hors tabulation et saut de ligne) ni contrôle de"
+                " direction du texte (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)",
                 "parameters": [_path_param("alert_id")],
                 "requestBody": {"required": True, "content": {JSON: {"schema": action_schema}}},
                 "responses": {
                     "201": _ok("Action enregistrée et publiée"),
-                    **_errors(400, 401, 403, 404, 502, 503),
+                    **_errors(400, 401, 403, 404, 409, 429, 502, 503),
                 },
             }
         },
@@ -164,8 +171,11 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/api/stream": {
             "get": {
-                "summary": "Flux SSE (événements hello, change, alert, status). EventSource ne"
-                " pouvant pas envoyer d'en-tête, le jeton court de /api/me passe en ?st=",
+                "summary": "Flux SSE (événements hello, change, alert, status, expired)."
+                " EventSource ne pouvant pas envoyer d'en-tête, le jeton court de /api/me passe"
+                " en ?st=. Le flux se termine par « expired » quand ce jeton expire (ouvert avec"
+                " l'en-tête Authorization : après la même durée) ; nombre de flux ouverts limité"
+                " par compte et au total (429)",
                 "security": [{"bearer": []}, {"streamToken": []}],
                 "parameters": [
                     {"name": "st", "in": "query", "required": False, "schema": {"type": "string"}}
@@ -175,7 +185,7 @@ def openapi_document() -> dict[str, Any]:
                         "description": "text/event-stream",
                         "content": {"text/event-stream": {}},
                     },
-                    **_errors(401),
+                    **_errors(401, 429),
                 },
             }
         },

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.enums import Category
 
@@ -18,6 +27,24 @@ DEFAULT_SPAN_SECONDS = 86_400
 MAX_MAP_POINTS = 3_000
 
 INSEE_PATTERN = r"^[0-9][0-9AB][0-9]{3}$"
+
+# Characters refused in free text: the bidirectional controls (they reorder what the next
+# reader sees, e.g. U+202E shows "txt.exe" for "exe.txt") and the control characters but
+# tab and newline (NUL, escape sequences, C1 controls).
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def forbidden_character(text: str) -> str | None:
+    """Why `text` is refused (a French reason naming the character), or None."""
+    for pattern, kind in (
+        (_BIDI, "contrôle de direction du texte"),
+        (_CONTROL, "caractère de contrôle"),
+    ):
+        found = pattern.search(text)
+        if found:
+            return f"caractère interdit U+{ord(found.group()):04X} ({kind})"
+    return None
 
 
 class BadRequest(ValueError):
@@ -95,8 +122,18 @@ class ActionBody(_Strict):
     action: Literal["ack", "close"]
     comment: str = Field(min_length=1, max_length=500)
     action_id: uuid.UUID | None = Field(
-        None, description="Client-chosen id: retrying with the same id records the action once"
+        None,
+        description="Client-chosen id: retrying with the same id and the same content records"
+        " the action once; the same id with another content is refused (409)",
     )
+
+    @field_validator("comment")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        reason = forbidden_character(value)
+        if reason is not None:
+            raise ValueError(reason)
+        return value
 
 
 def parse(model: type[_Strict], data: dict[str, Any]) -> Any:

@@ -27,8 +27,21 @@ class ConsoleSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Console bind address (server mode)")
     port: int = Field(8080, description="Console port (server mode)")
     poll_seconds: float = Field(1.0, description="How often the console polls ClickHouse")
+    max_streams: int = Field(
+        200, ge=1, description="Live (SSE) streams open at once on this process; 429 beyond"
+    )
+    max_streams_per_principal: int = Field(
+        10, ge=1, description="Live streams open at once per token name; 429 beyond"
+    )
+    auth_failure_burst: int = Field(
+        10, ge=1, description="Failed authentications a client address may make in a row "
+        "before it gets 429 (token bucket)",
+    )
+    auth_failures_per_minute: float = Field(
+        6.0, gt=0, description="Refill rate of that bucket: failed authentications per minute"
+    )
 
 
 @lru_cache(maxsize=1)
 def get_console_settings() -> ConsoleSettings:
-    return ConsoleSettings()  # type: ignore[call-arg]  # values come from the environment
+    return ConsoleSettings()  # values come from the environment

@@ -30,5 +30,17 @@ class Category(StrEnum):
     AUTRE = "autre"
 
 
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Precision(StrEnum):
+    """How an incident (or a report) is located: a position, or only its commune (INSEE)."""
+
+    POINT = "point"
+    COMMUNE = "commune"
+
+
 SOURCE_KINDS: tuple[str, ...] = tuple(k.value for k in SourceKind)
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.enums import Category, SourceKind
+from schemas.enums import Category, IncidentStatus, SourceKind
 
-
-class IncidentStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
+__all__ = ["Incident", "IncidentStatus"]
 
 
 class Incident(BaseModel):

@@ -24,14 +24,21 @@ class RejectReason(StrEnum):
     INVALID_TIMESTAMP = "invalid_timestamp"
     OCCURRED_AFTER_REPORTED = "occurred_after_reported"
     DESCRIPTION_TOO_LONG = "description_too_long"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    SOURCE_NOT_ALLOWED_ON_TOPIC = "source_not_allowed_on_topic"
 
 
 class RejectedReport(BaseModel):
     """What a subscriber of the dead-letter topic receives.
 
-    `original_b64` holds the exact bytes of the rejected message (base64), so that a
-    fixed producer or an operator can replay it; `detail` is a short human explanation
-    that never quotes personal data.
+    `original_b64` holds the bytes of the rejected message (base64), so that a fixed
+    producer or an operator can replay it; `detail` is a short human explanation that never
+    quotes personal data. A dead letter always fits in one Kafka message: when the original
+    is too large for that, `original_b64` holds only its first bytes and
+    `original_truncated` is true; `original_size` and `original_sha256` always describe the
+    whole original, whose full bytes are kept in the ClickHouse table `rejected`. The same
+    holds for the message key (`original_key_*`).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -45,3 +52,9 @@ class RejectedReport(BaseModel):
     original_key_b64: str | None = None
     report_id: str | None = None
     rejected_at: datetime
+    # Added after v1's first release (older dead letters lack them, hence the defaults).
+    original_size: int | None = None  # bytes of the whole original value
+    original_sha256: str | None = None  # hex SHA-256 of the whole original value
+    original_truncated: bool = False  # original_b64 holds only the first bytes
+    original_key_size: int | None = None  # bytes of the whole original key (None: no key)
+    original_key_truncated: bool = False  # original_key_b64 holds only the first bytes

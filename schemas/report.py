@@ -13,6 +13,19 @@ from schemas.enums import Category, SourceKind
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_DESCRIPTION_CHARS = 4000
 MAX_FUTURE_SKEW_SECONDS = 600  # occurred_at may be at most 10 min after reported_at
+# Plausible times, against the message time (the Kafka timestamp; in a backtest, the file's
+# own clock): `occurred_at` and `reported_at` may be at most this far after it (producers'
+# clock skew) ...
+DEFAULT_FUTURE_TOLERANCE_SECONDS = 15 * 60
+# ... and at most this far before it: partners upload late batches (hours, a weekend's
+# backlog, a monthly export), but an older report cannot join any incident any more and
+# belongs to a history import (`vigie backtest --history`), not the live stream.
+DEFAULT_MAX_AGE_SECONDS = 30 * 86400
+
+# The source kinds each report topic accepts: the citizen topic carries citizens only, the
+# partner topic every other kind (a message elsewhere is rejected `source_not_allowed_on_topic`).
+CITIZEN_KINDS: frozenset[str] = frozenset({SourceKind.CITIZEN.value})
+PARTNER_KINDS: frozenset[str] = frozenset(k.value for k in SourceKind) - CITIZEN_KINDS
 
 
 def parse_rfc3339(value: object) -> datetime:

@@ -20,8 +20,27 @@ HISTORY_DAYS=${HISTORY_DAYS:-14}
 # data's clock, but the console's "last hour" counters only catch up with the wall clock.
 SPEEDUP=${SPEEDUP:-1}
 if [ "$SPEEDUP" != 1 ]; then export VIGIE_DETECTOR_CLOCK=${VIGIE_DETECTOR_CLOCK:-data}; fi
+# Kafka's time retention follows record timestamps, and the simulated history is stamped up to
+# HISTORY_DAYS in the past: the input topics keep that history plus the default 7 days.
+export VIGIE_INPUT_RETENTION_HOURS=${VIGIE_INPUT_RETENTION_HOURS:-$(( (HISTORY_DAYS + 7) * 24 ))}
+SECRET_FILE="$RUN_DIR/pseudonym-secret"
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The key of the keyed hash applied to personal data: 32 random bytes (hex), new with each
+# demo, in a 0600 file of the run dir that every process of the run reads; KEEP_DATA=1 keeps
+# it with the data, so that kept hashes still match. Never a fixed string: with a known key,
+# every hashed phone number is found by trying them all. VIGIE_PSEUDONYM_SECRET, when set, wins.
+pseudonym_secret() {
+  if [ -n "${VIGIE_PSEUDONYM_SECRET:-}" ]; then export VIGIE_PSEUDONYM_SECRET; return 0; fi
+  if [ "${KEEP_DATA:-0}" != 1 ] || [ ! -s "$SECRET_FILE" ]; then
+    (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$SECRET_FILE.new")
+    mv -f "$SECRET_FILE.new" "$SECRET_FILE"
+  fi
+  chmod 600 "$SECRET_FILE"
+  VIGIE_PSEUDONYM_SECRET=$(cat "$SECRET_FILE")
+  export VIGIE_PSEUDONYM_SECRET
+}
 
 start() {
   if running "$RUN_DIR/worker.pid"; then
@@ -36,6 +55,7 @@ start() {
     VIGIE_CONSOLE_TOKENS=$(cat var/console-dev-tokens)
   fi
   export VIGIE_CONSOLE_TOKENS
+  pseudonym_secret
   # Each demo starts from scratch: the simulator makes a new history each time, and the
   # state of a previous demo (its stream clock ran ahead at SPEEDUP x the wall clock) would
   # stamp that history with the old clock. KEEP_DATA=1 keeps topics, tables and state.

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite and benchmarks need, when missing:
 # clickhouse-server/-client (server-mode tests), prometheus (promtool), chromium (browser tests).
-# Services are not started by the packages (policy-rc.d): tests start their own on loopback.
+# The packages' services are not started (policy-rc.d refuses it during the install): tests
+# start their own instances on loopback, and this script never stops a process it did not
+# start (a user's own Prometheus or ClickHouse keeps running).
 set -euo pipefail
 need=()
 command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickhouse-client)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-# `docker compose` (config validation only, no engine) for tests/sre: built from the Go
-# module proxy once, ~5 min on 2 cores; a no-op when present.
-bash "$(dirname "$0")/../tests/sre/install-compose-plugin.sh" >/dev/null
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -32,6 +31,3 @@ trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${need[@]}" >/dev/null
-# A package may still have started its daemon: tests run their own instances.
-pkill -f '/usr/bin/prometheus' 2>/dev/null || true
-pkill -f 'clickhouse-server --config-file=/etc/clickhouse-server' 2>/dev/null || true

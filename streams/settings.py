@@ -1,21 +1,34 @@
-"""Every setting of Vigie, read from `VIGIE_*` environment variables (one documented table).
+"""Every setting of the worker and the offline tools, read from `VIGIE_*` environment
+variables (the console's own `VIGIE_CONSOLE_*` settings are in `console.settings`).
 
-`docs/settings.md` is generated from this class (`vigie settings --markdown`).
+The settings table of `docs/sre.md` is generated from this class
+(`.venv/bin/python deploy/grafana/generate.py`); `tests/sre/test_drift.py` fails on a
+setting that no code reads or a documented `VIGIE_*` name that is not a setting.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NoReturn
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.core.correlation.config import CorrelationConfig
+from agents.core.pseudonym import MIN_SECRET_BYTES, Pseudonymiser
+from agents.core.validation import TimeBounds
+from schemas.report import CITIZEN_KINDS, PARTNER_KINDS
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+    # hide_input_in_errors: a refused value may be a secret; errors name the variable only
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIE_", extra="ignore", hide_input_in_errors=True
+    )
 
     # --- Kafka ---
     kafka_bootstrap: str = Field("localhost:19092", description="Kafka bootstrap servers")
@@ -36,6 +49,29 @@ class Settings(BaseSettings):
     worker_data_dir: str = Field("var/worker", description="Faust worker data directory")
     web_port: int = Field(6066, description="Worker HTTP port (metrics, health, console)")
     web_host: str = Field("127.0.0.1", description="Worker HTTP bind address")
+    kafka_max_message_bytes: int = Field(
+        1_000_000,
+        ge=16_384,
+        description="Largest record the worker produces, key and value (the producer's "
+        "`max_request_size`; keep it at most the broker's `message.max.bytes`, 1,048,588 by "
+        "default). Dead letters and enriched bundles are cut to fit: a dead letter carries "
+        "the first bytes of a larger original (whole bytes in ClickHouse `rejected`)",
+    )
+
+    # --- Validation of input reports ---
+    timestamp_future_tolerance_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="`occurred_at`/`reported_at` more than this after the message's Kafka "
+        "timestamp are rejected `timestamp_in_future` (producers' clock skew)",
+    )
+    timestamp_max_age_days: float = Field(
+        30.0,
+        gt=0,
+        description="`occurred_at`/`reported_at` more than this before the message's Kafka "
+        "timestamp are rejected `timestamp_too_old` (late partner uploads are accepted up "
+        "to it)",
+    )
 
     # --- ClickHouse ---
     clickhouse: str = Field(
@@ -49,10 +85,18 @@ class Settings(BaseSettings):
         description="Enriched bundles (up to 400 reports each) correlated per batch: bounds "
         "the work between two commits when catching up a backlog",
     )
-    sink_max_retries: int = Field(5, description="Insert retries before the worker crashes")
+    sink_max_retries: int = Field(
+        5, description="Retries of a failing ClickHouse call that is not an outage (bad "
+        "statement, schema mismatch) before the worker crashes"
+    )
     sink_backoff_seconds: float = Field(0.5, description="Base of jittered exponential backoff")
     clickhouse_unready_seconds: float = Field(
-        30.0, description="Readiness turns false after ClickHouse is unreachable this long"
+        30.0, description="Readiness turns false after ClickHouse (or Kafka) is unreachable "
+        "this long"
+    )
+    dependency_outage_seconds: float = Field(
+        3600.0, description="How long a ClickHouse outage is waited out, batch held and input "
+        "paused, before the worker exits (code 70) for a fresh start; 0: no waiting"
     )
 
     # --- Reference data, privacy ---
@@ -61,12 +105,36 @@ class Settings(BaseSettings):
         "", description="Commune → jurisdiction mapping CSV (default: packaged illustrative)"
     )
     pseudonym_secret: SecretStr = Field(
-        SecretStr("dev-only-secret-change-me-0000"),
-        description="Key of the keyed hash applied to personal data (set in production!)",
+        SecretStr(""),
+        description="Key of the keyed hash applied to personal data: 32+ random bytes, e.g. "
+        "`openssl rand -hex 32`. No default: the worker refuses to start without it, except "
+        "in development mode",
     )
-    dedup_retention_hours: float = Field(
-        168.0, description="How long a report_id is remembered for exact re-delivery drops"
+    dev_mode: bool = Field(
+        False,
+        description="Development mode: without VIGIE_PSEUDONYM_SECRET the worker hashes "
+        "personal data with a random key of its own process (and logs a warning). Never in "
+        "production: hashes then change at every restart",
     )
+    input_retention_hours: float = Field(
+        168.0,
+        description="Time retention (`retention.ms`) of the partner and citizen topics when "
+        "Vigie creates them: they carry contacts in clear. -1: no time limit",
+    )
+    rejected_retention_hours: float = Field(
+        336.0,
+        description="Time retention (`retention.ms`) of the dead-letter topic when Vigie "
+        "creates it: dead letters keep the original bytes. -1: no time limit",
+    )
+
+    @field_validator("input_retention_hours", "rejected_retention_hours")
+    @classmethod
+    def _retention(cls, value: float) -> float:
+        if value <= 0 and value != -1:
+            raise PydanticCustomError(
+                "retention", "must be a positive number of hours, or -1 for no time limit"
+            )
+        return value
 
     # --- Correlation ---
     allowed_lateness_hours: float = Field(
@@ -126,6 +194,64 @@ def correlation_config(settings: Settings) -> CorrelationConfig:
         compatible_pairs=pairs,
         chronic=base.chronic if settings.correlation_chronic_places else None,
     )
+
+
+def topic_kinds(settings: Settings) -> dict[str, frozenset[str]]:
+    """The source kinds each input topic accepts (contract v1): citizens on the citizen
+    topic only, partner kinds on the partner topic only."""
+    return {settings.topic_partner: PARTNER_KINDS, settings.topic_citizen: CITIZEN_KINDS}
+
+
+def time_bounds(settings: Settings) -> TimeBounds:
+    """How far a report's times may lie from its message time (worker and backtest)."""
+    return TimeBounds(future_s=settings.timestamp_future_tolerance_seconds,
+                      max_age_s=settings.timestamp_max_age_days * 86400.0)
+
+
+def pseudonymiser(settings: Settings) -> Pseudonymiser:
+    """The keyed hash of the worker: VIGIE_PSEUDONYM_SECRET, else, in development mode only,
+    a random key of this process (with a warning).
+
+    A secret shorter than 32 bytes, or none outside development mode, raises the settings'
+    own `ValidationError`, so that `vigie` stops with one line naming VIGIE_PSEUDONYM_SECRET
+    and exit code 78 (EX_CONFIG), as for any bad setting. Checked here, when a command is
+    about to hash, not when the settings are read: commands that hash nothing (`vigie
+    counts`, `vigie simulate`) need no key. There is no default key: a key in the code is
+    public, and with it every hashed phone number is found by trying them all."""
+    secret = settings.pseudonym_secret.get_secret_value().encode()
+    if len(secret) >= MIN_SECRET_BYTES:
+        return Pseudonymiser(secret)
+    if secret:
+        _refuse(settings, "secret_too_short", f"shorter than {MIN_SECRET_BYTES} bytes (use 32+ "
+                "random bytes, e.g. `openssl rand -hex 32`)")
+    if settings.dev_mode:
+        log.warning(
+            "development mode (VIGIE_DEV_MODE): VIGIE_PSEUDONYM_SECRET is not set, personal "
+            "data is hashed with a random key of this process; hashes will not match those "
+            "of another process or a restart. Never use development mode in production"
+        )
+        return _development_pseudonymiser()
+    _refuse(settings, "secret_missing", "not set: the key of the hash applied to personal "
+            "data (32+ random bytes, e.g. `openssl rand -hex 32`; VIGIE_DEV_MODE=1 uses a "
+            "random key of this process)")
+
+
+def _refuse(settings: Settings, kind: str, message: str) -> NoReturn:
+    """Raise a settings `ValidationError` on VIGIE_PSEUDONYM_SECRET (never showing it)."""
+    error = InitErrorDetails(type=PydanticCustomError(kind, message), loc=("pseudonym_secret",),
+                             input="")
+    raise ValidationError.from_exception_data(type(settings).__name__, [error])
+
+
+@lru_cache(maxsize=1)
+def _development_pseudonymiser() -> Pseudonymiser:
+    """One random key per process: every stage of the process hashes alike."""
+    return Pseudonymiser.ephemeral()
+
+
+def topic_retention_ms(hours: float) -> str:
+    """`retention.ms` for a retention in hours (-1: no time limit)."""
+    return "-1" if hours == -1 else str(round(hours * 3_600_000))
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,14 @@
-"""Topic declarations of the Faust app (one place for names, codecs and partition counts)."""
+"""Topic declarations of the Faust app (one place for names, codecs and partition counts).
+
+The topics that hold personal data in clear get a time retention when Vigie creates them
+(`topic_configs`): the partner and citizen topics (contacts, free text) keep
+`VIGIE_INPUT_RETENTION_HOURS`, the dead-letter topic (original bytes) keeps
+`VIGIE_REJECTED_RETENTION_HOURS`. Kafka applies `retention.ms` to record timestamps, which
+producers set (CreateTime): a record stamped further back than the retention is deleted
+within a retention check (`log.retention.check.interval.ms`), read or not. Replays and
+simulations of past data must therefore use -1 (no time limit) or a retention that covers
+their oldest timestamp. Topics that already exist keep their configuration.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import faust
 
-from streams.settings import Settings
+from streams.settings import Settings, topic_retention_ms
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +36,21 @@ class Topics:
         return [getattr(self, field.name) for field in fields(self)]
 
 
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Topic configs that Vigie sets when it creates a topic, by topic name."""
+    inputs = {"retention.ms": topic_retention_ms(settings.input_retention_hours)}
+    return {
+        settings.topic_partner: inputs,
+        settings.topic_citizen: inputs,
+        settings.topic_rejected: {
+            "retention.ms": topic_retention_ms(settings.rejected_retention_hours)
+        },
+    }
+
+
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    configs = topic_configs(settings)
+
     def raw(*names: str) -> faust.TopicT:
         return app.topic(
             *names,
@@ -37,6 +61,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
             partitions=settings.topic_partitions,
             replicas=settings.topic_replicas,
             internal=True,  # lets the worker create them when missing
+            config=configs.get(names[0]),  # the same for both report topics
         )
 
     return Topics(
@@ -78,13 +103,15 @@ def create_missing_topics(settings: Settings, topics: Topics, *,
                 return []
             time.sleep(1.0)
     created = []
+    configs = topic_configs(settings)
     try:
         existing = set(admin.list_topics())
         for name in topic_names(topics):
             if name in existing:
                 continue
             spec = {"num_partitions": settings.topic_partitions,
-                    "replication_factor": settings.topic_replicas}
+                    "replication_factor": settings.topic_replicas,
+                    "configs": configs.get(name, {})}
             try:
                 admin.create_topics({name: spec}, wait_for_metadata=True)
                 created.append(name)

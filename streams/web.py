@@ -1,17 +1,51 @@
-"""HTTP pages of a worker (Faust's web server): /metrics, /healthz, /readyz, /counts."""
+"""HTTP pages of a worker (Faust's web server): /metrics, /healthz, /readyz, /counts.
+
+Nothing else is served on VIGIE_WEB_PORT: Faust's own views (table browser, router,
+statistics, graph) are switched off in `streams.app.create_app`, and `worker_pages_only`
+answers 404 to any other path, so a Faust default view cannot reappear unnoticed. The table
+browser would expose incident state (member report ids, contact hashes, exact positions).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from aiohttp import web as aioweb
 
-from streams import metrics
-from streams.health import Health
-from streams.runtime import run_blocking
-from streams.storage.base import Store
+from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
+from agents.ports.health import Health
+from agents.ports.store import Store
+
+#: Every path a worker answers on VIGIE_WEB_PORT (unauthenticated: health and metrics, plus
+#: aggregate counts for local tooling).
+WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/counts"})
+#: Answered to loopback clients only (`vigie counts`, scripts/run.sh, benchmarks): the
+#: port listens on every interface in containers, and counts per commune are not public.
+LOOPBACK_ONLY_PATHS = frozenset({"/counts"})
+
+Handler = Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]]
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:  # a Unix socket peer or an unparsable address
+        return False
+
+
+@aioweb.middleware
+async def worker_pages_only(request: aioweb.Request, handler: Handler) -> aioweb.StreamResponse:
+    """aiohttp middleware of the worker's web server: only `WORKER_PATHS` are served."""
+    if request.path not in WORKER_PATHS:
+        raise aioweb.HTTPNotFound()
+    if request.path in LOOPBACK_ONLY_PATHS and not _is_loopback(request.remote):
+        raise aioweb.HTTPForbidden(text="served to loopback clients only")
+    return await handler(request)
 
 
 def stored_counts(store: Store) -> dict[str, Any]:
@@ -32,7 +66,8 @@ def stored_counts(store: Store) -> dict[str, Any]:
 
 
 def install_worker_pages(
-    app: faust.App, health: Health, store: Store, counts: Callable[[Store], dict[str, Any]]
+    app: faust.App, health: Health, store: Store, counts: Callable[[Store], dict[str, Any]],
+    run_blocking: BlockingRunner,
 ) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -56,10 +91,10 @@ def install_worker_pages(
             return web.json({"reports": await run_blocking(queries.count_reports, store)})
         return web.json(await run_blocking(counts, store))
 
-    @app.timer(1.0)
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves its decorators untyped
     async def heartbeat() -> None:
         health.tick()
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def started() -> None:
         health.mark_started()

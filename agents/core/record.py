@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -49,8 +51,10 @@ class ReportRecord:
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ReportRecord:
-        return cls(**data)  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any]) -> ReportRecord:
+        """A record from `to_dict`'s output (decoded JSON: the values are not checked; an
+        unknown or missing key raises TypeError)."""
+        return cls(**data)
 
 
 def rfc3339(epoch: float) -> str:

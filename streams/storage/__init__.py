@@ -1,17 +1,19 @@
-"""Storage: one `Store` interface, two ClickHouse backends, the DDL in `schema`.
+"""Storage: the two ClickHouse backends of the `Store` interface; they run the statements of
+`agents.ports.sql` (the DDL in `agents.ports.sql.schema`, the named queries per table).
 
     store = open_store("clickhouse://default:@127.0.0.1:9000/vigie")  # server
     store = open_store("chdb:///var/vigie/chdb")                      # embedded (chDB)
     store.ensure_schema()
     store.insert("reports", rows)          # dicts keyed by column; times = UTC epoch seconds
-    store.query("SELECT ... WHERE insee = %(insee)s", {"insee": "91228"})
+    query = incidents.GET                  # from agents.ports.sql import incidents
+    store.query(query.sql, query.bind(id="inc-1", floor=0))
 
 Read helpers shared by the CLI, console and tests live in `streams.storage.queries`.
 """
 
 from __future__ import annotations
 
-from streams.storage.base import Store, StoreError
+from agents.ports.store import Store, StoreError
 
 
 def open_store(url: str) -> Store:

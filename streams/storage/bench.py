@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any
 
+from agents.ports.sql import reports
 from streams.storage import open_store
 from streams.storage.queries import count_reports
 
@@ -66,7 +67,7 @@ def run(url: str, rows: int, batch: int) -> float:
     store = open_store(url)
     try:
         store.ensure_schema()
-        store.query("TRUNCATE TABLE reports")
+        store.query(reports.TRUNCATE.sql)
         batches = [make_report_rows(batch, start=s) for s in range(0, rows, batch)]
         started = time.perf_counter()
         for chunk in batches:

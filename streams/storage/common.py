@@ -18,8 +18,9 @@ from typing import Any
 
 from clickhouse_driver.util.escape import escape_params
 
-from streams.storage import schema
-from streams.storage.base import StoreError
+from agents.ports.sql import schema
+from agents.ports.sql import store as statements
+from agents.ports.store import StoreError, StoreUnavailable
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -174,6 +175,14 @@ class BaseStore(ABC):
     @abstractmethod
     def _close(self) -> None: ...
 
+    def _transient(self, exc: BaseException) -> bool:
+        """Whether a primitive's exception means "unreachable for now" (retrying later may
+        succeed) rather than a bad statement or schema. Backends refine it."""
+        return isinstance(exc, OSError | EOFError)
+
+    def _failure(self, message: str, exc: BaseException) -> StoreError:
+        return StoreUnavailable(message) if self._transient(exc) else StoreError(message)
+
     # -- Store --
     def ensure_schema(self) -> None:
         with self._lock:
@@ -183,7 +192,7 @@ class BaseStore(ABC):
             except StoreError:
                 raise
             except Exception as exc:
-                raise StoreError(f"schema creation failed: {exc}") from exc
+                raise self._failure(f"schema creation failed: {exc}", exc) from exc
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         check_identifier(table)
@@ -195,7 +204,7 @@ class BaseStore(ABC):
             try:
                 self._insert_columns(table, names, columns)
             except Exception as exc:
-                raise StoreError(f"insert into {table} failed: {exc}") from exc
+                raise self._failure(f"insert into {table} failed: {exc}", exc) from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         text = render(sql, params)
@@ -203,11 +212,11 @@ class BaseStore(ABC):
             try:
                 return self._select(text)
             except Exception as exc:
-                raise StoreError(f"query failed: {exc}") from exc
+                raise self._failure(f"query failed: {exc}", exc) from exc
 
     def ping(self) -> bool:
         try:
-            return self.query("SELECT 1 AS ok") == [{"ok": 1}]
+            return self.query(statements.PING.sql) == [{"ok": 1}]
         except StoreError:
             return False
 
@@ -228,15 +237,12 @@ class BaseStore(ABC):
         types = self._types.get(table)
         if types is None:
             try:
+                columns = statements.COLUMN_TYPES
                 rows = self._select(
-                    render(
-                        "SELECT name, type FROM system.columns"
-                        " WHERE database = %(db)s AND table = %(table)s",
-                        {"db": self.database, "table": table},
-                    )
+                    render(columns.sql, columns.bind(db=self.database, table=table))
                 )
             except Exception as exc:
-                raise StoreError(f"cannot read the columns of {table}: {exc}") from exc
+                raise self._failure(f"cannot read the columns of {table}: {exc}", exc) from exc
             if not rows:
                 raise StoreError(f"no table {self.database}.{table} (run ensure_schema)")
             types = {row["name"]: row["type"] for row in rows}

@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from chdb import session as chdb_session
 
-from streams.storage.base import StoreError
+from agents.ports.sql import store as statements
+from agents.ports.store import StoreError
 from streams.storage.common import BaseStore, reader, to_dicts
 
 DEFAULT_DATABASE = "vigie"
@@ -66,8 +67,8 @@ class EmbeddedStore(BaseStore):
             self._session = chdb_session.Session(f"{path}?async_insert=0")  # type: ignore[no-untyped-call]
             for stmt in _SESSION_SETTINGS:
                 self._session.query(stmt)
-            self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-            self._session.query(f"USE {self.database}")
+            self._session.query(statements.create_database(self.database))
+            self._session.query(statements.use(self.database))
         except Exception as exc:
             if self._session is not None:
                 self._session.close()  # release the path (one chDB path per process)
@@ -94,10 +95,7 @@ class EmbeddedStore(BaseStore):
     def _insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None:
         # JSONColumns built by orjson: ~10x faster than JSONEachRow for the same rows.
         payload = orjson.dumps(dict(zip(names, columns, strict=True)))
-        inserter = self._live().send_insert(
-            f"INSERT INTO {table} ({', '.join(names)}) SETTINGS async_insert = 0",
-            "JSONColumns",
-        )
+        inserter = self._live().send_insert(statements.insert_sync(table, names), "JSONColumns")
         try:
             inserter.append(payload)
         except BaseException:

@@ -10,12 +10,33 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+from clickhouse_driver.errors import ErrorCodes
 
-from streams.storage.base import StoreError
+from agents.ports.sql import store as statements
+from agents.ports.store import StoreError
 from streams.storage.common import BaseStore, check_identifier, iso_date, reader, to_dicts
 
 DEFAULT_PORT = 9000
 DEFAULT_DATABASE = "vigie"
+# Server error codes that say "not now" rather than "never": the same call may succeed once
+# the server, its replicas or its load recover (anything else, e.g. a bad statement or a
+# missing column, is not retried for long).
+TRANSIENT_CODES = frozenset({
+    ErrorCodes.TIMEOUT_EXCEEDED,
+    ErrorCodes.TOO_MANY_SIMULTANEOUS_QUERIES,
+    ErrorCodes.NO_FREE_CONNECTION,
+    ErrorCodes.SOCKET_TIMEOUT,
+    ErrorCodes.NETWORK_ERROR,
+    ErrorCodes.NO_ZOOKEEPER,
+    ErrorCodes.MEMORY_LIMIT_EXCEEDED,
+    ErrorCodes.TABLE_IS_READ_ONLY,
+    ErrorCodes.TOO_MANY_PARTS,
+    ErrorCodes.ALL_CONNECTION_TRIES_FAILED,
+    ErrorCodes.UNKNOWN_STATUS_OF_INSERT,
+    ErrorCodes.QUERY_WAS_CANCELLED,
+    ErrorCodes.KEEPER_EXCEPTION,
+})
 
 
 class ServerStore(BaseStore):
@@ -50,9 +71,7 @@ class ServerStore(BaseStore):
         if self._client is None:
             bootstrap = Client(database="default", **self._params)
             try:
-                bootstrap.execute(
-                    f"CREATE DATABASE IF NOT EXISTS {check_identifier(self.database)}"
-                )
+                bootstrap.execute(statements.create_database(check_identifier(self.database)))
             finally:
                 bootstrap.disconnect()
             self._client = Client(database=self.database, **self._params)
@@ -79,14 +98,17 @@ class ServerStore(BaseStore):
         return to_dicts([name for name, _ in columns], converters, rows)
 
     def _insert_columns(self, table: str, names: list[str], columns: list[list[Any]]) -> None:
-        self._connected().execute(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES", columns, columnar=True
-        )
+        self._connected().execute(statements.insert_values(table, names), columns, columnar=True)
 
     def _close(self) -> None:
         if self._client is not None:
             self._client.disconnect()
             self._client = None
+
+    def _transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, DriverError):
+            return getattr(exc, "code", None) in TRANSIENT_CODES
+        return super()._transient(exc)
 
 
 def _epoch(value: datetime, zone: ZoneInfo) -> int | float:

@@ -18,7 +18,7 @@ import orjson
 from agents.core.correlation import partition_key
 from agents.core.record import ReportRecord
 from agents.ingest import bundle_by_key
-from streams.storage.base import StoreError
+from agents.ports.store import StoreError
 
 LAT0, LON0 = 48.6290, 2.4410  # Évry-Courcouronnes
 T0 = 1_710_748_800.0  # 2024-03-18 08:00 UTC
@@ -26,7 +26,7 @@ M_PER_DEG = 111_320.0
 
 
 class FakeStore:
-    """`streams.storage.base.Store` in memory; `fail_inserts` makes every insert raise."""
+    """`agents.ports.store.Store` in memory; `fail_inserts` makes every insert raise."""
 
     url = "memory://fake"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.correlate import CorrelateProcessor, PartitionChanges
 from agents.faust_agents import IncidentStates
-from streams.retry import RetryPolicy
+from agents.ports.retry import RetryPolicy
 from tests.agents.fakes import FakeKafka, FakeStore, report, run_inline
 
 

@@ -11,9 +11,9 @@ from schemas import Alert, Incident
 
 pytest.importorskip("agents.core.correlation")
 
-from streams.cli import main
-from streams.simulator.config import SimulationConfig
-from streams.simulator.engine import simulate
+from offline.simulator.config import SimulationConfig
+from offline.simulator.engine import simulate
+from vigie.cli import main
 
 
 def test_backtest_writes_contract_files_deterministically(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_backtest_restores_the_garbage_collector_settings() -> None:
     also when the replay raises."""
     import gc
 
-    from streams.backtest import run_backtest
+    from offline.replay import run_backtest
 
     before = gc.get_threshold()
     frozen = gc.get_freeze_count()

@@ -40,6 +40,14 @@ const browser = await chromium.launchPersistentContext(userDataDir, {
   timezoneId: "Europe/Paris",
 });
 const page = browser.pages()[0] || await browser.newPage();
+// every EventSource the page opens, to check that logging out closes it
+await page.addInitScript(() => {
+  const Native = window.EventSource;
+  window.__streams = [];
+  window.EventSource = class extends Native {
+    constructor(...args) { super(...args); window.__streams.push(this); }
+  };
+});
 const external = [];
 page.on("request", (req) => { if (!req.url().startsWith(url)) external.push(req.url()); });
 const consoleErrors = [];
@@ -155,6 +163,45 @@ try {
   await page.setViewportSize({ width: 1920, height: 1080 });
   await page.locator("#wall-toggle").click();
   await page.screenshot({ path: join(artifacts, "console-wall.png") });
+
+  // logout: nothing of the data stays on screen nor in the DOM, the live stream closes
+  await page.locator("#logout").click();
+  await page.locator("#login").waitFor();
+  await page.waitForTimeout(1500); // an answer or a refresh still on its way would land here
+  await need("need-logged-out"); // the Python side waits for the server to see the stream go
+  const leftovers = await page.evaluate(({ alertId, secrets }) => {
+    const found = [];
+    const main = document.getElementById("main");
+    if (main.getClientRects().length || getComputedStyle(main).display !== "none") found.push("main visible");
+    const nodes = document.querySelectorAll(
+      "[data-alert-id], [data-incident-id], #map *, #trend *, .bars *, #incident-rows *, #alert-feed *, #details-body *");
+    if (nodes.length) found.push(`${nodes.length} data nodes`);
+    for (const sel of ["#f-category", "#f-insee", "#f-jurisdiction"]) {
+      if (document.querySelector(sel).options.length !== 1) found.push(`${sel} options`);
+    }
+    for (const kpi of document.querySelectorAll(".kpi-value")) {
+      if (kpi.textContent !== "–") found.push(`${kpi.id} = ${kpi.textContent}`);
+    }
+    if ([...document.querySelectorAll("dialog")].some((d) => d.open)) found.push("dialog open");
+    const html = document.documentElement.outerHTML;
+    for (const secret of [alertId, ...secrets]) if (html.includes(secret)) found.push(`"${secret}" in the DOM`);
+    const streams = window.__streams.filter((s) => s.readyState !== EventSource.CLOSED);
+    if (streams.length) found.push(`${streams.length} stream(s) open`);
+    if (sessionStorage.getItem("vigie.token") !== null) found.push("token kept");
+    return found;
+  }, { alertId, secrets: ["inc-1", "Courcouronnes", "Patrouille envoyée", "alice", "Acquittée", "Rodéo"] });
+  if (leftovers.length) throw new Error(`left after logout: ${leftovers.join("; ")}`);
+  await page.screenshot({ path: join(artifacts, "console-logged-out.png") });
+  step("logged-out", { streams: await page.evaluate(() => window.__streams.length) });
+
+  // logging in again rebuilds everything
+  await page.locator("#token-input").fill(token);
+  await page.locator("#login-form button[type=submit]").click();
+  await textBecomes("#kpi-today", process.env.EXPECT_TODAY_AFTER, 10_000);
+  await page.waitForSelector("#map circle.incident");
+  await page.locator(`[data-alert-id="${alertId}"]`).waitFor({ timeout: 5_000 });
+  await page.waitForFunction(() => document.querySelector("#live")?.textContent === "En direct");
+  step("logged-in-again", {});
 
   if (external.length) throw new Error(`requests outside the console: ${external.join(", ")}`);
   step("done", { consoleErrors });

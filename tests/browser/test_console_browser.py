@@ -2,7 +2,8 @@
 
 Needs `/usr/bin/chromium` and `npm ci --prefix tests/browser`. The browser side is
 `console_flow.mjs`; this test serves the console over a chDB store, inserts rows when the
-script asks (`STEP need-...`), then checks the store and the action publisher.
+script asks (`STEP need-...`), then checks the store and the action publisher. After the
+logout (`STEP need-logged-out`) it waits for the console to see the page's stream close.
 Screenshots land in `test-artifacts/console-*.png`.
 """
 
@@ -20,12 +21,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp import web
 
 from agents.core.refdata import load_refdata
+from agents.ports.blocking import StoreThread
 from console import bound_port, create_console_app, start_console
-from streams.runtime import run_blocking
+from console.context import CTX
 from streams.storage import Store, open_store
 from tests.console import rows
+
+# One thread for every store call of a test and of the console under test, as in the worker.
+run_blocking = StoreThread("test-store").run
 
 pytestmark = pytest.mark.browser
 HERE = Path(__file__).parent
@@ -49,6 +55,14 @@ def chdb_store(chdb_path: Path) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+async def _streams_gone(app: web.Application, timeout: float) -> dict[str, float]:
+    """Waits (up to `timeout` s) until the console holds no live stream any more."""
+    hub, t0 = app[CTX].hub, time.monotonic()
+    while hub.subscribers and time.monotonic() - t0 < timeout:
+        await asyncio.sleep(0.05)
+    return {"open": hub.subscribers, "ms": (time.monotonic() - t0) * 1000}
 
 
 async def test_console_in_chromium(chdb_store: Store) -> None:
@@ -102,6 +116,7 @@ async def test_console_in_chromium(chdb_store: Store) -> None:
         tokens=f"{OPERATOR}:operator:alice",
         action_publisher=publisher,
         poll_seconds=1.0,  # the default: the < 2 s claims hold as shipped
+        run_blocking=run_blocking,
     )
     runner = await start_console(app, "127.0.0.1", 0)
     artifacts = ROOT / "test-artifacts"
@@ -147,6 +162,8 @@ async def test_console_in_chromium(chdb_store: Store) -> None:
                     await run_blocking(
                         store.insert, "alerts", [rows.alert("alert-browser-1", time.time())]
                     )
+                elif name == "need-logged-out":
+                    steps["stream-closed"] = await _streams_gone(app, 5.0)
                 if name.startswith("need-"):
                     inserted_ms = time.time() * 1000  # rows are visible: the clock starts
                     proc.stdin.write(b"GO\n")
@@ -164,6 +181,9 @@ async def test_console_in_chromium(chdb_store: Store) -> None:
     assert steps["counters-updated"]["ms"] < 2000  # live, no reload
     assert steps["alert-received"]["ms"] < 2000
     assert steps["done"]["consoleErrors"] == []
+    # the logout closed the stream: the server let it go, the page holds no data any more
+    assert steps["stream-closed"]["open"] == 0, steps["stream-closed"]
+    assert steps["logged-out"]["streams"] >= 1 and "logged-in-again" in steps
     actions = await run_blocking(store.query, "SELECT * FROM alert_actions FINAL")
     assert [(a["alert_id"], a["action"], a["operator"], a["comment"]) for a in actions] == [
         ("alert-browser-1", "ack", "alice", "Patrouille envoyée, situation suivie")
@@ -171,7 +191,12 @@ async def test_console_in_chromium(chdb_store: Store) -> None:
     assert [(e["alert_id"], e["action_id"]) for e in published] == [
         ("alert-browser-1", actions[0]["action_id"])
     ]
-    for name in ("console-desk.png", "console-wall.png", "console-details.png"):
+    for name in (
+        "console-desk.png",
+        "console-wall.png",
+        "console-details.png",
+        "console-logged-out.png",
+    ):
         assert (artifacts / name).stat().st_size > 10_000
     assert time.monotonic() - started < 60
     print("browser steps:", json.dumps(steps))

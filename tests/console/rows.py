@@ -1,4 +1,4 @@
-"""Rows for the console tests (the columns of `streams.storage.schema`)."""
+"""Rows for the console tests (the columns of `agents.ports.sql.schema`)."""
 
 from __future__ import annotations
 

@@ -4,100 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from agents.core.refdata import RefData, load_refdata
-from console import TokenRegistry, create_console_app
+from console import TokenRegistry
 from console.api import ROUTES
 from console.auth import Principal, TokenConfigError
-from streams.runtime import run_blocking
+from console.security import ConsoleLimits
 from streams.storage import Store
 from tests.console import rows
-
-OPERATOR = "operator-token-0123456789"
-VIEWER = "viewer-token-0123456789ab"
-TOKENS = f"{OPERATOR}:operator:alice,{VIEWER}:viewer:wall"
-OP = {"Authorization": f"Bearer {OPERATOR}"}
-VIEW = {"Authorization": f"Bearer {VIEWER}"}
-NOW = time.time()
-
-
-@pytest.fixture(scope="module")
-def refdata() -> RefData:
-    return load_refdata()
-
-
-class Recorder:
-    """An action publisher that records events (or fails on demand)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.fail = False
-
-    async def __call__(self, event: dict[str, Any]) -> None:
-        if self.fail:
-            raise ConnectionError("broker down")
-        self.events.append(event)
-
-
-@pytest.fixture
-def seeded(store: Store) -> Store:
-    reports = [rows.report(f"r{i}", NOW - 60 - i * 300, "vol") for i in range(6)]  # last 30 min
-    reports += [
-        rows.report(f"m{i}", NOW - 7200 - i, "rodeo", rows.MASSY, "csp-massy") for i in range(3)
-    ]
-    reports.append(rows.report("old", NOW - 3 * 86_400, "vol"))  # 3 days ago
-    store.insert("reports", reports)
-    incidents = [rows.incident(f"i{i}", NOW - 100 - i * 60, reports=[f"r{i}"]) for i in range(7)]
-    incidents.append(
-        rows.incident(
-            "im",
-            NOW - 7200,
-            category="rodeo",
-            place=rows.MASSY,
-            jurisdiction="csp-massy",
-            reports=["m0", "m1", "m2"],
-        )
-    )
-    store.insert("incidents", incidents)
-    # i0 got closed later (version 2)
-    store.insert(
-        "incidents", [rows.incident("i0", NOW - 100, version=2, status="closed", reports=["r0"])]
-    )
-    store.insert(
-        "alerts",
-        [
-            rows.alert("a1", NOW - 30),
-            rows.alert("a2", NOW - 40, category="rodeo", insee=[rows.MASSY[0]]),
-        ],
-    )
-    return store
-
-
-@pytest.fixture
-async def client(seeded: Store, refdata: RefData) -> AsyncIterator[tuple[TestClient, Recorder]]:
-    recorder = Recorder()
-    app = create_console_app(
-        seeded, refdata=refdata, tokens=TOKENS, action_publisher=recorder, poll_seconds=0.2
-    )
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client, recorder
-
-
-async def get_json(c: TestClient, url: str, headers: dict[str, str] = OP, status: int = 200) -> Any:
-    response = await c.get(url, headers=headers)
-    body = await response.json()
-    assert response.status == status, body
-    return body
+from tests.console.support import (
+    NOW,
+    OP,
+    OPERATOR,
+    TOKENS,
+    VIEW,
+    get_json,
+    next_event,
+    run_blocking,
+)
 
 
 # ---- access control ------------------------------------------------------------------------
+# 39 refused requests from one address: more than the default burst of failures allowed
+@pytest.mark.parametrize("limits", [ConsoleLimits(auth_failure_burst=100)])
 async def test_health_is_public_and_every_api_route_needs_a_token(client: Any) -> None:
     c, _ = client
     assert (await c.get("/healthz")).status == 200
@@ -319,21 +252,6 @@ async def test_openapi_lists_the_real_endpoints(client: Any) -> None:
 
 
 # ---- live stream ---------------------------------------------------------------------------
-async def _next_event(response: Any, name: str, timeout: float) -> dict[str, Any]:
-    import orjson
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    event = None
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        line = await asyncio.wait_for(response.content.readline(), max(remaining, 0.01))
-        text = line.decode().rstrip("\n")
-        if text.startswith("event: "):
-            event = text[7:]
-        elif text.startswith("data: ") and event == name:
-            return dict(orjson.loads(text[6:]))
-
-
 async def test_stream_is_authenticated_and_pushes_alerts(client: Any, seeded: Store) -> None:
     c, _ = client
     assert (await c.get("/api/stream")).status == 401
@@ -342,16 +260,16 @@ async def test_stream_is_authenticated_and_pushes_alerts(client: Any, seeded: St
     response = await c.get(f"/api/stream?st={me['stream_token']}")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/event-stream")
-    assert (await _next_event(response, "hello", 2))["store"] == "ok"
+    assert (await next_event(response, "hello", 2))["store"] == "ok"
     await asyncio.sleep(0.5)  # the poller takes its baseline
     t0 = time.monotonic()
     await run_blocking(seeded.insert, "alerts", [rows.alert("a-live", time.time())])
-    pushed = await _next_event(response, "alert", 3)
+    pushed = await next_event(response, "alert", 3)
     assert pushed["alert_id"] == "a-live" and pushed["operator_state"] is None
     assert time.monotonic() - t0 < 2.0
     await run_blocking(seeded.insert, "reports", [rows.report("r-live", time.time())])
     t0 = time.monotonic()
-    while not (await _next_event(response, "change", 3))["reports"]:
+    while not (await next_event(response, "change", 3))["reports"]:
         pass  # the change of the alert insert may come first
     assert time.monotonic() - t0 < 2.0
     response.close()

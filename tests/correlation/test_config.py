@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 
 import h3
 import pytest
@@ -101,8 +102,16 @@ def test_partition_key_is_a_coarse_parent_shared_by_neighbours() -> None:
     assert partition_key(far, 6) != partition_key(a, 6)
 
 
-def _m(kind: str, org: str, rid: str, contact: str | None = None) -> dict[str, object]:
-    return {"source_kind": kind, "source_org": org, "report_id": rid, "contact_hash": contact}
+@dataclass(frozen=True)
+class _Reporter:
+    source_kind: str
+    source_org: str
+    report_id: str
+    contact_hash: str | None
+
+
+def _m(kind: str, org: str, rid: str, contact: str | None = None) -> _Reporter:
+    return _Reporter(kind, org, rid, contact)
 
 
 def test_confidence_formula() -> None:

@@ -268,11 +268,12 @@ def test_candidate_search_finds_every_admissible_incident() -> None:
             accuracy=rnd.choice([10.0, 50.0, 300.0]),
             contact=f"c{i}",
         )
-        found = engine._candidates(r)
+        assert r.lat is not None and r.lon is not None
+        found = engine._candidates(r, r.lat, r.lon)
         admissible = {
             iid
-            for iid in engine.incident_ids()
-            if engine._cost(engine._incidents[iid], r) is not None
+            for iid, incident in engine._index.incidents.items()
+            if engine._cost(incident, r) is not None
         }
         assert admissible <= found
         engine.process(r)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.evaluation import EvalSetup, evaluate
+from offline.evaluation import EvalSetup, evaluate
 
 # measured (14 days), seeds 1 / 2: whole stream P 0.946 / 0.941, R 0.855 / 0.850,
 # F1 0.898 / 0.893, B3 0.963 / 0.961, over-merge 1.9 % / 2.0 %; steady state P 0.959 / 0.952,
@@ -48,7 +48,7 @@ def test_quality_floors_on_two_seeds(seed: int) -> None:
 
 
 def test_cli_exit_code_follows_the_floors(capsys: pytest.CaptureFixture[str]) -> None:
-    from streams.cli import main
+    from vigie.cli import main
 
     assert main(["eval", "--seeds", "3", "--days", "2", "--min-f1", "0.5"]) == 0
     assert '"pairwise_f1"' in capsys.readouterr().out

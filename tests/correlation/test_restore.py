@@ -12,14 +12,14 @@ from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportRecord
 from agents.core.refdata import load_refdata
 from agents.core.validation import Rejection, validate_report
-from streams.simulator import SimulationConfig, simulate
+from offline.simulator import SimulationConfig, simulate
 
 
 @lru_cache(maxsize=1)
 def simulated_records() -> tuple[ReportRecord, ...]:
     refdata = load_refdata()
     geocoder = Geocoder(refdata, load_jurisdictions(None, refdata))
-    pseudonymiser = Pseudonymiser(b"test-secret-0123456789abcdef")
+    pseudonymiser = Pseudonymiser(b"test-secret-0123456789abcdefghijklmn")
     records = []
     for msg in simulate(SimulationConfig(days=3, seed=5)):
         r = validate_report(

@@ -107,7 +107,7 @@ def test_incident_counter_counts_incidents_once_and_moves_on_new_version() -> No
 def test_incident_counter_leaves_out_incidents_known_only_by_their_commune() -> None:
     """A commune-only incident sits at its commune's representative point: not a place, so
     not counted per cell (see `incident_cell`) until a version locates it; then it counts in
-    the hour it was first seen, as `LIVE_COUNTS_SQL` does."""
+    the hour it was first seen, as `incident_hours.LIVE_COUNTS` does."""
     store = InMemoryCountStore()
     counter = IncidentCounter(store)
     other = h3.grid_ring(CENTER, 2)[0]

@@ -1,7 +1,7 @@
 """Quality harness on fixed-seed simulated streams (the detector on the true incidents).
 
 28 days: 21 days of history (baselines, calibration) and 7 evaluated days, with the `BURST`
-outbreak model of `streams.backtest` (3-24 h episodes, ~3 extra incidents an hour within
+outbreak model of `offline.detection_quality` (3-24 h episodes, ~3 extra incidents an hour within
 150-400 m). Floors sit a little under what was measured on both seeds (BENCHMARKS.md,
 detection section): seed 1 100 % / 1.95 h / 0.29 a day, seed 2 94 % / 2.35 h / 0.29 a day.
 About 8 s per seed.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.backtest import QualitySetup, run_quality
+from offline.detection_quality import QualitySetup, run_quality
 
 
 @pytest.mark.slow

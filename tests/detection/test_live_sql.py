@@ -1,9 +1,9 @@
-"""The live counts (`LIVE_COUNTS_SQL`, `LIVE_SPAN_SQL` through `ClickHouseCountStore`) on the
-real schema, on both backends (ClickHouse 18.16 server and chDB 26.x): each incident once, in
-the hour it was first seen (`first_seen_at`, the same in every version of an incident), with
-the cell and category of its latest version, located incidents only (not known only by their
-commune), before and after the ReplacingMergeTree merges
-(`incident_hours`, kept from `incidents` by a materialized view)."""
+"""The live counts (`incident_hours.LIVE_COUNTS` and `incidents.LIVE_SPAN` of `agents.ports.sql`
+through `ClickHouseCountStore`) on the real schema, on both backends (ClickHouse 18.16 server
+and chDB 26.x): each incident once, in the hour it was first seen (`first_seen_at`, the same
+in every version of an incident), with the cell and category of its latest version, located
+incidents only (not known only by their commune), before and after the ReplacingMergeTree
+merges (`incident_hours`, kept from `incidents` by a materialized view)."""
 
 from __future__ import annotations
 

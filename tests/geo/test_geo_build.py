@@ -10,7 +10,7 @@ import shapely
 from shapely.geometry import box
 
 from agents.core.refdata import DEFAULT_REFDATA, make_commune, quantize
-from streams import refdata_build as rb
+from offline import refdata_build as rb
 
 CACHE = Path("var/cache/refdata")
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from streams.simulator import SimulationConfig, simulate
-from streams.simulator.engine import SimMessage
+from offline.simulator import SimulationConfig, simulate
+from offline.simulator.engine import SimMessage
 from streams.storage import Store, open_store
 from tests.infra.kafka import FaustWorker, KafkaBroker, free_port
 
@@ -33,7 +33,7 @@ class VigieWorker(FaustWorker):
     """`vigie worker` (the project's own entry point) instead of `faust -A app worker`."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "streams.cli", "worker"]
+        return [sys.executable, "-m", "vigie.cli", "worker"]
 
 
 @dataclass
@@ -86,6 +86,9 @@ class Pipeline:
             "VIGIE_SINK_MAX_RETRIES": "3",
             "VIGIE_SINK_BACKOFF_SECONDS": "0.2",
             "VIGIE_PSEUDONYM_SECRET": "integration-test-secret-0123456789",
+            # simulated reports carry past timestamps, and Kafka's retention follows
+            # record timestamps: a time limit would delete them before they are read
+            "VIGIE_INPUT_RETENTION_HOURS": "-1",
             **{f"VIGIE_TOPIC_{k.upper()}": v for k, v in self.topics.items()},
             **{k.upper() if k.startswith("VIGIE_") else f"VIGIE_{k.upper()}": v
                for k, v in settings.items()},

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import orjson
 import pytest
 
-from streams.simulator.engine import SimMessage
+from offline.simulator.engine import SimMessage
 from tests.infra.clickhouse import ClickHouseServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

@@ -161,7 +161,7 @@ def test_embedded_chdb_mode_and_vigie_counts(pipeline_factory, tmp_path) -> None
     assert sum(counts["rejected_by_reason"].values()) == len(produced.expected_rejects())
     # The CLI reads the same numbers although the worker holds the chDB directory.
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "counts", "--json"],
+        [sys.executable, "-m", "vigie.cli", "counts", "--json"],
         env={**p.env}, capture_output=True, text=True, timeout=60, check=True,
     )
     assert json.loads(out.stdout)["reports"] == n_valid

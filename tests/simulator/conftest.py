@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from streams.simulator import SimMessage, SimulationConfig, simulate
+from offline.simulator import SimMessage, SimulationConfig, simulate
 
 
 @dataclass

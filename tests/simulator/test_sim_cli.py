@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 from shapely.geometry import box
 
-from streams.cli import main
-from streams.simulator import SimulationConfig, simulate, write_jsonl
-from streams.simulator.area import build_area
+from vigie.cli import main
+from offline.simulator import SimulationConfig, simulate, write_jsonl
+from offline.simulator.area import build_area
 
 
 def test_cli_writes_reports_and_aligned_truth(tmp_path: Path) -> None:

@@ -32,15 +32,6 @@ def require_binary(name: str, install: str) -> str:
     return path
 
 
-def has_compose_plugin() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, text=True, check=False
-    )
-    return probe.returncode == 0
-
-
 def run(cmd: list[str], cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=full_env)

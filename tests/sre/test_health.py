@@ -1,10 +1,10 @@
-"""streams.health with an injected clock: liveness, readiness and their JSON bodies."""
+"""agents.ports.health with an injected clock: liveness, readiness and their JSON bodies."""
 
 from __future__ import annotations
 
 import json
 
-from streams.health import Health
+from agents.ports.health import Health
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""streams.metrics: names and labels follow the conventions, helpers move the right series."""
+"""agents.ports.metrics: names and labels follow the conventions, helpers move the right series."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from streams import metrics as metrics_module
+from agents.ports import metrics as metrics_module
 
 FORBIDDEN_LABELS = {
     "report_id",

@@ -1,4 +1,4 @@
-"""Dashboards, rules and docs only reference metrics that streams/metrics.py defines."""
+"""Dashboards, rules and docs only reference metrics that agents/ports/metrics.py defines."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams import metrics
+from agents.ports import metrics
 from tests.sre.conftest import DEPLOY, ROOT, import_required, run
 
 yaml = import_required("yaml", "pip install PyYAML==6.0.4")
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
-# Series that do not come from streams.metrics: Prometheus' own `up`, and the process
+# Series that do not come from agents.ports.metrics: Prometheus' own `up`, and the process
 # collector registered on the same registry (checked against a real render below).
 EXTERNAL = {"up"}
 PROMQL_WORDS = re.compile(r"\b([a-z_][a-z0-9_]*)\b")

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from agents.ports.sql import incident_hours
 from streams.storage import Store
 
 DASHBOARD = (
@@ -83,6 +84,15 @@ def test_the_dashboard_has_its_clickhouse_panels() -> None:
         "New incidents by jurisdiction",
         "Busiest H3 r8 cells",
     }
+
+
+def test_the_panels_run_the_named_queries_of_the_catalogue() -> None:
+    named = {
+        " ".join(query.sql.split())
+        for name, query in vars(incident_hours).items()
+        if name.startswith("GRAFANA_")
+    }
+    assert set(clickhouse_panels().values()) == named
 
 
 def test_clickhouse_panels_count_each_incident_once(store: Store) -> None:

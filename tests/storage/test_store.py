@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agents.ports.sql.schema import INCIDENT_HOURS_SELECT, STATEMENTS, VIEW_STATEMENTS
 from streams.storage import Store, StoreError, open_store
 from streams.storage.bench import make_report_rows
 from streams.storage.queries import (
@@ -20,7 +21,6 @@ from streams.storage.queries import (
     current_alerts,
     current_incidents,
 )
-from streams.storage.schema import INCIDENT_HOURS_SELECT, STATEMENTS, VIEW_STATEMENTS
 
 TABLES = {
     "reports",
@@ -30,6 +30,7 @@ TABLES = {
     "alerts",
     "alert_events",
     "alert_actions",
+    "audit_events",
 }
 VIEWS = {"incident_hours_mv2"}
 

@@ -35,14 +35,14 @@ def test_a_malformed_pair_or_unknown_category_is_refused(bad: str) -> None:
 
 
 def test_the_backtest_correlates_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import backtest
+    from offline.replay import Replay
     from streams.settings import get_settings
 
     monkeypatch.setenv("VIGIE_ALLOWED_LATENESS_HOURS", "6")
     monkeypatch.setenv("VIGIE_CORRELATION_CHRONIC_PLACES", "false")
     get_settings.cache_clear()
     try:
-        pipeline = backtest._Pipeline(loop=None)  # type: ignore[arg-type]
+        pipeline = Replay(loop=None)  # type: ignore[arg-type]
     finally:
         get_settings.cache_clear()
     assert pipeline.correlator.config.allowed_lateness_s == 6 * 3600.0

@@ -10,7 +10,7 @@ from agents.core.record import ReportRecord
 from agents.core.validation import Rejection, validate_report
 from schemas.rejection import RejectReason
 
-PSEUDO = Pseudonymiser(b"unit-test-secret-0123456789")
+PSEUDO = Pseudonymiser(b"unit-test-secret-0123456789abcdefghi")
 
 
 def good(**changes: object) -> dict[str, object]:
@@ -29,7 +29,8 @@ def good(**changes: object) -> dict[str, object]:
     return report
 
 
-def run(obj: object, ts: float = 1_795_000_000.0) -> ReportRecord | Rejection:
+def run(obj: object, ts: float = 1_795_640_000.0) -> ReportRecord | Rejection:
+    # ts: the Kafka timestamp, just after good()'s reported_at (times are checked against it)
     raw = obj if isinstance(obj, bytes) else orjson.dumps(obj)
     return validate_report(raw, message_timestamp=ts, pseudonymiser=PSEUDO)
 

@@ -9,15 +9,16 @@
     engine.drain_evicted()                   # ids to delete from that table
     Correlator().restore(states, watermark)  # rebuild after a restart
 
-Modules: `config` (parameters), `engine` (matching, lifecycle), `incident` (state and
-version dicts), `confidence`, `spatial` (distances, r9 neighbourhood, partition key),
-`output` (contract JSON), `quality` (clustering scores for `vigie eval`).
+Modules: `config` (parameters), `engine` (matching, lifecycle), `incident` (the typed
+state, its changelog dict and its version dict), `index` (the look-ups that find candidate
+incidents), `confidence`, `spatial` (distances, search grid, partition key), `output`
+(contract JSON), `quality` (clustering scores for `vigie eval`).
 """
 
 from agents.core.correlation.confidence import confidence, source_weight
 from agents.core.correlation.config import ClassParams, CorrelationConfig
 from agents.core.correlation.engine import Correlator
-from agents.core.correlation.incident import VERSION_KEYS
+from agents.core.correlation.incident import VERSION_KEYS, Incident, Member, StateDict
 from agents.core.correlation.output import incident_json, incident_model
 from agents.core.correlation.spatial import DEFAULT_PARTITION_RES, partition_key
 
@@ -27,6 +28,9 @@ __all__ = [
     "ClassParams",
     "CorrelationConfig",
     "Correlator",
+    "Incident",
+    "Member",
+    "StateDict",
     "confidence",
     "incident_json",
     "incident_model",

@@ -16,38 +16,55 @@ to 4 decimals, and never decreases when a report is added.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from typing import Protocol
+
+from schemas.enums import SourceKind
 
 PARTNER_WEIGHTS: dict[str, float] = {
-    "police_nationale": 0.6,
-    "gendarmerie": 0.6,
-    "police_municipale": 0.45,
+    SourceKind.POLICE_NATIONALE: 0.6,
+    SourceKind.GENDARMERIE: 0.6,
+    SourceKind.POLICE_MUNICIPALE: 0.45,
 }
 OTHER_PARTNER_WEIGHT = 0.4
 CITIZEN_WEIGHT = 0.25
 ANONYMOUS_CITIZEN_WEIGHT = 0.15
+_CITIZEN = SourceKind.CITIZEN
+
+
+class Reporter(Protocol):
+    """Who sent a member report (`incident.Member` is one)."""
+
+    @property
+    def report_id(self) -> str: ...
+    @property
+    def source_kind(self) -> str: ...
+    @property
+    def source_org(self) -> str: ...
+    @property
+    def contact_hash(self) -> str | None: ...
 
 
 def source_weight(source_kind: str, has_contact: bool = True) -> float:
     """Weight of one reporter of `source_kind` (also used to vote the incident category)."""
-    if source_kind == "citizen":
+    if source_kind == _CITIZEN:
         return CITIZEN_WEIGHT if has_contact else ANONYMOUS_CITIZEN_WEIGHT
     return PARTNER_WEIGHTS.get(source_kind, OTHER_PARTNER_WEIGHT)
 
 
-def reporter_key(member: Mapping[str, object]) -> str:
+def reporter_key(member: Reporter) -> str:
     """Identity of the reporter of a member report (see the module docstring)."""
-    if member["source_kind"] != "citizen":
-        return f"org:{member['source_org']}"
-    contact = member.get("contact_hash")
-    return f"contact:{contact}" if contact else f"anon:{member['report_id']}"
+    if member.source_kind != _CITIZEN:
+        return f"org:{member.source_org}"
+    contact = member.contact_hash
+    return f"contact:{contact}" if contact else f"anon:{member.report_id}"
 
 
-def confidence(members: Iterable[Mapping[str, object]]) -> float:
+def confidence(members: Iterable[Reporter]) -> float:
     weights: dict[str, float] = {}
     for m in members:
         key = reporter_key(m)
-        w = source_weight(str(m["source_kind"]), bool(m.get("contact_hash")))
+        w = source_weight(m.source_kind, bool(m.contact_hash))
         weights[key] = max(weights.get(key, 0.0), w)
     miss = 1.0
     for w in weights.values():

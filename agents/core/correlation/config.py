@@ -2,15 +2,28 @@
 
 Every number the engine uses lives here, with its meaning. Distances in metres, times in
 seconds (event time). Defaults were tuned on simulated Essonne streams (seeds 1 and 2,
-see `streams/evaluation.py`) to keep pairwise precision >= 0.95.
+see `offline/evaluation.py`) to keep pairwise precision >= 0.95.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
-POINT, MOBILE, PERSISTENT = "point", "mobile", "persistent"
+from agents.core.confusions import CONFUSED_PAIRS
+from schemas.enums import Category, SourceKind
+
+
+class CategoryClass(StrEnum):
+    """How long and how far the situations of a category extend (`default_classes`)."""
+
+    POINT = "point"  # one place, short
+    MOBILE = "mobile"  # moves along a path
+    PERSISTENT = "persistent"  # one place, hours to days
+
+
+POINT, MOBILE, PERSISTENT = CategoryClass.POINT, CategoryClass.MOBILE, CategoryClass.PERSISTENT
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -53,7 +66,7 @@ class ClassParams:
     max_fit: float = math.inf
 
 
-def default_classes() -> dict[str, ClassParams]:
+def default_classes() -> dict[CategoryClass, ClassParams]:
     return {
         # one place, short: burglary, theft, assault, car fire... Burglary victims guess
         # the time (+-1.5 h), so the window is a few hours; twins 30-150 m apart are kept
@@ -106,20 +119,27 @@ def default_category_params() -> dict[str, ClassParams]:
     witnessed = replace(point, window_s=1.0 * HOUR)
     return {
         **dict.fromkeys(
-            ("incendie", "violence", "nuisance", "infraction_routiere", "degradation", "autre"),
+            (
+                Category.INCENDIE,
+                Category.VIOLENCE,
+                Category.NUISANCE,
+                Category.INFRACTION_ROUTIERE,
+                Category.DEGRADATION,
+                Category.AUTRE,
+            ),
             witnessed,
         ),
-        "vol": replace(point, window_s=2.0 * HOUR),
+        Category.VOL: replace(point, window_s=2.0 * HOUR),
         # a rodeo lasts minutes to an hour: a cluster spanning longer is several rodeos in
         # the same streets. Measured (seeds 1, 2): the same scores on the quality harness;
         # during simulated rodeo outbreaks, hotspot detection (which counts incidents)
         # alerted 1.1-3.0 h sooner on 3 of the 5 detected ones (`bench_detection --anatomy`)
-        "rodeo": replace(mobile, max_span_s=1.0 * HOUR),
+        Category.RODEO: replace(mobile, max_span_s=1.0 * HOUR),
         # away from chronic places (see `ChronicPlaces`), a dealing point or an occupied
         # hall is a situation that lasts days and is reported about once a day: a long window
-        "trafic_stupefiants": replace(persistent, window_s=36.0 * HOUR),
-        "occupation_hall": replace(persistent, window_s=36.0 * HOUR),
-        "campement_illicite": replace(
+        Category.TRAFIC_STUPEFIANTS: replace(persistent, window_s=36.0 * HOUR),
+        Category.OCCUPATION_HALL: replace(persistent, window_s=36.0 * HOUR),
+        Category.CAMPEMENT_ILLICITE: replace(
             persistent,
             window_s=120.0 * HOUR,
             max_span_s=21.0 * DAY,
@@ -129,40 +149,29 @@ def default_category_params() -> dict[str, ClassParams]:
     }
 
 
-def default_category_class() -> dict[str, str]:
+def default_category_class() -> dict[str, CategoryClass]:
     return {
-        "cambriolage": POINT,
-        "vol": POINT,
-        "violence": POINT,
-        "degradation": POINT,
-        "incendie": POINT,
-        "infraction_routiere": POINT,
-        "nuisance": POINT,
-        "autre": POINT,
-        "rodeo": MOBILE,
-        "campement_illicite": PERSISTENT,
-        "trafic_stupefiants": PERSISTENT,
-        "occupation_hall": PERSISTENT,
+        Category.CAMBRIOLAGE: POINT,
+        Category.VOL: POINT,
+        Category.VIOLENCE: POINT,
+        Category.DEGRADATION: POINT,
+        Category.INCENDIE: POINT,
+        Category.INFRACTION_ROUTIERE: POINT,
+        Category.NUISANCE: POINT,
+        Category.AUTRE: POINT,
+        Category.RODEO: MOBILE,
+        Category.CAMPEMENT_ILLICITE: PERSISTENT,
+        Category.TRAFIC_STUPEFIANTS: PERSISTENT,
+        Category.OCCUPATION_HALL: PERSISTENT,
     }
 
 
-# Citizens' usual confusions (symmetric pairs): a rodeo reported as a nuisance or a traffic
-# offence, a car fire as damage, an occupied hall as a nuisance or as dealing, a burglary
-# as a theft, and "autre" for what a citizen cannot name.
-DEFAULT_COMPATIBLE: tuple[tuple[str, str], ...] = (
-    ("rodeo", "nuisance"),
-    ("rodeo", "infraction_routiere"),
-    ("incendie", "degradation"),
-    ("occupation_hall", "nuisance"),
-    ("occupation_hall", "trafic_stupefiants"),
-    ("trafic_stupefiants", "autre"),
-    ("cambriolage", "vol"),
-    ("violence", "autre"),
-    ("campement_illicite", "autre"),
-)
+# Reports of categories that reporters confuse may merge (symmetric pairs; the one
+# definition is `agents.core.confusions`).
+DEFAULT_COMPATIBLE: tuple[tuple[str, str], ...] = CONFUSED_PAIRS
 
 # Default position accuracy (m) when a point report states none.
-DEFAULT_ACCURACY_M: dict[str, float] = {"citizen": 100.0}
+DEFAULT_ACCURACY_M: dict[str, float] = {SourceKind.CITIZEN: 100.0}
 DEFAULT_PARTNER_ACCURACY_M = 30.0
 MIN_ACCURACY_M = 10.0
 
@@ -185,7 +194,7 @@ class ChronicPlaces:
     instead of 0.914-0.923. Each night at a simulated dealing point lasts 4-12 h.
     """
 
-    categories: tuple[str, ...] = ("trafic_stupefiants", "occupation_hall")
+    categories: tuple[str, ...] = (Category.TRAFIC_STUPEFIANTS, Category.OCCUPATION_HALL)
     min_days: int = 3
     lookback_days: int = 10
     window_s: float = 1.0 * HOUR
@@ -210,8 +219,8 @@ class CorrelationConfig:
     chronic: where recurring situations get short windows (`ChronicPlaces`); None = off.
     """
 
-    classes: dict[str, ClassParams] = field(default_factory=default_classes)
-    category_class: dict[str, str] = field(default_factory=default_category_class)
+    classes: dict[CategoryClass, ClassParams] = field(default_factory=default_classes)
+    category_class: dict[str, CategoryClass] = field(default_factory=default_category_class)
     category_params: dict[str, ClassParams] = field(default_factory=default_category_params)
     compatible_pairs: tuple[tuple[str, str], ...] = DEFAULT_COMPATIBLE
     allowed_lateness_s: float = 48.0 * HOUR
@@ -234,7 +243,7 @@ class CorrelationConfig:
         """Every category these parameters know (by class or by own parameters)."""
         return frozenset((*self.category_class, *self.category_params))
 
-    def class_of(self, category: str) -> str:
+    def class_of(self, category: str) -> CategoryClass:
         return self.category_class.get(category, POINT)
 
     def params(self, category: str, chronic: bool = False) -> ClassParams:

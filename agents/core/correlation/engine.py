@@ -2,11 +2,14 @@
 
 Candidates come from the search-grid cells around a point report (`spatial.grid_box`;
 incidents are indexed under the grid cells of their located members and of their successive
-centres, per member category) or, for a commune-only
-report, from the incidents touching its commune. A candidate must pass every rule (see
-`Correlator._cost`); the cheapest one wins, else the report founds a new incident.
+centres, per member category) or, for a commune-only report, from the incidents touching its
+commune: `index.IncidentIndex` holds the incidents and those look-ups. A candidate must
+pass every rule (see `Correlator._cost`); the cheapest one wins, else the report founds a
+new incident.
 
-Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock).
+Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock),
+read through `agents.core.clock.StreamClock`: a lone record far ahead of the others does not
+move it (a leap of more than 6 h needs 3 records of 50 that agree).
 An open incident closes when the watermark is more than its class's `close_after_s` past
 its latest evidence (`last_seen`, the greatest `reported_at` of its members); a closed
 incident stays in state, and can be re-opened by a late report, until the watermark is
@@ -16,32 +19,29 @@ nothing is lost, and ingest drops exact re-deliveries of older ids).
 
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from agents.core.clock import StreamClock
 from agents.core.correlation.config import PERSISTENT, CorrelationConfig
 from agents.core.correlation.incident import (
-    State,
+    CLOSED,
+    OPEN,
+    POINT,
+    Incident,
+    StateDict,
     accuracy_of,
-    add_member,
-    new_state,
-    point_members,
-    refresh,
-    version_dict,
 )
+from agents.core.correlation.index import IncidentIndex, SearchPlan
 from agents.core.correlation.places import PlaceMemory, day_of
-from agents.core.correlation.spatial import (
-    GridCell,
-    distance_m,
-    grid_box,
-    grid_cell,
-)
+from agents.core.correlation.spatial import distance_m
 from agents.core.record import ReportRecord
+from schemas.enums import SourceKind
 
 Version = dict[str, Any]
+_CITIZEN = SourceKind.CITIZEN
 
 # Same-partner rule: two records of one partner system (non-citizen `source_org`) never
 # merge, except, in the classes listed here, a record at least this long (occurred_at) after
@@ -71,16 +71,11 @@ class Correlator:
             DEFAULT_PARTNER_REPEAT_S if partner_repeat_s is None else partner_repeat_s
         )
         self.watermark = float("-inf")
-        self._incidents: dict[str, State] = {}
-        self._reports: dict[str, str] = {}  # report_id -> incident_id
-        # grid cell -> member category -> incident ids: an incident is indexed under every
-        # category of its members (its voted category is always one of them).
-        self._cells: dict[GridCell, dict[str, set[str]]] = {}
-        self._communes: dict[str, set[str]] = {}  # insee -> incident ids
-        self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
+        self._clock = StreamClock()  # what moves the watermark (robust to outliers)
+        self._index = IncidentIndex()  # the incidents in state and their look-ups
         self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
         # category -> ((radius m, compatible categories searched that far), ...)
-        self._search: dict[str, tuple[tuple[float, tuple[str, ...]], ...]] = {}
+        self._search: dict[str, SearchPlan] = {}
         self._reach: dict[str, float] = {}  # category -> longest window it may join within
         self._evicted: list[str] = []
         chronic = self.config.chronic
@@ -92,48 +87,49 @@ class Correlator:
     # ---- public API ----
     @property
     def open_count(self) -> int:
-        return sum(1 for s in self._incidents.values() if s["status"] == "open")
+        return sum(1 for s in self._index.incidents.values() if s.status == OPEN)
 
     def __len__(self) -> int:
-        return len(self._incidents)
+        return len(self._index)
 
     def __contains__(self, incident_id: object) -> bool:
-        return incident_id in self._incidents
+        return incident_id in self._index
 
     def incident_ids(self) -> list[str]:
-        return list(self._incidents)
+        return list(self._index.incidents)
 
     def process(self, record: ReportRecord) -> list[Version]:
         """Merge one enriched report. Returns the versions it causes, in order: closures
         due to the watermark moving to its `reported_at`, then the new or changed incident.
         A report_id already in an incident is ignored (idempotent re-delivery)."""
-        if record.report_id in self._reports or record.lat is None or record.lon is None:
+        lat, lon = record.lat, record.lon
+        if lat is None or lon is None or self._index.has_report(record.report_id):
             return []
-        out = self.advance(record.reported_at)
+        out = self.advance(self._clock.observe(record.reported_at))
         place, day = self._place_of(record), day_of(record.occurred_at)
         chronic = place is not None and self._places is not None and (
             self._places.is_chronic(place, day)
         )
-        best = self._best_candidate(record, chronic)
+        best = self._best_candidate(record, lat, lon, chronic)
         if best is None:
-            state = new_state(record)
-            self._incidents[state["incident_id"]] = state
+            incident = Incident.found(record, lat, lon)
+            self._index.found(incident)
         else:
-            state = best
-            add_member(state, record)
-            state["status"] = "open"
-        self._reports[record.report_id] = state["incident_id"]
-        self._index(state, record)
+            incident = best
+            incident.add(record, lat, lon)
+            incident.status = OPEN
+            self._index.joined(incident)
+        heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
         if place is not None and self._places is not None:
             self._places.observe(place, day)
-        out.append(self._emit(state))
+        out.append(self._emit(incident))
         return out
 
     def _place_of(self, record: ReportRecord) -> str | None:
         """The place (H3 r9 cell) a report counts for in the chronic-place memory: a
         located report of a `ChronicPlaces` category; else None."""
         if (self._places is None or record.category not in self._chronic_categories
-                or record.precision != "point"):
+                or record.precision != POINT):
             return None
         return record.h3_r9 or None
 
@@ -147,20 +143,22 @@ class Correlator:
         ):
             self._places.prune(day_of(watermark), self._keep_days)
         self.watermark = watermark
+        self._clock.follow(watermark)
         out: list[Version] = []
         while self._deadlines and self._deadlines[0][0] < watermark:
             at, iid = heapq.heappop(self._deadlines)
-            state = self._incidents.get(iid)
-            if state is None:
+            incident = self._index.incidents.get(iid)
+            if incident is None:
                 continue
-            due = self._deadline(state)
+            due = self._deadline(incident)
             if due != at:  # a stale entry (the incident changed since): queue its real time
                 heapq.heappush(self._deadlines, (due, iid))
-            elif state["status"] == "open":
-                state["status"] = "closed"
-                out.append(self._emit(state))
+            elif incident.status == OPEN:
+                incident.status = CLOSED
+                out.append(self._emit(incident))
             else:
-                self._evict(state)
+                self._index.evict(iid)
+                self._evicted.append(iid)
         return out
 
     def drain_evicted(self) -> list[str]:
@@ -182,75 +180,66 @@ class Correlator:
         """The place memory (`PlaceMemory.export`), JSON-serialisable; {} when off."""
         return self._places.export() if self._places is not None else {}
 
-    def export_incident(self, incident_id: str) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of one incident's state (for a Faust table): later
-        changes to the incident do not reach it. Member dicts are never changed once made,
-        so the snapshot shares them (a deep copy cost an eighth of the worker's time)."""
-        state = self._incidents[incident_id]
-        return {**state, "members": list(state["members"]), "grid": list(state["grid"])}
+    def export_incident(self, incident_id: str) -> StateDict:
+        """A JSON-serialisable snapshot of one incident's state (for a Faust table; the
+        format `Incident.to_dict`): later changes to the incident do not reach it."""
+        index = self._index
+        return index.incidents[incident_id].to_dict(index.grid(incident_id))
 
     def restore(
         self,
-        incidents: Iterable[dict[str, Any]],
+        incidents: Iterable[Mapping[str, Any]],
         watermark: float | None = None,
         places: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         """Rebuild the engine from exported states. `watermark`: the stream clock persisted
         with them (default: the greatest `updated_at`, the clock at their last change).
         `places`: the exported place memory (None: state saved before it existed; the engine
-        learns its chronic places again from the reports that follow)."""
+        learns its chronic places again from the reports that follow). A malformed state
+        (`Incident.from_dict`), or an incident already in the engine or given twice, raises
+        ValueError before the engine changes."""
+        restored = [Incident.from_dict(exported) for exported in incidents]
+        seen: set[str] = set()
+        for incident in restored:
+            iid = incident.incident_id
+            if iid in seen or iid in self._index:
+                raise ValueError(f"incident state {iid}: restored twice")
+            seen.add(iid)
         if places and self._places is not None:
             self._places.restore(places)
-        for exported in incidents:
-            state = copy.deepcopy(exported)
-            refresh(state)  # derived fields: states saved by an older version lack some
-            iid = state["incident_id"]
-            self._incidents[iid] = state
-            for m in state["members"]:
-                self._reports[m["report_id"]] = iid
-                self._communes.setdefault(m["insee"], set()).add(iid)
-                if state["precision"] != "point":
-                    self._unlocated.setdefault(m["insee"], set()).add(iid)
-            # the search cells are derived data: rebuilt from the members and the centre, so
+        for incident in restored:
+            # the derived fields and the search cells are recomputed from the members, so
             # states saved by an older version (or with JSON lists for tuples) restore alike
-            state.pop("cells", None)
-            state.setdefault(
-                "first_seen_at", min(float(m["reported_at"]) for m in state["members"])
-            )
-            state["grid"] = list(dict.fromkeys(
-                [grid_cell(float(state["lat"]), float(state["lon"]))]
-                + [grid_cell(float(m["lat"]), float(m["lon"])) for m in point_members(state)]
-            ))
-            for cell in state["grid"]:
-                by_category = self._cells.setdefault(cell, {})
-                for category in {m["category"] for m in state["members"]}:
-                    by_category.setdefault(category, set()).add(iid)
-            heapq.heappush(self._deadlines, (self._deadline(state), iid))
+            self._index.restored(incident)
+            heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
             if watermark is None:
-                self.watermark = max(self.watermark, float(state["updated_at"]))
+                self.watermark = max(self.watermark, incident.updated_at)
         if watermark is not None:
             self.watermark = max(self.watermark, watermark)
+        self._clock.follow(self.watermark)
 
     # ---- matching ----
-    def _best_candidate(self, record: ReportRecord, chronic: bool = False) -> State | None:
+    def _best_candidate(
+        self, record: ReportRecord, lat: float, lon: float, chronic: bool = False
+    ) -> Incident | None:
         """The cheapest admissible incident. A match at commune level (a commune-only report,
         or an incident with no located member) carries no position, so it is taken only
         when it is the single commune-level candidate or clearly the best one (by
         `commune_margin`): otherwise the report stays apart rather than glue two incidents
         of one town. A spatial match always wins over a commune-level one. `chronic`: the
-        report is at a chronic place (`ChronicPlaces` windows)."""
-        best: State | None = None
+        report is at a chronic place (`ChronicPlaces` windows); (`lat`, `lon`): its position."""
+        best: Incident | None = None
         best_cost = float("inf")
-        commune_level: list[tuple[float, State]] = []
+        commune_level: list[tuple[float, Incident]] = []
         t = record.occurred_at
         reach = self._time_reach(record.category)
-        incidents = self._incidents
+        incidents = self._index.incidents
         # out of every time window: what `_cost` would say, only sooner (most candidates are
         # old incidents of busy cells kept for late reports)
-        near = [incidents[iid] for iid in self._candidates(record)
-                if t - incidents[iid]["last_occurred_at"] <= reach
-                and incidents[iid]["first_occurred_at"] - t <= reach]
-        near.sort(key=lambda s: s["incident_id"])  # ties go the same way on replay
+        candidates = map(incidents.__getitem__, self._candidates(record, lat, lon))
+        near = [s for s in candidates
+                if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach]
+        near.sort(key=lambda s: s.incident_id)  # ties go the same way on replay
         for state in near:
             cost = self._cost(state, record, chronic)
             if cost is None:
@@ -267,29 +256,18 @@ class Correlator:
                 return commune_level[0][1]
         return best
 
-    def _candidates(self, record: ReportRecord) -> set[str]:
-        """Incidents a report could join: a commune-only report, any incident touching its
-        commune; a point report, the incidents with a member of a compatible category
-        indexed within the search radius of that category pair
+    def _candidates(self, record: ReportRecord, lat: float, lon: float) -> set[str]:
+        """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
+        incident touching its commune; a point report, the incidents with a member of a
+        compatible category indexed within the search radius of that category pair
         (`CorrelationConfig.search_radius_m`), plus the commune's incidents that have no
         located member yet."""
         insee = record.insee or ""
-        if record.precision != "point":
-            return set(self._communes.get(insee, ()))
-        found = set(self._unlocated.get(insee, ()))
-        lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
-        get = self._cells.get
-        for radius, categories in self._search_plan(record.category):
-            for cell in grid_box(lat, lon, radius):
-                by_category = get(cell)
-                if by_category is not None:
-                    for category in categories:
-                        ids = by_category.get(category)
-                        if ids:
-                            found.update(ids)
-        return found
+        if record.precision != POINT:
+            return self._index.in_commune(insee)
+        return self._index.nearby(insee, lat, lon, self._search_plan(record.category))
 
-    def _search_plan(self, category: str) -> tuple[tuple[float, tuple[str, ...]], ...]:
+    def _search_plan(self, category: str) -> SearchPlan:
         """(radius in m, categories) groups: how far to look for incidents of each category
         a report of `category` may join (`CorrelationConfig.search_radius_m`)."""
         plan = self._search.get(category)
@@ -317,8 +295,10 @@ class Correlator:
             )
         return reach
 
-    def _cost(self, state: State, record: ReportRecord, chronic: bool = False) -> float | None:
-        """Cost of merging `record` into `state`, or None when a rule forbids it.
+    def _cost(
+        self, incident: Incident, record: ReportRecord, chronic: bool = False
+    ) -> float | None:
+        """Cost of merging `record` into `incident`, or None when a rule forbids it.
 
         Rules: compatible categories; the same partner system never sends one incident
         twice under two ids; occurred_at within the window around the incident's span and
@@ -335,40 +315,41 @@ class Correlator:
         (`chronic`) the `ChronicPlaces` window and span override those.
         """
         cfg = self.config
-        if not cfg.compatible(record.category, state["category"]):
+        category = incident.category
+        if not cfg.compatible(record.category, category):
             return None
-        p = cfg.pair_params(record.category, state["category"], chronic)
+        p = cfg.pair_params(record.category, category, chronic)
         t = record.occurred_at
-        first, last = float(state["first_occurred_at"]), float(state["last_occurred_at"])
+        first, last = incident.first_occurred_at, incident.last_occurred_at
         gap = max(first - t, t - last, 0.0)
         if gap > p.window_s or max(last, t) - min(first, t) > p.max_span_s:
             return None
-        if record.source_kind != "citizen":
-            repeat = self.partner_repeat_s.get(cfg.class_of(state["category"]))
-            for m in state["members"]:
-                if m["source_org"] == record.source_org and (
-                    repeat is None or abs(m["occurred_at"] - t) < repeat
+        if record.source_kind != _CITIZEN:
+            repeat = self.partner_repeat_s.get(cfg.class_of(category))
+            for m in incident.members:
+                if m.source_org == record.source_org and (
+                    repeat is None or abs(m.occurred_at - t) < repeat
                 ):
                     return None
         cost = gap / p.window_s
         link = p.link_m
-        if record.category != state["category"]:
+        if record.category != category:
             cost += cfg.category_mismatch_cost
             link = min(link, cfg.mismatch_link_m)
-        points = point_members(state)
-        if record.precision != "point" or not points:
-            if record.insee != state["insee"] and all(
-                m["insee"] != record.insee for m in state["members"]
+        points = incident.points
+        lat, lon = record.lat, record.lon
+        if record.precision != POINT or not points or lat is None or lon is None:
+            if record.insee != incident.insee and all(
+                m.insee != record.insee for m in incident.members
             ):
                 return None
             if gap > p.commune_window_s:
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
-        lat, lon = float(record.lat), float(record.lon)  # type: ignore[arg-type]
-        d_centre = distance_m(lat, lon, float(state["lat"]), float(state["lon"]))
-        spread = math.hypot(accuracy_of(record), float(state["centre_acc"]))
+        d_centre = distance_m(lat, lon, incident.lat, incident.lon)
+        spread = math.hypot(accuracy_of(record), incident.centre_acc)
         allowed = min(p.radius_m + p.accuracy_factor * spread, p.max_radius_m)
-        d_members = [distance_m(lat, lon, m["lat"], m["lon"]) for m in points]
+        d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
         if max(d_members) > p.max_diameter_m:
             return None
         if d_centre <= allowed:
@@ -382,75 +363,13 @@ class Correlator:
         return cost + spatial
 
     # ---- bookkeeping ----
-    def _index(self, state: State, record: ReportRecord) -> None:
-        iid = state["incident_id"]
-        grid: list[GridCell] = state.setdefault("grid", [])
-        new = [grid_cell(float(state["lat"]), float(state["lon"]))]
-        if record.precision == "point":
-            new.append(grid_cell(float(record.lat), float(record.lon)))  # type: ignore[arg-type]
-        fresh = [c for c in dict.fromkeys(new) if c not in grid]
-        grid.extend(fresh)
-        same = sum(1 for m in state["members"] if m["category"] == record.category)
-        first_of_category = same == 1
-        cells = self._cells
-        # new cells go under every category of the incident, a category new to the
-        # incident under all its cells
-        categories = {m["category"] for m in state["members"]}
-        for cell in fresh:
-            by_category = cells.setdefault(cell, {})
-            for category in categories:
-                by_category.setdefault(category, set()).add(iid)
-        if first_of_category:
-            for cell in grid:
-                cells.setdefault(cell, {}).setdefault(record.category, set()).add(iid)
-        insee = record.insee or ""
-        self._communes.setdefault(insee, set()).add(iid)
-        if state["precision"] == "point":
-            for m in state["members"]:
-                ids = self._unlocated.get(m["insee"])
-                if ids is not None:
-                    ids.discard(iid)
-        else:
-            self._unlocated.setdefault(insee, set()).add(iid)
-        heapq.heappush(self._deadlines, (self._deadline(state), iid))
+    def _deadline(self, incident: Incident) -> float:
+        close = incident.last_seen + self.config.params(incident.category).close_after_s
+        return close if incident.status == OPEN else close + self.config.allowed_lateness_s
 
-    def _deadline(self, state: State) -> float:
-        close = float(state["last_seen"]) + self.config.params(state["category"]).close_after_s
-        return close if state["status"] == "open" else close + self.config.allowed_lateness_s
-
-    def _emit(self, state: State) -> Version:
-        state["version"] += 1
-        state["updated_at"] = max(self.watermark, float(state["last_seen"]))
-        if state["status"] == "closed":
-            heapq.heappush(self._deadlines, (self._deadline(state), state["incident_id"]))
-        return version_dict(state)
-
-    def _evict(self, state: State) -> None:
-        iid = state["incident_id"]
-        del self._incidents[iid]
-        self._evicted.append(iid)
-        for m in state["members"]:
-            self._reports.pop(m["report_id"], None)
-            ids = self._communes.get(m["insee"])
-            if ids is not None:
-                ids.discard(iid)
-                if not ids:
-                    del self._communes[m["insee"]]
-        for m in state["members"]:
-            ids = self._unlocated.get(m["insee"])
-            if ids is not None:
-                ids.discard(iid)
-                if not ids:
-                    del self._unlocated[m["insee"]]
-        for cell in state["grid"]:
-            by_category = self._cells.get(cell)
-            if by_category is None:
-                continue
-            for category in {m["category"] for m in state["members"]}:
-                ids = by_category.get(category)
-                if ids is not None:
-                    ids.discard(iid)
-                    if not ids:
-                        del by_category[category]
-            if not by_category:
-                del self._cells[cell]
+    def _emit(self, incident: Incident) -> Version:
+        incident.version += 1
+        incident.updated_at = max(self.watermark, incident.last_seen)
+        if incident.status == CLOSED:
+            heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
+        return incident.version_dict()

@@ -1,21 +1,31 @@
-"""One incident's state as a plain JSON-serialisable dict, and its contract v1 version.
+"""One incident's state (`Incident`, its reports as `Member`s), its changelog form and its
+contract v1 version.
 
-State keys: `incident_id`, `version`, `status`, `members` (one compact dict per merged
-report, see `member_of`), `first_occurred_at`, `last_occurred_at`, `last_seen` (greatest
-`reported_at` of the members: the stream-clock time of the latest evidence, drives closing),
-`updated_at` (stream clock of the last change), `first_seen_at` (the founding report's
-`reported_at`: when the incident was first reported, fixed for good; what the detector counts
-by, live and in a backtest — a property of the data, not of the order partitions are read
-in) and the derived fields recomputed by `refresh`: `category`, `lat`, `lon`, `centre_acc`
-(m, accuracy of the centre), `precision`, `insee`, `commune`, `jurisdiction`, `h3`, `h3_r7`,
-`h3_r8` (cells of the centre), `confidence`; plus `grid` (search-grid cells it is indexed
-under, engine).
+An `Incident` holds what the engine decided (`incident_id`, `version`, `status`, `members`,
+`first_occurred_at`, `last_occurred_at`, `last_seen` (greatest `reported_at` of the members:
+the stream-clock time of the latest evidence, drives closing), `updated_at` (stream clock of
+the last change), `first_seen_at` (the founding report's `reported_at`: when the incident was
+first reported, fixed for good; what the detector counts by, live and in a backtest — a
+property of the data, not of the order partitions are read in)) and the fields derived from
+its members by `Incident.refresh`: `category`, `lat`, `lon`, `centre_acc` (m, accuracy of the
+centre), `precision`, `insee`, `commune`, `jurisdiction`, `h3`, `h3_r7`, `h3_r8` (cells of
+the centre), `confidence`, `points` (the members with a position).
+
+Changelog boundary: `Incident.to_dict` writes the JSON dict the correlate agent's Faust
+table has always held (same keys, same order, plain strings; `grid` is the search-grid
+cells the engine indexes it under), and `Incident.from_dict` reads it back, also from states
+written by older versions (without `first_seen_at`, with r9 `cells` instead of `grid`,
+with the table's `_partition`): only the decided fields are read, the derived ones are
+recomputed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, NoReturn, TypeVar
 
 import h3
 
@@ -26,8 +36,13 @@ from agents.core.correlation.config import (
     MIN_ACCURACY_M,
 )
 from agents.core.record import ReportRecord
+from schemas.enums import Category, IncidentStatus, Precision, SourceKind
 
-State = dict[str, Any]
+# The JSON form of an incident state (Faust changelog, `Correlator.export_incident`).
+StateDict = dict[str, Any]
+
+OPEN, CLOSED = IncidentStatus.OPEN, IncidentStatus.CLOSED
+POINT, COMMUNE = Precision.POINT, Precision.COMMUNE
 
 # Columns of the ClickHouse `incidents` table, in order: a version dict has exactly these.
 VERSION_KEYS = (
@@ -55,6 +70,29 @@ VERSION_KEYS = (
     "first_seen_at",
 )
 
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _by_value(enum: type[_E]) -> dict[str, _E]:
+    return {member.value: member for member in enum}
+
+
+# value -> member: a dict look-up is ~20 times cheaper than calling the enum
+_CATEGORIES = _by_value(Category)
+_SOURCE_KINDS = _by_value(SourceKind)
+_PRECISIONS = _by_value(Precision)
+_STATUSES = _by_value(IncidentStatus)
+
+
+def _invalid(enum: type[StrEnum], value: object) -> NoReturn:
+    raise ValueError(f"{value!r} is not a valid {enum.__name__}")
+
+
+def _member_of(table: Mapping[str, _E], enum: type[_E], value: object) -> _E:
+    """The enum member of `value`; an unknown value raises ValueError naming the enum."""
+    found = table.get(value) if isinstance(value, str) else None
+    return _invalid(enum, value) if found is None else found
+
 
 def incident_id_for(record: ReportRecord) -> str:
     """Deterministic id from the founding report (replays give the same ids)."""
@@ -71,120 +109,276 @@ def accuracy_of(record: ReportRecord) -> float:
     return DEFAULT_ACCURACY_M.get(record.source_kind, DEFAULT_PARTNER_ACCURACY_M)
 
 
-def member_of(record: ReportRecord) -> dict[str, Any]:
-    """What an incident keeps of a report (no personal data: only the contact hash)."""
-    return {
-        "report_id": record.report_id,
-        "source_kind": record.source_kind,
-        "source_org": record.source_org,
-        "contact_hash": record.contact_hash,
-        "category": record.category,
-        "occurred_at": record.occurred_at,
-        "reported_at": record.reported_at,
-        "lat": record.lat,
-        "lon": record.lon,
-        "acc": accuracy_of(record),
-        "precision": record.precision,
-        "insee": record.insee or "",
-        "commune": record.commune,
-        "jurisdiction": record.jurisdiction,
-    }
+@dataclass(slots=True, eq=False)
+class Member:
+    """What an incident keeps of one report (no personal data: only the contact hash).
+    Never changed once made. `lat`/`lon`: the report's position, or its commune's
+    representative point when `precision` is commune; `acc`: its accuracy (m, `accuracy_of`)."""
+
+    report_id: str
+    source_kind: SourceKind
+    source_org: str
+    contact_hash: str | None
+    category: Category
+    occurred_at: float
+    reported_at: float
+    lat: float
+    lon: float
+    acc: float
+    precision: Precision
+    insee: str
+    commune: str
+    jurisdiction: str
+    _dict: StateDict | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def of(cls, record: ReportRecord, lat: float, lon: float) -> Member:
+        """The member of an enriched record at (`lat`, `lon`), its position (never None
+        once enriched: a commune-only report sits at its commune's point)."""
+        # inline look-ups (this runs once per report): a member is a non-empty string
+        return cls(
+            record.report_id,
+            _SOURCE_KINDS.get(record.source_kind) or _invalid(SourceKind, record.source_kind),
+            record.source_org,
+            record.contact_hash,
+            _CATEGORIES.get(record.category) or _invalid(Category, record.category),
+            record.occurred_at,
+            record.reported_at,
+            lat,
+            lon,
+            accuracy_of(record),
+            _PRECISIONS.get(record.precision) or _invalid(Precision, record.precision),
+            record.insee or "",
+            record.commune,
+            record.jurisdiction,
+        )
+
+    def to_dict(self) -> StateDict:
+        """The changelog form (plain strings), made once and shared by every later export of
+        its incident (a member never changes, and an incident is exported after each batch
+        that changed it): never change it."""
+        if self._dict is not None:
+            return self._dict
+        self._dict = {
+            "report_id": self.report_id,
+            "source_kind": self.source_kind._value_,
+            "source_org": self.source_org,
+            "contact_hash": self.contact_hash,
+            "category": self.category._value_,
+            "occurred_at": self.occurred_at,
+            "reported_at": self.reported_at,
+            "lat": self.lat,
+            "lon": self.lon,
+            "acc": self.acc,
+            "precision": self.precision._value_,
+            "insee": self.insee,
+            "commune": self.commune,
+            "jurisdiction": self.jurisdiction,
+        }
+        return self._dict
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Member:
+        contact = data["contact_hash"]
+        return cls(
+            str(data["report_id"]),
+            _member_of(_SOURCE_KINDS, SourceKind, data["source_kind"]),
+            str(data["source_org"]),
+            None if contact is None else str(contact),
+            _member_of(_CATEGORIES, Category, data["category"]),
+            float(data["occurred_at"]),
+            float(data["reported_at"]),
+            float(data["lat"]),
+            float(data["lon"]),
+            float(data["acc"]),
+            _member_of(_PRECISIONS, Precision, data["precision"]),
+            str(data["insee"]),
+            str(data["commune"]),
+            str(data["jurisdiction"]),
+        )
 
 
-def new_state(record: ReportRecord) -> State:
-    state: State = {
-        "incident_id": incident_id_for(record),
-        "version": 0,
-        "status": "open",
-        "members": [],
-        "first_occurred_at": record.occurred_at,
-        "last_occurred_at": record.occurred_at,
-        "last_seen": record.reported_at,
-        "updated_at": record.reported_at,
-        "first_seen_at": record.reported_at,
-    }
-    add_member(state, record)
-    return state
+@dataclass(slots=True, eq=False)
+class Incident:
+    """One incident's state (see the module docstring). The derived fields are set at
+    construction and by `refresh`, which `add` calls."""
 
+    incident_id: str
+    version: int
+    status: IncidentStatus
+    members: list[Member]
+    first_occurred_at: float
+    last_occurred_at: float
+    last_seen: float
+    updated_at: float
+    first_seen_at: float
+    # ---- derived from the members (`refresh`) ----
+    centre_acc: float = field(init=False)
+    lat: float = field(init=False)
+    lon: float = field(init=False)
+    precision: Precision = field(init=False)
+    insee: str = field(init=False)
+    commune: str = field(init=False)
+    jurisdiction: str = field(init=False)
+    category: Category = field(init=False)
+    h3: str = field(init=False)
+    h3_r7: str = field(init=False)
+    h3_r8: str = field(init=False)
+    confidence: float = field(init=False)
+    points: list[Member] = field(init=False, repr=False)
 
-def add_member(state: State, record: ReportRecord) -> None:
-    state["members"].append(member_of(record))
-    state["first_occurred_at"] = min(state["first_occurred_at"], record.occurred_at)
-    state["last_occurred_at"] = max(state["last_occurred_at"], record.occurred_at)
-    state["last_seen"] = max(state["last_seen"], record.reported_at)
-    refresh(state)
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ValueError(f"incident {self.incident_id} has no member")
+        self.refresh()
 
+    @classmethod
+    def found(cls, record: ReportRecord, lat: float, lon: float) -> Incident:
+        """A new incident of one report at (`lat`, `lon`)."""
+        return cls(
+            incident_id=incident_id_for(record),
+            version=0,
+            status=OPEN,
+            members=[Member.of(record, lat, lon)],
+            first_occurred_at=record.occurred_at,
+            last_occurred_at=record.occurred_at,
+            last_seen=record.reported_at,
+            updated_at=record.reported_at,
+            first_seen_at=record.reported_at,
+        )
 
-def point_members(state: State) -> list[dict[str, Any]]:
-    return [m for m in state["members"] if m["precision"] == "point"]
+    def add(self, record: ReportRecord, lat: float, lon: float) -> None:
+        """Merge one report at (`lat`, `lon`); the status is the caller's."""
+        self.members.append(Member.of(record, lat, lon))
+        self.first_occurred_at = min(self.first_occurred_at, record.occurred_at)
+        self.last_occurred_at = max(self.last_occurred_at, record.occurred_at)
+        self.last_seen = max(self.last_seen, record.reported_at)
+        self.refresh()
 
+    def refresh(self) -> None:
+        """Recompute the derived fields from the members.
 
-def refresh(state: State) -> None:
-    """Recompute the derived fields from the members.
+        Centre: inverse-variance (1 / accuracy^2) weighted mean of the point members;
+        commune-only members never move it (an incident with only commune-only members sits
+        at the commune's representative point, precision "commune"). Category: the vote of
+        the members weighted by source (`confidence.source_weight`), ties to the earliest.
+        Commune: the commune of the point member closest to the centre.
+        """
+        members = self.members
+        points = self.points = [m for m in members if m.precision == POINT]
+        located = points or members
+        if points:
+            wsum, lat, lon = 0.0, 0.0, 0.0
+            for m in points:
+                w = 1.0 / (m.acc * m.acc)
+                wsum += w
+                lat += w * m.lat
+                lon += w * m.lon
+            lat, lon = lat / wsum, lon / wsum
+            self.centre_acc = (1.0 / wsum) ** 0.5
+        else:
+            lat, lon = members[0].lat, members[0].lon
+            self.centre_acc = 0.0
+        self.lat, self.lon = lat, lon
+        self.precision = POINT if points else COMMUNE
+        nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
+        self.insee, self.commune = nearest.insee, nearest.commune
+        self.jurisdiction = nearest.jurisdiction
+        votes: dict[Category, float] = {}
+        for m in members:
+            c = m.category
+            votes[c] = votes.get(c, 0.0) + source_weight(m.source_kind, bool(m.contact_hash))
+        order = {m.category: i for i, m in reversed(list(enumerate(members)))}
+        self.category = max(votes, key=lambda c: (votes[c], -order[c]))
+        r9 = h3.latlng_to_cell(lat, lon, 9)
+        self.h3, self.h3_r7, self.h3_r8 = r9, h3.cell_to_parent(r9, 7), h3.cell_to_parent(r9, 8)
+        self.confidence = confidence(members)
 
-    Centre: inverse-variance (1 / accuracy^2) weighted mean of the point members; commune-only
-    members never move it (an incident with only commune-only members sits at the commune's
-    representative point, precision "commune"). Category: the vote of the members weighted
-    by source (`confidence.source_weight`), ties to the earliest. Commune: the commune of the
-    point member closest to the centre.
-    """
-    members = state["members"]
-    points = point_members(state)
-    located = points or members
-    if points:
-        wsum, lat, lon = 0.0, 0.0, 0.0
-        for m in points:
-            w = 1.0 / (m["acc"] * m["acc"])
-            wsum += w
-            lat += w * m["lat"]
-            lon += w * m["lon"]
-        lat, lon = lat / wsum, lon / wsum
-        state["centre_acc"] = (1.0 / wsum) ** 0.5
-    else:
-        lat, lon = float(members[0]["lat"]), float(members[0]["lon"])
-        state["centre_acc"] = 0.0
-    state["lat"], state["lon"] = lat, lon
-    state["precision"] = "point" if points else "commune"
-    nearest = min(located, key=lambda m: (m["lat"] - lat) ** 2 + (m["lon"] - lon) ** 2)
-    state["insee"], state["commune"] = nearest["insee"], nearest["commune"]
-    state["jurisdiction"] = nearest["jurisdiction"]
-    votes: dict[str, float] = {}
-    for m in members:
-        c = m["category"]
-        votes[c] = votes.get(c, 0.0) + source_weight(m["source_kind"], bool(m["contact_hash"]))
-    order = {m["category"]: i for i, m in reversed(list(enumerate(members)))}
-    state["category"] = max(votes, key=lambda c: (votes[c], -order[c]))
-    r9 = h3.latlng_to_cell(lat, lon, 9)
-    state["h3"], state["h3_r7"], state["h3_r8"] = (
-        r9, h3.cell_to_parent(r9, 7), h3.cell_to_parent(r9, 8)
-    )
-    state["confidence"] = confidence(members)
+    def categories(self) -> set[Category]:
+        """The categories of its members (the voted `category` is one of them)."""
+        return {m.category for m in self.members}
 
+    # ---- boundaries: plain strings only (`_value_`, the member's own str: `str()` on an
+    # enum member costs twice as much, and this runs for every version and export) ----
+    def version_dict(self) -> dict[str, Any]:
+        """The contract v1 version (epoch-second times, plain strings), keys = `VERSION_KEYS`."""
+        members = self.members
+        return {
+            "incident_id": self.incident_id,
+            "version": self.version,
+            "status": self.status._value_,
+            "category": self.category._value_,
+            "categories": [c._value_ for c in sorted({m.category for m in members})],
+            "report_ids": [m.report_id for m in members],
+            "report_count": len(members),
+            "source_kinds": [k._value_ for k in sorted({m.source_kind for m in members})],
+            "first_occurred_at": self.first_occurred_at,
+            "last_occurred_at": self.last_occurred_at,
+            "lat": round(self.lat, 6),
+            "lon": round(self.lon, 6),
+            "insee": self.insee,
+            "commune": self.commune,
+            "jurisdiction": self.jurisdiction,
+            "h3": self.h3,
+            "h3_r7": self.h3_r7,
+            "h3_r8": self.h3_r8,
+            "precision": self.precision._value_,
+            "confidence": self.confidence,
+            "updated_at": self.updated_at,
+            "first_seen_at": self.first_seen_at,
+        }
 
-def version_dict(state: State) -> dict[str, Any]:
-    """The contract v1 version of an incident (epoch-second times), keys = `VERSION_KEYS`."""
-    members = state["members"]
-    return {
-        "incident_id": state["incident_id"],
-        "version": state["version"],
-        "status": state["status"],
-        "category": state["category"],
-        "categories": sorted({m["category"] for m in members}),
-        "report_ids": [m["report_id"] for m in members],
-        "report_count": len(members),
-        "source_kinds": sorted({m["source_kind"] for m in members}),
-        "first_occurred_at": state["first_occurred_at"],
-        "last_occurred_at": state["last_occurred_at"],
-        "lat": round(state["lat"], 6),
-        "lon": round(state["lon"], 6),
-        "insee": state["insee"],
-        "commune": state["commune"],
-        "jurisdiction": state["jurisdiction"],
-        "h3": state["h3"],
-        "h3_r7": state["h3_r7"],
-        "h3_r8": state["h3_r8"],
-        "precision": state["precision"],
-        "confidence": state["confidence"],
-        "updated_at": state["updated_at"],
-        "first_seen_at": state["first_seen_at"],
-    }
+    def to_dict(self, grid: Sequence[int]) -> StateDict:
+        """The changelog form: a new JSON-serialisable dict (later changes do not reach it);
+        `grid`, the search-grid cells it is indexed under (`IncidentIndex.grid`)."""
+        return {
+            "incident_id": self.incident_id,
+            "version": self.version,
+            "status": self.status._value_,
+            "members": [m.to_dict() for m in self.members],
+            "first_occurred_at": self.first_occurred_at,
+            "last_occurred_at": self.last_occurred_at,
+            "last_seen": self.last_seen,
+            "updated_at": self.updated_at,
+            "first_seen_at": self.first_seen_at,
+            "centre_acc": self.centre_acc,
+            "lat": self.lat,
+            "lon": self.lon,
+            "precision": self.precision._value_,
+            "insee": self.insee,
+            "commune": self.commune,
+            "jurisdiction": self.jurisdiction,
+            "category": self.category._value_,
+            "h3": self.h3,
+            "h3_r7": self.h3_r7,
+            "h3_r8": self.h3_r8,
+            "confidence": self.confidence,
+            "grid": list(grid),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Incident:
+        """An incident from its changelog form (any version's: see the module docstring).
+        A state that lacks a decided field or holds an unknown value raises ValueError."""
+        iid = data.get("incident_id", "?")
+        try:
+            members = [Member.from_dict(m) for m in data["members"]]
+            first_seen = data.get("first_seen_at")
+            return cls(
+                incident_id=str(data["incident_id"]),
+                version=int(data["version"]),
+                status=_member_of(_STATUSES, IncidentStatus, data["status"]),
+                members=members,
+                first_occurred_at=float(data["first_occurred_at"]),
+                last_occurred_at=float(data["last_occurred_at"]),
+                last_seen=float(data["last_seen"]),
+                updated_at=float(data["updated_at"]),
+                first_seen_at=(
+                    min(m.reported_at for m in members) if first_seen is None
+                    else float(first_seen)
+                ),
+            )
+        except KeyError as exc:
+            raise ValueError(f"incident state {iid}: no {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"incident state {iid}: {exc}") from exc

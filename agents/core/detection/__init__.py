@@ -1,8 +1,7 @@
 """Hotspot detection: hourly incident counts, baselines, Poisson scan, alert lifecycle.
 
-Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `first_seen_of` /
-`LIVE_COUNTS_SQL` / `LIVE_SPAN_SQL` (counts), `CellIndex` (cells), `fit_baseline`
-(baselines), `calibrate` (thresholds),
+Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `first_seen_of`
+(counts), `CellIndex` (cells), `fit_baseline` (baselines), `calibrate` (thresholds),
 `Detector` / `PoissonScanDetector` / `DetectionConfig` (detection), `AlertManager` (lifecycle).
 """
 
@@ -17,8 +16,6 @@ from agents.core.detection.baseline import (
 from agents.core.detection.calibration import Calibration, calibrate, null_daily_max
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import (
-    LIVE_COUNTS_SQL,
-    LIVE_SPAN_SQL,
     CountStore,
     IncidentCounter,
     InMemoryCountStore,
@@ -29,8 +26,6 @@ from agents.core.detection.detector import DetectionConfig, Detector, PoissonSca
 from agents.core.detection.scan import poisson_score, scan
 
 __all__ = [
-    "LIVE_COUNTS_SQL",
-    "LIVE_SPAN_SQL",
     "AlertManager",
     "Baseline",
     "BaselineParams",

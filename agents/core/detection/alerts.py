@@ -177,7 +177,10 @@ class AlertManager:
 
     @staticmethod
     def _signature(msg: Message) -> tuple[object, ...]:
-        return (msg["observed"], tuple(msg["cells"]), msg["window_start"], msg["severity"])  # type: ignore[arg-type]
+        cells = msg["cells"]
+        if not isinstance(cells, list | tuple):
+            raise TypeError("alert cells is not a list")
+        return (msg["observed"], tuple(cells), msg["window_start"], msg["severity"])
 
     def _open(self, cl: _Cluster, now: float) -> Message:
         digest = hashlib.sha1(

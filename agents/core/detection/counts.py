@@ -5,7 +5,7 @@ Hours are integer buckets `floor(epoch_seconds / 3600)` (UTC, timezone-free). De
 deltas so that each incident counts once, in the cell/category of its latest version, and in
 the hour it was *first seen*: the stream clock of the correlation when its founding report
 came in, i.e. the `updated_at` of its version 1 (see `first_seen_of`). The live detector
-counts the same thing from ClickHouse (`LIVE_COUNTS_SQL`, table `incident_hours`).
+counts the same thing from ClickHouse (`agents.ports.sql.incident_hours.LIVE_COUNTS`).
 Counting at first sight puts every new incident in the current window, so a build-up shows
 within the hour even when reports come in late (burglaries found in the evening, police
 reports hours later).
@@ -34,7 +34,7 @@ def hour_of(ts: float) -> int:
 
 class CountStore(Protocol):
     """Hourly incident counts. The in-memory version serves backtests and tests; the live one
-    reads ClickHouse with `LIVE_COUNTS_SQL`."""
+    reads ClickHouse (`agents.ports.sql.incident_hours.LIVE_COUNTS`)."""
 
     def add(self, cell: str, category: str, hour: int, n: int = 1) -> None:
         """Add `n` (may be negative, to move a re-versioned incident) to one bucket."""
@@ -230,38 +230,3 @@ class IncidentCounter:
 
 class _CellHook(Protocol):
     def __call__(self, cell: str, insee: str, /) -> None: ...
-
-
-# Counts for a window: each incident once, in the hour it was first seen (`first_seen_at`,
-# the founding report's reported_at, the same in every version), with the cell and category
-# of its latest version, located incidents only (not `precision` "commune", see
-# `incident_cell`). Read from `incident_hours` (one row per incident version, kept by a
-# materialized view on `incidents`, ReplacingMergeTree(version): unmerged versions are
-# resolved with argMax). This is what `IncidentCounter` counts in a backtest. Runs on
-# ClickHouse 18.16 and 26.x (no toStartOfInterval, no DateTime64). Parameters
-# (clickhouse-driver style): `start`, `end`: UTC epoch seconds, hour-aligned, start
-# inclusive, end exclusive.
-LIVE_COUNTS_SQL = """
-SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
-FROM
-(
-    SELECT
-        incident_id,
-        any(hour) AS seen,
-        argMax(category, version) AS category,
-        argMax(h3_r8, version) AS h3_r8,
-        argMax(precision, version) AS precision
-    FROM incident_hours
-    WHERE hour >= toDateTime(%(start)s) AND hour < toDateTime(%(end)s)
-    GROUP BY incident_id
-)
-WHERE h3_r8 != '' AND precision != 'commune'
-GROUP BY h3_r8, category, hour
-ORDER BY hour, h3_r8, category
-"""
-
-# (n, lo, hi): number of incident versions and the first/last first-seen times (epoch s).
-LIVE_SPAN_SQL = """
-SELECT count() AS n, toUInt32(min(first_seen_at)) AS lo, toUInt32(max(first_seen_at)) AS hi
-FROM incidents
-"""

@@ -1,7 +1,7 @@
 """Detection quality against ground-truth outbreaks: detected share, delay, false alerts/day.
 
 An alert is *true* when it matches an outbreak: compatible category (same, or a pair that
-reporters confuse, see `COMPATIBLE`), zones that meet (distance between centres <= alert
+reporters confuse, `agents.core.confusions`), zones that meet (distance between centres <= alert
 radius + outbreak radius) and times that meet (the alert's [window_start, last emission]
 meets [outbreak start, outbreak end + `grace_s`]). An outbreak is detected when a true alert
 matches it; its delay is the first emission of such an alert minus the outbreak start (0 if
@@ -14,23 +14,24 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import SupportsFloat
 
+from agents.core.confusions import confused
 from agents.core.detection.cells import haversine_m
-
-COMPATIBLE: dict[str, frozenset[str]] = {
-    "cambriolage": frozenset({"vol"}),
-    "vol": frozenset({"cambriolage"}),
-    "rodeo": frozenset({"nuisance", "infraction_routiere"}),
-    "nuisance": frozenset({"rodeo"}),
-    "incendie": frozenset({"degradation"}),
-    "degradation": frozenset({"incendie"}),
-}
 
 
 def compatible(alert_category: str, outbreak_category: str) -> bool:
-    return alert_category == outbreak_category or alert_category in COMPATIBLE.get(
-        outbreak_category, frozenset()
-    )
+    """An alert of `alert_category` may be about an outbreak of `outbreak_category`: the
+    same category, or one that reporters confuse with it."""
+    return confused(alert_category, outbreak_category)
+
+
+def _number(data: Mapping[str, object], key: str, what: str) -> float:
+    """`data[key]` as a float; TypeError naming the field when it is not a number."""
+    value = data[key]
+    if not isinstance(value, SupportsFloat):
+        raise TypeError(f"{what} {key} is not a number")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +48,14 @@ class OutbreakTruth:
     def from_truth(cls, truth: Mapping[str, object]) -> OutbreakTruth:
         """From the simulator's outbreak ground-truth record."""
 
-        def num(key: str) -> float:
-            value = truth[key]
-            if not isinstance(value, int | float):
-                raise TypeError(f"outbreak {key} is not a number")
-            return float(value)
-
         return cls(
             str(truth["outbreak_id"]),
             str(truth["category"]),
-            num("lat"),
-            num("lon"),
-            num("radius_m"),
-            num("start"),
-            num("end"),
+            _number(truth, "lat", "outbreak"),
+            _number(truth, "lon", "outbreak"),
+            _number(truth, "radius_m", "outbreak"),
+            _number(truth, "start", "outbreak"),
+            _number(truth, "end", "outbreak"),
         )
 
 
@@ -120,7 +115,8 @@ def _spans(alerts: Iterable[Mapping[str, object]]) -> list[_AlertSpan]:
         aid = str(a["alert_id"])
         center = a["center"]
         assert isinstance(center, Mapping)
-        emitted = float(a["emitted_at"])  # type: ignore[arg-type]
+        emitted = _number(a, "emitted_at", "alert")
+        radius = _number(a, "radius_m", "alert")
         span = spans.get(aid)
         if span is None:
             spans[aid] = _AlertSpan(
@@ -128,14 +124,14 @@ def _spans(alerts: Iterable[Mapping[str, object]]) -> list[_AlertSpan]:
                 str(a["category"]),
                 float(center["lat"]),
                 float(center["lon"]),
-                float(a["radius_m"]),  # type: ignore[arg-type]
-                float(a["window_start"]),  # type: ignore[arg-type]
+                radius,
+                _number(a, "window_start", "alert"),
                 emitted,
                 emitted,
             )
         else:
             span.last_at = max(span.last_at, emitted)
-            span.radius_m = max(span.radius_m, float(a["radius_m"]))  # type: ignore[arg-type]
+            span.radius_m = max(span.radius_m, radius)
     return list(spans.values())
 
 

@@ -1,0 +1,356 @@
+"""The reference tables of BENCHMARKS.md, generated from the history (`benchmarks.history`).
+
+    python -m benchmarks.reference [--check] [--file BENCHMARKS.md] [--results DIR]
+
+BENCHMARKS.md holds blocks `<!-- generated:NAME -->` ... `<!-- end generated:NAME -->`;
+each is rewritten with the latest run of one benchmark command: the command, its date,
+commit, how it was launched and the machine, then a table of its headline figures with
+their targets. `benchmarks.run_all --record` (`make bench`) calls `rewrite` after appending
+its results; `--check` exits 1 when the file is not what the history gives.
+
+The latest run of a command is the last group of its records (same date, commit, launcher)
+in the history, leaving out aggregates (`stat`) and variants (trials, states before a
+change); a failed attempt after it is named above the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.history import (
+    NO_VALUE,
+    RESULTS_DIR,
+    HistoryError,
+    Measurement,
+    Value,
+    load,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+_BLOCK = re.compile(r"<!-- generated:([a-z0-9-]+) -->\n(.*?)<!-- end generated:\1 -->",
+                    re.DOTALL)
+_OPEN = re.compile(r"<!-- generated:([a-z0-9-]+) -->")
+
+
+class ReferenceError(ValueError):
+    """The reference file's generated blocks do not match the specification."""
+
+
+def _num(v: Value) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def thousands(v: Value) -> str:
+    x = _num(v)
+    return NO_VALUE if x is None else f"{round(x):,}"
+
+
+def percent(digits: int = 0) -> Callable[[Value], str]:
+    def fmt(v: Value) -> str:
+        x = _num(v)
+        return NO_VALUE if x is None else f"{100 * x:.{digits}f} %"
+    return fmt
+
+
+def decimals(digits: int, suffix: str = "") -> Callable[[Value], str]:
+    def fmt(v: Value) -> str:
+        x = _num(v)
+        return NO_VALUE if x is None else f"{x:.{digits}f}{suffix}"
+    return fmt
+
+
+hours = decimals(2, " h")
+
+
+@dataclass(frozen=True)
+class Column:
+    metric: str
+    label: str
+    fmt: Callable[[Value], str] = thousands
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One generated table: the latest run of each of `commands` for `benchmark`."""
+
+    benchmark: str
+    commands: tuple[str, ...]
+    columns: tuple[Column, ...] = ()
+    row_params: tuple[str, ...] = ()  # params naming each row (seed, scenario...)
+    kind: str = "table"  # or "anatomy" (a per-category summary of the outbreak lines)
+    transpose: bool = False  # one column per row of params (many seeds, few metrics)
+
+
+PY = "python -m benchmarks."
+QUALITY = (
+    Column("outbreaks", "outbreaks evaluated"),
+    Column("detected_share", "detected", percent(), "≥ 90 %"),
+    Column("median_delay_h", "median delay", hours, "≤ 1 h"),
+    Column("false_alerts_per_day", "false alerts / day", decimals(2), "≤ 1"),
+)
+BLOCKS: dict[str, Block] = {
+    "pipeline": Block("pipeline", (PY + "bench_pipeline -n 150000 --store server",
+                                   PY + "bench_pipeline -n 150000 --store chdb"), (
+        Column("pipeline_reports_per_s", "reports stored / s", thousands, "≥ 5,000"),
+        Column("correlated_reports_per_s", "reports correlated / s"),
+        Column("bare_consumer_msgs_per_s", "bare consumer msgs / s"),
+        Column("ratio", "pipeline / bare consumer", percent(1), "≥ 30 %"),
+        Column("reports_stored", "stored"),
+        Column("expected_stored", "expected"),
+    ), ("store",)),
+    "geo": Block("geo", (PY + "bench_geo --repeat 3",), (
+        Column("commune_h3_per_s.cpu", "commune + H3 r9/r8/r7, points / CPU s", thousands,
+               "≥ 200,000"),
+        Column("commune_h3_per_s.wall", "same, / wall s"),
+        Column("locate_per_s.cpu", "commune only / CPU s"),
+        Column("h3_r9_r8_r7_per_s.cpu", "H3 only / CPU s"),
+        Column("enrich_batch_records_per_s.cpu", "`enrich_batch` records / CPU s"),
+        Column("grid_build_s", "index build", decimals(2, " s")),
+    ), ("points",)),
+    "correlation": Block("correlation", (PY + "bench_correlation --seeds 1 2 --days 14",), (
+        Column("steady_state.pairwise_precision", "precision, steady state", decimals(3),
+               "≥ 0.95"),
+        Column("steady_state.pairwise_f1", "F1, steady state", decimals(3), "≥ 0.90"),
+        Column("steady_state.pairwise_recall", "recall, steady state", decimals(3)),
+        Column("pairwise_precision", "precision, whole stream", decimals(3)),
+        Column("pairwise_f1", "F1, whole stream", decimals(3)),
+        Column("bcubed_f1", "B-cubed F1", decimals(3)),
+        Column("over_merge_rate", "over-merge", percent(1)),
+        Column("correlation_reports_per_s", "reports / s"),
+        Column("border_split_pair_share.r5", "pairs split at r5", percent(1)),
+    ), ("seed",)),
+    "detection": Block("detection_quality", (
+        PY + "bench_detection", PY + "bench_detection --mode pipeline --no-throughput",
+    ), QUALITY, ("mode", "scenario", "seed")),
+    "backtest": Block("backtest_throughput", (PY + "bench_detection",), (
+        Column("reports_per_s", "reports / s", thousands, "≥ 20,000"),
+        Column("elapsed_s", "elapsed", decimals(1, " s")),
+        Column("alerts_opened", "alerts opened"),
+    ), ("lines",)),
+    "detection-pipeline-seeds": Block(
+        "detection_quality",
+        (PY + "bench_detection --mode pipeline --seeds 1,2,3,4,5,6,7,8 --no-throughput",),
+        QUALITY, ("seed",), transpose=True),
+    "detection-sweep": Block("detection_sweep", (PY + "bench_detection --sweep",), QUALITY[1:],
+                             ("seed", "extra_incidents_per_h"), transpose=True),
+    "detection-physics": Block(
+        "detection_physics", (PY + "bench_detection --physics --seeds 1,2,3,4,5,6,7,8",), (
+            Column("median_first_report_h.incident_1", "1st incident first reported", hours),
+            Column("median_first_report_h.incident_2", "2nd incident first reported", hours),
+            Column("median_first_report_h.incident_3", "3rd incident first reported", hours),
+            Column("background_same_cell_pairs_within_1h_per_day",
+                   "background pairs within 1 h / day", decimals(1)),
+        ), ("seed",), transpose=True),
+    "detection-anatomy": Block("detection_anatomy", (PY + "bench_detection --anatomy",),
+                               kind="anatomy"),
+}
+
+RunKey = tuple[str, str | None, str | None, str | None]
+
+
+def _run_key(m: Measurement) -> RunKey:
+    return (m.date, m.commit, m.via, m.recorded_in)
+
+
+def latest_runs(ms: Sequence[Measurement], benchmark: str, command: str
+                ) -> tuple[list[Measurement], list[Measurement]]:
+    """(records of the latest run without an error, records of a failed attempt after it
+    or []). Runs are the groups of a command's records with one date, commit, launcher."""
+    mine = [m for m in ms if m.benchmark == benchmark and m.command == command
+            and m.variant is None and m.stat is None]
+    runs: dict[RunKey, list[Measurement]] = {}
+    last: dict[RunKey, int] = {}
+    for i, m in enumerate(mine):
+        runs.setdefault(_run_key(m), []).append(m)
+        last[_run_key(m)] = i
+    order = sorted(runs, key=last.__getitem__)
+    failed: list[Measurement] = []
+    for key in reversed(order):
+        if any(m.is_error for m in runs[key]):
+            if not failed:
+                failed = runs[key]
+            continue
+        return runs[key], failed
+    return [], failed
+
+
+def _human_date(date: str) -> str:
+    return date.replace("T", " ").replace("Z", " UTC")
+
+
+def provenance(run: Sequence[Measurement], commands: Sequence[str]) -> str:
+    """`commands`; date; commit; launcher; machine (of `run`, the same for every command)."""
+    m = run[0]
+    parts = [", ".join(f"`{c}`" for c in commands), _human_date(m.date),
+             f"commit {m.commit}" if m.commit else "commit not recorded"]
+    if m.via:
+        parts.append(f"via `{m.via}`")
+    if m.recorded_in:
+        parts.append(f"figures from the former BENCHMARKS.md log at {m.recorded_in}")
+    if m.machine:
+        parts.append(m.machine)
+    return "; ".join(parts) + "."
+
+
+# How a row's params read ("seed 1", "3 extra incidents/h"); others read "name value".
+PARAM_LABELS: dict[str, str] = {
+    "seed": "seed {}", "scenario": "{}", "store": "{}", "mode": "{}", "lines": "{:,} lines",
+    "points": "{:,} points", "extra_incidents_per_h": "+{:g}/h",
+}
+
+
+def _param_label(params: Mapping[str, object], keys: Sequence[str]) -> str:
+    parts = [PARAM_LABELS.get(k, k.replace("_", " ") + " {}").format(params[k])
+             for k in keys if k in params]
+    return ", ".join(parts) or NO_VALUE
+
+
+def table(run: Sequence[Measurement], block: Block) -> list[str]:
+    rows: dict[str, dict[str, Value]] = {}
+    for m in run:
+        if m.metric == "bench_wall_s":
+            continue
+        rows.setdefault(_param_label(m.params, block.row_params), {})[m.metric] = m.value
+    # columns the run measured (an older run or another command may print fewer metrics)
+    cols = [c for c in block.columns if any(c.metric in v for v in rows.values())]
+    rows = {k: v for k, v in rows.items() if any(c.metric in v for c in cols)}
+    targets = any(c.target for c in cols)
+    if block.transpose:
+        head = ["", *rows, *(["target"] if targets else [])]
+        body = [[c.label, *(c.fmt(v.get(c.metric)) for v in rows.values()),
+                 *([c.target or NO_VALUE] if targets else [])] for c in cols]
+    else:
+        head = ["", *(c.label for c in cols)]
+        body = [[label, *(c.fmt(v.get(c.metric)) for c in cols)] for label, v in rows.items()]
+        if targets:
+            body.append(["target", *(c.target or NO_VALUE for c in cols)])
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(cells) + " |" for cells in body)]
+
+
+def anatomy(run: Sequence[Measurement]) -> list[str]:
+    """Per outbreak lines -> how long after its 3rd reported incident the alert comes (on
+    the true incidents) and per-category medians of the arrival and alert times."""
+    outbreaks: dict[tuple[object, object], dict[str, Value]] = {}
+    category: dict[tuple[object, object], str] = {}
+    for m in run:
+        if "outbreak" not in m.params:
+            continue
+        key = (m.params.get("seed"), m.params["outbreak"])
+        outbreaks.setdefault(key, {})[m.metric] = m.value
+        category[key] = str(m.params.get("category"))
+    gaps = [float(v["alert_truth_h"]) - float(v["incident_3_reported_h"])  # type: ignore[arg-type]
+            for v in outbreaks.values()
+            if _num(v.get("alert_truth_h")) is not None
+            and _num(v.get("incident_3_reported_h")) is not None]
+    alerted = sum(1 for v in outbreaks.values() if _num(v.get("alert_truth_h")) is not None)
+    seeds = sorted({str(k[0]) for k in outbreaks})
+    lines = [f"{len(outbreaks)} evaluated outbreaks (seeds {', '.join(seeds)}); on the true "
+             f"incidents the detector alerts on {alerted} of them"
+             + (f"; on the {len(gaps)} with a 3rd reported incident, a median "
+                f"{statistics.median(gaps):.2f} h (max {max(gaps):.2f} h) after that report."
+                if gaps else "."),
+             "",
+             "| category | outbreaks | 3rd incident reported (median h after the start) "
+             "| alert, true incidents | alert, full pipeline |",
+             "|---|---|---|---|---|"]
+    cats = sorted(set(category.values()))
+    for cat in cats:
+        vals = [v for k, v in outbreaks.items() if category[k] == cat]
+
+        def med(metric: str, vals: list[dict[str, Value]] = vals) -> str:
+            xs = [x for x in (_num(v.get(metric)) for v in vals) if x is not None]
+            return f"{statistics.median(xs):.2f} h" if xs else NO_VALUE
+
+        lines.append(f"| {cat} | {len(vals)} | {med('incident_3_reported_h')} | "
+                     f"{med('alert_truth_h')} | {med('alert_pipeline_h')} |")
+    return lines
+
+
+def render(name: str, ms: Sequence[Measurement]) -> str:
+    block = BLOCKS[name]
+    lines: list[str] = []
+    records: list[Measurement] = []
+    # commands whose latest runs share date, commit, launcher and machine: one line
+    sources: dict[tuple[RunKey, str | None], tuple[list[Measurement], list[str]]] = {}
+    for command in block.commands:
+        run, failed = latest_runs(ms, block.benchmark, command)
+        if failed:
+            err = next(m for m in failed if m.is_error)
+            lines.append(f"`{command}`: the latest attempt failed, {_human_date(err.date)}, "
+                         f"commit {err.commit or 'not recorded'}: {err.value}"
+                         + (f" ({err.note})" if err.note else "") + ".")
+        if not run:
+            lines.append(f"`{command}`: no recorded run.")
+            continue
+        records += run
+        key = (_run_key(run[0]), run[0].machine)
+        sources.setdefault(key, (run, []))[1].append(command)
+    lines += [provenance(run, commands) for run, commands in sources.values()]
+    if records:
+        lines.append("")
+        lines += anatomy(records) if block.kind == "anatomy" else table(records, block)
+    return "\n".join(lines) + "\n"
+
+
+def fill(text: str, ms: Sequence[Measurement]) -> str:
+    """`text` with every generated block rewritten from `ms`."""
+    opened = _OPEN.findall(text)
+    closed = [m.group(1) for m in _BLOCK.finditer(text)]
+    if opened != closed:
+        raise ReferenceError(f"generated blocks not closed by '<!-- end generated:NAME -->': "
+                             f"{sorted(set(opened) - set(closed)) or opened}")
+    unknown = sorted(set(opened) - set(BLOCKS))
+    dupes = sorted({n for n in opened if opened.count(n) > 1})
+    missing = [n for n in BLOCKS if n not in opened]
+    if unknown or dupes or missing:
+        raise ReferenceError(f"generated blocks: unknown {unknown}, repeated {dupes}, "
+                             f"missing {missing} (known: {list(BLOCKS)})")
+    return _BLOCK.sub(lambda m: f"<!-- generated:{m.group(1)} -->\n{render(m.group(1), ms)}"
+                      f"<!-- end generated:{m.group(1)} -->", text)
+
+
+def rewrite(path: Path, ms: Sequence[Measurement]) -> bool:
+    """Rewrite the generated blocks of `path`; whether it changed."""
+    text = path.read_text(encoding="utf-8")
+    new = fill(text, ms)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.reference", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--file", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if the file's generated tables are not current")
+    args = ap.parse_args(argv)
+    try:
+        ms = load(args.results)
+        if args.check:
+            text = args.file.read_text(encoding="utf-8")
+            if fill(text, ms) != text:
+                print(f"reference: {args.file} is not current: run python -m "
+                      "benchmarks.reference", file=sys.stderr)
+                return 1
+            return 0
+        changed = rewrite(args.file, ms)
+    except (HistoryError, ReferenceError) as exc:
+        print(f"reference: {exc}", file=sys.stderr)
+        return 2
+    print(f"reference: {args.file} {'rewritten' if changed else 'already current'}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""A store whose schema is ensured before the first call goes through.
+
+The worker starts without ClickHouse (its web pages answer, `/readyz` says why it is not
+ready): the schema is checked by a start-up task that waits for the server, and until it
+succeeded every call of a stage or the console checks it first. A call made while
+ClickHouse is down fails like any other (`StoreUnavailable`) and is retried by its caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.ports.store import Store
+
+
+class SchemaFirstStore:
+    """`Store` wrapper: `ensure_schema()` runs (once it succeeded, never again) before the
+    first `insert` or `query`."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.schema_ready = False
+
+    def ensure_schema(self) -> None:
+        self.inner.ensure_schema()
+        self.schema_ready = True
+
+    def _gate(self) -> None:
+        if not self.schema_ready:
+            self.ensure_schema()
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._gate()
+        self.inner.insert(table, rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._gate()
+        return self.inner.query(sql, params)
+
+    def ping(self) -> bool:
+        return self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()

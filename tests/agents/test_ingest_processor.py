@@ -1,0 +1,112 @@
+"""`IngestProcessor.process` on one batch, with an in-memory store and Kafka: the intake's
+outcome (re-deliveries against the batch and the `reports` table, enrichment rejections)
+reaches the topics, the tables and the metrics."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.core.correlation import partition_key
+from agents.core.geo import Geocoder
+from agents.core.jurisdictions import load_jurisdictions
+from agents.core.pseudonym import Pseudonymiser
+from agents.core.refdata import load_refdata
+from agents.ingest import InboundMessage, IngestProcessor, unbundle
+from agents.ports import metrics as metrics_module
+from agents.ports.retry import RetryPolicy
+from tests.agents.fakes import FakeKafka, FakeStore, run_inline
+
+REJECTED, ENRICHED, TOPIC = "rejected.t", "enriched.t", "vigie.reports.citizen.v1"
+
+
+class StoreWithReports(FakeStore):
+    """Answers the ingest's "already stored?" query from the report_ids it was given."""
+
+    def __init__(self, stored: set[str]) -> None:
+        super().__init__()
+        self.stored = stored
+        self.queries = 0
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.queries += 1
+        asked = {i for v in (params or {}).values() if isinstance(v, tuple | list) for i in v}
+        return [{"report_id": i} for i in sorted(asked & self.stored)]
+
+
+@pytest.fixture
+def metrics() -> Iterator[ModuleType]:
+    yield metrics_module.reset()
+    metrics_module.reset()
+
+
+@pytest.fixture(scope="module")
+def geocoder() -> Geocoder:
+    refdata = load_refdata()
+    return Geocoder(refdata, load_jurisdictions(None, refdata))
+
+
+def message(offset: int, value: bytes) -> InboundMessage:
+    return InboundMessage(TOPIC, 2, offset, b"k", value, 1_710_792_000.0)
+
+
+def report(report_id: str, location: dict[str, object]) -> bytes:
+    return orjson.dumps({
+        "report_id": report_id,
+        "source": {"kind": "citizen", "org": "citoyen"},
+        "category": "rodeo",
+        "occurred_at": "2024-03-18T21:00:00+01:00",
+        "location": location,
+    })
+
+
+async def test_one_batch_through_intake_topics_tables_and_metrics(
+    metrics: ModuleType, geocoder: Geocoder
+) -> None:
+    store, kafka = StoreWithReports({"old"}), FakeKafka()
+    processor = IngestProcessor(
+        store=store, enricher=geocoder, pseudonymiser=Pseudonymiser(b"test-secret-" * 3),
+        send=kafka.send, rejected_topic=REJECTED, enriched_topic=ENRICHED,
+        partition_key=partition_key, retry=RetryPolicy(max_retries=0), run_blocking=run_inline,
+    )
+    evry = {"lat": 48.629, "lon": 2.441}
+    batch = [
+        message(10, report("new", evry)),
+        message(11, report("new", evry)),  # re-delivered within the batch
+        message(12, report("old", evry)),  # already in the reports table
+        message(13, report("paris", {"lat": 48.857, "lon": 2.352})),  # outside the area
+        message(14, b"{oops"),
+    ]
+    outcome = await processor.process(batch)
+
+    assert [r.report_id for r in outcome.accepted] == ["new"]
+    assert (outcome.accepted[0].origin_topic, outcome.accepted[0].origin_partition,
+            outcome.accepted[0].origin_offset) == (TOPIC, 2, 10)
+    assert outcome.redeliveries == 2 and outcome.unlocated == 1 and store.queries == 1
+    assert [(m.offset, r.reason.value) for m, r in outcome.rejected] == [
+        (14, "not_json"), (13, "out_of_area")
+    ]
+    # topics: a dead letter per rejection (original bytes), one bundle with the new report
+    letters = [v for _k, v in kafka.on(REJECTED)]
+    assert [(d["origin_offset"], d["reason"]) for d in letters] == [
+        (14, "not_json"), (13, "out_of_area")
+    ]
+    assert base64.b64decode(letters[0]["original_b64"]) == b"{oops"
+    bundles = [v for t, _k, v in kafka.sent if t == ENRICHED]
+    assert [[r.report_id for r in unbundle(b)] for b in bundles] == [["new"]]
+    # tables
+    assert [(r["report_id"], r["origin_offset"]) for r in store.rows["reports"]] == [("new", 10)]
+    assert sorted(r["reason"] for r in store.rows["rejected"]) == ["not_json", "out_of_area"]
+    # metrics
+    s = metrics.sample
+    assert s("vigie_reports_received_total", topic=TOPIC) == 5
+    assert s("vigie_reports_redelivered_dropped_total") == 2
+    assert s("vigie_enrichment_failures_total") == 1
+    assert s("vigie_reports_rejected_total", reason="out_of_area") == 1
+    assert s("vigie_reports_rejected_total", reason="not_json") == 1
+    assert s("vigie_reports_accepted_total", source_kind="citizen") == 1

@@ -1,0 +1,445 @@
+"""Every named query of the SQL catalogue (`agents.ports.sql`) runs on both backends (real
+ClickHouse 18.16 server and chDB 26.x) with the parameters it needs, and returns the columns
+it declares. A query added to the catalogue without a case here fails
+`test_every_named_query_has_a_case`."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import pkgutil
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import agents.ports.sql as catalogue
+from agents.ports.sql import (
+    actions,
+    alerts,
+    audit,
+    changes,
+    incident_hours,
+    incidents,
+    rejected,
+    reports,
+    schema,
+)
+from agents.ports.sql import store as statements
+from agents.ports.sql.query import Query
+from agents.ports.sql.scope import Scope
+from streams.storage import Store, open_store
+from streams.storage.bench import make_report_rows
+
+T = 1_780_000_000  # the seeded rows' time (epoch s)
+H = T // 3600 * 3600  # its hour
+FLOOR = T - 400 * 86_400
+DAY_AGO = T - 86_400
+DATABASE = "<database>"  # a parameter value replaced by the store's database
+
+# Modules of the package that build queries without being queries themselves.
+BUILDING_BLOCKS = {"query", "scope"}
+QUERY_MODULES: list[ModuleType] = [
+    actions,
+    alerts,
+    audit,
+    changes,
+    incident_hours,
+    incidents,
+    rejected,
+    reports,
+    schema,
+    statements,
+]
+# Catalogue entries run otherwise than by `store.query` with the seeded data: by every
+# store of this module (DDL, database, inserts) or by a test of their own below.
+RUN_BY_THE_STORES = {
+    "schema.ensure_schema",  # `seeded`: open_store(...).ensure_schema()
+    "store.create_database",  # both stores, when opened
+    "store.use",  # the chDB store, when opened
+    "store.insert_values",  # the server store's inserts (`seed`)
+    "store.insert_sync",  # the chDB store's inserts (`seed`)
+}
+OWN_TESTS = {"reports.TRUNCATE", "schema.add_column", "schema.drop_view"}
+
+WIDE = Scope("vol", "91228", "csp-evry", ["91228"])  # every filter, matching the seeded rows
+SCOPES = {"any": Scope(), "scoped": WIDE}
+WINDOW = {"since": T - 3600, "until": T + 3600}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A query with the parameters of one run; `grafana`: its text takes the Grafana macro
+    `$__timeFilter(column)`, expanded as the Grafana ClickHouse plugin does."""
+
+    id: str
+    query: Query
+    params: dict[str, Any] = field(default_factory=dict)
+    grafana: bool = False
+
+
+def cases() -> list[Case]:
+    out = [
+        Case("COUNT_ROWS", reports.COUNT_ROWS),
+        Case("STORED_IDS", reports.STORED_IDS, {"ids": (REPORT_IDS[0], "unknown")}),
+        Case("STORED_ORIGINS", reports.STORED_ORIGINS, {"ids": (REPORT_IDS[0], "unknown")}),
+        Case(
+            "OF_INCIDENT",
+            reports.OF_INCIDENT,
+            {"ids": tuple(REPORT_IDS), "lo": DAY_AGO, "hi": T + 86_400, "limit": 10},
+        ),
+        Case("INCIDENTS_COUNT_DISTINCT", incidents.COUNT_DISTINCT),
+        Case("INCIDENTS_COUNT_WITH_STATUS", incidents.COUNT_WITH_STATUS, {"status": "open"}),
+        Case("SUM_REPORT_COUNT", incidents.SUM_REPORT_COUNT),
+        Case("LIVE_SPAN", incidents.LIVE_SPAN),
+        Case("INCIDENTS_GET", incidents.GET, {"id": "i1", "floor": FLOOR}),
+        Case("LIVE_COUNTS", incident_hours.LIVE_COUNTS, {"start": H, "end": H + 3600}),
+        Case("ALERTS_GET", alerts.GET, {"id": "a1", "floor": FLOOR}),
+        Case("RECENT_VERSIONS", alerts.RECENT_VERSIONS, {"since": DAY_AGO, "limit": 10}),
+        Case("BY_IDS", alerts.BY_IDS, {"ids": ("a1", "a2"), "since": DAY_AGO, "limit": 2}),
+        Case("OF_ALERT", actions.OF_ALERT, {"id": "a1", "floor": FLOOR}),
+        Case(
+            "LAST_PER_ALERT",
+            actions.LAST_PER_ALERT,
+            {"ids": ("a1", "a2"), "since": DAY_AGO, "limit": 2},
+        ),
+        Case("SIGNATURE", changes.SIGNATURE, {"floor": DAY_AGO}),
+        Case("ACTION_BY_ID", audit.ACTION_BY_ID, {"id": "x1"}),
+        Case("PING", statements.PING),
+        Case("COLUMN_TYPES", statements.COLUMN_TYPES, {"db": DATABASE, "table": "reports"}),
+    ]
+    out += [
+        Case(name, query, grafana=True)
+        for name, query in vars(incident_hours).items()
+        if name.startswith("GRAFANA_")
+    ]
+    for since in (False, True):
+        at = {"since": DAY_AGO} if since else {}
+        out.append(Case(f"count-since={since}", reports.count(since), at))
+        out.append(Case(f"by_reason-since={since}", rejected.by_reason(since), at))
+        out += [
+            Case(f"counts_by-{column}-since={since}", reports.counts_by(column, since), at)
+            for column in reports.COUNTABLE_COLUMNS
+        ]
+    out += [
+        Case("incidents.current-none", incidents.current((), False), {"limit": 10}),
+        Case(
+            "incidents.current-all",
+            incidents.current(("status", "insee", "category"), True),
+            {"status": "open", "insee": "91228", "category": "vol", "since": DAY_AGO, "limit": 10},
+        ),
+        Case("alerts.current-none", alerts.current((), False), {"limit": 10}),
+        Case(
+            "alerts.current-all",
+            alerts.current(("status", "category"), True),
+            {"status": "update", "category": "vol", "since": DAY_AGO, "limit": 10},
+        ),
+    ]
+    for scope_name, scope in SCOPES.items():
+        summary = {"hour": T - 3600, "week": T - 7 * 86_400, "upper": T + 3600}
+        out.append(Case(f"summary-{scope_name}", reports.summary(scope), summary))
+        out.append(Case(f"count_in_window-{scope_name}", reports.count_in_window(scope), WINDOW))
+        out += [
+            Case(
+                f"breakdown-{key}-{scope_name}",
+                reports.breakdown(scope, key, label, 30),
+                WINDOW,
+            )
+            for key, label in (("category", None), ("insee", "commune"), ("jurisdiction", None))
+        ]
+        for status in ("all", "open", "closed"):
+            v = f"{scope_name}-{status}"
+            page = {**WINDOW, "limit": 10, "offset": 0}
+            out += [
+                Case(f"incidents.count-{v}", incidents.count_in_window(scope, status), WINDOW),
+                Case(f"incidents.list-{v}", incidents.list_in_window(scope, status), page),
+                Case(
+                    f"incidents.map-{v}",
+                    incidents.map_in_window(scope, status),
+                    {**WINDOW, "limit": 10},
+                ),
+                Case(f"alerts.count-{v}", alerts.count_in_window(scope, status), WINDOW),
+                Case(f"alerts.list-{v}", alerts.list_in_window(scope, status), page),
+            ]
+    out += [
+        Case("table_exists", schema.table_exists(DATABASE, "reports")),
+        Case("column_exists", schema.column_exists(DATABASE, "incidents", "first_seen_at")),
+    ]
+    return out
+
+
+# ---- the seeded store ------------------------------------------------------------------------
+REPORT_IDS = [row["report_id"] for row in make_report_rows(3)]
+
+
+def _incident(iid: str, version: int, status: str) -> dict[str, Any]:
+    return {
+        "incident_id": iid,
+        "version": version,
+        "status": status,
+        "category": "vol",
+        "categories": ["vol"],
+        "report_ids": REPORT_IDS[: version + 1],
+        "report_count": version + 1,
+        "source_kinds": ["police_nationale"],
+        "first_occurred_at": T - 600,
+        "last_occurred_at": T + 60 * version,
+        "lat": 48.63,
+        "lon": 2.44,
+        "insee": "91228",
+        "commune": "Évry-Courcouronnes",
+        "jurisdiction": "csp-evry",
+        "h3": "891fb467003ffff",
+        "h3_r7": "871fb4670ffffff",
+        "h3_r8": "881fb46701fffff",
+        "precision": "point",
+        "confidence": 0.7,
+        "updated_at": T + 60 * version,
+        "first_seen_at": T,
+    }
+
+
+def _alert(aid: str, version: int, status: str) -> dict[str, Any]:
+    return {
+        "alert_id": aid,
+        "version": version,
+        "status": status,
+        "kind": "hotspot",
+        "category": "vol",
+        "center_lat": 48.63,
+        "center_lon": 2.44,
+        "radius_m": 800.0,
+        "cells": ["881fb46701fffff"],
+        "insee": ["91228"],
+        "window_start": H - 3600,
+        "window_end": H,
+        "observed": 9.0,
+        "expected": 1.5,
+        "score": 12.5,
+        "severity": 3,
+        "emitted_at": T + version,
+        "detector": "poisson_scan",
+    }
+
+
+def _action(action_id: str, alert_id: str, action: str, at: int) -> dict[str, Any]:
+    return {
+        "action_id": action_id,
+        "alert_id": alert_id,
+        "action": action,
+        "comment": "vu",
+        "operator": "op",
+        "role": "operator",
+        "at": at,
+    }
+
+
+def seed(store: Store) -> None:
+    """Rows every case finds something in (both statuses, within every scope)."""
+    rows = make_report_rows(3)
+    for row in rows:
+        row.update(occurred_at=T + 10, insee="91228", category="vol")
+    store.insert("reports", rows)
+    store.insert(
+        "rejected",
+        [
+            {
+                "rejected_at": T,
+                "origin_topic": "vigie.reports.partner.v1",
+                "origin_partition": 0,
+                "origin_offset": 7,
+                "reason": "schema",
+                "detail": "missing field",
+                "report_id": "",
+                "size_bytes": 12,
+            }
+        ],
+    )
+    for row in (
+        _incident("i1", 1, "open"),
+        _incident("i1", 2, "open"),
+        _incident("i2", 1, "closed"),
+    ):
+        store.insert("incidents", [row])  # separate parts, unmerged
+    for row in (_alert("a1", 1, "open"), _alert("a1", 2, "update"), _alert("a2", 1, "closed")):
+        store.insert("alerts", [row])
+    store.insert(
+        "alert_actions", [_action("x1", "a1", "ack", T + 10), _action("x2", "a2", "close", T + 20)]
+    )
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(
+    scope="module", params=[pytest.param("server", marks=pytest.mark.clickhouse), "chdb"]
+)
+def seeded(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A store with the schema and `seed`'s rows, shared by the (read-only) cases of a backend."""
+    database = f"vigie_catalogue_{os.getpid()}_{next(_databases)}"
+    if request.param == "server":
+        url = request.getfixturevalue("clickhouse_server").url_for(database)
+    else:
+        path: Path = request.getfixturevalue("chdb_path")
+        url = f"chdb://{path}?database={database}"
+    store = open_store(url)
+    try:
+        store.ensure_schema()
+        seed(store)
+        yield store
+    finally:
+        store.close()
+
+
+def expand(sql: str) -> str:
+    """What the Grafana ClickHouse plugin sends for `$__timeFilter(column)`."""
+    return re.sub(
+        r"\$__timeFilter\((\w+)\)",
+        rf"\1 >= toDateTime({H - 3600}) AND \1 <= toDateTime({H + 7200})",
+        sql,
+    )
+
+
+def run(store: Store, case: Case) -> list[dict[str, Any]]:
+    database = store.database  # type: ignore[attr-defined]
+    query = case.query
+    sql = query.sql.replace(DATABASE, database)
+    if case.grafana:
+        sql = expand(sql)
+        assert "$__" not in sql
+    params = {k: database if v == DATABASE else v for k, v in case.params.items()}
+    bound = query.bind(**params)
+    return store.query(sql, bound if bound else None)
+
+
+def table_columns(store: Store, table: str) -> list[str]:
+    query = statements.COLUMN_TYPES
+    rows = store.query(query.sql, query.bind(db=store.database, table=table))  # type: ignore[attr-defined]
+    return [row["name"] for row in rows]
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: f"{c.query.name}[{c.id}]")
+def test_the_query_runs_and_returns_its_columns(seeded: Store, case: Case) -> None:
+    rows = run(seeded, case)
+    assert rows, "the seeded rows should give every case a result"
+    expected = case.query.columns
+    if expected is None:  # SELECT *
+        expected = tuple(table_columns(seeded, case.query.table))
+    assert all(tuple(row) == expected for row in rows)
+
+
+def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
+    """A few results checked in full: the filters and the current-version selection work."""
+    by_id = {case.id: case for case in cases()}
+    assert run(seeded, by_id["STORED_IDS"]) == [{"report_id": REPORT_IDS[0]}]
+    assert run(seeded, by_id["incidents.count-scoped-open"]) == [{"n": 1}]
+    assert run(seeded, by_id["incidents.count-scoped-closed"]) == [{"n": 1}]
+    assert run(seeded, by_id["alerts.count-scoped-open"]) == [{"n": 1}]
+    listed = run(seeded, by_id["alerts.list-any-all"])  # current versions, last emitted first
+    assert [(r["alert_id"], r["version"]) for r in listed] == [("a1", 2), ("a2", 1)]
+    assert run(seeded, by_id["LIVE_COUNTS"]) == [
+        {"h3_r8": "881fb46701fffff", "category": "vol", "hour": H // 3600, "n": 2}
+    ]
+    assert run(seeded, by_id["table_exists"]) == [{"n": 1}]
+    assert run(seeded, by_id["column_exists"]) == [{"n": 1}]
+    last = {r["alert_id"]: r["last_action"] for r in run(seeded, by_id["LAST_PER_ALERT"])}
+    assert last == {"a1": "ack", "a2": "close"}
+
+
+def test_the_schema_creates_every_table_and_view(seeded: Store) -> None:
+    created = {
+        name
+        for stmt in schema.STATEMENTS + schema.VIEW_STATEMENTS
+        for name in re.findall(r"\{db\}\.(\w+) ", stmt.replace("{{db}}", "{db}"))
+    }
+    assert {"reports", "incidents", "incident_hours", "incident_hours_mv2"} <= created
+    for name in created:
+        query = schema.table_exists(seeded.database, name)  # type: ignore[attr-defined]
+        assert seeded.query(query.sql) == [{"n": 1}], name
+
+
+def test_truncate_empties_reports(store: Store) -> None:
+    store.insert("reports", make_report_rows(2))
+    assert store.query(reports.COUNT_ROWS.sql) == [{"n": 2}]
+    assert store.query(reports.TRUNCATE.sql) == []
+    assert store.query(reports.COUNT_ROWS.sql) == [{"n": 0}]
+
+
+def test_the_migration_statements_run(store: Store) -> None:
+    db = store.database  # type: ignore[attr-defined]
+    store.query(schema.add_column(db, "rejected", "extra_test", "String DEFAULT 'x'"))
+    assert store.query(schema.column_exists(db, "rejected", "extra_test").sql) == [{"n": 1}]
+    store.query(schema.drop_view(db, "incident_hours_mv2"))
+    assert store.query(schema.table_exists(db, "incident_hours_mv2").sql) == [{"n": 0}]
+
+
+# ---- the catalogue itself (no store) ---------------------------------------------------------
+def catalogue_entries() -> dict[str, object]:
+    """Every named query of the catalogue: `Query` constants and builder functions, by
+    `<module>.<name>`."""
+    entries: dict[str, object] = {}
+    for module in QUERY_MODULES:
+        short = module.__name__.rsplit(".", 1)[1]
+        for name, value in vars(module).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(value, Query) or (
+                inspect.isfunction(value) and value.__module__ == module.__name__
+            ):
+                entries[f"{short}.{name}"] = value
+    return entries
+
+
+def test_every_module_of_the_catalogue_is_checked() -> None:
+    modules = {info.name for info in pkgutil.iter_modules(catalogue.__path__)}
+    assert modules == {m.__name__.rsplit(".", 1)[1] for m in QUERY_MODULES} | BUILDING_BLOCKS
+
+
+def test_every_named_query_has_a_case() -> None:
+    entries = catalogue_entries()
+    run_here = {case.query.name for case in cases()}
+    assert set(entries) == run_here | RUN_BY_THE_STORES | OWN_TESTS
+    for name, value in entries.items():  # a constant's name is where it lives
+        if isinstance(value, Query):
+            assert value.name == name
+
+
+def test_bind_names_a_missing_or_unknown_parameter() -> None:
+    query = alerts.GET
+    assert query.params == {"id", "floor"}
+    assert query.bind(id="a1", floor=3) == {"id": "a1", "floor": 3}
+    with pytest.raises(ValueError, match=r"alerts.GET: missing parameters \['floor'\]"):
+        query.bind(id="a1")
+    with pytest.raises(ValueError, match=r"unknown parameters \['flor'\]"):
+        query.bind(id="a1", floor=3, flor=3)
+
+
+def test_builders_bind_the_filters_they_render() -> None:
+    query = alerts.count_in_window(WIDE, "open")
+    assert query.bound == {"f_category": "vol", "f_insee": "91228", "f_jur_codes": ["91228"]}
+    assert "hasAny(insee, %(f_jur_codes)s)" in query.sql
+    assert query.bind(since=1, until=2) == {**query.bound, "since": 1, "until": 2}
+    # a jurisdiction without communes matches no alert rather than every alert
+    assert alerts.count_in_window(Scope(jurisdiction="x"), "all").bound == {"f_jur_codes": [""]}
+    assert incidents.count_in_window(Scope(jurisdiction="x"), "open").bound == {
+        "f_jurisdiction": "x",
+        "status": "open",
+    }
+
+
+def test_builders_refuse_identifiers_they_do_not_know() -> None:
+    with pytest.raises(ValueError, match="cannot count by 'contact_hash'"):
+        reports.counts_by("contact_hash", False)
+    with pytest.raises(ValueError, match="cannot break down by 'report_id'"):
+        reports.breakdown(Scope(), "report_id", None, 30)
+    with pytest.raises(ValueError, match="cannot label by 'description_hash'"):
+        reports.breakdown(Scope(), "insee", "description_hash", 30)
+    with pytest.raises(ValueError, match="cannot filter incidents by"):
+        incidents.current(("contact_hash",), False)
+    with pytest.raises(ValueError, match="cannot filter alerts by"):
+        alerts.current(("insee",), False)
