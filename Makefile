@@ -12,7 +12,7 @@ CONSOLE_PORT ?= 8080
 export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
 
-.PHONY: setup run stop status test test-fast lint bench refdata kafka-up kafka-down \
+.PHONY: setup run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
         clickhouse-up clickhouse-down system-deps browser-deps clean
 
 ## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
@@ -55,6 +55,11 @@ stop:
 
 status:
 	bash scripts/run.sh status
+
+## probe: hostile messages against the running worker (`make run`), loopback only; prints a
+## table probe x outcome (dead-lettered with its reason, stored, dropped)
+probe: setup
+	$(PY) scripts/probe.py
 
 ## system-deps: Debian packages the test suite needs (ClickHouse server, promtool, Chromium)
 system-deps:

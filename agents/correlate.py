@@ -45,6 +45,10 @@ PLACES_KEY = "__places__"  # per partition: the engine's chronic-place memory
 # sent record that fits the producer's batch does not suspend, and a catching-up batch has
 # thousands of them (the loop was held up to 3 s, under asyncio debug).
 YIELD_EVERY = 500
+# The open-incident and place gauges count over every engine's whole state: refreshed at
+# most this often (a scrape interval), not after every batch, whose cost must not grow with
+# the state.
+STATE_GAUGES_EVERY_S = 10.0
 
 
 @dataclass(slots=True)
@@ -75,8 +79,10 @@ class CorrelateProcessor:
         run_blocking: BlockingRunner,
         config: CorrelationConfig | None = None,
         health: Health | None = None,
+        clock: Callable[[], float] = time.monotonic,  # paces the state gauges
     ) -> None:
         self.store = store
+        self.clock = clock
         self.send = send
         self.incidents_topic = incidents_topic
         self.retry = retry
@@ -84,6 +90,7 @@ class CorrelateProcessor:
         self.health = health
         self.config = config or CorrelationConfig()
         self.engines: dict[int, Correlator] = {}
+        self._gauges_at = float("-inf")  # clock() at the last state gauge refresh
 
     # ---- engine per partition ------------------------------------------------------------
     def engine(self, partition: int, restore: Callable[[], Iterable[Mapping[str, Any]]],
@@ -160,5 +167,8 @@ class CorrelateProcessor:
             reported = newest.get(version["incident_id"])
             metrics.count_incident(incident_event(version), version["category"],
                                    None if reported is None else now - reported)
-        metrics.set_state_size("open_incidents", sum(e.open_count for e in self.engines.values()))
-        metrics.set_state_size("chronic_places", sum(e.place_count for e in self.engines.values()))
+        if self.clock() - self._gauges_at >= STATE_GAUGES_EVERY_S:
+            self._gauges_at = self.clock()
+            engines = self.engines.values()
+            metrics.set_state_size("open_incidents", sum(e.open_count for e in engines))
+            metrics.set_state_size("chronic_places", sum(e.place_count for e in engines))

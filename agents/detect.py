@@ -8,6 +8,13 @@ The detector's clock is the wall clock, or with `VIGIE_DETECTOR_CLOCK=data` the 
 first-seen time in the store (replays and simulations faster than real time, like `make run`).
 Each alert lifecycle message is published on `vigie.alerts.v1` (delivery awaited) and
 stored in ClickHouse (`alerts` = current state, `alert_events` = every version).
+
+The alert lifecycle's state (open alerts, recent closures) is durable in `alerts`: before its
+first run, after a rebalance (the only way the leader changes, so the only way another worker
+may have run the detector meanwhile) and after a failed run, the processor takes it back from
+there (`alerts.DETECTOR_STATE` -> `RestorableDetector.restore`), so that a hotspot goes on
+under its alert id after a restart or a change of leader and an alert of a zone gone quiet
+closes. No detection runs until that restore succeeded.
 """
 
 from __future__ import annotations
@@ -18,17 +25,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents.core.detection import Detector
+from agents.core.detection import AlertState, Detector, RestorableDetector
 from agents.core.detection.counts import CountRow
 from agents.core.detection.output import alert_json
 from agents.ingest import SendFn
-from agents.ports.blocking import BlockingRunner
-from agents.sink import insert_confirmed
 from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.retry import RetryPolicy
-from agents.ports.sql import incident_hours, incidents
+from agents.ports.sql import alerts, incident_hours, incidents
 from agents.ports.store import Store
+from agents.sink import insert_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,45 @@ def alert_row(message: Mapping[str, Any]) -> dict[str, Any]:
     row["center_lat"] = message["center"]["lat"]
     row["center_lon"] = message["center"]["lon"]
     return row
+
+
+def alert_state(row: Mapping[str, Any]) -> AlertState:
+    """An `alerts.DETECTOR_STATE` row as the lifecycle takes it back; ValueError (or KeyError,
+    TypeError) naming what is wrong with a row that is not an alert state."""
+    return AlertState(
+        alert_id=str(row["alert_id"]),
+        version=int(row["version"]),
+        status=str(row["status"]),
+        kind=str(row["kind"]),
+        category=str(row["category"]),
+        center_lat=float(row["center_lat"]),
+        center_lon=float(row["center_lon"]),
+        radius_m=float(row["radius_m"]),
+        cells=tuple(str(c) for c in row["cells"]),
+        insee=tuple(str(i) for i in row["insee"]),
+        window_start=float(row["window_start"]),
+        window_end=float(row["window_end"]),
+        observed=float(row["observed"]),
+        expected=float(row["expected"]),
+        score=float(row["score"]),
+        severity=int(row["severity"]),
+        emitted_at=float(row["emitted_at"]),
+        detector=str(row["detector"]),
+    )
+
+
+def stored_alert_states(store: Store, since: float) -> list[AlertState]:
+    """The stored current version of every alert not closed and of every alert closed since
+    `since`; a row that is not an alert state is logged (with its id) and left out."""
+    query = alerts.DETECTOR_STATE
+    states: list[AlertState] = []
+    for row in store.query(query.sql, query.bind(since=int(since))):
+        try:
+            states.append(alert_state(row))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("stored alert state left out",
+                      extra={"alert_id": str(row.get("alert_id")), "error": str(exc)})
+    return states
 
 
 class ClickHouseCountStore:
@@ -92,17 +138,41 @@ class DetectProcessor:
         self.retry = retry
         self.run_blocking = run_blocking
         self.health = health
+        self._restore_due = True
+
+    def rebalanced(self) -> None:
+        """A rebalance happened: the leader may have changed, and another worker may have
+        run the detector meanwhile; the next run restores the alert state first."""
+        self._restore_due = True
+
+    async def _restore(self, now: float) -> None:
+        detector = self.detector
+        if not isinstance(detector, RestorableDetector):
+            self._restore_due = False
+            return
+        since = now - detector.cooldown_s
+        states = await self.run_blocking(stored_alert_states, self.store, since)
+        await self.run_blocking(detector.restore, states, now)
+        self._restore_due = False
+        log.info("alert state restored", extra={
+            "open": sum(s.status != "closed" for s in states),
+            "closed": sum(s.status == "closed" for s in states),
+        })
 
     async def run(self, now: float | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
         if now is None:  # the clock never goes back (a data clock may stall)
             now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
         try:
+            if self._restore_due:
+                await self._restore(now)
             messages: list[dict[str, Any]] = await self.run_blocking(self.detector.run, now)
         except Exception:
+            self._restore_due = True  # its state may be half-updated: take the stored one back
             metrics.observe_detector_run(time.perf_counter() - started, ok=False)
             log.exception("detector run failed")
             return []
+        self._restore_due = True  # until these messages are stored: a failure restores
         if messages:
             deliveries: list[Awaitable[Any]] = [
                 await self.send(self.alerts_topic, m["alert_id"].encode(), alert_json(m))
@@ -118,6 +188,7 @@ class DetectProcessor:
             for m in messages:
                 metrics.count_alert(m["status"], time.time() - float(m["window_end"]))
                 log.info("alert", extra={"alert_id": m["alert_id"], "status": m["status"]})
+        self._restore_due = False
         ready = getattr(self.detector, "ready", None)
         metrics.observe_detector_run(time.perf_counter() - started, ok=True, ready=ready)
         return messages

@@ -103,7 +103,7 @@ def table_changelog(table: Any) -> ChangelogWriter:
     held until the event's ack) and its delivery returned.
 
     Not `Table.send_changelog`: that goes through Faust's producer buffer, which one task
-    drains a message at a time (~2,000 a second measured). A batch's thousands of states
+    drains a message at a time. A batch's thousands of states
     kept it full, every consumed event then waited for it to ebb, and the worker ran at half
     speed; its flush also gives up after 0.1 s without progress, so it did not even prove
     the states were written before the acks."""
@@ -124,16 +124,42 @@ def table_changelog(table: Any) -> ChangelogWriter:
 class IncidentStates:
     """The correlate agent's view of its table: incident states, and one watermark and one
     place memory per input partition. Every change goes to the local data and to the
-    changelog."""
+    changelog.
+
+    `states_of` reads one partition's states through a key index (partition -> incident
+    ids, in the table's order) instead of walking the whole table, which holds every
+    partition's states. `persist` keeps the index up to date; data that reaches the table by
+    another way (changelog recovery after a rebalance or a restart) is indexed by one pass
+    over the table at the next `states_of` after `reindex`, not one pass per partition."""
 
     def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter) -> None:
         self.data = data
         self.write = write
+        # partition -> incident ids (a dict: ordered like the table); None: to build
+        self._keys: dict[int, dict[str, None]] | None = None
+
+    def reindex(self) -> None:
+        """The table changed outside `persist` (recovery): rebuild the index when next read."""
+        self._keys = None
+
+    def _index(self) -> dict[int, dict[str, None]]:
+        if self._keys is None:
+            keys: dict[int, dict[str, None]] = {}
+            for k, v in self.data.items():
+                if not k.startswith("__") and isinstance(v, dict):
+                    partition = v.get("_partition")
+                    if isinstance(partition, int):
+                        keys.setdefault(partition, {})[k] = None
+            self._keys = keys
+        return self._keys
 
     def states_of(self, partition: int) -> list[dict[str, Any]]:
-        return [v for k, v in self.data.items()
-                if not k.startswith("__") and isinstance(v, dict)
-                and v.get("_partition") == partition]
+        out: list[dict[str, Any]] = []
+        for k in self._index().get(partition, {}):
+            v = self.data.get(k)
+            if isinstance(v, dict) and v.get("_partition") == partition:
+                out.append(v)
+        return out
 
     def places_of(self, partition: int) -> dict[str, list[int]] | None:
         value = self.data.get(f"{PLACES_KEY}/{partition}")
@@ -142,6 +168,9 @@ class IncidentStates:
     def watermark_of(self, partition: int) -> float | None:
         value = self.data.get(f"{WATERMARK_KEY}/{partition}")
         return float(value) if value is not None else None
+
+    def _indexed(self, partition: int) -> dict[str, None]:
+        return self._index().setdefault(partition, {})
 
     async def persist(self, changes: dict[int, PartitionChanges]) -> None:
         """Write the changes locally and to the changelog; returns once the broker confirmed
@@ -153,9 +182,11 @@ class IncidentStates:
                     await asyncio.sleep(0)
                 state["_partition"] = partition
                 self.data[iid] = state
+                self._indexed(partition)[iid] = None
                 deliveries.append(await self.write(partition, iid, state))
             for iid in change.evicted:
                 self.data.pop(iid, None)
+                self._indexed(partition).pop(iid, None)
                 deliveries.append(await self.write(partition, iid, None))
             if math.isfinite(change.watermark):  # an engine that saw no record has no clock
                 key = f"{WATERMARK_KEY}/{partition}"
@@ -190,10 +221,12 @@ def install_correlate(
         value_type=None,
     )
     write = changelog if changelog is not None else table_changelog(table)
+    live: list[IncidentStates] = []  # the running agent's (for the rebalance hooks)
 
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
         states = IncidentStates(table.data, write)
+        live[:] = [states]
         async for events in stream.noack_take(
             settings.correlate_batch_bundles, within=settings.batch_seconds
         ):
@@ -212,7 +245,14 @@ def install_correlate(
     async def forget(app_: Any, revoked: Any, **_: Any) -> None:
         name = topics.enriched.get_topic_name()
         processor.forget({tp.partition for tp in revoked if tp.topic == name})
+        for states in live:
+            states.reindex()
 
+    async def recovered() -> None:  # the table got the changelog of newly assigned partitions
+        for states in live:
+            states.reindex()
+
+    table.on_recover(recovered)
     return correlate
 
 

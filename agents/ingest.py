@@ -4,9 +4,11 @@
 drives it from a Faust stream with manual acks. For one batch the order is:
 
 1. validate every message (contract v1) and pseudonymise personal data;
-2. drop exact re-deliveries: report_ids seen earlier in the batch or already stored
-   (the `reports` table is the memory of what was seen, so this holds across
-   restarts and replays with no extra state);
+2. drop exact re-deliveries: reports of the same identity (source kind, source org,
+   report_id) and content seen earlier in the batch or already stored (the `reports`
+   table is the memory of what was seen, so this holds across restarts and replays with
+   no extra state); the same identity with other content is rejected
+   `id_reused_with_different_content`;
 3. enrich the accepted records in one vectorised call (commune, jurisdiction, H3);
    steps 1-3 are `agents.core.intake`, which `vigie backtest` and `vigie eval` run too;
 4. send dead letters and enriched records to Kafka and wait for every delivery;
@@ -43,8 +45,8 @@ import orjson
 
 from agents.core.intake import Enricher, Intake, IntakeChunk
 from agents.core.pseudonym import Pseudonymiser
-from agents.core.record import ReportRecord
-from agents.core.validation import DEFAULT_TIME_BOUNDS, Rejection, TimeBounds
+from agents.core.record import ReportKey, ReportRecord
+from agents.core.validation import DEFAULT_TIME_BOUNDS, PartnerTopics, Rejection, TimeBounds
 from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
@@ -145,6 +147,8 @@ def dead_letter(
         "original_b64": "",
         "original_key_b64": _b64(kept_key) if kept_key is not None else None,
         "report_id": rejection.report_id,
+        "source_kind": rejection.source_kind,
+        "source_org": rejection.source_org,
         "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "original_size": len(value),
         "original_sha256": sha256,
@@ -155,7 +159,7 @@ def dead_letter(
     room = (
         max_bytes - RECORD_OVERHEAD_BYTES - len(letter_key or b"") - len(orjson.dumps(envelope))
     )
-    if True:  # REVERT-CHECK
+    if 4 * ((len(value) + 2) // 3) <= room:
         envelope["original_b64"] = _b64(value)
         truncated = False
     else:
@@ -178,6 +182,8 @@ def rejected_row(
         "reason": rejection.reason.value,
         "detail": rejection.detail,
         "report_id": rejection.report_id or "",
+        "source_kind": rejection.source_kind or "",
+        "source_org": rejection.source_org or "",
         "size_bytes": len(message.value),
         "original_sha256": letter.sha256,
         "original_b64": _b64(message.value) if letter.truncated else "",
@@ -199,20 +205,28 @@ def bundle_by_key(
     on the internal topic, instead of one message per report (the correlator reads the
     records of an area in order either way). A record is at most a few KiB (validation
     bounds every text field), so a bundle always fits."""
-    groups: dict[str, list[bytes]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for rec, item in zip(records, dicts, strict=True):
-        groups.setdefault(partition_key(rec), []).append(orjson.dumps(item))
+        groups.setdefault(partition_key(rec), []).append(item)
     out: list[tuple[str, bytes]] = []
     for key, items in groups.items():
         budget = max_bytes - RECORD_OVERHEAD_BYTES - len(key.encode())
-        start, size = 0, 2  # the brackets
-        for i, raw in enumerate(items):
-            if i > start and (i - start >= BUNDLE_MAX_RECORDS or size + 1 + len(raw) > budget):
-                out.append((key, b"[" + b",".join(items[start:i]) + b"]"))
-                start, size = i, 2
-            size += len(raw) + (1 if i > start else 0)
-        out.append((key, b"[" + b",".join(items[start:]) + b"]"))
+        for i in range(0, len(items), BUNDLE_MAX_RECORDS):
+            _fit(key, items[i : i + BUNDLE_MAX_RECORDS], budget, out)
     return out
+
+
+def _fit(key: str, items: list[dict[str, Any]], budget: int,
+         out: list[tuple[str, bytes]]) -> None:
+    """One bundle of `items`, or halves of them until each fits in `budget` bytes (a rare
+    path: 400 of the largest records the contract allows take ~790 KB)."""
+    raw = orjson.dumps(items)
+    if len(raw) <= budget or len(items) == 1:
+        out.append((key, raw))
+        return
+    half = len(items) // 2
+    _fit(key, items[:half], budget, out)
+    _fit(key, items[half:], budget, out)
 
 
 def unbundle(value: bytes) -> list[ReportRecord]:
@@ -240,11 +254,14 @@ class IngestProcessor:
         topic_kinds: Mapping[str, Collection[str]] | None = None,
         time_bounds: TimeBounds | None = DEFAULT_TIME_BOUNDS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        partner_topics: PartnerTopics | None = None,
     ) -> None:
         """`topic_kinds`: the source kinds each input topic accepts (a message of another
         kind, or from a topic not listed, is rejected `source_not_allowed_on_topic`; None:
-        any kind anywhere). `time_bounds`: how far a report's times may lie from its Kafka
-        timestamp. `max_message_bytes`: the largest record to produce."""
+        any kind anywhere). `partner_topics`: per-partner topics, each taking the partner
+        kinds with its own `source.org` only (`source_org_not_allowed_on_topic`).
+        `time_bounds`: how far a report's times may lie from its Kafka timestamp.
+        `max_message_bytes`: the largest record to produce."""
         self.store = store
         self.enricher = enricher
         self.pseudonymiser = pseudonymiser
@@ -258,35 +275,51 @@ class IngestProcessor:
         self.topic_kinds = topic_kinds
         self.time_bounds = time_bounds
         self.max_message_bytes = max_message_bytes
+        self.partner_topics = partner_topics
 
     # ---- steps -------------------------------------------------------------------------
     async def _intake(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         """validate -> drop re-deliveries -> enrich (`agents.core.intake`); a re-delivery is
-        a report_id seen earlier in the batch or already in the `reports` table."""
+        an identity seen earlier in the batch or already in the `reports` table, with the
+        same content."""
         intake: Intake[InboundMessage] = Intake(
             pseudonymiser=self.pseudonymiser, enricher=self.enricher, bounds=self.time_bounds
         )
-        kinds = self.topic_kinds
         for msg in messages:
-            intake.add(msg, msg.value, msg.timestamp,
-                       allowed_kinds=None if kinds is None else kinds.get(msg.topic, ()))
-        stored = await self._stored_ids(intake.pending_ids())
+            kinds, org = self._topic_rule(msg.topic)
+            intake.add(msg, msg.value, msg.timestamp, allowed_kinds=kinds, required_org=org)
+        stored = await self._stored(intake.pending_keys())
         return BatchOutcome.of(intake.flush(stored))
 
-    async def _stored_ids(self, ids: tuple[str, ...]) -> set[str]:
-        """The report_ids among `ids` that the `reports` table already holds."""
-        stored: set[str] = set()
-        if ids:
+    def _topic_rule(self, topic: str) -> tuple[Collection[str] | None, str | None]:
+        """The source kinds `topic` accepts and the one `source.org` it is for (None: any):
+        a listed topic's kinds; a per-partner topic's partner kinds and org; else none."""
+        if self.topic_kinds is not None and topic in self.topic_kinds:
+            return self.topic_kinds[topic], None
+        partner = self.partner_topics
+        org = None if partner is None else partner.org_of(topic)
+        if partner is not None and org is not None:
+            return partner.kinds, org
+        return (None if self.topic_kinds is None else ()), None
+
+    async def _stored(self, keys: tuple[ReportKey, ...]) -> dict[ReportKey, str]:
+        """The identities among `keys` that the `reports` table already holds, with their
+        content hashes ("" for rows stored before hashes were)."""
+        stored: dict[ReportKey, str] = {}
+        if keys:
+            query = reports.STORED_KEYS
             rows = await query_confirmed(
                 self.store,
-                reports.STORED_IDS.sql,
-                reports.STORED_IDS.bind(ids=ids),
+                query.sql,
+                query.bind(ids=tuple({k.report_id for k in keys}), keys=keys),
                 table="reports",
                 retry=self.retry,
                 run_blocking=self.run_blocking,
                 health=self.health,
             )
-            stored = {row["report_id"] for row in rows}
+            for row in rows:
+                key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
+                stored[key] = row["content_hash"]
         return stored
 
     async def _forward(
@@ -311,8 +344,9 @@ class IngestProcessor:
         dicts: list[dict[str, Any]],
         now: float,
     ) -> None:
-        for row in dicts:
+        for rec, row in zip(outcome.accepted, dicts, strict=True):
             row["ingested_at"] = now
+            row["content_hash"] = rec.content_hash  # what tells a re-delivery (`_stored`)
         rejected = [rejected_row(m, r, now, letter)
                     for (m, r), letter in zip(outcome.rejected, letters, strict=True)]
         writes = (("reports", dicts), ("rejected", rejected))
@@ -331,7 +365,7 @@ class IngestProcessor:
         dicts = [rec.to_dict() for rec in outcome.accepted]
         letters = [dead_letter(m, r, now, self.max_message_bytes) for m, r in outcome.rejected]
         await self._forward(outcome, letters, dicts)
-        await self._store(outcome, letters, dicts, now)  # adds ingested_at to the dicts
+        await self._store(outcome, letters, dicts, now)  # adds ingested_at, content_hash
         self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
 

@@ -85,6 +85,9 @@ class IngestLoopConfig:
     input_topics: tuple[str, ...]
     sink_batch_rows: int
     sink_batch_seconds: float
+    # a regex of the topics to read instead of `input_topics` (it covers them too): with
+    # per-partner topics (`agents.core.validation.PartnerTopics.subscription`); "" = off
+    input_pattern: str = ""
 
 
 class IngestLoop:
@@ -108,6 +111,8 @@ class IngestLoop:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=300_000,
+            # a pattern subscription sees a topic created later at the next metadata refresh
+            metadata_max_age_ms=30_000 if s.input_pattern else 300_000,
         )
 
     async def collect(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
@@ -209,7 +214,10 @@ class IngestLoop:
 
     async def run(self) -> None:
         consumer = self.consumer = self.make_consumer()
-        consumer.subscribe(list(self.settings.input_topics), listener=RebalanceMetrics())
+        if self.settings.input_pattern:
+            consumer.subscribe(pattern=self.settings.input_pattern, listener=RebalanceMetrics())
+        else:
+            consumer.subscribe(list(self.settings.input_topics), listener=RebalanceMetrics())
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         try:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ("vigie.reports.partner.v1", "vigie.reports.citizen.v1")
@@ -124,18 +124,26 @@ async def bare_consumer_rate(bootstrap: str, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> dict[str, Any]:
-    from agents.ports.sql import reports
-    from streams.storage import open_store
-
+def start_worker(bootstrap: str, store_url: str, tmp: Path,
+                 app_id: str) -> tuple[subprocess.Popen[bytes], int, IO[bytes]]:
+    """`vigie worker` on the broker and store, its web port free, its log in `tmp`: the
+    process, its web port and its open log (close it after the process ended)."""
     port = free_port()
     env = {**os.environ, "VIGIE_KAFKA_BOOTSTRAP": bootstrap, "VIGIE_CLICKHOUSE": store_url,
-           "VIGIE_APP_ID": "bench-pipeline", "VIGIE_WEB_PORT": str(port),
+           "VIGIE_APP_ID": app_id, "VIGIE_WEB_PORT": str(port),
            "VIGIE_WORKER_DATA_DIR": str(tmp / "worker"), "VIGIE_LOG_LEVEL": "WARNING",
            "VIGIE_DEV_MODE": "1"}  # simulated data: a random pseudonymisation key will do
     log = (tmp / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "worker"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return proc, port, log
+
+
+def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> dict[str, Any]:
+    from agents.ports.sql import reports
+    from streams.storage import open_store
+
+    proc, port, log = start_worker(bootstrap, store_url, tmp, "bench-pipeline")
     embedded = store_url.startswith("chdb:")
     store = None if embedded else open_store(store_url)
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES: dict[str, list[str]] = {
     "pipeline": ["benchmarks.bench_pipeline", "-n", "150000", "--store", "server"],
     "pipeline-chdb": ["benchmarks.bench_pipeline", "-n", "150000", "--store", "chdb"],
+    "latency": ["benchmarks.bench_latency", "--rate", "100", "--seconds", "60", "--store", "chdb"],
     "geo": ["benchmarks.bench_geo", "--repeat", "3"],
     "correlation": ["benchmarks.bench_correlation", "--seeds", "1", "2", "--days", "14"],
     "detection": ["benchmarks.bench_detection"],
@@ -36,6 +37,7 @@ BENCHES: dict[str, list[str]] = {
 BENCHMARK_OF: dict[str, str] = {
     "pipeline": "pipeline",
     "pipeline-chdb": "pipeline",
+    "latency": "latency",
     "geo": "geo",
     "correlation": "correlation",
     "detection": "detection_quality",

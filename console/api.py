@@ -118,9 +118,14 @@ async def incident(request: web.Request) -> web.Response:
     if row is None:
         return _not_found(f"incident {incident_id} inconnu")
     ids = list(row.pop("report_ids"))
+    kinds, orgs = list(row.pop("report_source_kinds")), list(row.pop("report_source_orgs"))
     row["report_ids"] = ids[:200]
+    # a report's identity is its source and id (ids are unique per source system only)
+    row["report_source_kinds"], row["report_source_orgs"] = kinds[:200], orgs[:200]
     first, last = int(row["first_occurred_at"]), int(row["last_occurred_at"])
-    row["reports"] = await ctx.run_blocking(queries.incident_reports, ctx.store, ids, first, last)
+    row["reports"] = await ctx.run_blocking(
+        queries.incident_reports, ctx.store, ids, kinds, orgs, first, last
+    )
     return json_response(row)
 
 

@@ -110,16 +110,28 @@ def get_incident(store: Store, incident_id: str, now: float) -> dict[str, Any] |
 
 
 def incident_reports(
-    store: Store, report_ids: list[str], first: int, last: int, limit: int = 100
+    store: Store,
+    report_ids: list[str],
+    kinds: list[str],
+    orgs: list[str],
+    first: int,
+    last: int,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The merged reports (no personal data: neither hashes nor free text)."""
+    """The merged reports (no personal data: neither hashes nor free text), looked up by
+    their identities: `report_ids` with their sources `kinds` and `orgs` (same order). An
+    incident version stored before versions listed the sources has none: its reports are
+    then looked up by id alone."""
     if not report_ids:
         return []
-    query = reports.OF_INCIDENT
-    return store.query(
-        query.sql,
-        query.bind(ids=tuple(report_ids[:limit]), lo=first - 86_400, hi=last + 86_400, limit=limit),
-    )
+    ids = report_ids[:limit]
+    window = {"lo": first - 86_400, "hi": last + 86_400, "limit": limit}
+    if kinds and orgs and len(kinds) == len(orgs) == len(report_ids):
+        keys = tuple(zip(kinds[:limit], orgs[:limit], ids, strict=True))
+        query = reports.OF_INCIDENT
+        return store.query(query.sql, query.bind(ids=tuple(set(ids)), keys=keys, **window))
+    query = reports.OF_INCIDENT_IDS
+    return store.query(query.sql, query.bind(ids=tuple(ids), **window))
 
 
 # ---- alerts ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.enums import Category, IncidentStatus, SourceKind
 
@@ -35,3 +35,17 @@ class Incident(BaseModel):
     precision: str = "point"
     updated_at: datetime | None = None
     first_seen_at: datetime | None = None  # reported_at of the founding report
+    # The identity of each report of `report_ids` (report_id is unique per source system
+    # only): `(report_source_kinds[i], report_source_orgs[i], report_ids[i])`; empty in
+    # versions published before they were added.
+    report_source_kinds: list[SourceKind] = Field(default_factory=list)
+    report_source_orgs: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sources_match_reports(self) -> Incident:
+        n = len(self.report_ids)
+        if (self.report_source_kinds or self.report_source_orgs) and not (
+            len(self.report_source_kinds) == len(self.report_source_orgs) == n
+        ):
+            raise ValueError("report_source_kinds and report_source_orgs must match report_ids")
+        return self

@@ -27,6 +27,11 @@ class RejectReason(StrEnum):
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
     TIMESTAMP_TOO_OLD = "timestamp_too_old"
     SOURCE_NOT_ALLOWED_ON_TOPIC = "source_not_allowed_on_topic"
+    # a per-partner topic (`<prefix><org>.v1`) takes its own org's reports only
+    SOURCE_ORG_NOT_ALLOWED_ON_TOPIC = "source_org_not_allowed_on_topic"
+    # the report's identity (source.kind, source.org, report_id) was taken in before with
+    # other content: an id is never re-used for another report, a correction needs a new id
+    ID_REUSED_WITH_DIFFERENT_CONTENT = "id_reused_with_different_content"
 
 
 class RejectedReport(BaseModel):
@@ -58,3 +63,6 @@ class RejectedReport(BaseModel):
     original_truncated: bool = False  # original_b64 holds only the first bytes
     original_key_size: int | None = None  # bytes of the whole original key (None: no key)
     original_key_truncated: bool = False  # original_key_b64 holds only the first bytes
+    # the rejected report's source, when readable (with report_id: its identity)
+    source_kind: str | None = None
+    source_org: str | None = None

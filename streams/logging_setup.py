@@ -7,9 +7,10 @@ dropped, whatever the caller passes, by `PersonalDataFilter`.
 
 Libraries retrying a lost connection (aiokafka, clickhouse-driver) log the same warning or
 error many times a second while a broker or server is down: `RepeatFilter` lets one line per
-logger and message template through every `REPEAT_WINDOW_SECONDS`, counts the others and
-reports the count (`suppressed_repeats`) on the next line of that template or, when none
-comes, from `flush_repeated_logs()` (a worker timer). Their connection errors are logged
+logger and message template through every `REPEAT_WINDOW_SECONDS` and counts the others: a
+line with `suppressed_repeats: N` stands for itself and N similar lines that were dropped
+(the next line of that template carries the count or, when none comes, the last line
+dropped is written with it by `flush_repeated_logs()`, a worker timer). Their connection errors are logged
 without traceback (the exception's type and text are in `error`). Vigie's own loggers are
 never filtered: they log once per attempt.
 """
@@ -115,19 +116,19 @@ class RepeatFilter(logging.Filter):
             window.last = record
             return False
 
-    def expired(self) -> list[logging.LogRecord]:
-        """Summaries of the windows that ended with lines dropped and no line since: the last
-        line dropped, with `suppressed_repeats` (it counts itself)."""
+    def expired(self, force: bool = False) -> list[logging.LogRecord]:
+        """Summaries of the windows that ended (`force`: of every window) with lines dropped:
+        the last line dropped, with `suppressed_repeats` (the others)."""
         now = self._clock()
         out: list[logging.LogRecord] = []
         with self._lock:
             for key, window in list(self._windows.items()):
-                if now - window.start < self.window_seconds:
+                if now - window.start < self.window_seconds and not force:
                     continue
                 del self._windows[key]
                 if window.suppressed and window.last is not None:
                     summary = logging.makeLogRecord(vars(window.last))
-                    summary.suppressed_repeats = window.suppressed
+                    summary.suppressed_repeats = window.suppressed - 1
                     out.append(summary)
         return out
 
@@ -140,12 +141,13 @@ def _strip_connection_traceback(record: logging.LogRecord) -> None:
         record.exc_text = None
 
 
-def flush_repeated_logs() -> None:
-    """Write the pending `suppressed_repeats` summaries of the root logger's handlers."""
+def flush_repeated_logs(force: bool = False) -> None:
+    """Write the `suppressed_repeats` summaries of the windows that ended (`force`: of all,
+    e.g. on the way out) of the root logger's handlers."""
     for handler in logging.getLogger().handlers:
         for log_filter in handler.filters:
             if isinstance(log_filter, RepeatFilter):
-                for summary in log_filter.expired():
+                for summary in log_filter.expired(force):
                     handler.handle(summary)
 
 

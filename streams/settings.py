@@ -9,16 +9,17 @@ setting that no code reads or a documented `VIGIE_*` name that is not a setting.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from typing import Literal, NoReturn
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.core.correlation.config import CorrelationConfig
 from agents.core.pseudonym import MIN_SECRET_BYTES, Pseudonymiser
-from agents.core.validation import TimeBounds
+from agents.core.validation import PartnerTopics, TimeBounds
 from schemas.report import CITIZEN_KINDS, PARTNER_KINDS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ class Settings(BaseSettings):
     topic_alerts: str = Field("vigie.alerts.v1", description="Alert lifecycle messages")
     topic_alert_actions: str = Field(
         "vigie.alerts.actions.v1", description="Operator acknowledgements and closures"
+    )
+    partner_topic_prefix: str = Field(
+        "",
+        description="Per-partner topics on: the worker also reads every topic "
+        "`<prefix><org>.v1` (org: `[a-z0-9-]{1,64}`, e.g. `vigie.reports.partner.csp-evry.v1` "
+        "with the prefix `vigie.reports.partner.`), and takes there only partner kinds with "
+        "`source.org` = org (else `source_org_not_allowed_on_topic`). With one write ACL per "
+        "partner principal on its own topic, a partner cannot write as another. Empty: off",
     )
     worker_data_dir: str = Field("var/worker", description="Faust worker data directory")
     web_port: int = Field(6066, description="Worker HTTP port (metrics, health, console)")
@@ -127,6 +136,35 @@ class Settings(BaseSettings):
         "creates it: dead letters keep the original bytes. -1: no time limit",
     )
 
+    @field_validator("partner_topic_prefix")
+    @classmethod
+    def _partner_prefix(cls, value: str) -> str:
+        # topic names: [a-zA-Z0-9._-], at most 249 characters with the org and `.v1`
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]{1,180}", value):
+            raise PydanticCustomError(
+                "topic_prefix", "must be a Kafka topic name prefix: letters, digits, `.`, "
+                "`_`, `-`, at most 180 characters"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _partner_topics_apart(self) -> Settings:
+        """No topic of Vigie's own may look like a per-partner topic (the ingest would read
+        its own dead letters or outputs as reports)."""
+        partner = partner_topics(self)
+        if partner is not None:
+            own = [self.topic_partner, self.topic_citizen, self.topic_rejected,
+                   self.topic_enriched, self.topic_incidents, self.topic_alerts,
+                   self.topic_alert_actions]
+            clash = [t for t in own if partner.org_of(t) is not None]
+            if clash:
+                raise PydanticCustomError(
+                    "topic_prefix", "VIGIE_PARTNER_TOPIC_PREFIX: per-partner topics would "
+                    "include Vigie's own topic {clash}; choose another prefix",
+                    {"clash": ", ".join(clash)},
+                )
+        return self
+
     @field_validator("input_retention_hours", "rejected_retention_hours")
     @classmethod
     def _retention(cls, value: float) -> float:
@@ -200,6 +238,21 @@ def topic_kinds(settings: Settings) -> dict[str, frozenset[str]]:
     """The source kinds each input topic accepts (contract v1): citizens on the citizen
     topic only, partner kinds on the partner topic only."""
     return {settings.topic_partner: PARTNER_KINDS, settings.topic_citizen: CITIZEN_KINDS}
+
+
+def partner_topics(settings: Settings) -> PartnerTopics | None:
+    """The per-partner topics (`VIGIE_PARTNER_TOPIC_PREFIX`), None when off."""
+    prefix = settings.partner_topic_prefix
+    return PartnerTopics(prefix) if prefix else None
+
+
+def input_pattern(settings: Settings) -> str:
+    """The regex of the ingest consumer's topics ("" without per-partner topics: it then
+    subscribes to the partner and citizen topics by name)."""
+    partner = partner_topics(settings)
+    if partner is None:
+        return ""
+    return partner.subscription((settings.topic_partner, settings.topic_citizen))
 
 
 def time_bounds(settings: Settings) -> TimeBounds:

@@ -41,6 +41,8 @@ from streams.settings import (
     Settings,
     correlation_config,
     get_settings,
+    input_pattern,
+    partner_topics,
     pseudonymiser,
     time_bounds,
     topic_kinds,
@@ -60,6 +62,7 @@ def ingest_loop_config(settings: Settings) -> IngestLoopConfig:
         input_topics=(settings.topic_partner, settings.topic_citizen),
         sink_batch_rows=settings.sink_batch_rows,
         sink_batch_seconds=settings.sink_batch_seconds,
+        input_pattern=input_pattern(settings),
     )
 
 
@@ -97,7 +100,7 @@ async def prepare_store(store: Store, run_blocking: BlockingRunner, health: Heal
 
 
 @dataclass(slots=True)
-class Worker:
+class BuiltWorker:
     """The app and what must be released after its event loop stopped."""
 
     app: faust.App
@@ -115,7 +118,7 @@ class Worker:
         log.info("store closed")
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings) -> BuiltWorker:
     from agents.core.correlation import partition_key
     from agents.core.detection import DetectionConfig, PoissonScanDetector
     from agents.core.detection.cells import cell_index_from_refdata
@@ -157,6 +160,7 @@ def build_worker(settings: Settings) -> Worker:
         run_blocking=run_blocking,
         health=health,
         topic_kinds=topic_kinds(settings),
+        partner_topics=partner_topics(settings),
         time_bounds=time_bounds(settings),
         max_message_bytes=settings.kafka_max_message_bytes,
     )
@@ -181,11 +185,17 @@ def build_worker(settings: Settings) -> Worker:
     def data_clock() -> float:
         return counts.latest() or time.time()
 
-    install_detector(app, DetectProcessor(
+    detect = DetectProcessor(
         detector=detector, store=store, send=send, alerts_topic=settings.topic_alerts,
         retry=retry, run_blocking=run_blocking,
         clock=data_clock if settings.detector_clock == "data" else time.time,
-        health=health), stages)
+        health=health)
+    install_detector(app, detect, stages)
+
+    # the leader (which runs the detector) only changes in a rebalance: restore the alerts
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # receivers take (sender, *args)
+    async def detector_rebalanced(app_: Any, assigned: Any, **_: Any) -> None:
+        detect.rebalanced()
     install_worker_pages(app, health, store, stored_counts, run_blocking)
     embedded = settings.console_embedded
     if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
@@ -201,7 +211,7 @@ def build_worker(settings: Settings) -> Worker:
     metrics.track_readiness(health.is_ready)
     for dependency in DEPENDENCIES:
         metrics.track_dependency(dependency, partial(health.dependency_up, dependency))
-    return Worker(app, store, store_thread)
+    return BuiltWorker(app, store, store_thread)
 
 
 def install_lag_monitor(app: faust.App, settings: Settings, health: Health,
@@ -280,7 +290,9 @@ def run_worker(args: argparse.Namespace) -> int:
         code = exc.code
     finally:
         built.close()
-        flush_repeated_logs()
+        flush_repeated_logs(force=True)
+    if code is None:
+        return 0
     return code if isinstance(code, int) else 1
 
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
+
+
+class ReportKey(NamedTuple):
+    """A report's identity: `report_id` is unique per source system only (contract v1), so
+    two sources may send the same id; (source kind, source org, report_id) is unique."""
+
+    source_kind: str
+    source_org: str
+    report_id: str
 
 
 @dataclass(slots=True)
@@ -14,6 +26,8 @@ class ReportRecord:
 
     Personal data never reaches this record in clear: `contact_hash` and
     `description_hash` are keyed hashes (see `agents.core.pseudonym`).
+    `key` is its identity; `content_hash` tells an exact re-delivery of that identity from a
+    re-use of the id with other content (`content_hash`, the function).
     Enrichment (`agents.core.geo`) fills the location fields below the line.
     """
 
@@ -35,6 +49,7 @@ class ReportRecord:
     origin_topic: str = ""
     origin_partition: int = -1
     origin_offset: int = -1
+    content_hash: str = ""  # set by validation; not on the enriched topic (`to_dict`)
     # ---- enrichment ----
     commune: str = ""
     jurisdiction: str = ""
@@ -44,17 +59,59 @@ class ReportRecord:
     h3_r9: str = ""
 
     @property
+    def key(self) -> ReportKey:
+        return ReportKey(self.source_kind, self.source_org, self.report_id)
+
+    @property
     def is_citizen(self) -> bool:
         return self.source_kind == "citizen"
 
     def to_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        """The record as it travels on the enriched topic: every field but `content_hash`
+        (the ingest's own concern, stored in `reports`: workers of a version before it
+        could not read a record that has it)."""
+        return {name: getattr(self, name) for name in _WIRE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReportRecord:
         """A record from `to_dict`'s output (decoded JSON: the values are not checked; an
         unknown or missing key raises TypeError)."""
         return cls(**data)
+
+
+_WIRE_FIELDS = tuple(name for name in ReportRecord.__slots__ if name != "content_hash")
+
+
+# Changes when the canonical form below changes (every stored hash would then differ).
+_CONTENT_FORM = "report-content-1"
+
+
+def content_hash(record: ReportRecord, reported_at_sent: bool) -> str:
+    """The hash of a validated report's content as its producer sent it (128 bits, hex):
+    equal for an exact re-delivery, whatever the JSON's key order, spacing, unknown fields
+    or time zone offsets; different when any contract field differs. `reported_at_sent`:
+    the message gave `reported_at` (else the record's is the message time, which a re-send
+    does not keep). Personal data enters only as its keyed hashes (`contact_hash`,
+    `description_hash`), so the hash reveals nothing more than they do; it changes with the
+    pseudonymisation key, like them."""
+    form = (
+        _CONTENT_FORM,
+        record.source_kind,
+        record.source_org,
+        record.report_id,
+        record.source_channel,
+        record.category,
+        record.occurred_at,
+        record.reported_at if reported_at_sent else None,
+        record.lat,
+        record.lon,
+        record.accuracy_m,
+        record.insee,
+        record.severity,
+        record.contact_hash,
+        record.description_hash,
+    )
+    return hashlib.sha256(orjson.dumps(form)).hexdigest()[:32]
 
 
 def rfc3339(epoch: float) -> str:

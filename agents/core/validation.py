@@ -4,6 +4,10 @@ Besides the message's own rules, two checks need to know where the message comes
 
 - its source kind must be one its topic accepts (`allowed_kinds`: the citizen topic takes
   citizens only, the partner topic the partner kinds; `source_not_allowed_on_topic`);
+- on a per-partner topic `<prefix><org>.v1` (`PartnerTopics`, when the operator turns them
+  on), its `source.org` must be that topic's org (`required_org`;
+  `source_org_not_allowed_on_topic`): with a write ACL per partner principal on its own
+  topic, a partner cannot write as another;
 - its times must be plausible against the *message time* (`reference_time`: the Kafka
   timestamp live, the file's robust clock in a backtest): `occurred_at` and `reported_at`
   at most `TimeBounds.future_s` after it (`timestamp_in_future`) and at most
@@ -16,20 +20,22 @@ Geographic checks (`out_of_area`, `unknown_insee`) belong to enrichment
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from agents.core.pseudonym import Pseudonymiser
-from agents.core.record import ReportRecord
+from agents.core.record import ReportRecord, content_hash
 from schemas.rejection import RejectReason
 from schemas.report import (
     DEFAULT_FUTURE_TOLERANCE_SECONDS,
     DEFAULT_MAX_AGE_SECONDS,
     MAX_FUTURE_SKEW_SECONDS,
     MAX_MESSAGE_BYTES,
+    PARTNER_KINDS,
     PointLocation,
     Report,
 )
@@ -45,6 +51,9 @@ class Rejection:
     reason: RejectReason
     detail: str
     report_id: str | None = None
+    # the report's source when readable: with report_id, its identity (`ReportKey`)
+    source_kind: str | None = None
+    source_org: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,46 @@ class TimeBounds:
 
 
 DEFAULT_TIME_BOUNDS = TimeBounds()
+
+# The org of a per-partner topic: a slug (what a topic name and an ACL can carry safely).
+ORG_SLUG = r"[a-z0-9-]{1,64}"
+PARTNER_TOPIC_SUFFIX = ".v1"
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerTopics:
+    """Per-partner topics `<prefix><org>.v1`: each is for one partner org (a slug, see
+    `ORG_SLUG`), and takes the partner kinds with that `source.org` only."""
+
+    prefix: str
+    kinds: frozenset[str] = PARTNER_KINDS
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ValueError("a per-partner topic prefix cannot be empty")
+
+    @property
+    def regex(self) -> str:
+        """The topic names, one group: the org (the prefix is matched literally)."""
+        return f"{re.escape(self.prefix)}({ORG_SLUG}){re.escape(PARTNER_TOPIC_SUFFIX)}"
+
+    def org_of(self, topic: str) -> str | None:
+        """The org `topic` is for, or None when it is not a per-partner topic."""
+        found = re.fullmatch(self.regex, topic)
+        return found.group(1) if found else None
+
+    def topic(self, org: str) -> str:
+        """The topic of `org` (a slug)."""
+        if not re.fullmatch(ORG_SLUG, org):
+            raise ValueError(f"{org!r} is not an org slug ({ORG_SLUG})")
+        return f"{self.prefix}{org}{PARTNER_TOPIC_SUFFIX}"
+
+    def subscription(self, topics: Iterable[str]) -> str:
+        """A regex matching exactly `topics` and every per-partner topic (a consumer
+        subscribes to a pattern or to names, not both)."""
+        names = "|".join(re.escape(t) for t in sorted(set(topics)))
+        alternatives = f"{names}|{self.regex}" if names else self.regex
+        return f"^(?:{alternatives})\\Z"
 
 
 def _loc(error: Any) -> str:
@@ -135,6 +184,7 @@ def validate_report(
     reference_time: float | None = None,
     bounds: TimeBounds | None = DEFAULT_TIME_BOUNDS,
     allowed_kinds: Collection[str] | None = None,
+    required_org: str | None = None,
 ) -> ReportRecord | Rejection:
     """Validate one message against contract v1.
 
@@ -143,6 +193,7 @@ def validate_report(
     `reference_time`: the message time that `bounds` apply to (default: `message_timestamp`
     when it is not negative; no time bounds when there is none, or with `bounds=None`).
     `allowed_kinds`: the source kinds the message's topic accepts (None: any).
+    `required_org`: the `source.org` the message's topic is for (None: any).
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         return Rejection(RejectReason.TOO_LARGE, f"message is {len(raw)} bytes, over 65536")
@@ -163,6 +214,12 @@ def validate_report(
         return Rejection(
             RejectReason.SOURCE_NOT_ALLOWED_ON_TOPIC,
             f"source.kind {kind} is not accepted on this topic",
+            report.report_id,
+        )
+    if required_org is not None and report.source.org != required_org:
+        return Rejection(
+            RejectReason.SOURCE_ORG_NOT_ALLOWED_ON_TOPIC,
+            f"source.org is not {required_org}, the only org this topic is for",
             report.report_id,
         )
     occurred = report.occurred_at.timestamp()
@@ -200,7 +257,7 @@ def validate_report(
         lat = lon = accuracy = None
         insee = location.insee
     description = report.description
-    return ReportRecord(
+    record = ReportRecord(
         report_id=report.report_id,
         source_kind=kind,
         source_org=report.source.org,
@@ -218,3 +275,5 @@ def validate_report(
         description_len=len(description) if description else 0,
         precision="point" if insee is None else "commune",
     )
+    record.content_hash = content_hash(record, reported_at_sent=report.reported_at is not None)
+    return record

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS vigie.reports ON CLUSTER '{cluster}' (
     ingested_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/reports', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY report_id;
+ORDER BY (report_id, source_kind, source_org);  -- a report's identity (ids are per source)
 
 CREATE TABLE IF NOT EXISTS vigie.incidents ON CLUSTER '{cluster}' (
     incident_id String,
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS vigie.reports_local ON CLUSTER '{cluster}' (
     ingested_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/reports_local', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY report_id;
+ORDER BY (report_id, source_kind, source_org);  -- a report's identity (ids are per source)
 
 CREATE TABLE IF NOT EXISTS vigie.reports ON CLUSTER '{cluster}'
 AS vigie.reports_local

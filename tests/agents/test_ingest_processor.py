@@ -5,8 +5,7 @@ reaches the topics, the tables and the metrics."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
-from types import ModuleType
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -17,32 +16,36 @@ from agents.core.geo import Geocoder
 from agents.core.jurisdictions import load_jurisdictions
 from agents.core.pseudonym import Pseudonymiser
 from agents.core.refdata import load_refdata
+from agents.core.record import ReportRecord
+from agents.core.validation import validate_report
 from agents.ingest import InboundMessage, IngestProcessor, unbundle
-from agents.ports import metrics as metrics_module
 from agents.ports.retry import RetryPolicy
 from tests.agents.fakes import FakeKafka, FakeStore, run_inline
+from tests.conftest import MetricsSince
 
 REJECTED, ENRICHED, TOPIC = "rejected.t", "enriched.t", "vigie.reports.citizen.v1"
+PSEUDO = Pseudonymiser(b"test-secret-" * 3)
+EVRY = {"lat": 48.629, "lon": 2.441}
 
 
 class StoreWithReports(FakeStore):
-    """Answers the ingest's "already stored?" query from the report_ids it was given."""
+    """Answers the ingest's "already stored?" query (`reports.STORED_KEYS`) from the
+    messages it was given as stored: their identities and content hashes."""
 
-    def __init__(self, stored: set[str]) -> None:
+    def __init__(self, *stored: bytes) -> None:
         super().__init__()
-        self.stored = stored
+        records = [validate_report(v, message_timestamp=-1.0, pseudonymiser=PSEUDO, bounds=None)
+                   for v in stored]
+        assert all(isinstance(r, ReportRecord) for r in records)
+        self.stored = {r.key: r.content_hash for r in records if isinstance(r, ReportRecord)}
         self.queries = 0
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.queries += 1
-        asked = {i for v in (params or {}).values() if isinstance(v, tuple | list) for i in v}
-        return [{"report_id": i} for i in sorted(asked & self.stored)]
-
-
-@pytest.fixture
-def metrics() -> Iterator[ModuleType]:
-    yield metrics_module.reset()
-    metrics_module.reset()
+        asked = set((params or {}).get("keys", ()))
+        return [{"source_kind": k.source_kind, "source_org": k.source_org,
+                 "report_id": k.report_id, "content_hash": h}
+                for k, h in self.stored.items() if k in asked]
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +69,9 @@ def report(report_id: str, location: dict[str, object]) -> bytes:
 
 
 async def test_one_batch_through_intake_topics_tables_and_metrics(
-    metrics: ModuleType, geocoder: Geocoder
+    metrics: MetricsSince, geocoder: Geocoder
 ) -> None:
-    store, kafka = StoreWithReports({"old"}), FakeKafka()
+    store, kafka = StoreWithReports(report("old", EVRY)), FakeKafka()
     processor = IngestProcessor(
         store=store, enricher=geocoder, pseudonymiser=Pseudonymiser(b"test-secret-" * 3),
         send=kafka.send, rejected_topic=REJECTED, enriched_topic=ENRICHED,

@@ -49,7 +49,7 @@ def test_far_future_and_far_past_lines_are_rejected_and_change_nothing(
                       occurred_at="1999-01-01T00:00:00+00:00",
                       reported_at="1999-01-01T00:05:00+00:00")
     at_future, at_past = len(lines) // 3, len(lines) // 2
-    hostile = lines[:at_future] + [future] + lines[at_future:at_past] + [past] + lines[at_past:]
+    hostile = [*lines[:at_future], future, *lines[at_future:at_past], past, *lines[at_past:]]
     got = run_backtest(hostile, options=opts)
 
     by_line = {r["line"]: r["reason"] for r in got.rejected}

@@ -45,7 +45,7 @@ def _expected(index: IncidentIndex) -> dict[str, set[tuple[object, ...]]]:
         # indexed at least under its centre's cell and its located members' cells
         assert grid_cell(incident.lat, incident.lon) in grid
         assert {grid_cell(m.lat, m.lon) for m in incident.points} <= set(grid)
-        out["reports"] |= {(m.report_id, iid) for m in incident.members}
+        out["reports"] |= {(m.key, iid) for m in incident.members}
         out["cells"] |= {(c, k, iid) for c in grid for k in incident.categories()}
         out["communes"] |= {(m.insee, iid) for m in incident.members}
         if not incident.points:
@@ -95,4 +95,4 @@ def test_an_incident_is_indexed_once() -> None:
     index.found(Incident.found(r, r.lat, r.lon))
     with pytest.raises(ValueError, match="already in the index"):
         index.found(Incident.found(r, r.lat, r.lon))
-    assert len(index) == 1 and index.has_report(r.report_id)
+    assert len(index) == 1 and index.has_report(r.key)

@@ -140,3 +140,53 @@ def test_hostile_messages_are_dead_lettered_and_the_worker_lives(
     p.wait_for(lambda: p.committed_and_end()[0] == p.committed_and_end()[1], 60,
                "every input offset committed")
     assert worker.running, worker.tail()
+
+
+def parse_table(text: str) -> dict[str, str]:
+    """probe name (without its parenthesised detail) -> outcome, from the probe's table."""
+    rows = {}
+    for line in text.splitlines()[2:]:
+        cells = [c.strip() for c in line.split(" | ")]
+        if len(cells) == 4:
+            rows[cells[0].split(" (")[0]] = cells[2]
+    return rows
+
+
+def test_make_probe_prints_the_outcome_of_each_hostile_message(
+    pipeline_factory: Any, tmp_path: Any
+) -> None:
+    """`make probe` (scripts/probe.py) against a running worker in embedded mode, as `make
+    run` starts it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    p: Pipeline = pipeline_factory(f"chdb://{tmp_path}/chdb")
+    worker = p.worker()
+    worker.wait_ready(120)
+    done = subprocess.run([sys.executable, str(root / "scripts" / "probe.py"), "--timeout",
+                           "120"], env=p.env, cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = parse_table(done.stdout)
+    assert rows["largest message the broker accepts"].startswith(
+        "dead-lettered: too_large (dead letter cut to")
+    assert "sha256 matches" in rows["largest message the broker accepts"]
+    assert rows["far-future reported_at"] == "dead-lettered: timestamp_in_future"
+    assert rows["far-past occurred_at"] == "dead-lettered: timestamp_too_old"
+    assert rows["citizen topic claiming police_nationale/csp-evry"] == (
+        "dead-lettered: source_not_allowed_on_topic")
+    assert rows["malformed JSON"] == "dead-lettered: not_json"
+    assert rows["report_id first sent by csp-evry"].startswith("accepted: stored")
+    assert rows["same report_id from gendarmerie, other content"] != ""
+    assert rows["ordinary report sent last"].startswith("accepted: stored")
+    assert "200 before, 200 after" in done.stdout
+    assert worker.running
+
+    # loopback only: another broker address is refused before anything is sent
+    elsewhere = {**p.env, "VIGIE_KAFKA_BOOTSTRAP": "192.0.2.1:9092"}
+    refused = subprocess.run([sys.executable, str(root / "scripts" / "probe.py")],
+                             env=elsewhere, cwd=root, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert refused.returncode == 2 and "loopback" in refused.stderr

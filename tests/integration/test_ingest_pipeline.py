@@ -125,7 +125,8 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(
 def test_clickhouse_down_crashes_worker_then_replay_stores_exactly_once(
     pipeline_factory, clickhouse_server: ClickHouseServer
 ) -> None:
-    p = pipeline_factory(clickhouse_server.url_for("it_chdown"))
+    # an outage is waited out for this long, then the worker exits for a replay
+    p = pipeline_factory(clickhouse_server.url_for("it_chdown"), dependency_outage_seconds="5")
     first = p.worker("first.log")
     first.wait_ready(90)
     produced = p.produce(p.simulate(days=1, seed=23))
@@ -136,7 +137,7 @@ def test_clickhouse_down_crashes_worker_then_replay_stores_exactly_once(
     try:
         produced = p.produce(p.simulate(days=1, seed=24, start="2024-03-19"), produced)
         assert first.process is not None
-        code = first.process.wait(120)  # bounded retries, then exit for a replay
+        code = first.process.wait(120)  # the outage outlasts its ceiling: exit for a replay
         assert code == 70, first.tail()
         committed, end = p.committed_and_end()
         assert committed < end, "offsets of an unwritten batch were committed"

@@ -88,9 +88,12 @@ def test_every_valid_message_is_accepted_and_every_malformed_rejected_as_expecte
         else:
             assert isinstance(res, Rejection) and res.reason.value == expected, res
     # every reason of the contract shows up in two weeks, except those about a message's
-    # context that the simulator does not fake yet (its topic, its Kafka timestamp)
+    # context that the simulator does not fake yet (its topic, its Kafka timestamp, the
+    # reports taken in before it: an id re-used with other content)
     not_simulated = {RejectReason.TIMESTAMP_IN_FUTURE, RejectReason.TIMESTAMP_TOO_OLD,
-                     RejectReason.SOURCE_NOT_ALLOWED_ON_TOPIC}
+                     RejectReason.SOURCE_NOT_ALLOWED_ON_TOPIC,
+                     RejectReason.SOURCE_ORG_NOT_ALLOWED_ON_TOPIC,
+                     RejectReason.ID_REUSED_WITH_DIFFERENT_CONTENT}
     assert set(reasons) == {r.value for r in RejectReason} - not_simulated, reasons
 
 

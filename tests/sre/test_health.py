@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agents.ports.health import Health
 
 
@@ -109,3 +111,45 @@ def test_stopping_and_several_reasons() -> None:
     health.mark_stopping()
     code, body = health.readiness()
     assert code == 503 and body["reasons"] == ["stopping", "recovering_tables"]
+
+
+def test_a_dependency_needed_at_start_makes_unready_at_once() -> None:
+    clock = FakeClock()
+    health = make(clock, confirm_at_start=("clickhouse",))
+    health.mark_started()
+    assert health.is_ready()  # not tried yet: nothing known against it
+    health.clickhouse_failed(ConnectionRefusedError("refused"))  # down when the worker starts
+    code, body = health.readiness()
+    assert code == 503 and body["reasons"] == ["clickhouse_unreachable"]
+    assert not health.dependency_up("clickhouse") and health.dependency_up("kafka")
+    health.clickhouse_ok()
+    assert health.is_ready() and health.dependency_up("clickhouse")
+    health.clickhouse_failed("StoreUnavailable")  # later outages get the grace period
+    clock.now += 30.0
+    health.tick()
+    assert health.is_ready()
+    clock.now += 0.5
+    health.tick()
+    assert health.readiness()[1]["reasons"] == ["clickhouse_unreachable"]
+
+
+def test_kafka_outage_is_named_and_stays_alive() -> None:
+    clock = FakeClock()
+    health = make(clock)
+    health.mark_started()
+    health.dependency_failed("kafka", TimeoutError("no broker"))
+    clock.now += 31.0
+    health.tick()
+    code, body = health.readiness()
+    assert code == 503 and body["reasons"] == ["kafka_unreachable"]
+    assert body["checks"]["kafka_down_seconds"] == 31.0
+    assert body["checks"]["kafka_error"] == "TimeoutError"
+    assert health.liveness()[0] == 200
+    health.dependency_ok("kafka")
+    assert health.is_ready() and health.dependency_up("kafka")
+
+
+def test_unknown_dependency_is_refused() -> None:
+    health = make(FakeClock())
+    with pytest.raises(ValueError, match="unknown dependency"):
+        health.dependency_failed("redis")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 
 from agents.ports import metrics as metrics_module
+from tests.conftest import MetricsSince
 
 FORBIDDEN_LABELS = {
     "report_id",
@@ -28,13 +27,7 @@ FORBIDDEN_LABELS = {
 }
 
 
-@pytest.fixture
-def metrics() -> Iterator[ModuleType]:
-    yield metrics_module.reset()
-    metrics_module.reset()
-
-
-def test_every_metric_is_documented_and_follows_naming(metrics: ModuleType) -> None:
+def test_every_metric_is_documented_and_follows_naming(metrics: MetricsSince) -> None:
     docs = metrics.describe()
     assert len(docs) >= 20
     for doc in docs:
@@ -51,7 +44,7 @@ def test_every_metric_is_documented_and_follows_naming(metrics: ModuleType) -> N
         assert not re.search(r"_(ms|milliseconds|minutes|hours|kb|mb)(_|$)", doc.name), doc.name
 
 
-def test_required_metrics_exist(metrics: ModuleType) -> None:
+def test_required_metrics_exist(metrics: MetricsSince) -> None:
     names = {d.name for d in metrics.describe()}
     for name in (
         "vigie_reports_received_total",
@@ -78,7 +71,7 @@ def test_required_metrics_exist(metrics: ModuleType) -> None:
         assert name in names, name
 
 
-def test_observe_insert_and_retries(metrics: ModuleType) -> None:
+def test_observe_insert_and_retries(metrics: MetricsSince) -> None:
     metrics.observe_insert("reports", 120, 0.03)
     metrics.observe_insert("reports", 80, 0.2)
     metrics.observe_insert_retry("reports")
@@ -96,7 +89,7 @@ def test_observe_insert_and_retries(metrics: ModuleType) -> None:
     assert s("vigie_clickhouse_insert_retries_total", table="incidents") == 0
 
 
-def test_accepted_reports_and_latency_buckets(metrics: ModuleType) -> None:
+def test_accepted_reports_and_latency_buckets(metrics: MetricsSince) -> None:
     metrics.observe_accepted("gendarmerie", "vol", 0.7)
     metrics.observe_accepted("citizen", "vol", 45.0)
     metrics.observe_accepted("citizen", "rodeo", -1.0)  # clock skew: clamped to 0
@@ -111,14 +104,14 @@ def test_accepted_reports_and_latency_buckets(metrics: ModuleType) -> None:
     assert s("vigie_end_to_end_latency_seconds_count", stage="incident") == 0
 
 
-def test_latency_buckets_cover_the_targets(metrics: ModuleType) -> None:
+def test_latency_buckets_cover_the_targets(metrics: MetricsSince) -> None:
     for target in (1, 10, 60, 3600):
         assert target in metrics.LATENCY_BUCKETS
     assert min(metrics.LATENCY_BUCKETS) <= 0.1
     assert max(metrics.LATENCY_BUCKETS) > 3600
 
 
-def test_incidents_and_alerts_reject_unknown_labels(metrics: ModuleType) -> None:
+def test_incidents_and_alerts_reject_unknown_labels(metrics: MetricsSince) -> None:
     metrics.count_incident("opened", "vol", latency_seconds=12.0)
     metrics.count_incident("updated", "vol")
     metrics.count_alert("open", latency_seconds=1800.0)
@@ -135,28 +128,31 @@ def test_incidents_and_alerts_reject_unknown_labels(metrics: ModuleType) -> None
     assert s("vigie_alerts_total", status="open") == 1
 
 
-def test_consumer_lags_replace_revoked_partitions(metrics: ModuleType) -> None:
-    metrics.set_consumer_lags([("t", 0, 10), ("t", 1, 20)])
-    assert metrics.sample("vigie_consumer_lag_messages", topic="t", partition="1") == 20
-    metrics.set_consumer_lags([("t", 0, 5)])  # partition 1 revoked by a rebalance
-    assert metrics.sample("vigie_consumer_lag_messages", topic="t", partition="0") == 5
-    assert (
-        metrics.REGISTRY.get_sample_value(
-            "vigie_consumer_lag_messages", {"topic": "t", "partition": "1"}
+def test_consumer_lags_replace_revoked_partitions(metrics: MetricsSince) -> None:
+    def lag(consumer: str, partition: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(
+            "vigie_consumer_lag_messages",
+            {"consumer": consumer, "topic": "t", "partition": partition},
         )
-        is None
-    )
-    metrics.set_consumer_lag("t", 0, -3)  # end offset racing the committed one
-    assert metrics.sample("vigie_consumer_lag_messages", topic="t", partition="0") == 0
+
+    metrics.set_consumer_lags([("t", 0, 10), ("t", 1, 20)], consumer="ingest")
+    metrics.set_consumer_lags([("t", 0, 7)], consumer="correlate")
+    assert lag("ingest", "1") == 20
+    metrics.set_consumer_lags([("t", 0, 5)], consumer="ingest")  # partition 1 revoked
+    assert lag("ingest", "0") == 5
+    assert lag("ingest", "1") is None
+    assert lag("correlate", "0") == 7  # another consumer's series are left alone
+    metrics.set_consumer_lag("t", 0, -3, consumer="ingest")  # end offset racing the commit
+    assert lag("ingest", "0") == 0
 
 
-def test_detector_build_info_state_and_readiness(metrics: ModuleType) -> None:
+def test_detector_build_info_state_and_readiness(metrics: MetricsSince) -> None:
     metrics.observe_detector_run(2.5, ok=True, now=1_700_000_000.0)
     metrics.observe_detector_run(0.5, ok=False, now=1_700_000_060.0)
-    s = metrics.sample
+    s = metrics_module.sample  # gauges: absolute values
     assert s("vigie_detector_last_success_timestamp_seconds") == 1_700_000_000.0
-    assert s("vigie_detector_runs_total", outcome="error") == 1
-    assert s("vigie_detector_run_duration_seconds_count") == 2
+    assert metrics.sample("vigie_detector_runs_total", outcome="error") == 1
+    assert metrics.sample("vigie_detector_run_duration_seconds_count") == 2
     metrics.set_state_size("open_incidents", 42)
     assert s("vigie_state_entries", table="open_incidents") == 42
 
@@ -172,26 +168,17 @@ def test_detector_build_info_state_and_readiness(metrics: ModuleType) -> None:
     assert s("vigie_ready") == 1  # evaluated at collection time
 
 
-def test_render_is_prometheus_text_with_process_metrics(metrics: ModuleType) -> None:
-    metrics.REPORTS_IN.labels(topic="vigie.reports.partner.v1").inc(3)
+def test_render_is_prometheus_text_with_process_metrics(metrics: MetricsSince) -> None:
+    metrics.REPORTS_IN.labels(topic="test.render").inc(3)  # a series of this test only
     text = metrics.render().decode()
-    assert 'vigie_reports_received_total{topic="vigie.reports.partner.v1"} 3.0' in text
+    assert 'vigie_reports_received_total{topic="test.render"} 3.0' in text
     assert "# TYPE vigie_end_to_end_latency_seconds histogram" in text
     assert "process_start_time_seconds" in text
     assert "_created" not in text
     assert metrics.CONTENT_TYPE.startswith("text/plain")
 
 
-def test_reset_gives_fresh_values() -> None:
-    m = metrics_module.reset()
-    m.REDELIVERIES_DROPPED.inc(7)
-    assert m.sample("vigie_reports_redelivered_dropped_total") == 7
-    m = metrics_module.reset()
-    assert m.sample("vigie_reports_redelivered_dropped_total") == 0
-    assert m is metrics_module
-
-
-def test_markdown_table_lists_every_metric(metrics: ModuleType) -> None:
+def test_markdown_table_lists_every_metric(metrics: MetricsSince) -> None:
     table = metrics.markdown_table()
     for doc in metrics.describe():
         assert f"| `{doc.name}` | {doc.type} |" in table

@@ -59,6 +59,10 @@ def test_every_alert_has_a_unit_test() -> None:
             "time() - max(vigie_detector_last_success_timestamp_seconds) > 3000",
         ),
         ('stage="stored"}[10m]))) > 10', 'stage="stored"}[10m]))) > 100'),
+        (
+            'count by (dependency) (vigie_dependency_up{job="vigie"} == 0) > 0',
+            'count by (dependency) (vigie_dependency_up{job="vigie"} == 0) > 2',
+        ),
     ],
 )
 def test_unit_tests_catch_a_broken_rule(promtool: str, tmp_path: Path, old: str, new: str) -> None:

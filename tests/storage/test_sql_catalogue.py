@@ -65,7 +65,12 @@ RUN_BY_THE_STORES = {
     "store.insert_values",  # the server store's inserts (`seed`)
     "store.insert_sync",  # the chDB store's inserts (`seed`)
 }
-OWN_TESTS = {"reports.TRUNCATE", "schema.add_column", "schema.drop_view"}
+OWN_TESTS = {
+    "reports.TRUNCATE",
+    "schema.add_column",
+    "schema.drop_view",
+    "schema.migrate_reports_key",  # tests/storage/test_report_identity_migration.py
+}
 
 WIDE = Scope("vol", "91228", "csp-evry", ["91228"])  # every filter, matching the seeded rows
 SCOPES = {"any": Scope(), "scoped": WIDE}
@@ -86,11 +91,26 @@ class Case:
 def cases() -> list[Case]:
     out = [
         Case("COUNT_ROWS", reports.COUNT_ROWS),
-        Case("STORED_IDS", reports.STORED_IDS, {"ids": (REPORT_IDS[0], "unknown")}),
+        Case(
+            "STORED_KEYS",
+            reports.STORED_KEYS,
+            {"ids": (REPORT_IDS[0], "unknown"), "keys": (REPORT_KEYS[0], ("citizen", "x", "y"))},
+        ),
         Case("STORED_ORIGINS", reports.STORED_ORIGINS, {"ids": (REPORT_IDS[0], "unknown")}),
         Case(
             "OF_INCIDENT",
             reports.OF_INCIDENT,
+            {
+                "ids": tuple(REPORT_IDS),
+                "keys": tuple(REPORT_KEYS),
+                "lo": DAY_AGO,
+                "hi": T + 86_400,
+                "limit": 10,
+            },
+        ),
+        Case(
+            "OF_INCIDENT_IDS",
+            reports.OF_INCIDENT_IDS,
             {"ids": tuple(REPORT_IDS), "lo": DAY_AGO, "hi": T + 86_400, "limit": 10},
         ),
         Case("INCIDENTS_COUNT_DISTINCT", incidents.COUNT_DISTINCT),
@@ -102,6 +122,8 @@ def cases() -> list[Case]:
         Case("ALERTS_GET", alerts.GET, {"id": "a1", "floor": FLOOR}),
         Case("RECENT_VERSIONS", alerts.RECENT_VERSIONS, {"since": DAY_AGO, "limit": 10}),
         Case("BY_IDS", alerts.BY_IDS, {"ids": ("a1", "a2"), "since": DAY_AGO, "limit": 2}),
+        Case("DETECTOR_STATE", alerts.DETECTOR_STATE, {"since": DAY_AGO}),
+        Case("DETECTOR_STATE-open", alerts.DETECTOR_STATE, {"since": T + 2}),
         Case("OF_ALERT", actions.OF_ALERT, {"id": "a1", "floor": FLOOR}),
         Case(
             "LAST_PER_ALERT",
@@ -169,12 +191,16 @@ def cases() -> list[Case]:
     out += [
         Case("table_exists", schema.table_exists(DATABASE, "reports")),
         Case("column_exists", schema.column_exists(DATABASE, "incidents", "first_seen_at")),
+        Case("sorting_key", schema.sorting_key(DATABASE, "reports")),
     ]
     return out
 
 
 # ---- the seeded store ------------------------------------------------------------------------
 REPORT_IDS = [row["report_id"] for row in make_report_rows(3)]
+REPORT_KEYS = [
+    (row["source_kind"], row["source_org"], row["report_id"]) for row in make_report_rows(3)
+]
 
 
 def _incident(iid: str, version: int, status: str) -> dict[str, Any]:
@@ -336,10 +362,21 @@ def test_the_query_runs_and_returns_its_columns(seeded: Store, case: Case) -> No
 def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     """A few results checked in full: the filters and the current-version selection work."""
     by_id = {case.id: case for case in cases()}
-    assert run(seeded, by_id["STORED_IDS"]) == [{"report_id": REPORT_IDS[0]}]
+    kind, org, rid = REPORT_KEYS[0]
+    assert run(seeded, by_id["STORED_KEYS"]) == [
+        {"source_kind": kind, "source_org": org, "report_id": rid, "content_hash": ""}
+    ]
+    assert run(seeded, by_id["sorting_key"]) == [
+        {"engine": "ReplacingMergeTree", "key": "report_id, source_kind, source_org"}
+    ]
     assert run(seeded, by_id["incidents.count-scoped-open"]) == [{"n": 1}]
     assert run(seeded, by_id["incidents.count-scoped-closed"]) == [{"n": 1}]
     assert run(seeded, by_id["alerts.count-scoped-open"]) == [{"n": 1}]
+    # the detector's state: the current version of the open alerts and of the recent closures
+    rows = run(seeded, by_id["DETECTOR_STATE"])
+    state = [(r["alert_id"], r["version"], r["status"]) for r in rows]
+    assert state == [("a1", 2, "update"), ("a2", 1, "closed")]
+    assert [r["alert_id"] for r in run(seeded, by_id["DETECTOR_STATE-open"])] == ["a1"]
     listed = run(seeded, by_id["alerts.list-any-all"])  # current versions, last emitted first
     assert [(r["alert_id"], r["version"]) for r in listed] == [("a1", 2), ("a2", 1)]
     assert run(seeded, by_id["LIVE_COUNTS"]) == [

@@ -12,9 +12,9 @@ from agents.core.geo import Geocoder
 from agents.core.intake import Intake, IntakeChunk
 from agents.core.jurisdictions import load_jurisdictions
 from agents.core.pseudonym import Pseudonymiser
-from agents.core.record import ReportRecord
+from agents.core.record import ReportKey, ReportRecord
 from agents.core.refdata import load_refdata
-from agents.core.validation import Rejection
+from agents.core.validation import Rejection, validate_report
 from schemas.rejection import RejectReason
 
 PSEUDO = Pseudonymiser(b"unit-test-secret-0123456789abcdefghi")
@@ -57,6 +57,18 @@ def report(report_id: str, location: dict[str, object] | None = None) -> bytes:
     )
 
 
+def key(report_id: str) -> ReportKey:
+    """The identity of `report(report_id)`."""
+    return ReportKey("citizen", "citoyen", report_id)
+
+
+def content_of(value: bytes) -> str:
+    """The content hash validation gives a message."""
+    record = validate_report(value, message_timestamp=1_710_792_000.0, pseudonymiser=PSEUDO)
+    assert isinstance(record, ReportRecord)
+    return record.content_hash
+
+
 def intake(enricher: CountingGeocoder, **kwargs: bool) -> Intake[int]:
     return Intake(pseudonymiser=PSEUDO, enricher=enricher, **kwargs)
 
@@ -95,8 +107,8 @@ def test_ids_the_store_already_holds_are_dropped_before_enrichment(
 ) -> None:
     it = intake(enricher)
     feed(it, [report("r1"), report("r2"), report("r2")])
-    assert sorted(it.pending_ids()) == ["r1", "r2"] and it.pending == 2
-    chunk = it.flush(stored={"r1"})
+    assert sorted(it.pending_keys()) == [key("r1"), key("r2")] and it.pending == 2
+    chunk = it.flush(stored={key("r1"): content_of(report("r1"))})
     assert [rec.report_id for _, rec in chunk.accepted] == ["r2"]
     assert chunk.redeliveries == 2  # r1 (stored) and the second r2 (same stream)
     assert enricher.asked == ["r2"]
@@ -120,7 +132,7 @@ def test_redeliveries_can_be_kept(enricher: CountingGeocoder) -> None:
     feed(it, [report("r1"), report("r1")])
     chunk = it.flush()
     assert [rec.report_id for _, rec in chunk.accepted] == ["r1", "r1"]
-    assert chunk.redeliveries == 0 and it.memory == set()
+    assert chunk.redeliveries == 0 and it.memory == {}
 
 
 def test_chunk_size_does_not_change_what_comes_out(geocoder: Geocoder) -> None:

@@ -3,16 +3,15 @@ worker) too, as `vigie_clickhouse_insert_failures_total` promises."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from types import ModuleType
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from agents.ports import metrics as metrics_module
 from agents.ports.retry import RetriesExhausted, RetryPolicy
 from agents.sink import insert_confirmed, query_confirmed
 from tests.agents.fakes import FakeStore, run_inline
+from tests.conftest import MetricsSince
 
 NO_WAIT = RetryPolicy(max_retries=2, base_seconds=0.0)
 
@@ -22,13 +21,7 @@ class FailingStore(FakeStore):
         raise ConnectionError("refused (test)")
 
 
-@pytest.fixture
-def metrics() -> Iterator[ModuleType]:
-    yield metrics_module.reset()
-    metrics_module.reset()
-
-
-async def test_an_exhausted_insert_counts_every_failure(metrics: ModuleType) -> None:
+async def test_an_exhausted_insert_counts_every_failure(metrics: MetricsSince) -> None:
     store = FakeStore()
     store.fail_inserts = True
     with pytest.raises(RetriesExhausted):
@@ -40,7 +33,7 @@ async def test_an_exhausted_insert_counts_every_failure(metrics: ModuleType) -> 
     assert metrics.sample("vigie_clickhouse_insert_batches_total", table="reports") == 0
 
 
-async def test_an_exhausted_query_counts_every_failure(metrics: ModuleType) -> None:
+async def test_an_exhausted_query_counts_every_failure(metrics: MetricsSince) -> None:
     with pytest.raises(RetriesExhausted):
         await query_confirmed(FailingStore(), "SELECT 1", {}, table="reports", retry=NO_WAIT,
                               run_blocking=run_inline)
@@ -48,7 +41,7 @@ async def test_an_exhausted_query_counts_every_failure(metrics: ModuleType) -> N
     assert metrics.sample("vigie_clickhouse_insert_retries_total", table="reports") == 2
 
 
-async def test_a_retried_success_counts_the_failure_only(metrics: ModuleType) -> None:
+async def test_a_retried_success_counts_the_failure_only(metrics: MetricsSince) -> None:
     store = FakeStore()
     store.fail_inserts = True
     real_insert = store.insert

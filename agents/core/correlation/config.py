@@ -1,8 +1,8 @@
 """Correlation parameters: category classes, category compatibility, lateness.
 
 Every number the engine uses lives here, with its meaning. Distances in metres, times in
-seconds (event time). Defaults were tuned on simulated Essonne streams (seeds 1 and 2,
-see `offline/evaluation.py`) to keep pairwise precision >= 0.95.
+seconds (event time). The defaults are hand-set priors; `vigie eval` and the correlation
+benchmark (`BENCHMARKS.md`) score them.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class ClassParams:
     close_after_s: the incident closes after this long without any change (stream clock).
     commune_window_s: a match without a position on one side (commune-only report, or an
       incident with no located member) carries no spatial evidence: the report's occurred_at
-      must then fall within this much of the incident's span (much tighter than `window_s`;
-      measured: 726 of 814 commune-level joins right at 15 min, 648 of 1,019 at `window_s`).
+      must then fall within this much of the incident's span (much tighter than `window_s`:
+      without a place, only closeness in time speaks for the match).
     max_fit: a spatial match is taken only if its time gap (in windows) plus its distance
       (in allowed radii; mobile link matches count 1 + distance in links) stays at most this:
       a report both at the edge of the radius and of the window is more likely another
@@ -131,9 +131,8 @@ def default_category_params() -> dict[str, ClassParams]:
         ),
         Category.VOL: replace(point, window_s=2.0 * HOUR),
         # a rodeo lasts minutes to an hour: a cluster spanning longer is several rodeos in
-        # the same streets. Measured (seeds 1, 2): the same scores on the quality harness;
-        # during simulated rodeo outbreaks, hotspot detection (which counts incidents)
-        # alerted 1.1-3.0 h sooner on 3 of the 5 detected ones (`bench_detection --anatomy`)
+        # the same streets (and hotspot detection, which counts incidents, sees a series
+        # of rodeos as such rather than as one long incident)
         Category.RODEO: replace(mobile, max_span_s=1.0 * HOUR),
         # away from chronic places (see `ChronicPlaces`), a dealing point or an occupied
         # hall is a situation that lasts days and is reported about once a day: a long window
@@ -189,9 +188,9 @@ class ChronicPlaces:
     report of one of `categories` at a chronic place then uses `window_s` and `max_span_s`
     instead of its category's. Elsewhere the category's own (long) parameters apply.
 
-    Measured on `vigie eval` (14 days, incidents after a 7-day warm-up), with 36 h windows
-    elsewhere and the same-partner repeat at 3 h: precision 0.947-0.953 on seeds 1-4
-    instead of 0.914-0.923. Each night at a simulated dealing point lasts 4-12 h.
+    Why: at a chronic dealing point or hall a new episode starts most nights; one long
+    window would merge every night into one incident, while one-off situations elsewhere
+    last days and are reported about once a day.
     """
 
     categories: tuple[str, ...] = (Category.TRAFIC_STUPEFIANTS, Category.OCCUPATION_HALL)
@@ -214,8 +213,7 @@ class CorrelationConfig:
     mismatch_link_m: when the report's category differs from the incident's (compatible), a
       mobile link match (`ClassParams.link_m`) reaches at most this far: a rodeo reported as
       a nuisance is on the rodeo's path, a noise complaint 600 m away is more often another
-      nuisance. Measured (seeds 1-6, steady state): precision +0.003 to +0.009, recall
-      -0.003 to -0.008 (600 m before).
+      nuisance.
     chronic: where recurring situations get short windows (`ChronicPlaces`); None = off.
     """
 

@@ -101,9 +101,10 @@ class Correlator:
     def process(self, record: ReportRecord) -> list[Version]:
         """Merge one enriched report. Returns the versions it causes, in order: closures
         due to the watermark moving to its `reported_at`, then the new or changed incident.
-        A report_id already in an incident is ignored (idempotent re-delivery)."""
+        A report already in an incident (same identity: source kind, source org,
+        report_id) is ignored (idempotent re-delivery)."""
         lat, lon = record.lat, record.lon
-        if lat is None or lon is None or self._index.has_report(record.report_id):
+        if lat is None or lon is None or self._index.has_report(record.key):
             return []
         out = self.advance(self._clock.observe(record.reported_at))
         place, day = self._place_of(record), day_of(record.occurred_at)

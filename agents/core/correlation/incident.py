@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
 
 import h3
+import orjson
 
 from agents.core.correlation.confidence import confidence, source_weight
 from agents.core.correlation.config import (
@@ -35,7 +36,7 @@ from agents.core.correlation.config import (
     DEFAULT_PARTNER_ACCURACY_M,
     MIN_ACCURACY_M,
 )
-from agents.core.record import ReportRecord
+from agents.core.record import ReportKey, ReportRecord
 from schemas.enums import Category, IncidentStatus, Precision, SourceKind
 
 # The JSON form of an incident state (Faust changelog, `Correlator.export_incident`).
@@ -68,6 +69,8 @@ VERSION_KEYS = (
     "confidence",
     "updated_at",
     "first_seen_at",
+    "report_source_kinds",
+    "report_source_orgs",
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -95,9 +98,13 @@ def _member_of(table: Mapping[str, _E], enum: type[_E], value: object) -> _E:
 
 
 def incident_id_for(record: ReportRecord) -> str:
-    """Deterministic id from the founding report (replays give the same ids)."""
+    """Deterministic id from the founding report's identity (replays give the same ids; two
+    reports with one id from two sources found two incidents). The identity is hashed in an
+    unambiguous form (a JSON array): no two identities hash the same text, whatever
+    characters a source puts in its org or ids."""
     digest = hashlib.blake2b(
-        f"{record.source_org}\x1f{record.report_id}".encode(), digest_size=10
+        orjson.dumps([record.source_kind, record.source_org, record.report_id]),
+        digest_size=10,
     ).hexdigest()
     return f"inc-{digest}"
 
@@ -152,6 +159,11 @@ class Member:
             record.commune,
             record.jurisdiction,
         )
+
+    @property
+    def key(self) -> ReportKey:
+        """The report's identity."""
+        return ReportKey(self.source_kind._value_, self.source_org, self.report_id)
 
     def to_dict(self) -> StateDict:
         """The changelog form (plain strings), made once and shared by every later export of
@@ -326,6 +338,8 @@ class Incident:
             "confidence": self.confidence,
             "updated_at": self.updated_at,
             "first_seen_at": self.first_seen_at,
+            "report_source_kinds": [m.source_kind._value_ for m in members],
+            "report_source_orgs": [m.source_org for m in members],
         }
 
     def to_dict(self, grid: Sequence[int]) -> StateDict:

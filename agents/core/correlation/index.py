@@ -3,7 +3,8 @@
 `IncidentIndex` holds the incidents in state and every look-up built on them, and is the
 only code that changes those look-ups:
 
-- by report id (a re-delivered report is ignored);
+- by report identity (`ReportKey`: source kind, source org, report_id; a re-delivered
+  report is ignored, another source's report with the same id is not);
 - by search-grid cell (`spatial.grid_cell`) and member category: an incident is indexed
   under the cells of its located members and of its successive centres (`grid`), for every
   category of its members (its voted category is always one of them);
@@ -21,6 +22,7 @@ from types import MappingProxyType
 
 from agents.core.correlation.incident import POINT, Incident
 from agents.core.correlation.spatial import GridCell, grid_box, grid_cell
+from agents.core.record import ReportKey
 
 # ((radius m, categories searched that far), ...): `Correlator._search_plan`
 SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
@@ -29,7 +31,7 @@ SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
 class IncidentIndex:
     def __init__(self) -> None:
         self._incidents: dict[str, Incident] = {}
-        self._reports: dict[str, str] = {}  # report_id -> incident_id
+        self._reports: dict[ReportKey, str] = {}  # report identity -> incident_id
         self._grid: dict[str, list[GridCell]] = {}  # incident_id -> cells it is indexed under
         self._cells: dict[GridCell, dict[str, set[str]]] = {}  # cell -> category -> ids
         self._communes: dict[str, set[str]] = {}  # insee -> incident ids
@@ -44,8 +46,8 @@ class IncidentIndex:
     def __contains__(self, incident_id: object) -> bool:
         return incident_id in self._incidents
 
-    def has_report(self, report_id: str) -> bool:
-        return report_id in self._reports
+    def has_report(self, key: ReportKey) -> bool:
+        return key in self._reports
 
     def grid(self, incident_id: str) -> Sequence[GridCell]:
         """The search-grid cells an incident is indexed under (read-only: the index's own)."""
@@ -84,7 +86,7 @@ class IncidentIndex:
             raise ValueError(f"incident {iid} is already in the index")
         self._incidents[iid] = incident
         for m in incident.members:
-            self._reports[m.report_id] = iid
+            self._reports[m.key] = iid
             self._communes.setdefault(m.insee, set()).add(iid)
             if incident.precision != POINT:
                 self._unlocated.setdefault(m.insee, set()).add(iid)
@@ -104,7 +106,7 @@ class IncidentIndex:
         to it, under its commune, and out of "unlocated" once it has a position."""
         iid = incident.incident_id
         member = incident.members[-1]
-        self._reports[member.report_id] = iid
+        self._reports[member.key] = iid
         grid = self._grid[iid]
         new = [grid_cell(incident.lat, incident.lon)]
         if member.precision == POINT:
@@ -138,7 +140,7 @@ class IncidentIndex:
         incident = self._incidents.pop(incident_id)
         grid = self._grid.pop(incident_id)
         for m in incident.members:
-            self._reports.pop(m.report_id, None)
+            self._reports.pop(m.key, None)
             _discard(self._communes, m.insee, incident_id)
             _discard(self._unlocated, m.insee, incident_id)
         categories = incident.categories()
@@ -157,7 +159,7 @@ class IncidentIndex:
         """Every (key, ..., incident id) entry of each look-up: for tests checking the
         look-ups against the incidents."""
         return {
-            "reports": {(rid, iid) for rid, iid in self._reports.items()},
+            "reports": {(key, iid) for key, iid in self._reports.items()},
             "cells": {
                 (cell, category, iid)
                 for cell, by_category in self._cells.items()

@@ -17,10 +17,9 @@ DAY_START_S = 12 * 3600  # days start at 12:00 UTC (13:00 or 14:00 in Paris)
 
 
 def day_of(t: float) -> int:
-    """The number of the noon-to-noon (UTC) day holding an epoch-second time. Measured with
-    midnight days instead: an evening's reports counted twice, a one-off hall occupation of
-    two nights made its own place chronic and was split (2 more false alerts in a week of
-    `bench_detection --mode pipeline`, seed 1)."""
+    """The number of the noon-to-noon (UTC) day holding an epoch-second time. Noon, not
+    midnight: one night's reports count as one day, so a one-off occupation of two nights
+    does not make its own place chronic (with midnight days it counted for up to four)."""
     return int((t - DAY_START_S) // DAY_S)
 
 

@@ -2,10 +2,17 @@
 
 Public API: `CountStore` / `InMemoryCountStore` / `IncidentCounter` / `first_seen_of`
 (counts), `CellIndex` (cells), `fit_baseline` (baselines), `calibrate` (thresholds),
-`Detector` / `PoissonScanDetector` / `DetectionConfig` (detection), `AlertManager` (lifecycle).
+`Detector` / `PoissonScanDetector` / `DetectionConfig` (detection), `AlertManager` / `AlertState`
+(lifecycle).
 """
 
-from agents.core.detection.alerts import AlertManager, Candidate, LifecycleParams, severity_of
+from agents.core.detection.alerts import (
+    AlertManager,
+    AlertState,
+    Candidate,
+    LifecycleParams,
+    severity_of,
+)
 from agents.core.detection.baseline import (
     Baseline,
     BaselineParams,
@@ -22,11 +29,17 @@ from agents.core.detection.counts import (
     first_seen_of,
     hour_of,
 )
-from agents.core.detection.detector import DetectionConfig, Detector, PoissonScanDetector
+from agents.core.detection.detector import (
+    DetectionConfig,
+    Detector,
+    PoissonScanDetector,
+    RestorableDetector,
+)
 from agents.core.detection.scan import poisson_score, scan
 
 __all__ = [
     "AlertManager",
+    "AlertState",
     "Baseline",
     "BaselineParams",
     "Calibration",
@@ -40,6 +53,7 @@ __all__ = [
     "IncidentCounter",
     "LifecycleParams",
     "PoissonScanDetector",
+    "RestorableDetector",
     "calibrate",
     "first_seen_of",
     "fit_baseline",

@@ -10,12 +10,17 @@ overlapping zones of one cluster give one alert carrying the best zone's figures
   otherwise (hysteresis: open needs the higher open threshold);
 * a cluster overlapping no open alert opens one if it scores >= open threshold, unless an alert
   of the same category overlapping it closed less than `cooldown_s` ago.
+
+The lifecycle's state (open alerts, recent closures) lives in memory; after a restart (or a
+change of the worker that runs it) `restore` takes it back from the stored current versions,
+so that a hotspot goes on under its alert id and an alert of a zone gone quiet closes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -52,6 +57,64 @@ class _OpenAlert:
     cells: frozenset[str]
     message: Message
     signature: tuple[object, ...]
+
+
+STATUSES = ("open", "update", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """The current (highest) version of an alert as stored: the fields of its lifecycle
+    message (contract v1) with `center` flattened and times in epoch seconds."""
+
+    alert_id: str
+    version: int
+    status: str
+    kind: str
+    category: str
+    center_lat: float
+    center_lon: float
+    radius_m: float
+    cells: tuple[str, ...]
+    insee: tuple[str, ...]
+    window_start: float
+    window_end: float
+    observed: float
+    expected: float
+    score: float
+    severity: int
+    emitted_at: float
+    detector: str
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"alert {self.alert_id}: unknown status {self.status!r}")
+        if self.version < 1:
+            raise ValueError(f"alert {self.alert_id}: version {self.version} < 1")
+        if not self.cells:
+            raise ValueError(f"alert {self.alert_id}: no cells")
+
+    def message(self) -> Message:
+        """The lifecycle message of this version (the keys, in the order, of a new one)."""
+        return {
+            "alert_id": self.alert_id,
+            "status": self.status,
+            "kind": self.kind,
+            "category": self.category,
+            "center": {"lat": self.center_lat, "lon": self.center_lon},
+            "radius_m": self.radius_m,
+            "cells": list(self.cells),
+            "insee": list(self.insee),
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "observed": self.observed,
+            "expected": self.expected,
+            "score": self.score,
+            "severity": self.severity,
+            "emitted_at": self.emitted_at,
+            "version": self.version,
+            "detector": self.detector,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +183,30 @@ class AlertManager:
                 continue  # already covered by an alert that matched a better cluster
             out.append(self._open(cl, now))
         return out
+
+    def restore(self, alerts: Iterable[AlertState], now: float) -> None:
+        """Replace the lifecycle's state with the stored one: the alerts not closed are open
+        again (same id, version, cells and last message: the next `step` updates or closes
+        them as usual), those closed less than `cooldown_s` before `now` hold back their
+        zone. Of two states of one id the higher version wins."""
+        latest: dict[str, AlertState] = {}
+        for alert in alerts:
+            known = latest.get(alert.alert_id)
+            if known is None or alert.version > known.version:
+                latest[alert.alert_id] = alert
+        self.open_alerts = {}
+        self._recently_closed = []
+        for alert_id in sorted(latest):
+            alert = latest[alert_id]
+            cells = frozenset(alert.cells)
+            if alert.status == "closed":
+                if now - alert.emitted_at < self.params.cooldown_s:
+                    self._recently_closed.append((alert.category, cells, alert.emitted_at))
+                continue
+            msg = alert.message()
+            self.open_alerts[alert_id] = _OpenAlert(
+                alert_id, alert.category, alert.version, cells, msg, self._signature(msg)
+            )
 
     def expire_cooldowns(self, now: float) -> bool:
         """Forget cooldowns that ended by `now`; True if there were any."""

@@ -136,8 +136,7 @@ def incident_cell(incident: Mapping[str, object]) -> str:
     an incident known only by its commune (`precision` "commune": its position is the
     commune's representative point, not a place). Such incidents are not counted per cell:
     the commune-only incidents of a whole commune would pile up in its representative
-    point's cell and make false hotspots there (in the pipeline detection bench, 8 of seed
-    6's 9 false alerts had commune-only incidents in them; see BENCHMARKS.md). They still
+    point's cell and make false hotspots there. They still
     count per commune and jurisdiction (`incident_hours`, the console)."""
     if incident.get("precision") == "commune":
         return ""

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from agents.core.detection.alerts import AlertManager, Candidate, LifecycleParams, Message
+from agents.core.detection.alerts import (
+    AlertManager,
+    AlertState,
+    Candidate,
+    LifecycleParams,
+    Message,
+)
 from agents.core.detection.baseline import Baseline, BaselineParams, HistoryStats, fit_baseline
 from agents.core.detection.calibration import Calibration, calibrate
 from agents.core.detection.cells import CellIndex
@@ -27,6 +34,19 @@ class Detector(Protocol):
     name: str
 
     def run(self, now: float) -> list[Message]: ...
+
+
+@runtime_checkable
+class RestorableDetector(Detector, Protocol):
+    """A detector whose alert state can be taken back from the stored alerts after a restart
+    or a change of the worker that runs it (see `AlertManager.restore`)."""
+
+    @property
+    def cooldown_s(self) -> float:
+        """How long a closed alert holds its zone back (what `restore` needs of the past)."""
+        ...
+
+    def restore(self, alerts: Iterable[AlertState], now: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +190,16 @@ class PoissonScanDetector:
     def set_threshold(self, threshold: float) -> None:
         p = self.manager.params
         self.manager.params = LifecycleParams(threshold, p.close_ratio, p.cooldown_s, p.detector)
+        self._full_due = True
+
+    @property
+    def cooldown_s(self) -> float:
+        return self.manager.params.cooldown_s
+
+    def restore(self, alerts: Iterable[AlertState], now: float) -> None:
+        """Take the alert lifecycle's state back from the stored alerts (`AlertManager.restore`);
+        the next run rescans every zone."""
+        self.manager.restore(alerts, now)
         self._full_due = True
 
     # -- running ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.ports.sql.query import Query, current_versions, where
+from agents.ports.sql.query import Query, current_versions, latest, select_final
 from agents.ports.sql.scope import Scope
 
 TABLE = "alerts"
@@ -101,24 +101,24 @@ def count_in_window(scope: Scope, status: str) -> Query:
     """Alerts emitted in [`since`, `until`) within `scope`, of `status` (see `_in_window`)."""
     bound: dict[str, Any] = {}
     conditions = _in_window(scope, status, bound)
-    return Query(
-        "alerts.count_in_window",
-        f"SELECT count() AS n FROM alerts FINAL{where(conditions)} LIMIT 1",
-        ("n",),
-        TABLE,
-        bound,
-    )
+    return select_final("alerts.count_in_window", TABLE, ("n",), conditions, bound,
+                        " LIMIT 1", select="count() AS n")
 
 
 def list_in_window(scope: Scope, status: str) -> Query:
     """A page (`offset`, `limit`) of the alerts of `count_in_window`, last emitted first."""
     bound: dict[str, Any] = {}
     conditions = _in_window(scope, status, bound)
-    return Query(
-        "alerts.list_in_window",
-        f"SELECT {_COLUMNS} FROM alerts FINAL{where(conditions)}"
-        " ORDER BY emitted_at DESC, alert_id LIMIT %(offset)s, %(limit)s",
-        COLUMNS,
-        TABLE,
-        bound,
-    )
+    return select_final("alerts.list_in_window", TABLE, COLUMNS, conditions, bound,
+                        " ORDER BY emitted_at DESC, alert_id LIMIT %(offset)s, %(limit)s")
+
+# The detector's alert state after a (re)start: the current version of every alert still open
+# and of every alert closed since `since` (its cooldown), by id. `latest` first: ClickHouse
+# 18.16 filters before FINAL (see `query.latest`).
+DETECTOR_STATE = Query(
+    "alerts.DETECTOR_STATE",
+    f"SELECT {_COLUMNS}, detector FROM alerts FINAL WHERE {latest(TABLE, 'alert_id')}"
+    " AND (status != 'closed' OR emitted_at >= toDateTime(%(since)s)) ORDER BY alert_id",
+    (*COLUMNS, "detector"),
+    TABLE,
+)

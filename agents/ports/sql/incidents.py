@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.ports.sql.query import Query, current_versions, latest, where
+from agents.ports.sql.query import Query, current_versions, latest, select_final, where
 from agents.ports.sql.scope import Scope
 
 TABLE = "incidents"
@@ -71,13 +71,15 @@ FROM incidents
     TABLE,
 )
 
-# The latest version of incident `id` with its report ids, if it occurred after `floor`.
+# The latest version of incident `id` with its reports' identities (ids, source kinds and
+# orgs, same order; no sources in versions stored before they were), if it occurred after
+# `floor`.
 GET = Query(
     "incidents.GET",
-    f"SELECT {_COLUMNS}, report_ids FROM incidents"
+    f"SELECT {_COLUMNS}, report_ids, report_source_kinds, report_source_orgs FROM incidents"
     " WHERE incident_id = %(id)s AND last_occurred_at >= toDateTime(%(floor)s)"
     " ORDER BY version DESC LIMIT 1",
-    (*COLUMNS, "report_ids"),
+    (*COLUMNS, "report_ids", "report_source_kinds", "report_source_orgs"),
     TABLE,
 )
 
@@ -119,27 +121,16 @@ def count_in_window(scope: Scope, status: str) -> Query:
     """Incidents active in [`since`, `until`) within `scope`, of `status` ("all": any)."""
     bound: dict[str, Any] = {}
     conditions = _in_window(scope, status, bound)
-    return Query(
-        "incidents.count_in_window",
-        f"SELECT count() AS n FROM incidents FINAL{where(conditions)} LIMIT 1",
-        ("n",),
-        TABLE,
-        bound,
-    )
+    return select_final("incidents.count_in_window", TABLE, ("n",), conditions, bound,
+                        " LIMIT 1", select="count() AS n")
 
 
 def list_in_window(scope: Scope, status: str) -> Query:
     """A page (`offset`, `limit`) of the incidents of `count_in_window`, last occurred first."""
     bound: dict[str, Any] = {}
     conditions = _in_window(scope, status, bound)
-    return Query(
-        "incidents.list_in_window",
-        f"SELECT {_COLUMNS} FROM incidents FINAL{where(conditions)}"
-        " ORDER BY last_occurred_at DESC, incident_id LIMIT %(offset)s, %(limit)s",
-        COLUMNS,
-        TABLE,
-        bound,
-    )
+    return select_final("incidents.list_in_window", TABLE, COLUMNS, conditions, bound,
+                        " ORDER BY last_occurred_at DESC, incident_id LIMIT %(offset)s, %(limit)s")
 
 
 def map_in_window(scope: Scope, status: str) -> Query:

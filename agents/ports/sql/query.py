@@ -90,3 +90,23 @@ def current_versions(
         f" ORDER BY {order} LIMIT %(limit)s"
     )
     return Query(name, sql, None, table)
+
+
+def select_final(
+    name: str,
+    table: str,
+    columns: tuple[str, ...],
+    conditions: list[str],
+    bound: dict[str, Any],
+    tail: str = "",
+    select: str | None = None,
+) -> Query:
+    """`SELECT columns FROM table FINAL WHERE conditions tail` as a named query (`select`:
+    the select list when it is not just the column names)."""
+    return Query(
+        name,
+        f"SELECT {select or ', '.join(columns)} FROM {table} FINAL{where(conditions)}{tail}",
+        columns,
+        table,
+        bound,
+    )

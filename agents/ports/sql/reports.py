@@ -1,4 +1,5 @@
-"""Queries on `reports` (one row per accepted report; duplicates identical: read with FINAL)."""
+"""Queries on `reports` (one row per accepted report, keyed by its identity (source_kind,
+source_org, report_id); duplicates identical: read with FINAL)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ TABLE = "reports"
 # Rows stored, duplicates of re-delivered reports included until merges fold them.
 COUNT_ROWS = Query("reports.COUNT_ROWS", "SELECT count() AS n FROM reports", ("n",), TABLE)
 
-# Which of `ids` (a tuple of report ids) are stored (the ingest's re-delivery check).
-STORED_IDS = Query(
-    "reports.STORED_IDS",
-    "SELECT report_id FROM reports WHERE report_id IN %(ids)s",
-    ("report_id",),
+# Which of `keys` (a tuple of identities: (source_kind, source_org, report_id) tuples, see
+# `agents.core.record.ReportKey`) are stored, with their content hashes (the ingest's
+# re-delivery check); `ids`: their report_ids, the leading column of the sorting key.
+STORED_KEYS = Query(
+    "reports.STORED_KEYS",
+    "SELECT source_kind, source_org, report_id, content_hash FROM reports"
+    " WHERE report_id IN %(ids)s AND (source_kind, source_org, report_id) IN %(keys)s",
+    ("source_kind", "source_org", "report_id", "content_hash"),
     TABLE,
 )
 
@@ -32,14 +36,30 @@ STORED_ORIGINS = Query(
 )
 
 # The reports merged into an incident, without personal data (neither hashes nor free text):
-# `ids` (a tuple), occurred between `lo` and `hi` (epoch s), at most `limit`.
+# `keys` (a tuple of (source_kind, source_org, report_id) tuples) and `ids` (their
+# report_ids), occurred between `lo` and `hi` (epoch s), at most `limit`.
+_OF_INCIDENT_COLUMNS = (
+    "report_id", "source_kind", "source_org", "category", "occurred_at", "precision", "commune"
+)
 OF_INCIDENT = Query(
     "reports.OF_INCIDENT",
-    "SELECT report_id, source_kind, source_org, category, occurred_at, precision, commune"
-    " FROM reports FINAL WHERE report_id IN %(ids)s"
+    f"SELECT {', '.join(_OF_INCIDENT_COLUMNS)} FROM reports FINAL"
+    " WHERE report_id IN %(ids)s AND (source_kind, source_org, report_id) IN %(keys)s"
     " AND occurred_at >= toDateTime(%(lo)s) AND occurred_at <= toDateTime(%(hi)s)"
-    " ORDER BY occurred_at, report_id LIMIT %(limit)s",
-    ("report_id", "source_kind", "source_org", "category", "occurred_at", "precision", "commune"),
+    " ORDER BY occurred_at, report_id, source_kind, source_org LIMIT %(limit)s",
+    _OF_INCIDENT_COLUMNS,
+    TABLE,
+)
+
+# The same by report id only (`ids`): for an incident version stored before versions listed
+# their reports' sources (`incidents.report_source_kinds` empty); a report of another source
+# with the same id would be listed too.
+OF_INCIDENT_IDS = Query(
+    "reports.OF_INCIDENT_IDS",
+    f"SELECT {', '.join(_OF_INCIDENT_COLUMNS)} FROM reports FINAL WHERE report_id IN %(ids)s"
+    " AND occurred_at >= toDateTime(%(lo)s) AND occurred_at <= toDateTime(%(hi)s)"
+    " ORDER BY occurred_at, report_id, source_kind, source_org LIMIT %(limit)s",
+    _OF_INCIDENT_COLUMNS,
     TABLE,
 )
 

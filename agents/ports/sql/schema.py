@@ -4,7 +4,9 @@ To add a table, append a `CREATE TABLE IF NOT EXISTS {db}.name (...)` string to 
 (`{db}` is replaced by the store's database); materialized views go to `VIEW_STATEMENTS`.
 Never edit a released statement in place: `IF NOT EXISTS` would silently keep the old
 definition on existing installs; add the column to `ADDED_COLUMNS` instead (ClickHouse 18.16
-has no `ADD COLUMN IF NOT EXISTS`, so `ensure_schema` checks `system.columns` first).
+has no `ADD COLUMN IF NOT EXISTS`, so `ensure_schema` checks `system.columns` first). A
+sorting key cannot be altered: a table whose key changes is copied into a new table that
+takes its name (`migrate_reports_key`, which `ensure_schema` runs first).
 
 The SQL must run on both ClickHouse 18.16 (Debian's server, used in tests) and chDB 26.x:
 - times are `DateTime('UTC')` (second precision; no `DateTime64` in 18.16);
@@ -45,12 +47,11 @@ _ALERT_COLUMNS = """
         emitted_at DateTime('UTC'),
         detector String"""
 
-STATEMENTS: list[str] = [
-    "CREATE DATABASE IF NOT EXISTS {db}",
-    # One row per accepted report: the fields of agents.core.record.ReportRecord.
-    # Partitioned by the month of occurred_at, which a replay of the same report repeats.
-    """
-    CREATE TABLE IF NOT EXISTS {db}.reports (
+# `reports`, keyed by the report's identity (`agents.core.record.ReportKey`): `report_id` is
+# unique per source system only. Partitioned by the month of occurred_at, which a replay of
+# the same report repeats. `{table}`: its name (`migrate_reports_key` fills a copy first).
+REPORTS_TABLE = """
+    CREATE TABLE IF NOT EXISTS {db}.{table} (
         report_id String,
         source_kind String,
         source_org String,
@@ -69,6 +70,7 @@ STATEMENTS: list[str] = [
         origin_topic String,
         origin_partition Int32,
         origin_offset Int64,
+        content_hash String DEFAULT '',
         commune String,
         jurisdiction String,
         precision String,
@@ -78,8 +80,15 @@ STATEMENTS: list[str] = [
         ingested_at DateTime('UTC') DEFAULT now()
     ) ENGINE = ReplacingMergeTree()
     PARTITION BY toYYYYMM(occurred_at)
-    ORDER BY report_id
-    """,
+    ORDER BY (report_id, source_kind, source_org)
+    """
+# Its sorting key as `system.tables.sorting_key` shows it.
+REPORTS_KEY = "report_id, source_kind, source_org"
+
+STATEMENTS: list[str] = [
+    "CREATE DATABASE IF NOT EXISTS {db}",
+    # One row per accepted report: the fields of agents.core.record.ReportRecord.
+    REPORTS_TABLE.replace("{table}", "reports"),
     # Rejected messages: why and where from. The original bytes (they may hold personal
     # data) are on the dead-letter topic, which keeps them for a bounded time; only when a
     # dead letter cannot carry them whole (over the Kafka message limit) are they here
@@ -242,6 +251,15 @@ ADDED_COLUMNS: list[tuple[str, str, str]] = [
     ("rejected", "original_sha256", "String DEFAULT ''"),
     ("rejected", "original_b64", "String DEFAULT ''"),
     ("rejected", "original_key_b64", "String DEFAULT ''"),
+    # in `REPORTS_TABLE`; for a replicated or distributed table that `migrate_reports_key`
+    # leaves to the operator (rows stored before it read '': any content)
+    ("reports", "content_hash", "String DEFAULT ''"),
+    # the rejected report's source when readable (with report_id, its identity)
+    ("rejected", "source_kind", "String DEFAULT ''"),
+    ("rejected", "source_org", "String DEFAULT ''"),
+    # the source of each report of `report_ids`, same order (versions stored before: empty)
+    ("incidents", "report_source_kinds", "Array(String) DEFAULT []"),
+    ("incidents", "report_source_orgs", "Array(String) DEFAULT []"),
 ]
 
 # Tables filled from older tables when they are created on a database that has data:
@@ -280,17 +298,84 @@ def _exists(name: str, where: str) -> Query:
     return Query(name, f"SELECT count() AS n FROM {where}", ("n",), "system")
 
 
+def sorting_key(database: str, table: str) -> Query:
+    """`engine` and `key` (the sorting key as ClickHouse shows it) of `database.table` (no
+    row: no such table; names checked by the caller)."""
+    return Query(
+        "schema.sorting_key",
+        "SELECT engine, sorting_key AS key FROM system.tables"
+        f" WHERE database = '{database}' AND name = '{table}'",
+        ("engine", "key"),
+        "system",
+    )
+
+
+# `migrate_reports_key`'s tables: the copy being filled, and the table it replaces (kept).
+REPORTS_REKEYED = "reports_rekeyed"
+REPORTS_BY_ID = "reports_by_id"
+
+
+def migrate_reports_key(
+    execute: Callable[[str], object],
+    select: Callable[[str], list[dict[str, Any]]],
+    database: str,
+) -> bool:
+    """Move a `reports` table keyed `ORDER BY report_id` (before a report's identity was
+    its source and id) to `REPORTS_TABLE`'s key; returns whether it did. A sorting key
+    cannot be altered (neither in 18.16 nor for a key's leading columns later), and the old
+    key would fold two sources' reports with one id into one row. So: fill a new table
+    (`reports_rekeyed`) with every row (`content_hash` ''), then swap the names in one
+    RENAME: `reports` is the new table, the old one is kept as `reports_by_id` (drop it
+    once checked, see docs/sre.md). Safe to interrupt: a partial copy is dropped and filled
+    again at the next start, and a swap interrupted between its two renames (no `reports`
+    left) is finished. Run with the ingest stopped: rows inserted into the old table
+    during the copy would stay behind in `reports_by_id`. Replicated or distributed tables
+    (`deploy/clickhouse/cluster.sql`) are left to the operator."""
+    db = database
+    found = select(sorting_key(db, "reports").sql)
+    if not found:
+        if select(sorting_key(db, REPORTS_BY_ID).sql) and select(
+            sorting_key(db, REPORTS_REKEYED).sql
+        ):  # interrupted between the two renames: the copy is complete
+            execute(f"RENAME TABLE {db}.{REPORTS_REKEYED} TO {db}.reports")
+        return False
+    if found[0]["key"] != "report_id" or found[0]["engine"] != "ReplacingMergeTree":
+        return False  # migrated, or a replicated/distributed table: migrated by hand
+    old = {row["name"] for row in select(_columns_of(db, "reports"))}
+    execute(f"DROP TABLE IF EXISTS {db}.{REPORTS_REKEYED}")
+    execute(*_ready([REPORTS_TABLE.replace("{table}", REPORTS_REKEYED)], db))
+    new = [row["name"] for row in select(_columns_of(db, REPORTS_REKEYED))]
+    names = ", ".join(name for name in new if name in old)
+    execute(
+        f"INSERT INTO {db}.{REPORTS_REKEYED} ({names}) SELECT {names} FROM {db}.reports"
+    )
+    execute(
+        f"RENAME TABLE {db}.reports TO {db}.{REPORTS_BY_ID},"
+        f" {db}.{REPORTS_REKEYED} TO {db}.reports"
+    )
+    return True
+
+
+def _columns_of(database: str, table: str) -> str:
+    return (
+        "SELECT name FROM system.columns"
+        f" WHERE database = '{database}' AND table = '{table}'"
+    )
+
+
 def ensure_schema(
     execute: Callable[[str], object],
     database: str,
     select: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> None:
     """Create what is missing; idempotent (every statement is `IF NOT EXISTS`). With
-    `select`, also migrate a database created by an older version: add the `ADDED_COLUMNS`
-    a table lacks (before the views that read them), drop the `RETIRED_VIEWS` and fill the
-    `BACKFILLS` tables that did not exist yet from the data already there."""
+    `select`, also migrate a database created by an older version: move `reports` to its
+    identity key (`migrate_reports_key`), add the `ADDED_COLUMNS` a table lacks (before the
+    views that read them), drop the `RETIRED_VIEWS` and fill the `BACKFILLS` tables that did
+    not exist yet from the data already there."""
     missing: list[str] = []
     if select is not None:
+        migrate_reports_key(execute, select, database)
         missing = [
             table for table, _ in BACKFILLS if not _found(select, table_exists(database, table))
         ]

@@ -1,0 +1,239 @@
+"""The detect stage takes its alert state back from the stored alerts (`alerts`) before its
+first run, after a rebalance (a change of leader) and after a failed run: a restarted
+detector updates and closes the alerts it had opened, under their ids, and opens no new one
+for the same hotspot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h3
+import pytest
+from pydantic import SecretStr
+
+from agents.core.detection import (
+    DetectionConfig,
+    InMemoryCountStore,
+    PoissonScanDetector,
+)
+from agents.core.detection.cells import CellIndex
+from agents.detect import DetectProcessor, alert_state
+from agents.ports.retry import RetryPolicy
+from agents.ports.sql import alerts
+from agents.ports.store import StoreError
+from streams import worker
+from streams.settings import Settings
+from tests.agents.fakes import FakeKafka, FakeStore, run_inline
+from tests.detection.synthetic import H0, background, universe
+
+SPREE_HOUR = H0 + 24 * 10 + 2
+TOPIC = "vigie.alerts.v1"
+
+
+class AlertStore(FakeStore):
+    """`FakeStore` that answers `alerts.DETECTOR_STATE` from the rows inserted into `alerts`
+    as ClickHouse would (the highest version of each id; not closed, or emitted since
+    `since`); `fail_queries` makes every query raise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_queries = False
+        self.state_queries = 0
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        if self.fail_queries:
+            raise StoreError("clickhouse unreachable (test)")
+        if sql != alerts.DETECTOR_STATE.sql:
+            return []
+        assert params is not None
+        self.state_queries += 1
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows.get("alerts", []):
+            known = latest.get(row["alert_id"])
+            if known is None or row["version"] > known["version"]:
+                latest[row["alert_id"]] = row
+        return [
+            {**row, "emitted_at": int(row["emitted_at"])}
+            for _, row in sorted(latest.items())
+            if row["status"] != "closed" or row["emitted_at"] >= params["since"]
+        ]
+
+
+def spree() -> tuple[InMemoryCountStore, CellIndex, list[str]]:
+    """Background counts and a burglary spree (10 incidents in 3 hours) on a small zone."""
+    index = universe(6)
+    counts = background(index, H0, 24 * 12, seed=3, daily_total=120.0)
+    zone = sorted(h3.grid_disk(index.cells[40], 1))
+    for i in range(10):
+        counts.add(zone[i % len(zone)], "cambriolage", SPREE_HOUR + i // 4, 1)
+    return counts, index, zone
+
+
+def processor(counts: InMemoryCountStore, index: CellIndex, store: FakeStore,
+              kafka: FakeKafka) -> DetectProcessor:
+    detector = PoissonScanDetector(counts, index, DetectionConfig(), fixed_threshold=12.0)
+    return DetectProcessor(detector=detector, store=store, send=kafka.send, alerts_topic=TOPIC,
+                           retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+
+
+def of_spree(rows: list[dict[str, Any]], zone: list[str]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["category"] == "cambriolage" and set(r["cells"]) & set(zone)]
+
+
+async def run_until_open(proc: DetectProcessor, zone: list[str], now: float) -> float:
+    while True:
+        if of_spree(await proc.run(now), zone):
+            return now + 300.0
+        now += 300.0
+        assert now < (SPREE_HOUR + 6) * 3600.0, "the spree was not detected"
+
+
+async def run_span(proc: DetectProcessor, start: float, end: float) -> float:
+    now = start
+    while now < end:
+        await proc.run(now)
+        now += 300.0
+    return now
+
+
+async def test_a_restarted_detector_updates_and_closes_its_alert_under_its_id() -> None:
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    now = await run_until_open(processor(counts, index, store, kafka), zone,
+                               (SPREE_HOUR + 1) * 3600.0)
+    [opened] = of_spree(store.rows["alerts"], zone)
+    restarted = processor(counts, index, store, kafka)  # SIGKILL, then a new process
+    await run_span(restarted, now, (SPREE_HOUR + 30) * 3600.0)
+    assert store.state_queries == 2  # once per process, before its first run
+    stored = of_spree(store.rows["alerts"], zone)
+    assert {r["alert_id"] for r in stored} == {opened["alert_id"]}
+    assert [r["version"] for r in stored] == list(range(1, len(stored) + 1))
+    assert stored[-1]["status"] == "closed"
+    assert of_spree([m for _, m in kafka.on(TOPIC)], zone)[-1]["status"] == "closed"
+    open_now = alerts_open(store)
+    assert opened["alert_id"] not in open_now
+
+
+def alerts_open(store: AlertStore) -> set[str]:
+    return {r["alert_id"] for r in store.query(alerts.DETECTOR_STATE.sql, {"since": 2**40})}
+
+
+async def test_a_worker_that_regains_the_lead_restores_what_the_other_leader_did() -> None:
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    first = processor(counts, index, store, kafka)
+    now = await run_until_open(first, zone, (SPREE_HOUR + 1) * 3600.0)
+    second = processor(counts, index, store, kafka)  # the new leader after a rebalance
+    now = await run_span(second, now, (SPREE_HOUR + 30) * 3600.0)
+    [closed] = [r for r in of_spree(store.rows["alerts"], zone) if r["status"] == "closed"]
+    first.rebalanced()  # the lead comes back to the first worker
+    assert of_spree(await first.run(now), zone) == []  # closed by the other one: not again
+    assert first.detector.manager.open_alerts.keys() == alerts_open(store)  # type: ignore[attr-defined]
+    assert len([r for r in store.rows["alerts"] if r["alert_id"] == closed["alert_id"]
+                and r["status"] == "closed"]) == 1
+
+
+async def test_no_detection_runs_until_the_alert_state_is_restored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    now = await run_until_open(processor(counts, index, store, kafka), zone,
+                               (SPREE_HOUR + 1) * 3600.0)
+    restarted = processor(counts, index, store, kafka)
+    store.fail_queries = True
+    with caplog.at_level(logging.ERROR, logger="agents.detect"):
+        assert await restarted.run(now) == []
+    assert "detector run failed" in caplog.text
+    assert restarted.detector.manager.open_alerts == {}  # type: ignore[attr-defined]
+    store.fail_queries = False  # the next run restores, then detects
+    await run_span(restarted, now + 300.0, (SPREE_HOUR + 30) * 3600.0)
+    assert len({r["alert_id"] for r in of_spree(store.rows["alerts"], zone)}) == 1
+
+
+async def test_a_stored_row_that_is_not_an_alert_state_is_named_and_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    now = await run_until_open(processor(counts, index, store, kafka), zone,
+                               (SPREE_HOUR + 1) * 3600.0)
+    [opened] = of_spree(store.rows["alerts"], zone)
+    store.rows["alerts"].append({**opened, "alert_id": "hs-bad", "status": "reopened"})
+    restarted = processor(counts, index, store, kafka)
+    with caplog.at_level(logging.ERROR, logger="agents.detect"):
+        await restarted.run(now)
+    [record] = [r for r in caplog.records if r.getMessage() == "stored alert state left out"]
+    assert record.alert_id == "hs-bad"  # type: ignore[attr-defined]
+    assert "unknown status 'reopened'" in record.error  # type: ignore[attr-defined]
+    assert set(restarted.detector.manager.open_alerts) == {opened["alert_id"]}  # type: ignore[attr-defined]
+
+
+def test_alert_state_reads_a_stored_row() -> None:
+    row = {
+        "alert_id": "hs-1", "version": 3, "status": "update", "kind": "hotspot",
+        "category": "vol", "center_lat": 48.63, "center_lon": 2.44, "radius_m": 800.0,
+        "cells": ["881fb46625fffff"], "insee": ["91228"], "window_start": 3600,
+        "window_end": 7200, "observed": 6.0, "expected": 0.5, "score": 12.0, "severity": 2,
+        "emitted_at": 7300, "detector": "poisson_scan",
+    }
+    state = alert_state(row)
+    assert state.message()["center"] == {"lat": 48.63, "lon": 2.44}
+    assert (state.cells, state.window_start, state.version) == (("881fb46625fffff",), 3600.0, 3)
+    with pytest.raises(KeyError):
+        alert_state({k: v for k, v in row.items() if k != "cells"})
+
+
+async def test_the_worker_restores_the_alert_state_after_every_rebalance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`build_worker` tells the detect stage of each rebalance (the only way the leader
+    changes): its next run restores the alert state."""
+    built: list[DetectProcessor] = []
+
+    class Recorded(DetectProcessor):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            built.append(self)
+
+    monkeypatch.setattr(worker, "DetectProcessor", Recorded)
+    monkeypatch.setattr(worker, "create_missing_topics", lambda *_: None)  # no Kafka here
+    settings = Settings(worker_data_dir=str(tmp_path / "worker"),
+                        clickhouse=f"chdb://{tmp_path / 'chdb'}",
+                        pseudonym_secret=SecretStr("k" * 48))
+    running = worker.build_worker(settings)
+    try:
+        [detect] = built
+        detect._restore_due = False  # as after a run
+        await running.app.on_partitions_assigned.send(set())
+        assert detect._restore_due
+    finally:
+        running.close()
+
+
+async def test_a_failed_run_takes_the_stored_state_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A run that failed may have left the lifecycle half-updated (its messages never
+    stored): the next run starts from the stored state."""
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    proc = processor(counts, index, store, kafka)
+    now = await run_until_open(proc, zone, (SPREE_HOUR + 1) * 3600.0)
+    assert store.state_queries == 1
+    detector: Any = proc.detector
+    detector.manager.open_alerts.clear()  # what a run that failed half-way may leave
+
+    def failing(at: float) -> list[Any]:
+        raise RuntimeError("scan failed (test)")
+
+    detector.run, real_run = failing, detector.run
+    with caplog.at_level(logging.ERROR, logger="agents.detect"):
+        assert await proc.run(now) == []
+    detector.run = real_run
+    await run_span(proc, now + 300.0, (SPREE_HOUR + 30) * 3600.0)
+    assert store.state_queries == 2
+    assert len({r["alert_id"] for r in of_spree(store.rows["alerts"], zone)}) == 1
