@@ -79,7 +79,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"
 
 ## lint: ruff on all code and tests, mypy strict on every package (part of `make test`)
-LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py
+LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py scripts/probe.py
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS) tests
 	$(VENV)/bin/mypy $(LINT_PATHS)

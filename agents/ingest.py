@@ -191,6 +191,30 @@ def rejected_row(
     }
 
 
+# Report ids per store look-up, in bytes: ClickHouse refuses a query text over its
+# `max_query_size` (262,144 bytes by default), and an id may take twice its size once escaped
+# (up to 128 characters, 4 bytes each in UTF-8).
+LOOKUP_MAX_BYTES = 64 * 1024
+
+
+def lookup_chunks(ids: Sequence[str], max_bytes: int = LOOKUP_MAX_BYTES) -> list[tuple[str, ...]]:
+    """`ids` in consecutive groups of at most `max_bytes` (UTF-8, plus 4 for the quotes and
+    the separator of each), one group per query; a batch of 5,000 short ids is one group."""
+    chunks: list[tuple[str, ...]] = []
+    group: list[str] = []
+    size = 0
+    for rid in ids:
+        n = len(rid.encode()) + 4
+        if group and size + n > max_bytes:
+            chunks.append(tuple(group))
+            group, size = [], 0
+        group.append(rid)
+        size += n
+    if group:
+        chunks.append(tuple(group))
+    return chunks
+
+
 BUNDLE_MAX_RECORDS = 400  # ~1 KiB a record: a bundle is usually far below the byte limit
 
 
@@ -304,14 +328,16 @@ class IngestProcessor:
 
     async def _stored(self, keys: tuple[ReportKey, ...]) -> dict[ReportKey, str]:
         """The identities among `keys` that the `reports` table already holds, with their
-        content hashes ("" for rows stored before hashes were)."""
+        content hashes ("" for rows stored before hashes were). Asked by report id, a
+        bounded number of ids per query (`lookup_chunks`)."""
         stored: dict[ReportKey, str] = {}
-        if keys:
-            query = reports.STORED_KEYS
+        asked = set(keys)
+        query = reports.STORED_KEYS
+        for ids in lookup_chunks(sorted({k.report_id for k in keys})):
             rows = await query_confirmed(
                 self.store,
                 query.sql,
-                query.bind(ids=tuple({k.report_id for k in keys}), keys=keys),
+                query.bind(ids=ids),
                 table="reports",
                 retry=self.retry,
                 run_blocking=self.run_blocking,
@@ -319,7 +345,8 @@ class IngestProcessor:
             )
             for row in rows:
                 key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
-                stored[key] = row["content_hash"]
+                if key in asked:  # not another source's report with the same id
+                    stored[key] = row["content_hash"]
         return stored
 
     async def _forward(

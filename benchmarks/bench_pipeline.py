@@ -150,11 +150,10 @@ def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> d
     def stored() -> int:
         if store is not None:
             return int(store.query(reports.COUNT_ROWS.sql)[0]["n"])
-        import urllib.request
+        from streams.local_api import get_json
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/counts?only=reports",
-                                    timeout=30) as r:
-            return int(json.loads(r.read())["reports"])
+        return int(get_json(f"http://127.0.0.1:{port}/counts?only=reports", tmp / "worker",
+                            timeout=30)["reports"])
 
     def incident_versions() -> int:
         """Incident versions published so far (the worker's counter): shows whether the

@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from streams.local_api import LocalTokenError, auth_header
 from streams.settings import Settings, get_settings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -95,14 +96,20 @@ def check_loopback(settings: Settings) -> str | None:
     return None
 
 
-def http_json(settings: Settings, path: str) -> tuple[int, Any]:
+def http_json(settings: Settings, path: str, token: bool = False) -> tuple[int, Any]:
+    """GET a worker page; `token`: with the worker's local API token (`/counts` asks for it)."""
     url = f"http://{settings.web_host}:{settings.web_port}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        headers = auth_header(settings.worker_data_dir) if token else {}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, None
     except (urllib.error.URLError, OSError):
+        return 0, None
+    except LocalTokenError as exc:
+        print(f"worker {path}: {exc}", file=sys.stderr)
         return 0, None
 
 
@@ -258,7 +265,7 @@ def run_probes(settings: Settings, timeout: float) -> int:
         print(f"no running worker at http://{settings.web_host}:{settings.web_port} "
               "(start one with `make run`)", file=sys.stderr)
         return 1
-    counts_before = http_json(settings, "/counts")[1] or {}
+    counts_before = http_json(settings, "/counts", token=True)[1] or {}
     run = uuid.uuid4().hex[:8]
     rejected_start = end_offsets(settings, settings.topic_rejected)
     enriched_start = end_offsets(settings, settings.topic_enriched)
@@ -308,7 +315,7 @@ def run_probes(settings: Settings, timeout: float) -> int:
             p.outcome = f"no outcome within {timeout:.0f} s"
 
     health_after, _ = http_json(settings, "/healthz")
-    counts_after = http_json(settings, "/counts")[1] or {}
+    counts_after = http_json(settings, "/counts", token=True)[1] or {}
     print_table(probes)
     print()
     rejected_delta = (sum((counts_after.get("rejected_by_reason") or {}).values())

@@ -79,8 +79,12 @@ start() {
     --days $((HISTORY_DAYS + 30)) --seed "$(date +%s)" >"$RUN_DIR/simulator.log" 2>&1 &
   echo $! >"$RUN_DIR/simulator.pid"
   echo "simulator started: $HISTORY_DAYS days of history, then live at ${SPEEDUP}x"
+  # /counts asks for the worker's local API token (a 0600 file in its data dir), passed to
+  # curl on stdin (-K -), not on its command line where `ps` would show it.
   for _ in $(seq 1 180); do
-    n=$(curl -fsS "http://127.0.0.1:$VIGIE_WEB_PORT/counts" 2>/dev/null \
+    n=$(printf 'header = "Authorization: Bearer %s"\n' \
+          "$(cat "$VIGIE_WORKER_DATA_DIR/local-api-token" 2>/dev/null)" \
+        | curl -fsS -K - "http://127.0.0.1:$VIGIE_WEB_PORT/counts" 2>/dev/null \
         | $PY -c 'import json,sys; print(json.load(sys.stdin)["reports"])' 2>/dev/null || echo 0)
     [ "${n:-0}" -gt 0 ] && break
     sleep 1

@@ -1,21 +1,22 @@
 """`vigie counts`: what is stored, from the store or, when a running worker holds the
-embedded chDB (one process per path), from that worker's `/counts` page."""
+embedded chDB (one process per path), from that worker's `/counts` page (with the local API
+token the worker wrote to VIGIE_WORKER_DATA_DIR: run it as the worker's user)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import urllib.request
+import sys
 from typing import Any
 
+from streams.local_api import LocalTokenError, get_json
 from streams.settings import get_settings
 from streams.storage import StoreError, open_store
 
 
-def fetch_from_worker(host: str, port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{host}:{port}/counts", timeout=120) as resp:
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
+def fetch_from_worker(host: str, port: int, data_dir: str) -> dict[str, Any]:
+    result: dict[str, Any] = get_json(f"http://{host}:{port}/counts", data_dir, timeout=120)
+    return result
 
 
 def read_counts(args: argparse.Namespace) -> dict[str, Any]:
@@ -33,11 +34,15 @@ def read_counts(args: argparse.Namespace) -> dict[str, Any]:
             # chDB admits one process per directory: the running worker holds it.
             if not settings.clickhouse.startswith("chdb:"):
                 raise
-    return fetch_from_worker(settings.web_host, settings.web_port)
+    return fetch_from_worker(settings.web_host, settings.web_port, settings.worker_data_dir)
 
 
 def run(args: argparse.Namespace) -> int:
-    counts = read_counts(args)
+    try:
+        counts = read_counts(args)
+    except LocalTokenError as exc:  # no worker on that data dir, or another user's
+        print(f"vigie counts: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(counts, indent=2, ensure_ascii=False))
         return 0

@@ -10,9 +10,9 @@ error many times a second while a broker or server is down: `RepeatFilter` lets 
 logger and message template through every `REPEAT_WINDOW_SECONDS` and counts the others: a
 line with `suppressed_repeats: N` stands for itself and N similar lines that were dropped
 (the next line of that template carries the count or, when none comes, the last line
-dropped is written with it by `flush_repeated_logs()`, a worker timer). Their connection errors are logged
-without traceback (the exception's type and text are in `error`). Vigie's own loggers are
-never filtered: they log once per attempt.
+dropped is written with it by `flush_repeated_logs()`, a worker timer). Their connection
+errors are logged without traceback (the exception's type and text are in `error`).
+Vigie's own loggers are never filtered: they log once per attempt.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """HTTP pages of a worker (Faust's web server): /metrics, /healthz, /readyz, /counts.
 
+Health and metrics are served without authentication; `/counts` (aggregates per commune,
+category, jurisdiction) only to loopback clients bearing the worker's local API token
+(`streams.local_api`: a 0600 file in the worker's data directory).
+
 Nothing else is served on VIGIE_WEB_PORT: Faust's own views (table browser, router,
 statistics, graph) are switched off in `streams.app.create_app`, and `worker_pages_only`
 answers 404 to any other path, so a Faust default view cannot reappear unnoticed. The table
@@ -20,12 +24,14 @@ from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.store import Store
+from streams.local_api import TOKEN_FILE, bearer_matches
 
-#: Every path a worker answers on VIGIE_WEB_PORT (unauthenticated: health and metrics, plus
-#: aggregate counts for local tooling).
+#: Every path a worker answers on VIGIE_WEB_PORT (unauthenticated: health and metrics; the
+#: aggregate counts for local tooling ask for the local API token).
 WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/counts"})
-#: Answered to loopback clients only (`vigie counts`, scripts/run.sh, benchmarks): the
-#: port listens on every interface in containers, and counts per commune are not public.
+#: Answered to loopback clients only (`vigie counts`, scripts/run.sh, benchmarks), on top of
+#: the token (defence in depth): the port listens on every interface in containers, and
+#: counts per commune are not public.
 LOOPBACK_ONLY_PATHS = frozenset({"/counts"})
 
 Handler = Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]]
@@ -67,8 +73,10 @@ def stored_counts(store: Store) -> dict[str, Any]:
 
 def install_worker_pages(
     app: faust.App, health: Health, store: Store, counts: Callable[[Store], dict[str, Any]],
-    run_blocking: BlockingRunner,
+    run_blocking: BlockingRunner, local_token: str,
 ) -> None:
+    """The worker's pages; `/counts` answers requests bearing `local_token` only (the token
+    `streams.local_api.write_token` wrote to the worker's data directory)."""
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type=metrics.CONTENT_TYPE.split(";")[0])
@@ -85,6 +93,12 @@ def install_worker_pages(
 
     @app.page("/counts")
     async def counts_page(web: Any, request: Any) -> Any:
+        if not bearer_matches(request.headers.get("Authorization"), local_token):
+            return web.json(
+                {"error": "unauthorized",
+                 "message": "send the worker's local API token (VIGIE_WORKER_DATA_DIR/"
+                            f"{TOKEN_FILE}) as 'Authorization: Bearer <token>'"},
+                status=401, headers={"WWW-Authenticate": "Bearer"})
         if request.query.get("only") == "reports":  # cheap probe (benchmarks, scripts)
             from streams.storage import queries
 

@@ -36,6 +36,7 @@ from agents.ports.store import Store, StoreError
 from agents.sink import unavailable
 from streams.app import create_app
 from streams.lag import LaggedConsumer, LagMonitor
+from streams.local_api import write_token
 from streams.logging_setup import flush_repeated_logs, logging_config, setup_logging
 from streams.settings import (
     Settings,
@@ -196,7 +197,8 @@ def build_worker(settings: Settings) -> BuiltWorker:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # receivers take (sender, *args)
     async def detector_rebalanced(app_: Any, assigned: Any, **_: Any) -> None:
         detect.rebalanced()
-    install_worker_pages(app, health, store, stored_counts, run_blocking)
+    install_worker_pages(app, health, store, stored_counts, run_blocking,
+                         write_token(settings.worker_data_dir))
     embedded = settings.console_embedded
     if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
         install_console(app, store, run_blocking, refdata, jurisdictions, settings)

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from schemas.report import MAX_MESSAGE_BYTES
 from offline.simulator.area import M_PER_DEG_LAT, SimArea
 from offline.simulator.clock import Clock
 from offline.simulator.config import MOBILE, PARIS, PERSISTENT, SimulationConfig
@@ -38,6 +37,7 @@ from offline.simulator.sources import (
     resolve,
 )
 from offline.simulator.text import contact, description
+from schemas.report import MAX_MESSAGE_BYTES
 
 TOPIC_PARTNER = "vigie.reports.partner.v1"
 TOPIC_CITIZEN = "vigie.reports.citizen.v1"

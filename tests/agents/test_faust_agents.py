@@ -26,15 +26,15 @@ from agents.core.correlation import incident_json
 from agents.correlate import PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
 from agents.detect import DetectProcessor
 from agents.faust_agents import install_correlate, install_detector, install_ingest
-from streams.worker import agent_config, ingest_loop_config
 from agents.ingest import IngestProcessor
+from agents.ports import metrics
+from agents.ports.retry import RetryPolicy
 from schemas.alert import Alert
 from schemas.incident import Incident
-from agents.ports import metrics
 from streams.app import create_app
-from agents.ports.retry import RetryPolicy
 from streams.settings import Settings
 from streams.topics import Topics
+from streams.worker import agent_config, ingest_loop_config
 from tests.agents.fakes import (
     T0,
     FakeChangelog,

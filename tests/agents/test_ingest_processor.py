@@ -15,8 +15,8 @@ from agents.core.correlation import partition_key
 from agents.core.geo import Geocoder
 from agents.core.jurisdictions import load_jurisdictions
 from agents.core.pseudonym import Pseudonymiser
-from agents.core.refdata import load_refdata
 from agents.core.record import ReportRecord
+from agents.core.refdata import load_refdata
 from agents.core.validation import validate_report
 from agents.ingest import InboundMessage, IngestProcessor, unbundle
 from agents.ports.retry import RetryPolicy
@@ -42,10 +42,10 @@ class StoreWithReports(FakeStore):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.queries += 1
-        asked = set((params or {}).get("keys", ()))
+        asked = set((params or {}).get("ids", ()))
         return [{"source_kind": k.source_kind, "source_org": k.source_org,
                  "report_id": k.report_id, "content_hash": h}
-                for k, h in self.stored.items() if k in asked]
+                for k, h in self.stored.items() if k.report_id in asked]
 
 
 @pytest.fixture(scope="module")

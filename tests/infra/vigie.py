@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from offline.simulator import SimulationConfig, simulate
 from offline.simulator.engine import SimMessage
+from streams.local_api import get_json
 from streams.storage import Store, open_store
 from tests.infra.kafka import FaustWorker, KafkaBroker, free_port
 
@@ -103,10 +103,12 @@ class Pipeline:
         self.workers.append(worker)
         return worker.start()
 
-    def http_json(self, path: str, port: int | None = None) -> Any:
+    def http_json(self, path: str, port: int | None = None,
+                  data_dir: str | None = None) -> Any:
+        """GET a worker page with the local API token of the worker's data dir (the
+        pipeline's unless given)."""
         url = f"http://127.0.0.1:{port or self.web_port}{path}"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read())
+        return get_json(url, data_dir or self.env["VIGIE_WORKER_DATA_DIR"])
 
     def metrics_text(self, port: int | None = None) -> str:
         url = f"http://127.0.0.1:{port or self.web_port}/metrics"

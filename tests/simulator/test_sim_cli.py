@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 from shapely.geometry import box
 
-from vigie.cli import main
 from offline.simulator import SimulationConfig, simulate, write_jsonl
 from offline.simulator.area import build_area
+from vigie.cli import main
 
 
 def test_cli_writes_reports_and_aligned_truth(tmp_path: Path) -> None:

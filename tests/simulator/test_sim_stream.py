@@ -17,7 +17,6 @@ from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportRecord
 from agents.core.refdata import load_refdata
 from agents.core.validation import Rejection, validate_report
-from schemas.rejection import RejectReason
 from offline.simulator import (
     GEO_REASONS,
     TOPIC_CITIZEN,
@@ -26,6 +25,7 @@ from offline.simulator import (
     simulate,
 )
 from offline.simulator.config import PARIS
+from schemas.rejection import RejectReason
 
 PSEUDO = Pseudonymiser(b"test-secret-0123456789abcdefghijklmn")
 

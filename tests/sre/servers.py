@@ -20,6 +20,7 @@ from agents.ports.store import Store
 from console import create_console_app
 from console.app import bound_port, start_console
 from streams.app import create_app
+from streams.local_api import write_token
 from streams.settings import Settings
 from streams.web import install_worker_pages, stored_counts
 
@@ -58,6 +59,7 @@ class WorkerWeb:
     app: faust.App
     health: Health
     port: int
+    data_dir: Path  # holds the local API token `/counts` asks for
 
 
 @asynccontextmanager
@@ -68,13 +70,14 @@ async def worker_web(settings: Settings, store: Store) -> AsyncIterator[WorkerWe
     app.Table(INCIDENT_TABLE, default=None, key_type=str, value_type=None)
     health = Health(clickhouse_unready_seconds=settings.clickhouse_unready_seconds)
     store_thread = StoreThread()
-    install_worker_pages(app, health, store, stored_counts, store_thread.run)
+    install_worker_pages(app, health, store, stored_counts, store_thread.run,
+                         write_token(settings.worker_data_dir))
     server = app.web
     assert isinstance(server, FaustAiohttpWeb)  # the driver of `web="aiohttp://"`, Faust's default
     server.init_server()
     await server.start_server()
     try:
-        yield WorkerWeb(app, health, settings.web_port)
+        yield WorkerWeb(app, health, settings.web_port, Path(settings.worker_data_dir))
     finally:
         await server.stop_server()
         store_thread.close()

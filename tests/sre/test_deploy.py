@@ -564,7 +564,7 @@ def test_every_probe_and_scrape_targets_the_port_the_process_listens_on(
 
 
 async def test_every_probe_and_scrape_path_is_served(
-    resolved: dict[str, Any], store: Store
+    resolved: dict[str, Any], store: Store, tmp_path: Path
 ) -> None:
     wanted: dict[str, set[str]] = {"worker": set(), "console": set()}
     for endpoint in all_endpoints(resolved):
@@ -572,7 +572,8 @@ async def test_every_probe_and_scrape_path_is_served(
     assert "/metrics" in wanted["worker"] and "/readyz" in wanted["worker"]
     statuses: dict[tuple[str, str], int] = {}
     async with aiohttp.ClientSession() as http:
-        settings = Settings(web_host="127.0.0.1", web_port=free_port())
+        settings = Settings(web_host="127.0.0.1", web_port=free_port(),
+                            worker_data_dir=str(tmp_path / "worker"))
         async with worker_web(settings, store) as worker:
             worker.health.mark_started()
             for path in sorted(wanted["worker"]):

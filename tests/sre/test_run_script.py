@@ -3,7 +3,8 @@ demo, from a 0600 file of the run dir (kept with KEEP_DATA=1), never a fixed str
 
 The script runs in a sandbox: a copy of it in a temporary tree whose `.venv/bin/vigie` and
 `scripts/kafka.sh` are stand-ins (the worker stand-in records its environment and answers
-the two URLs the script polls), so nothing of the real tree or a real broker is touched."""
+the two URLs the script polls, `/counts` only with the local API token it wrote, as the
+worker does), so nothing of the real tree or a real broker is touched."""
 
 from __future__ import annotations
 
@@ -27,11 +28,19 @@ case "$1" in
     printf '%s %s\n' "${VIGIE_PSEUDONYM_SECRET:-<unset>}" \
       "${VIGIE_INPUT_RETENTION_HOURS:-<unset>}" >>"$PWD/worker-env"
     exec .venv/bin/python -c '
-import http.server, os
+import http.server, os, sys
+sys.path.insert(0, os.environ["VIGIE_TREE"])
+from streams.local_api import bearer_matches, write_token
+token = write_token(os.environ["VIGIE_WORKER_DATA_DIR"])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = b"{\"reports\": 1}" if self.path == "/counts" else b"ok"
-        self.send_response(200); self.end_headers(); self.wfile.write(body)
+        if self.path != "/counts":
+            status, body = 200, b"ok"
+        elif bearer_matches(self.headers.get("Authorization"), token):
+            status, body = 200, b"{\"reports\": 1}"
+        else:
+            status, body = 401, b"{\"error\": \"unauthorized\"}"
+        self.send_response(status); self.end_headers(); self.wfile.write(body)
     def log_message(self, *args): pass
 http.server.HTTPServer(("127.0.0.1", int(os.environ["VIGIE_WEB_PORT"])), H).serve_forever()
 ' ;;
@@ -58,7 +67,7 @@ def run(tree: Path, command: str, **env: str) -> subprocess.CompletedProcess[str
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIE_", "KEEP_DATA"))}
     return subprocess.run(
         ["bash", str(tree / "scripts" / "run.sh"), command],
-        env={**clean, "VIGIE_WEB_PORT": str(free_port()),
+        env={**clean, "VIGIE_WEB_PORT": str(free_port()), "VIGIE_TREE": str(ROOT),
              "VIGIE_CONSOLE_TOKENS": "sandbox-token-0123456789:operator:test", **env},
         capture_output=True, text=True, timeout=120, check=False,
     )
@@ -69,6 +78,8 @@ def start(tree: Path, **env: str) -> tuple[str, str]:
     assert done.returncode == 0, done.stdout + done.stderr
     assert run(tree, "stop").returncode == 0
     secret, retention = (tree / "worker-env").read_text().splitlines()[-1].split()
+    # the script read /counts with the local API token the worker wrote to its data dir
+    assert "reports stored so far: 1" in done.stdout, done.stdout
     assert secret not in done.stdout + done.stderr  # never printed
     return secret, retention
 

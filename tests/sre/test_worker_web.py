@@ -1,9 +1,12 @@
 """The worker's HTTP port: bound where VIGIE_WEB_HOST says, serving health, metrics and
-(to loopback clients) counts, and none of Faust's own views (table browser, router, ...)."""
+(to loopback clients bearing the local API token) counts, and none of Faust's own views
+(table browser, router, ...)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,6 +15,8 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from agents.ports.store import Store
+from streams.counts import fetch_from_worker
+from streams.local_api import LocalTokenError, auth_header, read_token, token_path
 from streams.settings import Settings
 from streams.storage import open_store
 from streams.web import WORKER_PATHS, worker_pages_only
@@ -44,17 +49,18 @@ def store(chdb_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-async def worker(store: Store) -> AsyncIterator[WorkerWeb]:
-    settings = Settings(web_host="127.0.0.1", web_port=free_port())
+async def worker(store: Store, tmp_path: Path) -> AsyncIterator[WorkerWeb]:
+    settings = Settings(web_host="127.0.0.1", web_port=free_port(),
+                        worker_data_dir=str(tmp_path / "worker"))
     async with worker_web(settings, store) as running:
         running.health.mark_started()
         yield running
 
 
-async def get(port: int, path: str) -> tuple[int, str]:
+async def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}{path}") as response,
+        session.get(f"http://127.0.0.1:{port}{path}", headers=headers) as response,
     ):
         return response.status, await response.text()
 
@@ -75,8 +81,56 @@ async def test_health_metrics_and_counts_are_served(worker: WorkerWeb) -> None:
     assert status == 200 and "reasons" in body
     status, body = await get(worker.port, "/metrics")
     assert status == 200 and "vigie_" in body
-    status, body = await get(worker.port, "/counts?only=reports")
+    status, body = await get(worker.port, "/counts?only=reports", auth_header(worker.data_dir))
     assert (status, body.replace(" ", "")) == (200, '{"reports":0}')
+    status, body = await get(worker.port, "/counts", auth_header(worker.data_dir))
+    assert status == 200 and '"top_communes"' in body
+
+
+async def test_counts_ask_for_the_local_token(worker: WorkerWeb) -> None:
+    token = read_token(worker.data_dir)
+    refused = {
+        "no header": None,
+        "wrong token": {"Authorization": "Bearer " + "x" * len(token)},
+        "token prefix": {"Authorization": "Bearer " + token[:-1]},
+        "other scheme": {"Authorization": "Basic " + token},
+        "bare token": {"Authorization": token},
+    }
+    for case, headers in refused.items():
+        for path in ("/counts", "/counts?only=reports"):
+            status, body = await get(worker.port, path, headers)
+            assert status == 401, (case, path)
+            assert '"unauthorized"' in body and '"reports"' not in body, (case, path)
+    status, _ = await get(worker.port, "/counts", {"Authorization": f"Bearer {token}"})
+    assert status == 200
+    status, _ = await get(worker.port, "/counts", {"Authorization": f"bearer {token}"})
+    assert status == 200  # the scheme is case-insensitive (RFC 9110)
+
+
+async def test_vigie_counts_reads_the_token_of_the_worker_data_dir(
+    worker: WorkerWeb, tmp_path: Path
+) -> None:
+    counts = await asyncio.to_thread(fetch_from_worker, "127.0.0.1", worker.port,
+                                     str(worker.data_dir))
+    assert counts["reports"] == 0 and "by_category" in counts
+    with pytest.raises(LocalTokenError, match="is a worker running with this VIGIE_WORKER"):
+        await asyncio.to_thread(fetch_from_worker, "127.0.0.1", worker.port,
+                                str(tmp_path / "no-worker"))
+
+
+async def test_the_token_file_is_private_and_new_at_each_start(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = Settings(web_host="127.0.0.1", web_port=free_port(),
+                        worker_data_dir=str(tmp_path / "worker"))
+    tokens = []
+    for _ in range(2):
+        async with worker_web(settings, store) as running:
+            path = token_path(running.data_dir)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            assert [p.name for p in running.data_dir.iterdir()] == [path.name]  # no temp left
+            tokens.append(read_token(running.data_dir))
+    assert len(set(tokens)) == 2 and all(len(t) >= 43 for t in tokens)  # 32 random bytes
 
 
 async def test_counts_are_refused_to_remote_clients() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from agents.core.correlation import Correlator
 from agents.core.record import ReportKey
 from agents.ports.sql import reports, schema
@@ -89,7 +91,7 @@ def test_a_reports_table_keyed_by_id_is_moved_to_the_identity_key(store: Store) 
     first = old_rows[0]
     query = reports.STORED_KEYS
     key = ReportKey(first["source_kind"], first["source_org"], first["report_id"])
-    found = store.query(query.sql, query.bind(ids=(key.report_id,), keys=(key,)))
+    found = store.query(query.sql, query.bind(ids=(key.report_id,)))
     assert found and {r["content_hash"] for r in found} == {""}  # its replay may be merged
     # and the table now keeps two sources' reports with one id apart
     store.insert("reports", two_sources_one_id())
@@ -158,3 +160,40 @@ def test_incident_versions_with_their_reports_sources_go_into_an_older_table(
     assert got["report_source_orgs"] == ["csp-evry", "citoyen"]
     for column in ("source_kind", "source_org"):
         assert store.query(schema.column_exists(db, "rejected", column).sql) == [{"n": 1}]
+
+
+async def test_a_large_batch_is_looked_up_within_the_query_size_limit(store: Store) -> None:
+    """A batch's re-delivery check on the real store: ClickHouse refuses a query text over
+    `max_query_size` (256 KiB), and 3,000 ids of 120 characters are 370 KB. Taken in once,
+    then read again: every report is found stored (a re-delivery), none is taken twice."""
+    from agents.core.correlation import partition_key
+    from agents.core.geo import Geocoder
+    from agents.core.jurisdictions import load_jurisdictions
+    from agents.core.pseudonym import Pseudonymiser
+    from agents.core.refdata import load_refdata
+    from agents.ingest import InboundMessage, IngestProcessor
+    from agents.ports.retry import RetryPolicy
+    from tests.agents.fakes import FakeKafka, run_inline
+
+    refdata = load_refdata()
+    processor = IngestProcessor(
+        store=store, enricher=Geocoder(refdata, load_jurisdictions(None, refdata)),
+        pseudonymiser=Pseudonymiser(b"test-secret-lookup-0123456789abcdef"),
+        send=FakeKafka().send, rejected_topic="rejected.t", enriched_topic="enriched.t",
+        partition_key=partition_key, retry=RetryPolicy(max_retries=0), run_blocking=run_inline,
+    )
+    batch = [
+        InboundMessage("vigie.reports.citizen.v1", 0, i, None, orjson.dumps({
+            "report_id": f"{i:06d}-" + "x" * 113,
+            "source": {"kind": "citizen", "org": "citoyen"},
+            "category": "vol",
+            "occurred_at": "2024-03-18T20:30:00+01:00",
+            "location": {"insee": "91228"},
+        }), 1_710_792_000.0)
+        for i in range(3000)
+    ]
+    first = await processor.process(batch)
+    assert len(first.accepted) == 3000 and not first.rejected
+    again = await processor.process(batch)
+    assert not again.accepted and not again.rejected and again.redeliveries == 3000
+    assert count_reports(store) == 3000

@@ -91,11 +91,7 @@ class Case:
 def cases() -> list[Case]:
     out = [
         Case("COUNT_ROWS", reports.COUNT_ROWS),
-        Case(
-            "STORED_KEYS",
-            reports.STORED_KEYS,
-            {"ids": (REPORT_IDS[0], "unknown"), "keys": (REPORT_KEYS[0], ("citizen", "x", "y"))},
-        ),
+        Case("STORED_KEYS", reports.STORED_KEYS, {"ids": (REPORT_IDS[0], "unknown")}),
         Case("STORED_ORIGINS", reports.STORED_ORIGINS, {"ids": (REPORT_IDS[0], "unknown")}),
         Case(
             "OF_INCIDENT",

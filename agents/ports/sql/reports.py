@@ -13,13 +13,15 @@ TABLE = "reports"
 # Rows stored, duplicates of re-delivered reports included until merges fold them.
 COUNT_ROWS = Query("reports.COUNT_ROWS", "SELECT count() AS n FROM reports", ("n",), TABLE)
 
-# Which of `keys` (a tuple of identities: (source_kind, source_org, report_id) tuples, see
-# `agents.core.record.ReportKey`) are stored, with their content hashes (the ingest's
-# re-delivery check); `ids`: their report_ids, the leading column of the sorting key.
+# The identities stored with one of `ids` (a tuple of report ids, the leading column of the
+# sorting key), with their content hashes: the ingest's re-delivery check keeps those it
+# asked about (`agents.core.record.ReportKey`: another source's report may share an id).
+# ClickHouse refuses a query text over `max_query_size` (256 KiB): callers send a bounded
+# number of ids per query (`agents.ingest.lookup_chunks`).
 STORED_KEYS = Query(
     "reports.STORED_KEYS",
     "SELECT source_kind, source_org, report_id, content_hash FROM reports"
-    " WHERE report_id IN %(ids)s AND (source_kind, source_org, report_id) IN %(keys)s",
+    " WHERE report_id IN %(ids)s",
     ("source_kind", "source_org", "report_id", "content_hash"),
     TABLE,
 )
