@@ -133,7 +133,12 @@ def build_probes(run: str) -> list[Probe]:
               report(dup, "gendarmerie", "ggd91-bta-evry", category="vol",
                      location={"lat": 48.70, "lon": 2.30},
                      occurred_at=rfc3339(now - 3600), reported_at=rfc3339(now - 30)),
-              "(identity of a report: see issue #21)"),
+              "accepted: stored and forwarded"),  # another source: another report
+        Probe("same report_id from csp-evry again, other content", "partner", None,
+              report(dup, "police_nationale", "csp-evry", category="vol",
+                     location={"lat": 48.70, "lon": 2.30},
+                     occurred_at=rfc3339(now - 3600), reported_at=rfc3339(now - 30)),
+              "dead-lettered: id_reused_with_different_content"),
         Probe("malformed JSON", "citizen", None, b'{"report_id": "probe-' + run.encode()
               + b'-badjson", "source": {"kind": "citizen"', "dead-lettered: not_json"),
         Probe("NUL and U+202E in description", "citizen", None,

@@ -179,7 +179,11 @@ def test_make_probe_prints_the_outcome_of_each_hostile_message(
         "dead-lettered: source_not_allowed_on_topic")
     assert rows["malformed JSON"] == "dead-lettered: not_json"
     assert rows["report_id first sent by csp-evry"].startswith("accepted: stored")
-    assert rows["same report_id from gendarmerie, other content"] != ""
+    # identity is (kind, org, report_id): another source's same id is another report, the
+    # same source's id with other content is dead-lettered, never dropped
+    assert rows["same report_id from gendarmerie, other content"].startswith("accepted: stored")
+    assert rows["same report_id from csp-evry again, other content"] == (
+        "dead-lettered: id_reused_with_different_content")
     assert rows["ordinary report sent last"].startswith("accepted: stored")
     assert "200 before, 200 after" in done.stdout
     assert worker.running
