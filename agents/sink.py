@@ -13,15 +13,17 @@ successes feed the readiness check (`agents.ports.health.Health`) that the calle
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.retry import RetriesExhausted, RetryPolicy, retry_async
 from agents.ports.store import Store, StoreUnavailable
+
+T = TypeVar("T")
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -40,6 +42,27 @@ def _ok(health: Health | None) -> None:
         health.clickhouse_ok()
 
 
+async def _confirmed(
+    call: Callable[[], Awaitable[T]],
+    table: str,
+    what: str,
+    retry: RetryPolicy,
+    health: Health | None,
+) -> T:
+    """`call` with bounded retries (outages waited out, see `retry_async`); the last failure
+    is counted before it propagates (the caller then crashes the worker)."""
+    try:
+        result = await retry_async(
+            call, retry, what=what, on_retry=partial(_failed, table, health),
+            transient=unavailable,
+        )
+    except RetriesExhausted:
+        metrics.observe_insert_failure(table)  # the last failure: the worker crashes
+        raise
+    _ok(health)
+    return result
+
+
 async def insert_confirmed(
     store: Store,
     table: str,
@@ -52,18 +75,8 @@ async def insert_confirmed(
     if not rows:
         return
     started = time.perf_counter()
-    try:
-        await retry_async(
-            partial(run_blocking, store.insert, table, rows),
-            retry,
-            what=f"insert into {table}",
-            on_retry=partial(_failed, table, health),
-            transient=unavailable,
-        )
-    except RetriesExhausted:
-        metrics.observe_insert_failure(table)  # the last failure: the worker crashes
-        raise
-    _ok(health)
+    await _confirmed(partial(run_blocking, store.insert, table, rows), table,
+                     f"insert into {table}", retry, health)
     metrics.observe_insert(table, len(rows), time.perf_counter() - started)
 
 
@@ -77,16 +90,7 @@ async def query_confirmed(
     run_blocking: BlockingRunner,
     health: Health | None = None,
 ) -> list[dict[str, Any]]:
-    try:
-        rows: list[dict[str, Any]] = await retry_async(
-            partial(run_blocking, store.query, sql, params),
-            retry,
-            what=f"query on {table}",
-            on_retry=partial(_failed, table, health),
-            transient=unavailable,
-        )
-    except RetriesExhausted:
-        metrics.observe_insert_failure(table)  # the last failure: the worker crashes
-        raise
-    _ok(health)
+    rows: list[dict[str, Any]] = await _confirmed(
+        partial(run_blocking, store.query, sql, params), table, f"query on {table}", retry,
+        health)
     return rows
