@@ -73,7 +73,7 @@ browser-deps:
 test: setup system-deps browser-deps lint
 	bash scripts/kafka.sh fetch
 	bash scripts/compose-schema.sh >/dev/null
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"
