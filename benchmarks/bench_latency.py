@@ -27,6 +27,7 @@ from typing import Any
 
 from benchmarks.bench_pipeline import (
     _workdir,
+    add_run_arguments,
     generate,
     produce,
     start_clickhouse,
@@ -203,11 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=100.0, help="reports a second")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--store", choices=("server", "chdb"), default="chdb")
-    parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--keep", metavar="DIR",
-                        help="work in DIR and keep it (broker, ClickHouse and worker logs)")
+    add_run_arguments(parser, store="chdb")
     args = parser.parse_args(argv)
     n = int(args.rate * args.seconds)
     reports = outgoing(n, args.seed)

@@ -243,14 +243,19 @@ def _workdir(keep: str | None) -> Iterator[str]:
         yield keep
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-n", type=int, default=100_000)
-    parser.add_argument("--store", choices=("server", "chdb"), default="server")
+def add_run_arguments(parser: argparse.ArgumentParser, store: str) -> None:
+    """The options every benchmark that starts its own broker, store and worker takes."""
+    parser.add_argument("--store", choices=("server", "chdb"), default=store)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", metavar="DIR",
                         help="work in DIR and keep it (broker, ClickHouse and worker logs)")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=100_000)
+    add_run_arguments(parser, store="server")
     args = parser.parse_args(argv)
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
