@@ -32,7 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor
+from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor, lookup_chunks
 from agents.ports import metrics
 from agents.ports.process import crash
 from agents.ports.sql import reports
@@ -199,10 +199,11 @@ class IngestLoop:
         if not dropped:
             return 0
         query = reports.STORED_ORIGINS
-        ids = tuple({d[0] for d in dropped})
-        try:
-            rows = await self.processor.run_blocking(
-                self.processor.store.query, query.sql, query.bind(ids=ids))
+        rows: list[dict[str, Any]] = []
+        try:  # by chunks, as the dedup lookup: one query for a whole backlog batch is too big
+            for ids in lookup_chunks(sorted({d[0] for d in dropped})):
+                rows += await self.processor.run_blocking(
+                    self.processor.store.query, query.sql, query.bind(ids=ids))
         except Exception as exc:  # the count is informative: never hold or crash for it
             log.warning("replay lookup failed", extra={"error": type(exc).__name__})
             return 0
