@@ -13,10 +13,10 @@ export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
 
 .PHONY: setup run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
-        clickhouse-up clickhouse-down system-deps browser-deps clean
+        clickhouse-up clickhouse-down system-deps browser-deps console-assets clean
 
 ## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
-setup: $(STAMP)
+setup: $(STAMP) console-assets
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -64,6 +64,10 @@ probe: setup
 ## system-deps: Debian packages the test suite needs (ClickHouse server, promtool, Chromium)
 system-deps:
 	bash scripts/system-deps.sh
+
+## console-assets: the console's map library (maplibre-gl, npm, locked) into console/static/vendor
+console-assets:
+	bash scripts/console-assets.sh
 
 ## browser-deps: playwright-core from npm (driven against Debian's Chromium)
 browser-deps:

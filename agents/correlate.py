@@ -7,7 +7,10 @@ partition) and, for one batch of bundles:
 1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`);
 2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for delivery;
 3. inserts them into ClickHouse `incidents` (ReplacingMergeTree by version) and waits;
-4. returns the incident states (and the engine's place memory when it changed) to persist
+   then, with a feedback sink, sends and stores the `rattache` transitions of the reports
+   whose incident first holds another report (`agents.core.feedback.attached`);
+4. returns the incident states (and the engine's place memory and learnt parameters,
+   `agents.core.correlation.estimate`, when they changed) to persist
    (the Faust agent writes them to its changelog table) and only then are the input
    offsets acked.
 
@@ -26,8 +29,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from agents.core import feedback
 from agents.core.correlation import CorrelationConfig, Correlator, StateDict, incident_json
+from agents.core.correlation.estimate import pooled_scales
 from agents.core.record import ReportRecord
+from agents.feedback import FeedbackSink, Outgoing
 from agents.ingest import SendFn
 from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "__watermark__"
 PLACES_KEY = "__places__"  # per partition: the engine's chronic-place memory
+ESTIMATES_KEY = "__estimates__"  # per partition: the engine's learnt parameters
 # Hand the event loop back every this many sends (incident versions, changelog records): a
 # sent record that fits the producer's batch does not suspend, and a catching-up batch has
 # thousands of them (the loop was held up to 3 s, under asyncio debug).
@@ -60,6 +67,7 @@ class PartitionChanges:
     evicted: set[str] = field(default_factory=set)
     watermark: float = float("-inf")
     places: dict[str, list[int]] | None = None  # None: unchanged
+    estimates: dict[str, Any] | None = None  # None: unchanged
 
 
 def incident_event(version: dict[str, Any]) -> str:
@@ -80,8 +88,10 @@ class CorrelateProcessor:
         config: CorrelationConfig | None = None,
         health: Health | None = None,
         clock: Callable[[], float] = time.monotonic,  # paces the state gauges
+        feedback_sink: FeedbackSink | None = None,  # `rattache` transitions (None: none)
     ) -> None:
         self.store = store
+        self.feedback_sink = feedback_sink
         self.clock = clock
         self.send = send
         self.incidents_topic = incidents_topic
@@ -95,13 +105,15 @@ class CorrelateProcessor:
     # ---- engine per partition ------------------------------------------------------------
     def engine(self, partition: int, restore: Callable[[], Iterable[Mapping[str, Any]]],
                watermark: float | None,
-               places: dict[str, list[int]] | None = None) -> Correlator:
+               places: dict[str, list[int]] | None = None,
+               estimates: dict[str, Any] | None = None) -> Correlator:
         engine = self.engines.get(partition)
         if engine is None:
             engine = Correlator(self.config)
             states = list(restore())
-            if states or places:
-                engine.restore(states, watermark=watermark, places=places)
+            if states or places or estimates:
+                engine.restore(states, watermark=watermark, places=places,
+                               estimates=estimates)
             self.engines[partition] = engine
             log.info("correlator ready", extra={"partition": partition,
                                                 "incidents": len(engine),
@@ -119,8 +131,10 @@ class CorrelateProcessor:
         restore: Callable[[int], Iterable[Mapping[str, Any]]],
         watermark_of: Callable[[int], float | None],
         places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
+        estimates_of: Callable[[int], dict[str, Any] | None] = lambda _p: None,
     ) -> dict[int, PartitionChanges]:
         versions: list[dict[str, Any]] = []
+        attached: list[Outgoing] = []
         newest_report: dict[str, float] = {}
         changes: dict[int, PartitionChanges] = {}
         for partition, records in batch:
@@ -128,7 +142,8 @@ class CorrelateProcessor:
             # Kafka heartbeats (ingest consumer, Faust) and timers keep running
             await asyncio.sleep(0)
             engine = self.engine(partition, partial(restore, partition),
-                                 watermark_of(partition), places_of(partition))
+                                 watermark_of(partition), places_of(partition),
+                                 estimates_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
                 for version in engine.process(record):
@@ -136,6 +151,10 @@ class CorrelateProcessor:
                     touched.states[version["incident_id"]] = {}
                     touched.evicted.discard(version["incident_id"])
                     newest_report[version["incident_id"]] = record.reported_at
+                    if self.feedback_sink is not None:
+                        attached += [(event, record.reported_at if event.key == record.key
+                                      else None)
+                                     for event in feedback.attached(version, record.key)]
             for iid in engine.drain_evicted():
                 if iid not in engine:  # else founded again since (a late re-delivery)
                     touched.states.pop(iid, None)
@@ -143,9 +162,13 @@ class CorrelateProcessor:
             touched.watermark = engine.watermark
             if engine.places_changed:
                 touched.places = engine.export_places()
+            if engine.estimates_changed:
+                touched.estimates = engine.export_estimates()
             for iid in touched.states:
                 touched.states[iid] = engine.export_incident(iid)
         await self.publish(versions, newest_report)
+        if self.feedback_sink is not None:  # after the incidents, before the changelog
+            await self.feedback_sink.publish(attached)
         return changes
 
     async def publish(self, versions: list[dict[str, Any]], newest: dict[str, float]) -> None:
@@ -172,3 +195,4 @@ class CorrelateProcessor:
             engines = self.engines.values()
             metrics.set_state_size("open_incidents", sum(e.open_count for e in engines))
             metrics.set_state_size("chronic_places", sum(e.place_count for e in engines))
+            metrics.set_dispersion_scales(pooled_scales(e.estimates for e in engines))

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import faust
 
 from agents.correlate import (
+    ESTIMATES_KEY,
     PLACES_KEY,
     WATERMARK_KEY,
     YIELD_EVERY,
@@ -165,6 +166,10 @@ class IncidentStates:
         value = self.data.get(f"{PLACES_KEY}/{partition}")
         return value if isinstance(value, dict) else None
 
+    def estimates_of(self, partition: int) -> dict[str, Any] | None:
+        value = self.data.get(f"{ESTIMATES_KEY}/{partition}")
+        return value if isinstance(value, dict) else None
+
     def watermark_of(self, partition: int) -> float | None:
         value = self.data.get(f"{WATERMARK_KEY}/{partition}")
         return float(value) if value is not None else None
@@ -196,6 +201,10 @@ class IncidentStates:
                 key = f"{PLACES_KEY}/{partition}"
                 self.data[key] = change.places
                 deliveries.append(await self.write(partition, key, change.places))
+            if change.estimates is not None:
+                key = f"{ESTIMATES_KEY}/{partition}"
+                self.data[key] = change.estimates
+                deliveries.append(await self.write(partition, key, change.estimates))
         metrics.set_state_size("incident_state", len(self.data))
         await asyncio.gather(*deliveries)
 
@@ -233,7 +242,8 @@ def install_correlate(
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
                 changes = await processor.process(
-                    batch, states.states_of, states.watermark_of, states.places_of
+                    batch, states.states_of, states.watermark_of, states.places_of,
+                    states.estimates_of,
                 )
                 await states.persist(changes)
             except Exception as exc:  # retries are exhausted inside: replay from commit

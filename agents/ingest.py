@@ -11,7 +11,9 @@ drives it from a Faust stream with manual acks. For one batch the order is:
    `id_reused_with_different_content`;
 3. enrich the accepted records in one vectorised call (commune, jurisdiction, H3);
    steps 1-3 are `agents.core.intake`, which `vigie backtest` and `vigie eval` run too;
-4. send dead letters and enriched records to Kafka and wait for every delivery;
+4. send dead letters and enriched records to Kafka and wait for every delivery; with a
+   feedback sink, send the `recu` / `rejete` transitions and store them in
+   `report_feedback` (before `reports`: a replay that finds the report stored told it);
 5. insert `reports` and `rejected` rows into ClickHouse and wait for confirmation.
 
 Only then does the caller ack the messages (offsets are committed after the writes).
@@ -39,10 +41,11 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from agents.core import feedback
 from agents.core.intake import Enricher, Intake, IntakeChunk
 from agents.core.pseudonym import Pseudonymiser
 from agents.core.record import ReportKey, ReportRecord
@@ -54,6 +57,9 @@ from agents.ports.retry import RetryPolicy
 from agents.ports.sql import reports
 from agents.ports.store import Store
 from agents.sink import insert_confirmed, query_confirmed
+
+if TYPE_CHECKING:  # agents.feedback imports this module
+    from agents.feedback import FeedbackSink, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -279,13 +285,15 @@ class IngestProcessor:
         time_bounds: TimeBounds | None = DEFAULT_TIME_BOUNDS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         partner_topics: PartnerTopics | None = None,
+        feedback_sink: FeedbackSink | None = None,
     ) -> None:
         """`topic_kinds`: the source kinds each input topic accepts (a message of another
         kind, or from a topic not listed, is rejected `source_not_allowed_on_topic`; None:
         any kind anywhere). `partner_topics`: per-partner topics, each taking the partner
         kinds with its own `source.org` only (`source_org_not_allowed_on_topic`).
         `time_bounds`: how far a report's times may lie from its Kafka timestamp.
-        `max_message_bytes`: the largest record to produce."""
+        `max_message_bytes`: the largest record to produce. `feedback_sink`: where the
+        `recu` / `rejete` transitions go (None: no feedback)."""
         self.store = store
         self.enricher = enricher
         self.pseudonymiser = pseudonymiser
@@ -300,6 +308,7 @@ class IngestProcessor:
         self.time_bounds = time_bounds
         self.max_message_bytes = max_message_bytes
         self.partner_topics = partner_topics
+        self.feedback_sink = feedback_sink
 
     # ---- steps -------------------------------------------------------------------------
     async def _intake(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
@@ -392,9 +401,39 @@ class IngestProcessor:
         dicts = [rec.to_dict() for rec in outcome.accepted]
         letters = [dead_letter(m, r, now, self.max_message_bytes) for m, r in outcome.rejected]
         await self._forward(outcome, letters, dicts)
+        if self.feedback_sink is not None:  # before `reports`: a replay then sends it again
+            await self.feedback_sink.publish(await self._feedback(messages, outcome))
         await self._store(outcome, letters, dicts, now)  # adds ingested_at, content_hash
         self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
+
+    async def _feedback(
+        self, messages: Sequence[InboundMessage], outcome: BatchOutcome
+    ) -> list[Outgoing]:
+        """`recu` for every report taken in; `rejete` for the first rejected message of each
+        readable identity that is neither taken in (this batch, the `reports` table) nor
+        already told `recu` or `rejete` (a replay, an earlier message)."""
+        sink = self.feedback_sink
+        assert sink is not None
+        times = {(m.topic, m.partition, m.offset): m.timestamp for m in messages}
+        out: list[Outgoing] = []
+        for rec in outcome.accepted:
+            at = times.get((rec.origin_topic, rec.origin_partition, rec.origin_offset))
+            out.append((feedback.received(rec, rec.reported_at if at is None else at),
+                        rec.reported_at))
+        taken = {rec.key for rec in outcome.accepted}
+        candidates: dict[ReportKey, Outgoing] = {}
+        for msg, rejection in outcome.rejected:
+            origin = f"{msg.topic}/{msg.partition}/{msg.offset}"
+            event = feedback.rejected(rejection, msg.timestamp, origin)
+            if event is not None and event.key not in taken and event.key not in candidates:
+                candidates[event.key] = (event, msg.timestamp)
+        if candidates:
+            keys = tuple(candidates)
+            known = set(await self._stored(keys))
+            known |= await sink.recorded(keys, ("recu", "rejete"))
+            out += [item for key, item in candidates.items() if key not in known]
+        return out
 
     def _count(self, outcome: BatchOutcome, received: Counter[str], now: float) -> None:
         """Metrics once per batch and label (labels() lookups cost more than the counts)."""

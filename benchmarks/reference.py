@@ -158,6 +158,26 @@ BLOCKS: dict[str, Block] = {
         ), ("seed",), transpose=True),
     "detection-anatomy": Block("detection_anatomy", (PY + "bench_detection --anatomy",),
                                kind="anatomy"),
+    "robustness": Block("robustness", (PY + "bench_robustness",), (
+        Column("worlds", "outbreak worlds"),
+        Column("null_worlds", "null worlds"),
+        Column("pair_f1.median", "pair F1, median", decimals(3), "≥ 0.92"),
+        Column("pair_f1.min", "pair F1, min", decimals(3), "≥ 0.85"),
+        Column("pair_precision.min", "pair precision, min", decimals(3), "≥ 0.92"),
+        Column("commune_accuracy.median", "commune accuracy, median", percent(1), "≥ 98.5 %"),
+        Column("null_false_alerts_per_day.max", "false alerts / day, worst null world",
+               decimals(2), "≤ 1"),
+        Column("bursts_detected_share.median", "bursts detected, median", percent(), "≥ 90 %"),
+        Column("median_delay_h.median", "median delay, median", hours, "≤ 2.5 h"),
+    ), ("scenario",), transpose=True),
+    "diagnostic": Block("diagnostic", (PY + "bench_diagnostic -n 520000 --store server",), (
+        Column("diagnostic_median_s", "diagnostic, median", decimals(2, " s"), "≤ 1 s"),
+        Column("diagnostic_max_s", "diagnostic, max", decimals(2, " s"), "≤ 1 s"),
+        Column("diagnostic_cpu_median_s", "CPU (client + server), median", decimals(2, " s")),
+        Column("diagnostic_cpu_max_s", "CPU, max", decimals(2, " s")),
+        Column("incidents", "incidents stored"),
+        Column("load_s", "load", decimals(0, " s")),
+    ), ("store",)),
 }
 
 RunKey = tuple[str, str | None, str | None, str | None]

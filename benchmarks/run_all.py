@@ -32,6 +32,8 @@ BENCHES: dict[str, list[str]] = {
     "detection-pipeline": ["benchmarks.bench_detection", "--mode", "pipeline", "--no-throughput"],
     "detection-anatomy": ["benchmarks.bench_detection", "--anatomy"],
     "detection-sweep": ["benchmarks.bench_detection", "--sweep"],
+    "diagnostic": ["benchmarks.bench_diagnostic", "-n", "520000", "--store", "server"],
+    "robustness": ["benchmarks.bench_robustness"],
 }
 # The results file of each command's failure record (a failed command prints no benchmark).
 BENCHMARK_OF: dict[str, str] = {
@@ -44,6 +46,8 @@ BENCHMARK_OF: dict[str, str] = {
     "detection-pipeline": "detection_quality",
     "detection-anatomy": "detection_anatomy",
     "detection-sweep": "detection_sweep",
+    "robustness": "robustness",
+    "diagnostic": "diagnostic",
 }
 
 

@@ -14,12 +14,22 @@ import h3
 import orjson
 from aiohttp import web
 
-from console import queries
+from console import diagnostic, queries
+from console.access import (
+    access_of,
+    filter_scope,
+    minimise_alert,
+    minimise_incident,
+    stream_view,
+    visible,
+)
 from console.audit import AuditEvent, stored_action
 from console.auth import Principal
 from console.context import CTX, EXPIRES, PRINCIPAL, ConsoleContext
+from console.incident_actions import incident_action
 from console.labels import CATEGORY_LABELS, SOURCE_KIND_LABELS
 from console.live import StreamLimit
+from console.map_api import jurisdictions_geojson, map_layers
 from console.params import (
     MAX_MAP_POINTS,
     ActionBody,
@@ -31,6 +41,7 @@ from console.params import (
     SummaryQuery,
     parse,
 )
+from console.partners_api import PARTNER_ROUTES
 
 log = logging.getLogger(__name__)
 SSE_PING_SECONDS = 15.0
@@ -47,9 +58,9 @@ def _ctx(request: web.Request) -> ConsoleContext:
     return request.app[CTX]
 
 
-def _scope(ctx: ConsoleContext, f: Filters) -> queries.Scope:
-    codes = ctx.jurisdiction_codes.get(f.jurisdiction, []) if f.jurisdiction else None
-    return queries.Scope(f.category.value if f.category else None, f.insee, f.jurisdiction, codes)
+def _scope(request: web.Request, f: Filters) -> queries.Scope:
+    """The user's filters within the caller's perimeter (`console.access`)."""
+    return filter_scope(request, f)
 
 
 def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
@@ -86,25 +97,47 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     who: Principal = request[PRINCIPAL]
-    token, expiry = _ctx(request).tokens.stream_token(who)
-    return json_response(
-        {"name": who.name, "role": who.role, "stream_token": token, "stream_token_expires": expiry}
-    )
+    ctx = _ctx(request)
+    token, expiry = ctx.tokens.stream_token(who)
+    data: dict[str, Any] = {
+        "name": who.name,
+        "role": who.role,
+        "stream_token": token,
+        "stream_token_expires": expiry,
+    }
+    if who.is_partner:  # the page's banner: whose perimeter this is
+        access = access_of(request)
+        partner = ctx.partners.partner(who.org) if ctx.partners is not None else None
+        codes = sorted(access.communes or ())
+        data["partner"] = {
+            "org": who.org,
+            "name": partner.name if partner is not None else who.org,
+            "active": partner is not None and partner.active,
+            "communes": [
+                {"insee": c, "name": ctx.refdata.communes[c].name}
+                for c in codes
+                if c in ctx.refdata.communes
+            ],
+            "categories": sorted(access.categories),
+        }
+    return json_response(data)
 
 
 async def summary(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: SummaryQuery = parse(SummaryQuery, dict(request.query))
-    data = await ctx.run_blocking(queries.summary, ctx.store, _scope(ctx, q), q.window())
+    data = await ctx.run_blocking(queries.summary, ctx.store, _scope(request, q), q.window())
     for row in data["by_jurisdiction"]:
         row["name"] = ctx.jurisdiction_names.get(row["jurisdiction"], row["jurisdiction"])
+    if not access_of(request).unrestricted and "feedback" in data:
+        data["feedback"] = None  # an area-wide figure: not a perimeter's
     return json_response(data)
 
 
 async def incidents(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: IncidentQuery = parse(IncidentQuery, dict(request.query))
-    scope, window = _scope(ctx, q), q.window()
+    scope, window = _scope(request, q), q.window()
     rows = await ctx.run_blocking(
         queries.list_incidents, ctx.store, scope, window, q.status, q.limit + 1, q.offset
     )
@@ -115,7 +148,7 @@ async def incident(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     incident_id = _path_id(request, "incident_id")
     row = await ctx.run_blocking(queries.get_incident, ctx.store, incident_id, time.time())
-    if row is None:
+    if row is None or not visible(request, row["insee"], row["category"]):
         return _not_found(f"incident {incident_id} inconnu")
     ids = list(row.pop("report_ids"))
     kinds, orgs = list(row.pop("report_source_kinds")), list(row.pop("report_source_orgs"))
@@ -126,16 +159,17 @@ async def incident(request: web.Request) -> web.Response:
     row["reports"] = await ctx.run_blocking(
         queries.incident_reports, ctx.store, ids, kinds, orgs, first, last
     )
-    return json_response(row)
+    return json_response(minimise_incident(request, row))
 
 
 async def alerts(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: AlertQuery = parse(AlertQuery, dict(request.query))
-    scope, window = _scope(ctx, q), q.window()
+    scope, window = _scope(request, q), q.window()
     rows = await ctx.run_blocking(
         queries.list_alerts, ctx.store, scope, window, q.status, q.limit + 1, q.offset
     )
+    rows = [minimise_alert(request, row) for row in rows]
     return json_response(_page(rows, q.limit, q.offset))
 
 
@@ -143,9 +177,9 @@ async def alert(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     alert_id = _path_id(request, "alert_id")
     row = await ctx.run_blocking(queries.get_alert, ctx.store, alert_id, time.time())
-    if row is None:
+    if row is None or not visible(request, row["insee"], row["category"]):
         return _not_found(f"alerte {alert_id} inconnue")
-    return json_response(row)
+    return json_response(minimise_alert(request, row))
 
 
 async def alert_action(request: web.Request) -> web.Response:
@@ -170,8 +204,13 @@ async def alert_action(request: web.Request) -> web.Response:
     if not isinstance(payload, dict):
         raise BadRequest("le corps doit être un objet JSON")
     body: ActionBody = parse(ActionBody, payload)
+    if who.is_partner and body.action != "ack":
+        ctx.audit.record(audit("forbidden", 403, alert_id, detail="partner may only ack"))
+        message = "un partenaire peut seulement prendre en compte une alerte (avec une note)"
+        return json_response({"error": "forbidden", "message": message}, 403)
     now = int(time.time())
-    if await ctx.run_blocking(queries.get_alert, ctx.store, alert_id, now) is None:
+    found = await ctx.run_blocking(queries.get_alert, ctx.store, alert_id, now)
+    if found is None or not visible(request, found["insee"], found["category"]):
         return _not_found(f"alerte {alert_id} inconnue")
     row: dict[str, Any] = {
         "action_id": str(body.action_id or uuid.uuid4()),
@@ -258,7 +297,7 @@ def _action_audit(request: web.Request, who: Principal) -> Callable[..., AuditEv
 async def map_data(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     q: MapQuery = parse(MapQuery, dict(request.query))
-    scope, window = _scope(ctx, q), q.window()
+    scope, window = _scope(request, q), q.window()
     points = await ctx.run_blocking(
         queries.map_incidents, ctx.store, scope, window, q.status, MAX_MAP_POINTS + 1
     )
@@ -266,6 +305,7 @@ async def map_data(request: web.Request) -> web.Response:
         queries.list_alerts, ctx.store, scope, window, "open", MAX_ZONES + 1, 0
     )
     for zone in zones:
+        minimise_alert(request, zone)
         zone["cell_polygons"] = [
             [[round(lat, 5), round(lon, 5)] for lat, lon in h3.cell_to_boundary(cell)]
             for cell in zone["cells"][:200]
@@ -292,15 +332,26 @@ async def communes_geojson(request: web.Request) -> web.Response:
 
 async def filters(request: web.Request) -> web.Response:
     ctx = _ctx(request)
-    communes = [{"insee": c.insee, "name": c.name} for c in ctx.refdata.communes.values()]
+    access = access_of(request)  # a partner is offered its perimeter's communes only
+    communes = [
+        {"insee": c.insee, "name": c.name}
+        for c in ctx.refdata.communes.values()
+        if access.communes is None or c.insee in access.communes
+    ]
     communes.sort(key=lambda c: c["name"])
     jurisdictions = [
         {"id": jid, "name": name, "communes": ctx.jurisdiction_codes.get(jid, [])}
         for jid, name in sorted(ctx.jurisdiction_names.items(), key=lambda kv: kv[1])
+        if access.communes is None
+        or any(code in access.communes for code in ctx.jurisdiction_codes.get(jid, []))
     ]
     return json_response(
         {
-            "categories": [{"value": k, "label": v} for k, v in CATEGORY_LABELS.items()],
+            "categories": [
+                {"value": k, "label": v}
+                for k, v in CATEGORY_LABELS.items()
+                if not access.categories or k in access.categories
+            ],
             "source_kinds": [{"value": k, "label": v} for k, v in SOURCE_KIND_LABELS.items()],
             "communes": communes,
             "jurisdictions": jurisdictions,
@@ -320,7 +371,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     who: Principal = request[PRINCIPAL]
     expires = request[EXPIRES]
     try:
-        queue = hub.subscribe(who.name)
+        queue = hub.subscribe(who.name, stream_view(request))
     except StreamLimit as exc:
         ctx.audit.record(
             AuditEvent(
@@ -394,11 +445,17 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/summary", summary, "bearer"),
     ("GET", "/api/incidents", incidents, "bearer"),
     ("GET", "/api/incidents/{incident_id}", incident, "bearer"),
+    ("POST", "/api/incidents/{incident_id}/actions", incident_action, "bearer"),
     ("GET", "/api/alerts", alerts, "bearer"),
     ("GET", "/api/alerts/{alert_id}", alert, "bearer"),
     ("POST", "/api/alerts/{alert_id}/actions", alert_action, "bearer"),
     ("GET", "/api/map", map_data, "bearer"),
+    ("GET", "/api/map/layers", map_layers, "bearer"),
     ("GET", "/api/refdata/communes.geojson", communes_geojson, "bearer"),
+    ("GET", "/api/refdata/jurisdictions.geojson", jurisdictions_geojson, "bearer"),
     ("GET", "/api/refdata/filters", filters, "bearer"),
     ("GET", "/api/stream", stream, "stream"),
+    ("GET", "/api/diagnostic", diagnostic.diagnostic_json, "bearer"),
+    ("GET", "/api/diagnostic/report", diagnostic.diagnostic_report, "bearer"),
+    *PARTNER_ROUTES,  # the partner registry (operators only)
 ]

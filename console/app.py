@@ -17,12 +17,14 @@ from agents.core.jurisdictions import Jurisdictions, load_jurisdictions
 from agents.core.refdata import RefData
 from agents.ports.blocking import BlockingRunner, StoreThread
 from agents.ports.store import Store, StoreError
+from console.access import ACCESS, access_for
 from console.api import ROUTES, json_response
 from console.audit import AuditEvent, AuditTrail
 from console.auth import Principal, TokenRegistry
 from console.context import CTX, EXPIRES, PRINCIPAL, ConsoleContext
 from console.live import LiveHub
 from console.params import BadRequest
+from console.partners import PartnerDirectory
 from console.publisher import ActionPublisher
 from console.security import ConsoleLimits, FailureLimiter
 
@@ -82,6 +84,7 @@ def _authenticate(
         return _unauthorized()
     request[PRINCIPAL] = who
     request[EXPIRES] = expires
+    request[ACCESS] = access_for(request, who)
     return None
 
 
@@ -203,7 +206,11 @@ def create_console_app(
         audit=AuditTrail(store, runner, registry.derive_key("audit-client")),
         jurisdiction_names=names,
         jurisdiction_codes=codes,
+        partners=PartnerDirectory(store, runner, juris),
     )
+    directory = ctx.partners
+    assert directory is not None
+    registry.lookup = directory.principal_for_digest
     app = web.Application(middlewares=[_guard], client_max_size=64 * 1024)
     app[CTX] = ctx
     for method, path, handler, _auth in ROUTES:
@@ -213,10 +220,16 @@ def create_console_app(
     app.on_response_prepare.append(_security_headers)
 
     async def _start(app: web.Application) -> None:
+        try:
+            await directory.refresh(force=True)  # partner tokens and scopes from the start
+        except Exception as exc:  # partners see nothing until the registry is read
+            log.warning("partner registry not read at start: %s", exc)
+        directory.start()
         ctx.hub.start()
         ctx.audit.start()
 
     async def _stop(app: web.Application) -> None:
+        await directory.stop()
         await ctx.hub.stop()
         await ctx.audit.stop()
         if own_thread is not None:

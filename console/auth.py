@@ -2,7 +2,10 @@
 
 Tokens are configured as `token:role:name` entries separated by commas, e.g.
 `VIGIE_CONSOLE_TOKENS="s3cr3t-a:operator:alice,s3cr3t-b:viewer:wall"`. Only the SHA-256 of
-each token is kept in memory. Roles: `viewer` reads, `operator` also acknowledges/closes.
+each token is kept in memory. Roles: `viewer` reads, `operator` also acknowledges/closes,
+`partner` reads and acknowledges inside the perimeter of its organisation, given as a fourth
+field (`token:partner:name:org`, the org of the partner registry). Partners' tokens issued
+by the registry (`vigie partners add`) are checked through `lookup` (SHA-256 → principal).
 
 EventSource cannot send an Authorization header, so `/api/stream` takes `?st=<stream
 token>`: `name.role.expiry.signature` (HMAC-SHA256 with a per-process secret unless one is
@@ -17,12 +20,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-ROLES = ("viewer", "operator")
+ROLES = ("viewer", "operator", "partner")
 STREAM_TOKEN_SECONDS = 600
+_ORG = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
 class TokenConfigError(ValueError):
@@ -33,10 +39,16 @@ class TokenConfigError(ValueError):
 class Principal:
     name: str
     role: str
+    org: str = ""  # the partner's organisation (role `partner` only)
 
     @property
     def can_act(self) -> bool:
-        return self.role == "operator"
+        """May record actions on alerts (a partner only `ack`, inside its perimeter)."""
+        return self.role in ("operator", "partner")
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role == "partner"
 
 
 def _digest(token: str) -> str:
@@ -55,6 +67,8 @@ class TokenRegistry:
         self._by_digest = {_digest(token): who for token, who in entries.items()}
         self._secret = stream_secret or secrets.token_bytes(32)
         self.stream_seconds = stream_seconds
+        # tokens known elsewhere (the partner registry): SHA-256 hex → principal or None
+        self.lookup: Callable[[str], Principal | None] | None = None
 
     @classmethod
     def parse(
@@ -66,14 +80,24 @@ class TokenRegistry:
         entries: dict[str, Principal] = {}
         for index, item in enumerate(filter(None, (p.strip() for p in spec.split(","))), 1):
             parts = item.split(":")
-            if len(parts) != 3 or not all(parts):
-                raise TokenConfigError(f"token entry #{index}: expected token:role:name")
-            token, role, name = parts
+            if len(parts) not in (3, 4) or not all(parts):
+                raise TokenConfigError(
+                    f"token entry #{index}: expected token:role:name (token:partner:name:org)"
+                )
+            token, role, name = parts[:3]
+            org = parts[3] if len(parts) == 4 else ""
             if role not in ROLES:
                 raise TokenConfigError(f"token entry #{index}: role must be one of {ROLES}")
+            if (role == "partner") != bool(org):
+                raise TokenConfigError(
+                    f"token entry #{index}: a partner token names its org"
+                    " (token:partner:name:org), and only a partner token does"
+                )
+            if org and not _ORG.match(org):
+                raise TokenConfigError(f"token entry #{index}: org must be a slug [a-z0-9-]")
             if len(token) < 16:
                 raise TokenConfigError(f"token entry #{index}: token shorter than 16 characters")
-            entries[token] = Principal(name=name, role=role)
+            entries[token] = Principal(name=name, role=role, org=org)
         return cls(entries, stream_secret, stream_seconds)
 
     def __len__(self) -> int:
@@ -90,6 +114,8 @@ class TokenRegistry:
         for known, who in self._by_digest.items():
             if hmac.compare_digest(known, digest):
                 found = who
+        if found is None and self.lookup is not None:
+            found = self.lookup(digest)
         return found
 
     def derive_key(self, purpose: str) -> bytes:
@@ -104,7 +130,8 @@ class TokenRegistry:
     def stream_token(self, who: Principal, now: float | None = None) -> tuple[str, int]:
         expiry = int((now if now is not None else time.time()) + self.stream_seconds)
         name = base64.urlsafe_b64encode(who.name.encode()).decode().rstrip("=")
-        payload = f"{name}.{who.role}.{expiry}"
+        role = f"{who.role}~{who.org}" if who.org else who.role  # org: a slug, no '.'
+        payload = f"{name}.{role}.{expiry}"
         return f"{payload}.{self._sign(payload)}", expiry
 
     def check_stream_token(self, token: str, now: float | None = None) -> Principal | None:
@@ -123,10 +150,12 @@ class TokenRegistry:
             return None
         if not expiry.isdigit() or int(expiry) < (now if now is not None else time.time()):
             return None
-        if role not in ROLES:
+        role, _, org = role.partition("~")
+        if role not in ROLES or (role == "partner") != bool(org):
             return None
         padded = name + "=" * (-len(name) % 4)
-        return Principal(name=base64.urlsafe_b64decode(padded).decode(), role=role), int(expiry)
+        who = Principal(name=base64.urlsafe_b64decode(padded).decode(), role=role, org=org)
+        return who, int(expiry)
 
 
 def generate_dev_tokens() -> str:

@@ -13,6 +13,7 @@ from agents.ports.store import Store
 from console.audit import AuditTrail
 from console.auth import Principal, TokenRegistry
 from console.live import LiveHub
+from console.partners import PartnerDirectory
 from console.publisher import ActionPublisher
 from console.security import ConsoleLimits, FailureLimiter
 
@@ -31,6 +32,8 @@ class ConsoleContext:
     jurisdiction_names: dict[str, str] = field(default_factory=dict)  # id → display name
     jurisdiction_codes: dict[str, list[str]] = field(default_factory=dict)  # id → INSEE codes
     geojson: bytes | None = None  # commune outlines, built on first request
+    partners: PartnerDirectory | None = None  # the partner registry (scopes, partner tokens)
+    jurisdiction_geojson: bytes | None = None  # jurisdiction outlines, idem
     # one action check-then-insert at a time: an action_id is never stored twice
     action_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

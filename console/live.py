@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,6 +28,9 @@ from console import queries
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 200
+# A subscriber's view of an event: the data it may receive (possibly reduced), None to skip
+# the event (e.g. an alert outside a partner's perimeter).
+EventView = Callable[[str, Any], Any]
 
 
 class StreamLimit(Exception):
@@ -53,6 +57,7 @@ class LiveHub:
         self.max_streams = max_streams
         self.max_per_owner = max_per_owner
         self._subscribers: dict[asyncio.Queue[bytes | None], str] = {}  # queue -> owner
+        self._views: dict[asyncio.Queue[bytes | None], EventView] = {}  # queue -> its view
         self._per_owner: Counter[str] = Counter()
         self._signature: dict[str, Any] | None = None
         self._alert_versions: dict[str, int] = {}
@@ -61,8 +66,9 @@ class LiveHub:
         self.store_ok = True
 
     # ---- subscribers -------------------------------------------------------------------
-    def subscribe(self, owner: str) -> asyncio.Queue[bytes | None]:
-        """A new subscription of `owner` (the principal's name); StreamLimit when full."""
+    def subscribe(self, owner: str, view: EventView | None = None) -> asyncio.Queue[bytes | None]:
+        """A new subscription of `owner` (the principal's name), receiving what `view` lets
+        through (default: every event); StreamLimit when full."""
         if self._per_owner[owner] >= self.max_per_owner:
             raise StreamLimit(
                 f"trop de flux en direct ouverts pour ce compte ({self.max_per_owner} au plus) :"
@@ -75,11 +81,14 @@ class LiveHub:
             )
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers[queue] = owner
+        if view is not None:
+            self._views[queue] = view
         self._per_owner[owner] += 1
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[bytes | None]) -> None:
         owner = self._subscribers.pop(queue, None)
+        self._views.pop(queue, None)
         if owner is not None:
             self._per_owner[owner] -= 1
             if self._per_owner[owner] <= 0:
@@ -100,8 +109,16 @@ class LiveHub:
     def publish(self, event: str, data: Any) -> None:
         frame = b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
         for queue in list(self._subscribers):
+            view = self._views.get(queue)
+            mine = frame
+            if view is not None:
+                seen = view(event, data)
+                if seen is None:
+                    continue
+                if seen is not data:
+                    mine = b"event: " + event.encode() + b"\ndata: " + orjson.dumps(seen) + b"\n\n"
             try:
-                queue.put_nowait(frame)
+                queue.put_nowait(mine)
             except asyncio.QueueFull:  # a stuck client: drop it, its page reconnects
                 self.unsubscribe(queue)
                 while not queue.empty():  # make room for the end-of-stream mark
@@ -118,6 +135,7 @@ class LiveHub:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
         self._subscribers.clear()
+        self._views.clear()
         self._per_owner.clear()
         if self._task is not None:
             self._task.cancel()

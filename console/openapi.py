@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from console.incident_actions import IncidentActionBody
+from console.map_api import MapLayersQuery
 from console.params import (
     MAX_MAP_POINTS,
     MAX_PAGE,
@@ -20,6 +22,7 @@ from console.params import (
     MapQuery,
     SummaryQuery,
 )
+from console.partners_api import openapi_paths as partner_openapi_paths
 
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -76,6 +79,17 @@ def _get(summary: str, ok: dict[str, Any], params: list[dict[str, Any]], *codes:
         }
     }
 
+
+DIAGNOSTIC_PARAMS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in (
+        ("commune", {"type": "string"}, "Code INSEE de la commune"),
+        ("communes", {"type": "string"}, "Codes INSEE séparés par des virgules"),
+        ("jurisdiction", {"type": "string"}, "Identifiant de circonscription"),
+        ("weeks", {"type": "integer", "minimum": 1, "maximum": 52}, "Semaines (défaut 12)"),
+        ("until", {"type": "integer"}, "Fin, secondes epoch (défaut : fin de l'heure en cours)"),
+    )
+]
 
 PAGE = {
     "type": "object",
@@ -154,12 +168,44 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/api/incidents/{incident_id}/actions": {
+            "post": {
+                "summary": "Marquer un incident pris en compte, ou clos avec une issue"
+                " (intervention, interpellation, orientation_partenaire, sans_suite,"
+                " fausse_alerte) et une note (rôle operator, ou partner dans son périmètre) ;"
+                " chaque signalement de l'incident reçoit son retour (pris_en_compte / clos)"
+                " sur vigie.reports.feedback.v1. La note n'est jamais transmise aux signalants",
+                "parameters": [_path_param("incident_id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": IncidentActionBody.model_json_schema()}},
+                },
+                "responses": {
+                    "201": _ok("Action enregistrée, retours publiés"),
+                    **_errors(400, 401, 403, 404, 409, 429, 502, 503),
+                },
+            }
+        },
         "/api/map": _get(
             f"Carte : incidents (au plus {MAX_MAP_POINTS}) et zones d'alerte ouvertes",
             _ok("Points et zones"),
             _query_params(MapQuery),
             400,
             503,
+        ),
+        "/api/map/layers": _get(
+            "Couches de la carte : incidents (au plus 20 000, lignes compactes), nombre"
+            " d'incidents par hexagone H3 (résolutions 7 et 8, avec contours), zones des alertes"
+            " ouvertes",
+            _ok("Couches"),
+            _query_params(MapLayersQuery),
+            400,
+            503,
+        ),
+        "/api/refdata/jurisdictions.geojson": _get(
+            "Contours des circonscriptions (union de leurs communes, GeoJSON)",
+            {"description": "FeatureCollection", "content": {"application/geo+json": {}}},
+            [],
         ),
         "/api/refdata/communes.geojson": _get(
             "Contours des communes (GeoJSON)",
@@ -168,6 +214,24 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/api/refdata/filters": _get(
             "Listes des filtres : catégories, communes, circonscriptions", _ok("Listes"), []
+        ),
+        "/api/diagnostic": _get(
+            "Diagnostic territorial (commune, groupe de communes ou circonscription) sur"
+            " `weeks` semaines (défaut 12) avant `until` : profil, taux pour 1 000 habitants,"
+            " tendances, heures, lieux récurrents, alertes, sources, présence dynamique",
+            _ok("Diagnostic"),
+            DIAGNOSTIC_PARAMS,
+            400,
+            403,
+            503,
+        ),
+        "/api/diagnostic/report": _get(
+            "Le même diagnostic en document HTML autonome (graphiques SVG), imprimable",
+            {"description": "Document HTML", "content": {"text/html": {}}},
+            DIAGNOSTIC_PARAMS,
+            400,
+            403,
+            503,
         ),
         "/api/stream": {
             "get": {
@@ -190,6 +254,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(partner_openapi_paths())  # the partner registry (operators only)
     return {
         "openapi": "3.1.0",
         "info": {

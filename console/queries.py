@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agents.ports.sql import actions, alerts, changes, incidents, reports
+from agents.ports.sql import actions, alerts, changes, feedback, incidents, reports
 from agents.ports.sql.scope import Scope
 from agents.ports.store import Store
 from console.params import Window
@@ -59,6 +59,29 @@ def summary(store: Store, scope: Scope, window: Window, now: float | None = None
         "by_jurisdiction": _breakdown(store, scope, window, "jurisdiction"),
         "open_incidents": count_incidents(store, scope, window, "open"),
         "open_alerts": count_open_alerts(store, scope, window),
+        "feedback": feedback_share(store, now),
+    }
+
+
+def feedback_share(store: Store, now: float) -> dict[str, Any]:
+    """Of the reports taken in over the last `TREND_DAYS` days whose first hour (day) is
+    over, the share that got a feedback beyond `recu` (attached, acknowledged, closed)
+    within 1 h (24 h); None when there is none yet (`agents.ports.sql.feedback.SHARE`)."""
+    query = feedback.SHARE
+    upper = int(now)
+    rows = store.query(
+        query.sql,
+        query.bind(since=upper - TREND_DAYS * 86_400, upper_1h=upper - 3600,
+                   upper_24h=upper - 86_400),
+    )
+    row = rows[0] if rows else {"n_1h": 0, "within_1h": 0, "n_24h": 0, "within_24h": 0}
+    n1, n24 = int(row["n_1h"]), int(row["n_24h"])
+    return {
+        "days": TREND_DAYS,
+        "reports_1h": n1,
+        "within_1h": round(int(row["within_1h"]) / n1, 4) if n1 else None,
+        "reports_24h": n24,
+        "within_24h": round(int(row["within_24h"]) / n24, 4) if n24 else None,
     }
 
 

@@ -27,6 +27,11 @@ class ConsoleSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Console bind address (server mode)")
     port: int = Field(8080, description="Console port (server mode)")
     poll_seconds: float = Field(1.0, description="How often the console polls ClickHouse")
+    partners_seed: str = Field(
+        "",
+        description="JSON list of partner entries registered at start when their org is not "
+        "in the registry yet (the demo's partners; empty: none)",
+    )
     max_streams: int = Field(
         200, ge=1, description="Live (SSE) streams open at once on this process; 429 beyond"
     )

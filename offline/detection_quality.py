@@ -9,6 +9,7 @@ correlation, detection).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class QualitySetup:
     mode: str = "truth"  # "truth": true incidents counted; "pipeline": the full backtest
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     detect_every_s: float = 300.0
+    # truth mode: the share of an incident's later reports that found an incident of their
+    # own (a correlation that splits one event into several), see `_split_incidents`
+    split_share: float = 0.0
 
     def simulation(self) -> Simulation:
         """The simulated stream of this setup."""
@@ -109,6 +113,46 @@ def _truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None
         )
 
 
+SPLIT_JITTER_M = 150.0  # position error of a split-off incident (per axis, metres)
+
+
+def _split_incidents(
+    sim: Iterable[Any], share: float, seed: int
+) -> Iterator[tuple[float, Message | None]]:
+    """`_truth_incidents`, with each later report of an incident founding an incident of its
+    own with probability `share`: same category, first seen when that report is sent, its
+    position a Gaussian `SPLIT_JITTER_M` off the incident's (a stream whose correlation
+    splits one event into several incidents)."""
+    rng = random.Random(seed)
+    known: dict[str, dict[str, Any]] = {}
+    splits = 0
+    for m in sim:
+        clock = m.timestamp_ms / 1000.0
+        t = m.incident_truth
+        if t is not None:
+            known[str(t["incident_id"])] = t
+        else:
+            base = known.get(str(m.truth.get("incident_id")))
+            if base is not None and not m.truth.get("is_redelivery") and rng.random() < share:
+                splits += 1
+                lat = float(base["lat"]) + rng.gauss(0.0, SPLIT_JITTER_M) / 111_320.0
+                lon = float(base["lon"]) + rng.gauss(0.0, SPLIT_JITTER_M) / 73_000.0
+                t = {
+                    **base,
+                    "incident_id": f"{base['incident_id']}~{splits}",
+                    "lat": lat,
+                    "lon": lon,
+                    "start": clock,
+                }
+        yield from _truth_incidents([_Truth(m.timestamp_ms, t)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Truth:
+    timestamp_ms: int
+    incident_truth: dict[str, Any] | None
+
+
 def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[str, Any]]:
     """Simulate `days` of Essonne reports with outbreaks, detect after the warm-up, score."""
     s = setup or QualitySetup()
@@ -121,7 +165,10 @@ def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[
     else:
         loop = DetectionLoop(cell_index_from_refdata(load_refdata()), opts)
         loop.start_detection_at(sim.t0 + 86400.0 * s.warmup_days)
-        for clock, incident in _truth_incidents(sim):
+        stream = (
+            _split_incidents(sim, s.split_share, s.seed) if s.split_share else _truth_incidents(sim)
+        )
+        for clock, incident in stream:
             if incident is not None:
                 loop.counter.observe(incident, clock)
             loop.tick(clock)

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.alert import Alert
+from schemas.feedback import Feedback
 from schemas.incident import Incident
 from schemas.rejection import RejectedReport
 from schemas.report import Report
@@ -23,6 +24,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "incident.v1.schema.json": Incident,
     "alert.v1.schema.json": Alert,
     "rejected-report.v1.schema.json": RejectedReport,
+    "feedback.v1.schema.json": Feedback,
 }
 
 

@@ -55,7 +55,18 @@ class Source(_Model):
 class PointLocation(_Model):
     lat: Annotated[float, Field(ge=-90.0, le=90.0)]
     lon: Annotated[float, Field(ge=-180.0, le=180.0)]
-    accuracy_m: Annotated[float, Field(ge=0.0, le=100_000.0)] | None = None
+    accuracy_m: (
+        Annotated[
+            float,
+            Field(
+                ge=0.0,
+                le=100_000.0,
+                description="radius (m) of the circle holding the true position with 95 % "
+                "confidence (contract v1, Position accuracy); omit when unknown",
+            ),
+        ]
+        | None
+    ) = None
 
     @field_validator("lat", "lon", "accuracy_m")
     @classmethod

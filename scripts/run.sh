@@ -24,6 +24,7 @@ if [ "$SPEEDUP" != 1 ]; then export VIGIE_DETECTOR_CLOCK=${VIGIE_DETECTOR_CLOCK:
 # HISTORY_DAYS in the past: the input topics keep that history plus the default 7 days.
 export VIGIE_INPUT_RETENTION_HOURS=${VIGIE_INPUT_RETENTION_HOURS:-$(( (HISTORY_DAYS + 7) * 24 ))}
 SECRET_FILE="$RUN_DIR/pseudonym-secret"
+WEBHOOK_PORT=${WEBHOOK_PORT:-8099}
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -42,6 +43,25 @@ pseudonym_secret() {
   export VIGIE_PSEUDONYM_SECRET
 }
 
+# Partner webhooks (docs/webhooks.md): a demo partner whose deliveries go to a local
+# receiver on loopback, which verifies each signature with the partner's secret (a 0600 file
+# of the run dir) and logs every request to $RUN_DIR/webhooks.log. Before the worker starts:
+# with chDB, one process at a time opens the store. VIGIE_WEBHOOKS_ENABLED=false: off.
+webhooks() {
+  export VIGIE_WEBHOOKS_ENABLED=${VIGIE_WEBHOOKS_ENABLED:-true}
+  export VIGIE_WEBHOOK_ALLOW_HTTP_LOOPBACK=${VIGIE_WEBHOOK_ALLOW_HTTP_LOOPBACK:-true}
+  [ "$VIGIE_WEBHOOKS_ENABLED" = true ] || return 0
+  if [ "${KEEP_DATA:-0}" != 1 ]; then rm -f "$RUN_DIR/webhook-secret" "$RUN_DIR/webhooks.log"; fi
+  $PY scripts/webhook_demo.py --url "http://127.0.0.1:$WEBHOOK_PORT/vigie" \
+    --secret-file "$RUN_DIR/webhook-secret"
+  if ! running "$RUN_DIR/webhook-receiver.pid"; then
+    nohup $PY scripts/webhook_receiver.py --port "$WEBHOOK_PORT" \
+      --secret-file "$RUN_DIR/webhook-secret" --log "$RUN_DIR/webhooks.log" \
+      >"$RUN_DIR/webhook-receiver.out" 2>&1 &
+    echo $! >"$RUN_DIR/webhook-receiver.pid"
+  fi
+}
+
 start() {
   if running "$RUN_DIR/worker.pid"; then
     echo "vigie is already running (make stop first)"; status; return 0
@@ -53,8 +73,16 @@ start() {
         > var/console-dev-tokens)
     fi
     VIGIE_CONSOLE_TOKENS=$(cat var/console-dev-tokens)
+    # A demo partner (Évry-Courcouronnes municipal police, registered from the simulator's
+    # demo partners): its token opens the console on its perimeter only.
+    if [ ! -s var/console-partner-token ]; then
+      (umask 077; $PY -c 'import secrets; print(secrets.token_urlsafe(24))' \
+        > var/console-partner-token)
+    fi
+    VIGIE_CONSOLE_TOKENS="$VIGIE_CONSOLE_TOKENS,$(cat var/console-partner-token):partner:demo-pm-evry:pm-91228"
   fi
   export VIGIE_CONSOLE_TOKENS
+  export VIGIE_CONSOLE_PARTNERS_SEED=${VIGIE_CONSOLE_PARTNERS_SEED:-$PWD/offline/simulator/demo_partners.json}
   pseudonym_secret
   # Each demo starts from scratch: the simulator makes a new history each time, and the
   # state of a previous demo (its stream clock ran ahead at SPEEDUP x the wall clock) would
@@ -65,6 +93,7 @@ start() {
     echo "previous demo data cleared (KEEP_DATA=1 keeps it)"
   fi
   bash scripts/kafka.sh start --port "${KAFKA_PORT:-19092}" >/dev/null
+  webhooks
   nohup "$VIGIE" worker >"$RUN_DIR/worker.log" 2>&1 &
   echo $! >"$RUN_DIR/worker.pid"
   echo "worker starting (log: $RUN_DIR/worker.log)"
@@ -99,9 +128,12 @@ start() {
 Vigie is running (embedded ClickHouse: chDB in var/vigie/chdb).
   Console (ops room):  http://127.0.0.1:$VIGIE_CONSOLE_PORT/#token=${VIGIE_CONSOLE_TOKENS%%:*}
   Token (operator):    ${VIGIE_CONSOLE_TOKENS%%:*}
+  Partner (PM Évry):   http://127.0.0.1:$VIGIE_CONSOLE_PORT/#token=$(cat var/console-partner-token 2>/dev/null)
   Metrics:             http://127.0.0.1:$VIGIE_WEB_PORT/metrics
   Health:              http://127.0.0.1:$VIGIE_WEB_PORT/healthz  /readyz
   Stored counts:       .venv/bin/vigie counts
+  Feedback to reporters: .venv/bin/vigie feedback [--report ID]  (vigie.reports.feedback.v1)
+  Partner webhooks:    $RUN_DIR/webhooks.log (signed POSTs to 127.0.0.1:$WEBHOOK_PORT, verified)
   Topics:              vigie.incidents.v1, vigie.alerts.v1 on $VIGIE_KAFKA_BOOTSTRAP
   Logs:                $RUN_DIR/worker.log  $RUN_DIR/simulator.log
   Stop everything:     make stop
@@ -109,7 +141,7 @@ MSG
 }
 
 stop() {
-  for name in simulator worker; do
+  for name in simulator worker webhook-receiver; do
     if running "$RUN_DIR/$name.pid"; then
       kill "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null || true
       for _ in $(seq 1 30); do running "$RUN_DIR/$name.pid" || break; sleep 1; done
@@ -121,7 +153,7 @@ stop() {
 }
 
 status() {
-  for name in worker simulator; do
+  for name in worker simulator webhook-receiver; do
     if running "$RUN_DIR/$name.pid"; then echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done

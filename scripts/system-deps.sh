@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite and benchmarks need, when missing:
-# clickhouse-server/-client (server-mode tests), prometheus (promtool), chromium (browser tests).
+# clickhouse-server/-client (server-mode tests), prometheus (promtool), chromium (browser tests),
+# poppler-utils (pdftotext: the diagnostic's PDF).
 # The packages' services are not started (policy-rc.d refuses it during the install): tests
 # start their own instances on loopback, and this script never stops a process it did not
 # start (a user's own Prometheus or ClickHouse keeps running).
@@ -9,6 +10,7 @@ need=()
 command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickhouse-client)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)  # the diagnostic's PDF test
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -17,6 +17,8 @@ import signal
 
 from console.app import create_console_app, start_console
 from console.auth import TokenConfigError, TokenRegistry, generate_dev_tokens
+from console.incident_actions import KafkaFeedbackPublisher, install_feedback_publisher
+from console.partner_seed import install_partner_seed
 from console.publisher import KafkaActionPublisher
 from console.security import ConsoleLimits
 from console.settings import get_console_settings
@@ -74,6 +76,10 @@ async def _serve(args: argparse.Namespace) -> int:
         poll_seconds=console.poll_seconds,
         limits=ConsoleLimits.from_settings(console),
     )
+    if not args.no_kafka:
+        feedback = KafkaFeedbackPublisher(settings.kafka_bootstrap, settings.topic_feedback)
+        install_feedback_publisher(app, feedback)
+    install_partner_seed(app, console.partners_seed)
     host, port = args.host or console.host, args.port or console.port
     runner = await start_console(app, host, port)
     log.info("console on http://%s:%d/ (%d tokens)", host, port, len(tokens))

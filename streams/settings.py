@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     topic_alert_actions: str = Field(
         "vigie.alerts.actions.v1", description="Operator acknowledgements and closures"
     )
+    topic_feedback: str = Field(
+        "vigie.reports.feedback.v1",
+        description="Feedback to reporters: each report's status transitions (compacted)",
+    )
     partner_topic_prefix: str = Field(
         "",
         description="Per-partner topics on: the worker also reads every topic "
@@ -155,7 +159,7 @@ class Settings(BaseSettings):
         if partner is not None:
             own = [self.topic_partner, self.topic_citizen, self.topic_rejected,
                    self.topic_enriched, self.topic_incidents, self.topic_alerts,
-                   self.topic_alert_actions]
+                   self.topic_alert_actions, self.topic_feedback]
             clash = [t for t in own if partner.org_of(t) is not None]
             if clash:
                 raise PydanticCustomError(
@@ -199,6 +203,33 @@ class Settings(BaseSettings):
         "wall",
         description="Detector clock: `wall` (production) or `data` (the newest first-seen "
         "time in the store; for replays and simulations faster than real time)",
+    )
+
+    # --- Webhooks to partners (agents.deliver, docs/webhooks.md) ---
+    webhooks_enabled: bool = Field(
+        False,
+        description="Deliver incidents and alerts to the partners' webhooks (partner "
+        "registry subscriptions): signed POSTs from a ClickHouse outbox, retried, parked",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Failed attempts after which a delivery is parked (dead-letter)"
+    )
+    webhook_backoff_seconds: float = Field(
+        2.0, gt=0, description="Base of the jittered exponential backoff between attempts"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        600.0, gt=0, description="Longest pause between two attempts of a delivery"
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time limit of one POST (connection, answer)"
+    )
+    webhook_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the sender looks for due deliveries"
+    )
+    webhook_allow_http_loopback: bool = Field(
+        False,
+        description="Also deliver over plain http to a loopback host (local development "
+        "only; https with a verified certificate otherwise)",
     )
 
     console_embedded: bool | None = Field(

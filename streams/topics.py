@@ -31,6 +31,7 @@ class Topics:
     incidents: faust.TopicT
     alerts: faust.TopicT
     alert_actions: faust.TopicT
+    feedback: faust.TopicT
 
     def all(self) -> list[faust.TopicT]:
         return [getattr(self, field.name) for field in fields(self)]
@@ -45,6 +46,8 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
         settings.topic_rejected: {
             "retention.ms": topic_retention_ms(settings.rejected_retention_hours)
         },
+        # keyed by report: the latest status of each report stays (no personal data)
+        settings.topic_feedback: {"cleanup.policy": "compact"},
     }
 
 
@@ -71,6 +74,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         incidents=raw(settings.topic_incidents),
         alerts=raw(settings.topic_alerts),
         alert_actions=raw(settings.topic_alert_actions),
+        feedback=raw(settings.topic_feedback),
     )
 
 

@@ -26,13 +26,15 @@ from agents.ports.health import Health
 from agents.ports.store import Store
 from streams.local_api import TOKEN_FILE, bearer_matches
 
+#: `vigie webhooks` against a worker holding the embedded store (`streams.webhooks`).
+WEBHOOK_PATHS = ("/webhooks/parked", "/webhooks/log", "/webhooks/replay")
 #: Every path a worker answers on VIGIE_WEB_PORT (unauthenticated: health and metrics; the
 #: aggregate counts for local tooling ask for the local API token).
-WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/counts"})
+WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/counts", *WEBHOOK_PATHS})
 #: Answered to loopback clients only (`vigie counts`, scripts/run.sh, benchmarks), on top of
 #: the token (defence in depth): the port listens on every interface in containers, and
 #: counts per commune are not public.
-LOOPBACK_ONLY_PATHS = frozenset({"/counts"})
+LOOPBACK_ONLY_PATHS = frozenset({"/counts", *WEBHOOK_PATHS})
 
 Handler = Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]]
 

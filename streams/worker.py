@@ -25,6 +25,7 @@ import faust
 from agents.correlate import CorrelateProcessor
 from agents.detect import ClickHouseCountStore, DetectProcessor
 from agents.faust_agents import AgentConfig, install_correlate, install_detector, install_ingest
+from agents.feedback import FeedbackSink
 from agents.ingest import IngestProcessor
 from agents.ingest_loop import IngestLoopConfig
 from agents.ports import metrics
@@ -149,7 +150,10 @@ def build_worker(settings: Settings) -> BuiltWorker:
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic, key, value, None, None, None)
 
+    feedback = FeedbackSink(store=store, send=send, topic=settings.topic_feedback, retry=retry,
+                            run_blocking=run_blocking, health=health)
     ingest = IngestProcessor(
+        feedback_sink=feedback,
         store=store,
         enricher=geocoder,
         pseudonymiser=hasher,
@@ -167,6 +171,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
     )
     ingest_loop = install_ingest(app, topics, ingest, ingest_loop_config(settings))
     correlate = CorrelateProcessor(
+        feedback_sink=feedback,
         store=store,
         send=send,
         incidents_topic=settings.topic_incidents,
@@ -192,6 +197,10 @@ def build_worker(settings: Settings) -> BuiltWorker:
         clock=data_clock if settings.detector_clock == "data" else time.time,
         health=health)
     install_detector(app, detect, stages)
+    if settings.webhooks_enabled:  # partner webhooks (docs/webhooks.md)
+        from streams.webhooks import install_webhooks
+
+        install_webhooks(app, settings, store, run_blocking, retry, health, jurisdictions)
 
     # the leader (which runs the detector) only changes in a rebalance: restore the alerts
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # receivers take (sender, *args)
@@ -251,6 +260,8 @@ def install_console(app: faust.App, store: Any, run_blocking: BlockingRunner, re
     @app.task  # type: ignore[untyped-decorator]  # faust leaves its decorators untyped
     async def console() -> None:
         from console import KafkaActionPublisher, create_console_app, start_console
+        from console.incident_actions import KafkaFeedbackPublisher, install_feedback_publisher
+        from console.partner_seed import install_partner_seed
         from console.security import ConsoleLimits
 
         web = create_console_app(
@@ -265,6 +276,9 @@ def install_console(app: faust.App, store: Any, run_blocking: BlockingRunner, re
             run_blocking=run_blocking,
             limits=ConsoleLimits.from_settings(cs),
         )
+        feedback = KafkaFeedbackPublisher(settings.kafka_bootstrap, settings.topic_feedback)
+        install_feedback_publisher(web, feedback)
+        install_partner_seed(web, cs.partners_seed)
         await start_console(web, cs.host, cs.port)
         log.info("console listening", extra={"host": cs.host, "port": cs.port})
 

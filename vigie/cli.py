@@ -24,7 +24,12 @@ SUBCOMMANDS = (
     ("refdata", "offline.refdata_build"),
     ("backtest", "offline.backtest"),
     ("eval", "offline.evaluation"),
+    ("params", "offline.params_cli"),
     ("console", "streams.console_server"),
+    ("partners", "streams.partners_cli"),
+    ("diagnostic", "streams.diagnostic_cli"),
+    ("feedback", "streams.feedback_cli"),
+    ("webhooks", "streams.webhooks"),
 )
 
 DESCRIPTION = """\

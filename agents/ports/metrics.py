@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -118,6 +118,33 @@ ALERTS = Counter(
     registry=REGISTRY,
 )
 
+# --- feedback to reporters (agents.core.feedback) ----------------------------------------
+# 1 h and 24 h exact: the share of transitions sent within them is bucket / count.
+FEEDBACK_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
+                    43200.0, 86400.0, 172800.0, 604800.0)
+FEEDBACK = Counter(
+    "vigie_report_feedback_total",
+    "Report status transitions sent on the feedback topic, by status (recu, rejete, "
+    "rattache, pris_en_compte, clos)",
+    ["status"],
+    registry=REGISTRY,
+)
+FEEDBACK_DELAY = Histogram(
+    "vigie_report_feedback_delay_seconds",
+    "Time from a report's reported_at (a rejected message: its Kafka timestamp) to the "
+    "sending of each of its status transitions, by status",
+    ["status"],
+    buckets=FEEDBACK_BUCKETS,
+    registry=REGISTRY,
+)
+
+
+def count_feedback(status: str, delay_s: float | None) -> None:
+    """One status transition sent (`delay_s`: since the report was made, when known)."""
+    FEEDBACK.labels(status=status).inc()
+    if delay_s is not None:
+        FEEDBACK_DELAY.labels(status=status).observe(max(0.0, delay_s))
+
 # --- end-to-end latency (reported_at -> ...) ---------------------------------------------
 E2E_LATENCY = Histogram(
     "vigie_end_to_end_latency_seconds",
@@ -192,6 +219,40 @@ SINK_RETRIES = Counter(
     registry=REGISTRY,
 )
 
+# --- webhook deliveries (agents.deliver) ---------------------------------------------------
+WEBHOOK_OUTCOMES = ("queued", "delivered", "parked", "replayed")
+WEBHOOK_DELIVERIES = Counter(
+    "vigie_webhook_deliveries_total",
+    "Webhook deliveries by step: queued (in the outbox), delivered (a 2xx), parked (after the "
+    "last allowed attempt), replayed (by an operator)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "vigie_webhook_attempts_total",
+    "Webhook POST attempts by outcome (delivered, http_error, timeout, connection_error, "
+    "unsubscribed, refused_url)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_DURATION = Histogram(
+    "vigie_webhook_delivery_duration_seconds",
+    "Duration of one webhook POST attempt, until its answer or its timeout",
+    buckets=SINK_BUCKETS,
+    registry=REGISTRY,
+)
+WEBHOOK_PENDING = Gauge(
+    "vigie_webhook_pending",
+    "Webhook deliveries in the outbox not delivered yet and not parked (every partner)",
+    registry=REGISTRY,
+)
+WEBHOOK_PARKED = Gauge(
+    "vigie_webhook_parked",
+    "Webhook deliveries parked after their last allowed attempt, waiting for an operator's "
+    "replay (`vigie webhooks list-parked`)",
+    registry=REGISTRY,
+)
+
 # --- consumption and state ---------------------------------------------------------------
 CONSUMER_BATCH = Histogram(
     "vigie_consumer_batch_messages",
@@ -212,6 +273,14 @@ STATE_ENTRIES = Gauge(
     "Entries in a worker state table (dedup, open_incidents, chronic_places), partitions "
     "held by this worker",
     ["table"],
+    registry=REGISTRY,
+)
+CORRELATION_DISPERSION_SCALE = Gauge(
+    "vigie_correlation_dispersion_scale",
+    "Learnt position dispersion per source: per-axis standard deviation per metre of stated "
+    "(or default) accuracy, pooled over the partitions this worker holds (0.41: accuracy_m "
+    "is an honest 95 % radius; larger: understated)",
+    ["source_kind", "accuracy"],
     registry=REGISTRY,
 )
 
@@ -336,6 +405,14 @@ def set_state_size(table: str, entries: int) -> None:
     STATE_ENTRIES.labels(table=table).set(entries)
 
 
+def set_dispersion_scales(scales: Mapping[tuple[str, bool], float]) -> None:
+    """(source kind, accuracy stated) -> learnt scale (`correlation.estimate`); the labels are
+    the SourceKind values and stated/default."""
+    for (kind, stated), scale in scales.items():
+        CORRELATION_DISPERSION_SCALE.labels(
+            source_kind=kind, accuracy="stated" if stated else "default").set(scale)
+
+
 def observe_detector_run(
     seconds: float, ok: bool = True, now: float | None = None, ready: bool | None = None
 ) -> None:
@@ -378,6 +455,24 @@ def sample(name: str, **labels: str) -> float:
     value = REGISTRY.get_sample_value(name, labels)
     return 0.0 if value is None else value
 
+
+
+def count_webhook_delivery(outcome: str, n: int = 1) -> None:
+    if outcome not in WEBHOOK_OUTCOMES:
+        raise ValueError(f"webhook outcome must be one of {WEBHOOK_OUTCOMES}, not {outcome!r}")
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc(n)
+
+
+def observe_webhook_attempt(outcome: str, seconds: float) -> None:
+    """One POST attempt (`outcome`: a bounded word, see WEBHOOK_ATTEMPTS)."""
+    WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
+    if seconds > 0:
+        WEBHOOK_DURATION.observe(seconds)
+
+
+def set_webhook_backlog(pending: int, parked: int) -> None:
+    WEBHOOK_PENDING.set(pending)
+    WEBHOOK_PARKED.set(parked)
 
 
 # --- documentation -----------------------------------------------------------------------

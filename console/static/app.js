@@ -1,10 +1,9 @@
-/* Vigie ops-room console: plain JS, no library, no remote asset (works offline). */
+/* Vigie ops-room console: plain JS, no remote asset (works offline); the map is map.js. */
 "use strict";
 
 (function () {
   const TOKEN_KEY = "vigie.token";
   const WALL_KEY = "vigie.wall";
-  const SVG_NS = "http://www.w3.org/2000/svg";
   const TZ = "Europe/Paris";
   const fmtTime = new Intl.DateTimeFormat("fr-FR", { timeZone: TZ, hour: "2-digit", minute: "2-digit" });
   const fmtDateTime = new Intl.DateTimeFormat("fr-FR", {
@@ -17,7 +16,7 @@
   const state = {
     token: null, me: null, labels: {}, kinds: {}, communes: {}, jurisdictions: {},
     incidentOffset: 0, incidentNext: null, alerts: new Map(), source: null,
-    projection: null, refreshTimers: {}, pendingAction: null, session: 0, streamRetry: 0,
+    refreshTimers: {}, pendingAction: null, session: 0, streamRetry: 0,
   };
 
   // ---- helpers ------------------------------------------------------------------------
@@ -33,11 +32,6 @@
       if (c === null || c === undefined) continue;
       node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
-    return node;
-  }
-  function svg(tag, attrs) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
     return node;
   }
   const catLabel = (c) => state.labels[c] || c;
@@ -105,11 +99,12 @@
     state.refreshTimers = {};
     Object.assign(state, {
       labels: {}, kinds: {}, communes: {}, jurisdictions: {}, alerts: new Map(),
-      incidentOffset: 0, incidentNext: null, projection: null, pendingAction: null,
+      incidentOffset: 0, incidentNext: null, pendingAction: null,
     });
     for (const id of ["details", "action-dialog"]) if ($(id).open) $(id).close();
     $("main").hidden = true;
     $("who").textContent = "";
+    showPartner(null);
     $("filters").reset();
     for (const id of ["f-category", "f-insee", "f-jurisdiction"]) $(id).length = 1;
     for (const node of document.querySelectorAll(".kpi-value")) {
@@ -117,8 +112,8 @@
       node.classList.remove("bump");
     }
     for (const id of ["trend", "by-category", "by-commune", "by-jurisdiction", "incident-rows",
-      "alert-feed", "details-body", "map"]) $(id).replaceChildren();
-    $("map").removeAttribute("viewBox");
+      "alert-feed", "details-body"]) $(id).replaceChildren();
+    if (window.VigieMap) window.VigieMap.clear();
     $("trend").setAttribute("aria-label", "Tendance sur 7 jours");
     for (const id of ["alerts-count", "map-note", "action-summary", "action-error"]) $(id).textContent = "";
     $("details-title").textContent = "Détails";
@@ -138,8 +133,9 @@
     $("login").hidden = true;
     $("main").hidden = false;
     $("logout").hidden = false;
-    const roleLabel = state.me.role === "operator" ? "opérateur" : "lecture seule";
+    const roleLabel = { operator: "opérateur", partner: "partenaire" }[state.me.role] || "lecture seule";
     $("who").textContent = state.me.name + " (" + roleLabel + ")";
+    showPartner(state.me.partner);
     try {
       await loadReference();
     } catch (err) {
@@ -150,10 +146,23 @@
     await refreshAll();
   }
 
-  // ---- reference data, filters, map outline -------------------------------------------
+  // A partner sees its perimeter (the server only ever answers inside it).
+  function showPartner(partner) {
+    const banner = $("partner-banner");
+    $("partners-link").hidden = !(state.me && state.me.role === "operator");
+    if (!partner) { banner.hidden = true; banner.textContent = ""; return; }
+    const communes = partner.communes.map((c) => c.name).join(", ") || "aucune commune";
+    const cats = partner.categories.length ? " · catégories : " + partner.categories.join(", ") : "";
+    banner.textContent = "Périmètre de " + partner.name + " : " + communes + cats +
+      (partner.active ? "" : " (partenaire désactivé : aucune donnée)");
+    banner.hidden = false;
+  }
+
+  // ---- reference data, filters, map outlines ------------------------------------------
   async function loadReference() {
-    const [filters, geo] = await Promise.all([
+    const [filters, geo, juris] = await Promise.all([
       api("/api/refdata/filters"), api("/api/refdata/communes.geojson"),
+      api("/api/refdata/jurisdictions.geojson"),
     ]);
     fillSelect("f-category", filters.categories.map((c) => [c.value, c.label]));
     fillSelect("f-insee", filters.communes.map((c) => [c.insee, c.name]));
@@ -162,49 +171,14 @@
     filters.source_kinds.forEach((k) => (state.kinds[k.value] = k.label));
     filters.communes.forEach((c) => (state.communes[c.insee] = c.name));
     filters.jurisdictions.forEach((j) => (state.jurisdictions[j.id] = j.name));
-    drawOutline(geo);
+    if (window.VigieMap) await window.VigieMap.setReference(geo, juris);
+    else $("map-note").textContent = "Carte indisponible : bibliothèque absente (make setup).";
   }
 
   function fillSelect(id, options) {
     const select = $(id);
     select.length = 1;
     for (const [value, label] of options) select.append(el("option", { value }, label));
-  }
-
-  function eachRing(geometry, fn) {
-    const polys = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
-    for (const poly of polys) for (const ring of poly) fn(ring);
-  }
-
-  function drawOutline(geo) {
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    for (const f of geo.features) eachRing(f.geometry, (ring) => {
-      for (const [x, y] of ring) {
-        minX = Math.min(minX, x); maxX = Math.max(maxX, x);
-        minY = Math.min(minY, y); maxY = Math.max(maxY, y);
-      }
-    });
-    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-    const scale = 1000 / ((maxX - minX) * k);
-    const project = (lon, lat) => [(lon - minX) * k * scale, (maxY - lat) * scale];
-    state.projection = { project, metersPerUnit: 111320 / scale };
-    const map = $("map");
-    map.replaceChildren();
-    const height = (maxY - minY) * scale;
-    map.setAttribute("viewBox", "-10 -10 1020 " + (height + 20).toFixed(0));
-    const communes = svg("g", { class: "communes" });
-    for (const f of geo.features) {
-      let d = "";
-      eachRing(f.geometry, (ring) => {
-        d += ring.map(([x, y], i) => (i ? "L" : "M") + project(x, y).map((v) => v.toFixed(1)).join(" ")).join("") + "Z";
-      });
-      const path = svg("path", { d, class: "commune", "data-insee": f.properties.insee });
-      const title = svg("title", {});
-      title.textContent = f.properties.name + " (" + f.properties.insee + ")";
-      path.append(title);
-      communes.append(path);
-    }
-    map.append(communes, svg("g", { id: "zones" }), svg("g", { id: "points" }));
   }
 
   // ---- live stream --------------------------------------------------------------------
@@ -296,6 +270,14 @@
     }
   }
 
+  // share of reports with a feedback beyond "reçu" within 1 h / 24 h (`feedback_share`)
+  function setFeedbackKpi(fb) {
+    const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + " %");
+    const text = fb ? pct(fb.within_1h) + " / " + pct(fb.within_24h) : "–";
+    const node = $("kpi-feedback");
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
   async function refreshSummary() {
     const s = await api("/api/summary?" + filterParams());
     setKpi("kpi-hour", s.last_hour);
@@ -303,6 +285,7 @@
     setKpi("kpi-window", s.in_window);
     setKpi("kpi-incidents", s.open_incidents);
     setKpi("kpi-alerts", s.open_alerts);
+    setFeedbackKpi(s.feedback);
     drawTrend(s.trend);
     drawBars("by-category", s.by_category.map((r) => [catLabel(r.category), r.n]));
     drawBars("by-commune", s.by_commune.map((r) => [r.commune || communeName(r.insee) || "Inconnue", r.n]));
@@ -335,50 +318,7 @@
   }
 
   async function refreshMap() {
-    if (!state.projection) return;
-    const data = await api("/api/map?" + filterParams());
-    const { project, metersPerUnit } = state.projection;
-    const points = $("points"), zones = $("zones");
-    zones.replaceChildren();
-    for (const a of data.alerts) {
-      const label = "Zone d'alerte " + catLabel(a.category) + ", sévérité " + a.severity;
-      const group = svg("g", { class: "zone-group", tabindex: "0", role: "button", "aria-label": label });
-      for (const poly of a.cell_polygons) {
-        const d = poly.map(([lat, lon], i) => (i ? "L" : "M") + project(lon, lat).map((v) => v.toFixed(1)).join(" ")).join("") + "Z";
-        group.append(svg("path", { d, class: "zone" }));
-      }
-      const [cx, cy] = project(a.center_lon, a.center_lat);
-      group.append(svg("circle", { cx, cy, r: Math.max(16, a.radius_m / metersPerUnit), class: "zone-ring" }));
-      bindActivate(group, () => showAlert(a.alert_id));
-      zones.append(group);
-    }
-    points.replaceChildren();
-    // most recent on top; only the 50 most recent are tab stops (the table below lists all)
-    data.incidents.forEach((inc, rank) => (inc.focusable = rank < 50));
-    for (const inc of data.incidents.slice().reverse()) {
-      const [cx, cy] = project(inc.lon, inc.lat);
-      const r = 5 + 3.5 * Math.sqrt(inc.report_count);
-      const label = "Incident " + catLabel(inc.category) + " à " + inc.commune + ", " +
-        inc.report_count + " signalement" + (inc.report_count > 1 ? "s" : "");
-      const dot = svg("circle", {
-        cx: cx.toFixed(1), cy: cy.toFixed(1), r: r.toFixed(1), role: "button",
-        tabindex: inc.focusable ? "0" : "-1",
-        class: "incident " + inc.status, "aria-label": label, "data-incident-id": inc.incident_id,
-      });
-      const title = svg("title", {});
-      title.textContent = label;
-      dot.append(title);
-      bindActivate(dot, () => showIncident(inc.incident_id));
-      points.append(dot);
-    }
-    $("map-note").textContent = data.truncated ? "(affichage limité aux plus récents)" : "";
-  }
-
-  function bindActivate(node, fn) {
-    node.addEventListener("click", fn);
-    node.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fn(); }
-    });
+    if (window.VigieMap) await window.VigieMap.refresh(filterParams());
   }
 
   async function refreshIncidents() {
@@ -431,7 +371,8 @@
     feed.replaceChildren(...list.map((a) => alertItem(a, a.alert_id === freshId)));
     if (kept) {
       const item = [...feed.children].find((li) => li.dataset.alertId === kept.id);
-      const target = item && (kept.action ? item.querySelector(`[data-action="${kept.action}"]`) : item);
+      // the focused button may be gone (an acknowledged alert has no "Acquitter"): its alert
+      const target = item && ((kept.action && item.querySelector(`[data-action="${kept.action}"]`)) || item);
       if (target) target.focus({ preventScroll: true });
     }
     $("alerts-empty").hidden = list.length > 0;
@@ -445,11 +386,14 @@
     let stateText;
     if (op) {
       const verb = op.action === "ack" ? "Acquittée" : "Clôturée";
-      stateText = [el("strong", {}, verb), " par " + op.operator + " à " + fmtTime.format(new Date(op.at * 1000)) + " : « " + op.comment + " »"];
+      // a partner is not shown other principals' names and notes (empty)
+      stateText = [el("strong", {}, verb), (op.operator ? " par " + op.operator : "") + " à " +
+        fmtTime.format(new Date(op.at * 1000)) + (op.comment ? " : « " + op.comment + " »" : "")];
     } else {
       stateText = [el("strong", {}, a.status === "closed" ? "Terminée (détecteur)" : "À traiter")];
     }
     const canAct = state.me && state.me.role === "operator";
+    const canAck = canAct || (state.me && state.me.role === "partner"); // "pris en compte"
     const closedByOp = op && op.action === "close";
     const title = catLabel(a.category) + " — " + places;
     return el("li", {
@@ -461,8 +405,8 @@
         " attendus · score " + num(Math.round(a.score * 10) / 10) + " · émise à " + fmtTime.format(new Date(a.emitted_at * 1000))),
       el("div", { class: "alert-state" }, stateText),
       el("div", { class: "alert-actions" },
-        canAct && !op ? el("button", { type: "button", "data-action": "ack", "aria-label": "Acquitter l'alerte " + title,
-          onclick: () => openAction(a, "ack") }, "Acquitter") : null,
+        canAck && !op ? el("button", { type: "button", "data-action": "ack", "aria-label": "Acquitter l'alerte " + title,
+          onclick: () => openAction(a, "ack") }, canAct ? "Acquitter" : "Prendre en compte") : null,
         canAct && !closedByOp ? el("button", { type: "button", class: "danger", "data-action": "close",
           "aria-label": "Clôturer l'alerte " + title, onclick: () => openAction(a, "close") }, "Clôturer") : null,
         el("button", { type: "button", class: "ghost", "data-action": "details", "aria-label": "Détails de l'alerte " + title,
@@ -534,8 +478,61 @@
         el("h3", {}, "Signalements"),
         i.reports.length ? el("ul", { class: "reports" }, i.reports.map((r) =>
           el("li", {}, when(r.occurred_at) + " · " + (state.kinds[r.source_kind] || r.source_kind) + " (" + r.source_org + ") · " + catLabel(r.category))))
-          : el("p", { class: "muted" }, "Signalements non retrouvés dans la base (hors période conservée)."));
+          : el("p", { class: "muted" }, "Signalements non retrouvés dans la base (hors période conservée)."),
+        incidentActionForm(i));
     } catch (err) { report(err); }
+  }
+
+  // Outcomes of a closed incident, as agents/core/feedback.py OUTCOME_LABELS names them
+  // (tests/unit/test_feedback.py checks that they agree).
+  const OUTCOMES = [
+    ["intervention", "Intervention effectuée"],
+    ["interpellation", "Interpellation"],
+    ["orientation_partenaire", "Transmis au partenaire compétent"],
+    ["sans_suite", "Classé sans suite"],
+    ["fausse_alerte", "Aucun incident constaté"],
+  ];
+
+  // "Pris en compte" / "clos" with an outcome and a note: each reporter of the incident is
+  // told (the note stays in the console). Operators, and partners inside their perimeter.
+  function incidentActionForm(i) {
+    const role = state.me && state.me.role;
+    if (role !== "operator" && role !== "partner") return el("div");
+    const action = el("select", { id: "incident-action", "aria-label": "Action" },
+      el("option", { value: "pris_en_compte" }, "Pris en compte"), el("option", { value: "clos" }, "Clos"));
+    const outcome = el("select", { id: "incident-outcome", "aria-label": "Issue", disabled: "" },
+      OUTCOMES.map(([v, label]) => el("option", { value: v }, label)));
+    const note = el("textarea", { id: "incident-note", rows: "2", maxlength: "500", "aria-label": "Note (obligatoire)" });
+    const result = el("p", { class: "muted", role: "status" });
+    const button = el("button", { type: "submit", class: "primary" }, "Enregistrer");
+    action.onchange = () => { outcome.disabled = action.value !== "clos"; };
+    const newId = () => (crypto.randomUUID ? crypto.randomUUID() : null);
+    let id = newId();  // kept for a retry after a failure: the action is recorded once
+    const form = el("form", { class: "incident-action" }, el("h3", {}, "Traitement de l'incident"),
+      action, outcome, note, button, result);
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const comment = note.value.trim();
+      if (!comment) { result.textContent = "La note est obligatoire."; return; }
+      const body = { action: action.value, comment };
+      if (action.value === "clos") body.outcome = outcome.value;
+      if (id) body.action_id = id;
+      button.disabled = true;
+      try {
+        const r = await api("/api/incidents/" + encodeURIComponent(i.incident_id) + "/actions", {
+          method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
+        });
+        result.textContent = "Enregistré : " + num(r.reports_notified) + " signalant(s) informé(s).";
+        id = newId();
+        button.disabled = false;
+      } catch (err) {
+        if (err instanceof SessionEnded) return;
+        if (err instanceof AuthError) return showLogin("Jeton refusé.");
+        result.textContent = "Échec : " + err.message;
+        button.disabled = false;
+      }
+    };
+    return form;
   }
 
   async function showAlert(id) {
@@ -559,6 +556,9 @@
   }
 
   // ---- wiring -------------------------------------------------------------------------
+  // what map.js needs from the page: the API client, the labels and the details panel
+  window.VigieConsole = { api, catLabel, when, showIncident, showAlert };
+
   function setWall(on) {
     document.documentElement.classList.toggle("wall", on);
     $("wall-toggle").setAttribute("aria-pressed", String(on));

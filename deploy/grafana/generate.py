@@ -367,6 +367,41 @@ def sre_dashboard() -> Board:
         h=5,
         instant=True,
     )
+
+    # Every worker counts the whole outbox: max, not sum, across workers.
+    b.row("Partner webhooks")
+    b.panel(
+        "Deliveries /s by outcome",
+        [(f"sum by (outcome) (rate(vigie_webhook_deliveries_total[{RI}]))", "{{outcome}}")],
+        unit="reqps",
+        w=6,
+    )
+    b.panel(
+        "Attempts /s by outcome",
+        [(f"sum by (outcome) (rate(vigie_webhook_attempts_total[{RI}]))", "{{outcome}}")],
+        unit="reqps",
+        w=6,
+    )
+    b.panel(
+        "Attempt duration p95",
+        [
+            (
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(vigie_webhook_delivery_duration_seconds_bucket[{RI}])))",
+                "p95",
+            )
+        ],
+        unit="s",
+        w=6,
+    )
+    b.panel(
+        "Pending and parked deliveries",
+        [("max(vigie_webhook_pending)", "pending"), ("max(vigie_webhook_parked)", "parked")],
+        w=6,
+        description="Parked deliveries wait for an operator: `vigie webhooks list-parked`, "
+        "then `vigie webhooks replay`",
+        thresholds=[(1, "red")],
+    )
     return b
 
 

@@ -11,17 +11,21 @@ from offline.simulator.config import CategoryProfile, SimulationConfig, default_
 from offline.simulator.engine import SimMessage, Simulation, simulate
 from offline.simulator.messages import GEO_REASONS, TOPIC_CITIZEN, TOPIC_PARTNER
 from offline.simulator.output import SinkStats, paced, produce_kafka, write_jsonl
+from offline.simulator.world import ReportingWorld, apply_world, draw_world
 
 __all__ = [
     "GEO_REASONS",
     "TOPIC_CITIZEN",
     "TOPIC_PARTNER",
     "CategoryProfile",
+    "ReportingWorld",
     "SimMessage",
     "Simulation",
     "SimulationConfig",
     "SinkStats",
+    "apply_world",
     "default_categories",
+    "draw_world",
     "paced",
     "produce_kafka",
     "simulate",

@@ -12,6 +12,7 @@ from datetime import datetime
 from offline.simulator.config import PARIS, SimulationConfig
 from offline.simulator.engine import SimMessage, simulate
 from offline.simulator.output import paced, produce_kafka, truth_header, write_jsonl
+from offline.simulator.world import apply_world, burst_fields, draw_world
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,9 +32,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"valid original reports/day ({d.reports_per_day:g})",
     )
     p.add_argument("--count", type=int, default=None, help="stop after N messages")
-    p.add_argument("--outbreaks", type=int, default=d.outbreaks)
+    p.add_argument("--outbreaks", type=int, default=None, help=f"outbreaks ({d.outbreaks})")
+    p.add_argument(
+        "--no-outbreaks",
+        action="store_true",
+        help="no outbreak at all (a null world: every alert on it is false)",
+    )
+    p.add_argument(
+        "--outbreak-model",
+        choices=OUTBREAK_MODELS,
+        default="default",
+        help="default: the simulator's (12-72 h, 6-15x the local rate); burst: the detection "
+        "targets' kind (3-24 h, ~3 extra incidents an hour, 150-400 m; 40 per 28 days)",
+    )
+    p.add_argument(
+        "--world",
+        choices=("default", "random"),
+        default="default",
+        help="reporting model: the default one, or one drawn from wide ranges by --seed "
+        "(recorded as the `world` line of the ground truth; see offline.simulator.world)",
+    )
     p.add_argument("--malformed-rate", type=float, default=d.malformed_rate)
-    p.add_argument("--redelivery-rate", type=float, default=d.redelivery_rate)
+    p.add_argument(
+        "--redelivery-rate",
+        type=float,
+        default=None,
+        help=f"share of re-delivered messages ({d.redelivery_rate:g}; a random world draws it)",
+    )
     p.add_argument("--to", choices=("file", "kafka"), default="file")
     p.add_argument("--out", default="reports.jsonl", help="reports file (--to file)")
     p.add_argument("--truth", default=None, help="ground-truth file (default: none)")
@@ -47,14 +72,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+OUTBREAK_MODELS = ("default", "burst")
+
+
 def config_from_args(args: argparse.Namespace) -> SimulationConfig:
     cfg = SimulationConfig(
         seed=args.seed,
         scale=args.scale,
-        outbreaks=args.outbreaks,
         malformed_rate=args.malformed_rate,
-        redelivery_rate=args.redelivery_rate,
     )
+    if args.world == "random":
+        cfg = apply_world(cfg, draw_world(args.seed))
+    if args.redelivery_rate is not None:  # given: it wins over the world's
+        cfg.redelivery_rate = args.redelivery_rate
     if args.rate_per_day is not None:
         cfg.reports_per_day = args.rate_per_day
     if args.realtime and args.start is None:
@@ -64,6 +94,16 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         cfg.start = args.start
     if args.days is not None:
         cfg.days = args.days
+    if args.outbreak_model == "burst":
+        # imported here: `vigie --help` need not load the detection package
+        from offline.detection_quality import BURST
+
+        for name, value in burst_fields(BURST.sim_fields(), cfg.days).items():
+            setattr(cfg, name, value)
+    if args.outbreaks is not None:
+        cfg.outbreaks = args.outbreaks
+    if args.no_outbreaks:
+        cfg.outbreaks = 0
     return cfg
 
 

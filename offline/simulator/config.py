@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from offline.simulator.area import SimArea
+    from offline.simulator.world import ReportingWorld
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -223,3 +224,5 @@ class SimulationConfig:
     pool_size: int = 256  # pre-sampled points per commune
     categories: dict[str, CategoryProfile] = field(default_factory=default_categories)
     area: SimArea | None = None  # None: the real Essonne reference data
+    # a drawn reporting model (`offline.simulator.world`); None: the default model above
+    world: ReportingWorld | None = None

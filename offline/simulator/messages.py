@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from agents.core.confusions import CONFUSED_WITH
 from offline.simulator.area import M_PER_DEG_LAT, SimArea
 from offline.simulator.clock import Clock
 from offline.simulator.config import MOBILE, PARIS, PERSISTENT, SimulationConfig
@@ -37,6 +38,7 @@ from offline.simulator.sources import (
     resolve,
 )
 from offline.simulator.text import contact, description
+from offline.simulator.world import MEDIAN_FACTOR, RADIUS_FACTOR, REPORT_ERROR_SPREAD
 from schemas.report import MAX_MESSAGE_BYTES
 
 TOPIC_PARTNER = "vigie.reports.partner.v1"
@@ -85,6 +87,14 @@ class ReportFactory:
         self.p_malformed = cfg.malformed_rate / shares
         known = area.known_insee
         self.unknown_insee = [f"91{n:03d}" for n in range(1000) if f"91{n:03d}" not in known]
+        self.world = cfg.world
+        self.confused_with = {c: sorted(CONFUSED_WITH.get(c, ())) for c in cfg.categories}
+
+    def _p(self, rule: SourceRule) -> float:
+        """A rule's probability of reporting, times the world's weight of its source kind."""
+        if self.world is None:
+            return rule.p
+        return min(rule.p * self.world.source_weights.get(rule.kind, 1.0), 0.98)
 
     # --- identities ---
     def report_id(self, kind: str, org: str) -> str:
@@ -129,7 +139,7 @@ class ReportFactory:
         twin = inc.twin_of is not None or inc.twinned
         for i, r in enumerate(rules):
             forced = twin and r.kind != CITIZEN and all(x.kind == CITIZEN for x in rules[:i])
-            if forced or rnd.random() < r.p:
+            if forced or rnd.random() < self._p(r):
                 for _ in range(1 + poisson(rnd, r.extra)):
                     out.append((r, self._first_obs(inc, r)))
         if not out:
@@ -137,7 +147,7 @@ class ReportFactory:
         if inc.kind == PERSISTENT:
             prof = self.cfg.categories[inc.category]
             n = poisson(rnd, prof.repeat_per_day * (inc.end - inc.start) / 86400.0)
-            weights = [r.p for r in rules]
+            weights = [self._p(r) for r in rules]
             for _ in range(n):
                 out.append((rnd.choices(rules, weights)[0], self._observe_time(inc)))
         return out
@@ -151,6 +161,8 @@ class ReportFactory:
 
     # --- one report ---
     def _position(self, inc: Incident, obs: float, kind: str) -> dict[str, object]:
+        if self.world is not None:
+            return self._world_position(inc, obs, kind)
         rnd = self.rnd
         commune = self.area.communes[inc.commune]
         if kind == CITIZEN:
@@ -175,6 +187,41 @@ class ReportFactory:
             loc["accuracy_m"] = round(accuracy, 0)
         return loc
 
+    def _true_point(self, inc: Incident, obs: float) -> tuple[float, float]:
+        if inc.kind == MOBILE and inc.end > inc.start:
+            f = min(max((obs - inc.start) / (inc.end - inc.start), 0.0), 1.0)
+            return inc.lat + f * (inc.lat2 - inc.lat), inc.lon + f * (inc.lon2 - inc.lon)
+        return inc.lat, inc.lon
+
+    def _world_position(self, inc: Incident, obs: float, kind: str) -> dict[str, object]:
+        """A position under the drawn world: per-axis sigma around the world's median error
+        (log-normal spread per report), the stated accuracy by the world's convention."""
+        world, rnd = self.world, self.rnd
+        assert world is not None
+        citizen = kind == CITIZEN
+        if citizen:
+            commune_only, no_acc = world.commune_only, 0.0
+            median_m, factor = world.citizen_error_m, world.stated_factor()
+        else:
+            default_share, _, no_acc = PRECISION[kind]
+            commune_only = world.partner_commune_only(default_share)
+            median_m = world.partner_error_m
+            factor = RADIUS_FACTOR[world.accuracy_radius]
+        if rnd.random() < commune_only:
+            return {"insee": self.area.communes[inc.commune].insee}
+        lat, lon = self._true_point(inc, obs)
+        sigma = median_m / MEDIAN_FACTOR * math.exp(REPORT_ERROR_SPREAD * rnd.gauss(0.0, 1.0))
+        dx, dy = rnd.gauss(0.0, sigma), rnd.gauss(0.0, sigma)
+        norm, room = math.hypot(dx, dy), max(inc.budget_m - 10.0, 0.0)
+        if norm > room:  # stay inside the served area (see `area`)
+            dx, dy = (dx * room / norm, dy * room / norm) if norm else (0.0, 0.0)
+        lat += dy / M_PER_DEG_LAT
+        lon += dx / (M_PER_DEG_LAT * math.cos(math.radians(lat)))
+        loc: dict[str, object] = {"lat": round(lat, 6), "lon": round(lon, 6)}
+        if factor is not None and rnd.random() >= no_acc:
+            loc["accuracy_m"] = max(round(sigma * factor, 0), 1.0)
+        return loc
+
     def _occurred(self, inc: Incident, r: SourceRule, kind: str, obs: float) -> float:
         rnd = self.rnd
         if r.delay == "discovery":  # the victim guesses when it happened
@@ -189,12 +236,24 @@ class ReportFactory:
         rnd, cfg = self.rnd, self.cfg
         commune = self.area.communes[inc.commune]
         kind, org = resolve(r, commune, rnd, inc.spot_kind == "gare")
-        recorded = obs + delay(r.delay, rnd)
-        sent = next_batch_upload(recorded, rnd) if r.delay == "batch" else recorded
+        world = self.world
+        if world is None:
+            recorded = obs + delay(r.delay, rnd)
+            batch = r.delay == "batch"
+        else:
+            recorded = obs + delay(r.delay, rnd) * world.lag_factor
+            batch = r.delay == "batch" or (
+                kind != CITIZEN and rnd.random() < world.late_batch_share
+            )
+        sent = next_batch_upload(recorded, rnd) if batch else recorded
         occurred = min(self._occurred(inc, r, kind, obs), recorded)
         utc = kind in UTC_WRITERS
         category = inc.category
-        if kind == CITIZEN:
+        if kind == CITIZEN and world is not None:
+            alternatives = self.confused_with[category]
+            if alternatives and rnd.random() < world.confusion:
+                category = rnd.choice(alternatives)
+        elif kind == CITIZEN:
             for alt, p in MISLABELS.get(category, ()):
                 if rnd.random() < p * cfg.mislabel_rate:
                     category = alt

@@ -1,7 +1,8 @@
 """Sinks for the simulated stream: JSON-lines files (reports + truth) and Kafka.
 
 `reports.jsonl` holds one message value a line, exactly the bytes Kafka would carry.
-`truth.jsonl` holds, in order: `outbreak` and `chronic_spot` lines, then for each
+`truth.jsonl` holds, in order: a `world` line (random worlds, `offline.simulator.world`),
+`outbreak` and `chronic_spot` lines, then for each
 message a `message` line (the i-th message line describes the i-th report line), each
 preceded, for the first message of an incident, by that `incident` line.
 """
@@ -47,8 +48,10 @@ def paced(
 
 
 def truth_header(sim: Simulation) -> list[dict[str, object]]:
-    """The truth lines known before the first message: outbreaks and chronic spots."""
-    return [*sim.outbreaks, *sim.chronic_spots]
+    """The truth lines known before the first message: the drawn reporting world (random
+    worlds only), outbreaks and chronic spots."""
+    world = [sim.config.world.truth()] if sim.config.world is not None else []
+    return [*world, *sim.outbreaks, *sim.chronic_spots]
 
 
 def _header(

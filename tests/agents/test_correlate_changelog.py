@@ -13,7 +13,7 @@ from typing import Any
 import h3
 
 from agents.core.record import ReportRecord
-from agents.correlate import PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
+from agents.correlate import ESTIMATES_KEY, PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
 from agents.faust_agents import IncidentStates
 from agents.ports.retry import RetryPolicy
 from tests.agents.fakes import FakeChangelog, FakeKafka, FakeStore, run_inline
@@ -68,8 +68,10 @@ def test_a_legacy_changelog_restores_per_partition_and_goes_on() -> None:
     assert set(engine.incident_ids()) == mine  # partition 1's states only
     iid = target["incident_id"]
     written = {key: value for _, key, value in changelog.writes}
-    # the joined incident, the clock, and the place memory (an occupied hall was reported)
-    assert set(written) == {iid, f"{WATERMARK_KEY}/1", f"{PLACES_KEY}/1"}
+    # the joined incident, the clock, the place memory (an occupied hall was reported) and
+    # the learnt parameters
+    assert set(written) == {
+        iid, f"{WATERMARK_KEY}/1", f"{PLACES_KEY}/1", f"{ESTIMATES_KEY}/1"}
     state = written[iid]
     assert state["_partition"] == 1
     assert len(state["members"]) == len(target["members"]) + 1

@@ -23,7 +23,7 @@ from faust.types import TP
 
 from agents import faust_agents
 from agents.core.correlation import incident_json
-from agents.correlate import PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
+from agents.correlate import ESTIMATES_KEY, PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
 from agents.detect import DetectProcessor
 from agents.faust_agents import install_correlate, install_detector, install_ingest
 from agents.ingest import IngestProcessor
@@ -146,10 +146,12 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     assert [v for t, _, v in w.kafka.sent if t == w.settings.topic_incidents] == [
         incident_json(r) for r in rows
     ]
-    # the incident's state and the partition's watermark went to the changelog (partition 3)
+    # the incident's state, the partition's watermark and learnt parameters went to the
+    # changelog (partition 3)
     written = {k: v for _, k, v in w.changelog.writes}
     assert {p for p, _, _ in w.changelog.writes} == {3}
-    assert set(written) == {iid, f"{WATERMARK_KEY}/3"}
+    assert set(written) == {iid, f"{WATERMARK_KEY}/3", f"{ESTIMATES_KEY}/3"}
+    assert w.table.data[f"{ESTIMATES_KEY}/3"] == written[f"{ESTIMATES_KEY}/3"]
     assert written[iid]["_partition"] == 3
     assert {m["report_id"] for m in written[iid]["members"]} == {
         police.report_id, citizen.report_id}
@@ -157,8 +159,8 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     # ... and to the table itself; every write confirmed by the broker before the ack
     assert w.table.data[iid] == written[iid]
     assert w.table.data[f"{WATERMARK_KEY}/3"] == citizen.reported_at
-    assert w.changelog.confirmed == 2
-    assert acked_at_confirm == [False, False]
+    assert w.changelog.confirmed == 3
+    assert acked_at_confirm == [False, False, False]
 
 
 async def test_undecodable_message_is_counted_skipped_and_the_agent_goes_on(
@@ -406,5 +408,5 @@ async def test_ingest_task_declares_the_output_topics_then_runs_the_loop(
     s = settings
     assert set(journal[:-1]) == {
         s.topic_partner, s.topic_citizen, s.topic_rejected, s.topic_enriched,
-        s.topic_incidents, s.topic_alerts, s.topic_alert_actions}
+        s.topic_incidents, s.topic_alerts, s.topic_alert_actions, s.topic_feedback}
     assert journal[-1] == "loop"

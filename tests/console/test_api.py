@@ -35,7 +35,7 @@ async def test_health_is_public_and_every_api_route_needs_a_token(client: Any) -
     c, _ = client
     assert (await c.get("/healthz")).status == 200
     protected = [
-        (m, p.replace("{incident_id}", "i1").replace("{alert_id}", "a1"))
+        (m, p.replace("{incident_id}", "i1").replace("{alert_id}", "a1").replace("{org}", "o1"))
         for m, p, _, auth in ROUTES
         if auth != "public"
     ]

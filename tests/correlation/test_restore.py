@@ -43,7 +43,11 @@ def test_restore_from_exported_state_gives_identical_future() -> None:
         json.loads(json.dumps(original.export_incident(i))) for i in original.incident_ids()
     ]
     rebuilt = Correlator()
-    rebuilt.restore(exported, watermark=original.watermark)
+    rebuilt.restore(
+        exported,
+        watermark=original.watermark,
+        estimates=json.loads(json.dumps(original.export_estimates())),
+    )
     assert rebuilt.open_count == original.open_count
     future_a = [v for r in records[half:] for v in original.process(r)]
     future_b = [v for r in records[half:] for v in rebuilt.process(r)]
@@ -68,7 +72,7 @@ def test_states_saved_without_search_cells_restore_alike() -> None:
         state["cells"] = ["891fb466257ffff"]
         old_format.append(state)
     rebuilt = Correlator()
-    rebuilt.restore(old_format, watermark=original.watermark)
+    rebuilt.restore(old_format, watermark=original.watermark, estimates=original.export_estimates())
     future_a = [v for r in records[half:] for v in original.process(r)]
     future_b = [v for r in records[half:] for v in rebuilt.process(r)]
     assert future_a == future_b

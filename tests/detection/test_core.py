@@ -193,7 +193,19 @@ def test_detects_injected_outbreak_and_runs_lifecycle() -> None:
         min_observed=det.config.min_observed,
         min_threshold=0.0,
     )
-    assert poisson.threshold < cal.threshold
+    twins = calibrate(
+        det.baseline,  # type: ignore[arg-type]
+        index,
+        false_alerts_per_day=1.0,
+        start_hour=hour_of(start),
+        days=30,
+        windows=det.config.windows,
+        ks=det.config.ks,
+        min_observed=det.config.min_observed,
+        min_threshold=0.0,
+        clumping=det.config.calibration_clumping,
+    )
+    assert poisson.threshold < twins.threshold
     # a burglary spree over a cell and its neighbours, 8 incidents in 4 hours on day 24
     ob_hour = H0 + 24 * 24 + 2
     zone = sorted(h3.grid_disk(index.cells[200], 1))

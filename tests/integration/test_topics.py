@@ -32,7 +32,7 @@ def test_missing_topics_are_created_once_with_the_configured_partitions(
         topic_partner=f"{tag}.partner", topic_citizen=f"{tag}.citizen",
         topic_rejected=f"{tag}.rejected", topic_enriched=f"{tag}.enriched",
         topic_incidents=f"{tag}.incidents", topic_alerts=f"{tag}.alerts",
-        topic_alert_actions=f"{tag}.actions",
+        topic_alert_actions=f"{tag}.actions", topic_feedback=f"{tag}.feedback",
     )
     _, topics = create_app(settings)
     kafka_broker.create_topics([settings.topic_partner], partitions=1)  # provisioned by ops
@@ -40,7 +40,7 @@ def test_missing_topics_are_created_once_with_the_configured_partitions(
     created = create_missing_topics(settings, topics)
 
     names = topic_names(topics)
-    assert len(names) == 7
+    assert len(names) == 8
     assert sorted(created) == sorted(n for n in names if n != settings.topic_partner)
     assert partitions_of(kafka_broker.bootstrap, names) == {
         n: 1 if n == settings.topic_partner else 3 for n in names}
@@ -75,7 +75,7 @@ def test_created_topics_with_personal_data_carry_a_retention(kafka_broker: Kafka
         topic_partner=f"{tag}.partner", topic_citizen=f"{tag}.citizen",
         topic_rejected=f"{tag}.rejected", topic_enriched=f"{tag}.enriched",
         topic_incidents=f"{tag}.incidents", topic_alerts=f"{tag}.alerts",
-        topic_alert_actions=f"{tag}.actions",
+        topic_alert_actions=f"{tag}.actions", topic_feedback=f"{tag}.feedback",
         input_retention_hours=36, rejected_retention_hours=240,
     )
     _, topics = create_app(settings)
@@ -92,6 +92,8 @@ def test_created_topics_with_personal_data_carry_a_retention(kafka_broker: Kafka
         # pseudonymised or derived data: the broker's retention
         settings.topic_enriched: {}, settings.topic_incidents: {},
         settings.topic_alerts: {}, settings.topic_alert_actions: {},
+        # keyed by report, no personal data: the latest status of each report stays
+        settings.topic_feedback: {"cleanup.policy": "compact"},
     }
 
 

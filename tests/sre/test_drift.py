@@ -34,7 +34,14 @@ DEPLOY_FILES = [
 METRICS_CITED = re.compile(r"\bmetrics\.(?!py\b)([A-Za-z_][A-Za-z0-9_]*)")
 # VIGIE_* names that are not settings of the product: the image tag of the compose file and
 # the test fixtures' pointers to an existing broker / server.
-NOT_SETTINGS = {"VIGIE_IMAGE_TAG", "VIGIE_TEST_KAFKA_BOOTSTRAP", "VIGIE_TEST_CLICKHOUSE_URL"}
+# Variables that are not worker settings: image tag of the compose file, test fixtures, and the
+# console token a client command (`vigie diagnostic --console`) sends.
+NOT_SETTINGS = {
+    "VIGIE_IMAGE_TAG",
+    "VIGIE_TEST_KAFKA_BOOTSTRAP",
+    "VIGIE_TEST_CLICKHOUSE_URL",
+    "VIGIE_CONSOLE_TOKEN",
+}
 
 
 @cache

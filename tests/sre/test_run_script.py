@@ -68,7 +68,8 @@ def run(tree: Path, command: str, **env: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         ["bash", str(tree / "scripts" / "run.sh"), command],
         env={**clean, "VIGIE_WEB_PORT": str(free_port()), "VIGIE_TREE": str(ROOT),
-             "VIGIE_CONSOLE_TOKENS": "sandbox-token-0123456789:operator:test", **env},
+             "VIGIE_CONSOLE_TOKENS": "sandbox-token-0123456789:operator:test",
+             "VIGIE_WEBHOOKS_ENABLED": "false", **env},  # the webhook demo is not copied
         capture_output=True, text=True, timeout=120, check=False,
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import json
 import os
 import pkgutil
 import re
@@ -24,11 +25,15 @@ from agents.ports.sql import (
     alerts,
     audit,
     changes,
+    diagnostic,
+    feedback,
     incident_hours,
     incidents,
+    partners,
     rejected,
     reports,
     schema,
+    webhooks,
 )
 from agents.ports.sql import store as statements
 from agents.ports.sql.query import Query
@@ -49,12 +54,16 @@ QUERY_MODULES: list[ModuleType] = [
     alerts,
     audit,
     changes,
+    diagnostic,
+    feedback,
     incident_hours,
     incidents,
+    partners,
     rejected,
     reports,
     schema,
     statements,
+    webhooks,
 ]
 # Catalogue entries run otherwise than by `store.query` with the seeded data: by every
 # store of this module (DDL, database, inserts) or by a test of their own below.
@@ -73,7 +82,9 @@ OWN_TESTS = {
 }
 
 WIDE = Scope("vol", "91228", "csp-evry", ["91228"])  # every filter, matching the seeded rows
-SCOPES = {"any": Scope(), "scoped": WIDE}
+# a partner's perimeter (access control) holding the seeded rows' commune and category
+PERIMETER = Scope(perimeter_insee=("91174", "91228"), perimeter_categories=("rodeo", "vol"))
+SCOPES = {"any": Scope(), "scoped": WIDE, "perimeter": PERIMETER}
 WINDOW = {"since": T - 3600, "until": T + 3600}
 
 
@@ -128,7 +139,31 @@ def cases() -> list[Case]:
         ),
         Case("SIGNATURE", changes.SIGNATURE, {"floor": DAY_AGO}),
         Case("ACTION_BY_ID", audit.ACTION_BY_ID, {"id": "x1"}),
+        Case("PARTNERS_CURRENT", partners.CURRENT, {"limit": 10}),
+        Case("PARTNERS_HISTORY", partners.HISTORY, {"org": "csp-evry", "limit": 10}),
+        Case("PARTNERS_FINGERPRINT", partners.FINGERPRINT),
+        Case(
+            "WEBHOOKS_DUE",
+            webhooks.DUE,
+            {"now": T + 10, "limit": 10, "owned": ("vigie.alerts.v1#0",)},
+        ),
+        Case("WEBHOOKS_EVENTS_OF", webhooks.EVENTS_OF, {"id": "w2"}),
+        Case("WEBHOOKS_STATES", webhooks.STATES),
+        Case("WEBHOOKS_PARKED", webhooks.PARKED, {"org": "", "limit": 10}),
         Case("PING", statements.PING),
+        Case("FEEDBACK_OF_REPORT", feedback.OF_REPORT, {"id": "fb-1"}),
+        Case(
+            "FEEDBACK_RECORDED",
+            feedback.RECORDED,
+            {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rejete")},
+        ),
+        Case(
+            "FEEDBACK_SHARE",
+            feedback.SHARE,
+            {"since": T - 7 * 86_400, "upper_1h": T + 7200, "upper_24h": T + 90_000},
+        ),
+        Case("FEEDBACK_ACTIONS_OF_INCIDENT", feedback.ACTIONS_OF_INCIDENT, {"id": "i1"}),
+        Case("FEEDBACK_ACTION", feedback.ACTION, {"action_id": "ia1"}),
         Case("COLUMN_TYPES", statements.COLUMN_TYPES, {"db": DATABASE, "table": "reports"}),
     ]
     out += [
@@ -189,7 +224,36 @@ def cases() -> list[Case]:
         Case("column_exists", schema.column_exists(DATABASE, "incidents", "first_seen_at")),
         Case("sorting_key", schema.sorting_key(DATABASE, "reports")),
     ]
+    out += diagnostic_cases()
     return out
+
+
+def diagnostic_cases() -> list[Case]:
+    """The territorial diagnostic's aggregates over the seeded rows (commune 91228)."""
+    bounds = {"start": T - 14 * 86_400, "mid": T - 86_400, "end": T + 86_400}
+    codes = {"codes": ("91228", "91377")}
+    period = {"mid": bounds["mid"], "end": bounds["end"]}
+    return [
+        Case("diagnostic.BY_COMMUNE", diagnostic.BY_COMMUNE, period),
+        Case(
+            "diagnostic.WEEKLY",
+            diagnostic.WEEKLY,
+            {"start": bounds["start"], "end": bounds["end"], **codes},
+        ),
+        Case("diagnostic.HOUR_OF_WEEK", diagnostic.HOUR_OF_WEEK, {**bounds, **codes}),
+        Case("diagnostic.SLOTS", diagnostic.SLOTS, {**bounds, **codes}),
+        Case("diagnostic.SOURCES", diagnostic.SOURCES, {**period, **codes}),
+        Case(
+            "diagnostic.CHRONIC_PLACES",
+            diagnostic.CHRONIC_PLACES,
+            {**period, **codes, "categories": ("vol",), "min_days": 1, "limit": 5},
+        ),
+        Case(
+            "diagnostic.ALERTS",
+            diagnostic.ALERTS,
+            {**period, "codes_list": ["91228"], "limit": 5},
+        ),
+    ]
 
 
 # ---- the seeded store ------------------------------------------------------------------------
@@ -261,6 +325,17 @@ def _action(action_id: str, alert_id: str, action: str, at: int) -> dict[str, An
     }
 
 
+def _partner(org: str, version: int) -> dict[str, Any]:
+    return {
+        "org": org,
+        "version": version,
+        "active": 1,
+        "entry": json.dumps({"org": org}),
+        "updated_at": T + version,
+        "updated_by": "op",
+    }
+
+
 def seed(store: Store) -> None:
     """Rows every case finds something in (both statuses, within every scope)."""
     rows = make_report_rows(3)
@@ -293,6 +368,46 @@ def seed(store: Store) -> None:
     store.insert(
         "alert_actions", [_action("x1", "a1", "ack", T + 10), _action("x2", "a2", "close", T + 20)]
     )
+    for version in (1, 2):  # separate parts, unmerged
+        store.insert("partners", [_partner("csp-evry", version)])
+    store.insert("webhook_deliveries", [_webhook("w1", 0, "queued"), _webhook("w2", 0, "queued")])
+    store.insert("webhook_deliveries", [_webhook("w2", 1, "failed"), _webhook("w2", 2, "parked")])
+    for status, at in (("recu", T), ("rattache", T + 600), ("recu", T)):  # a replayed recu
+        store.insert("report_feedback", [_feedback("fb-1", status, at)])
+    store.insert("report_feedback", [_feedback("fb-2", "recu", T)])
+    store.insert("report_feedback", [_feedback("fb-2", "rattache", T + 7200)])  # after 2 h
+    store.insert(
+        "incident_actions",
+        [{"action_id": "ia1", "incident_id": "i1", "action": "clos", "outcome": "intervention",
+          "comment": "vu", "operator": "op", "role": "operator", "org": "", "at": T + 30}],
+    )
+
+
+def _feedback(rid: str, status: str, at: int) -> dict[str, Any]:
+    return {"feedback_id": f"{rid}-{status}".ljust(32, "0"), "source_kind": "citizen",
+            "source_org": "citoyen", "report_id": rid, "status": status, "at": at, "reason": "",
+            "incident_id": "i1" if status != "recu" else "", "other_reports": 1,
+            "outcome": "", "payload": "{}", "recorded_at": at}
+
+
+def _webhook(did: str, seq: int, event: str) -> dict[str, Any]:
+    return {
+        "delivery_id": did,
+        "seq": seq,
+        "event": event,
+        "at": T,
+        "next_at": T,
+        "org": "csp-evry",
+        "kind": "alert",
+        "object_id": "a1",
+        "object_version": 1,
+        "source_topic": "vigie.alerts.v1",
+        "source_partition": 0,
+        "payload": "{}" if event == "queued" else "",
+        "status": 500 * (event != "queued"),
+        "latency_ms": 0,
+        "error": "",
+    }
 
 
 _databases = itertools.count(1)
@@ -382,6 +497,44 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     assert run(seeded, by_id["column_exists"]) == [{"n": 1}]
     last = {r["alert_id"]: r["last_action"] for r in run(seeded, by_id["LAST_PER_ALERT"])}
     assert last == {"a1": "ack", "a2": "close"}
+    current = run(seeded, by_id["PARTNERS_CURRENT"])
+    assert [(r["org"], r["version"]) for r in current] == [("csp-evry", 2)]
+    assert [r["version"] for r in run(seeded, by_id["PARTNERS_HISTORY"])] == [2, 1]
+    assert run(seeded, by_id["PARTNERS_FINGERPRINT"]) == [{"n": 2, "v": 3}]
+    # one row per (report, status) however often written; fb-1 attached 10 min after recu,
+    # fb-2 after 2 h
+    assert [r["status"] for r in run(seeded, by_id["FEEDBACK_OF_REPORT"])] == ["recu", "rattache"]
+    assert run(seeded, by_id["FEEDBACK_SHARE"]) == [
+        {"n_1h": 2, "within_1h": 1, "n_24h": 2, "within_24h": 2}
+    ]
+
+
+@pytest.mark.parametrize(
+    "outside",
+    [
+        Scope(perimeter_insee=("91174",)),  # another commune
+        Scope(perimeter_insee=()),  # an empty perimeter
+        Scope(perimeter_insee=("91228",), perimeter_categories=("rodeo",)),  # another category
+    ],
+    ids=["other-commune", "empty", "other-category"],
+)
+def test_a_perimeter_without_the_rows_finds_nothing(seeded: Store, outside: Scope) -> None:
+    """The perimeter conditions filter every windowed query (the partners' scoped access)."""
+    page = {**WINDOW, "limit": 10, "offset": 0}
+    built = [
+        (incidents.list_in_window(outside, "all"), page),
+        (incidents.map_in_window(outside, "all"), {**WINDOW, "limit": 10}),
+        (alerts.list_in_window(outside, "all"), page),
+        (reports.breakdown(outside, "insee", "commune", 30), WINDOW),
+    ]
+    for query, params in built:
+        assert seeded.query(query.sql, query.bind(**params)) == [], query.name
+    for query in (
+        incidents.count_in_window(outside, "all"),
+        alerts.count_in_window(outside, "all"),
+        reports.count_in_window(outside),
+    ):
+        assert seeded.query(query.sql, query.bind(**WINDOW)) == [{"n": 0}], query.name
 
 
 def test_the_schema_creates_every_table_and_view(seeded: Store) -> None:

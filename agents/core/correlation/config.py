@@ -215,6 +215,12 @@ class CorrelationConfig:
       a nuisance is on the rodeo's path, a noise complaint 600 m away is more often another
       nuisance.
     chronic: where recurring situations get short windows (`ChronicPlaces`); None = off.
+    gate_confidence: share of the true pairs the spatial gate must admit: a point report
+      joins within `radius_m + accuracy_factor * z * s * hypot(report accuracy, centre
+      accuracy)`, z the Rayleigh (chi-square, 2 d.o.f.) quantile of this share and s the
+      per-axis standard deviation per metre of stated accuracy of the report's source, as
+      learnt from the stream (`estimate.StreamEstimates`; the contract's prior before).
+    learn: estimate the dispersion from the stream (False: keep the contract's prior).
     """
 
     classes: dict[CategoryClass, ClassParams] = field(default_factory=default_classes)
@@ -225,6 +231,8 @@ class CorrelationConfig:
     category_mismatch_cost: float = 0.5
     mismatch_link_m: float = 300.0
     chronic: ChronicPlaces | None = field(default_factory=ChronicPlaces)
+    gate_confidence: float = 0.95
+    learn: bool = True
     _compat: frozenset[tuple[str, str]] = field(init=False, repr=False)
     _pair_cache: dict[tuple[str, str, bool], ClassParams] = field(init=False, repr=False)
 

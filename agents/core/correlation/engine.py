@@ -5,7 +5,9 @@ incidents are indexed under the grid cells of their located members and of their
 centres, per member category) or, for a commune-only report, from the incidents touching its
 commune: `index.IncidentIndex` holds the incidents and those look-ups. A candidate must
 pass every rule (see `Correlator._cost`); the cheapest one wins, else the report founds a
-new incident.
+new incident. The spatial rule reads what the engine learnt from its stream so far
+(`Correlator.estimates`, `estimate.StreamEstimates`): how far each source's positions
+really scatter for their stated accuracy.
 
 Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock),
 read through `agents.core.clock.StreamClock`: a lone record far ahead of the others does not
@@ -26,6 +28,7 @@ from typing import Any
 
 from agents.core.clock import StreamClock
 from agents.core.correlation.config import PERSISTENT, CorrelationConfig
+from agents.core.correlation.estimate import PRIOR_SCALE, StreamEstimates, rayleigh_quantile
 from agents.core.correlation.incident import (
     CLOSED,
     OPEN,
@@ -52,6 +55,9 @@ DEFAULT_PARTNER_REPEAT_S: dict[str, float] = {PERSISTENT: 3.0 * 3600.0}
 # admissible one, or cheaper than the next by this much (cost units: 1 = a whole time
 # window, or an exact-vs-compatible category difference of `category_mismatch_cost` x 2).
 COMMUNE_MARGIN = 1.0
+# A report's search reach, spatial cap and chain guard widen with its source's dispersion
+# (`Correlator._widen_for`) up to this factor.
+MAX_WIDEN = 4.0
 _COMMUNE_LEVEL = 100.0  # cost offset of a commune-level match (spatial costs stay below 10)
 
 
@@ -83,6 +89,17 @@ class Correlator:
         self._chronic_categories = frozenset(chronic.categories if chronic else ())
         # days a report may arrive after its day and still ask about it (place memory)
         self._keep_days = int(self.config.allowed_lateness_s // 86400) + 2
+        # what the engine learns from its stream (`estimate`): the gate reads it
+        self.estimates = StreamEstimates()
+        self._gate_z = rayleigh_quantile(self.config.gate_confidence)
+        self._gate = self._gate_z * PRIOR_SCALE  # per report: z * the source's learnt scale
+        self._obs_d = math.inf  # per report: the nearest same-category candidate's distance
+        self._obs_v = 0.0  # ... and its variance unit (m^2)
+        self._obs_radius: dict[str, float] = {}  # category -> its own search radius
+        # per report: how much wider than the contract's its source scatters (>= 1, in
+        # quarter steps): the spatial caps, the chain guard and the search reach scale by it
+        self._widen = 1.0
+        self._plans: dict[tuple[str, float], SearchPlan] = {}  # (category, widen) -> plan
 
     # ---- public API ----
     @property
@@ -111,7 +128,15 @@ class Correlator:
         chronic = place is not None and self._places is not None and (
             self._places.is_chronic(place, day)
         )
+        learn = self.config.learn
+        key = (record.source_kind, record.accuracy_m is not None and record.accuracy_m > 0)
+        scale = self.estimates.scale(key) if learn else PRIOR_SCALE
+        self._gate = self._gate_z * scale
+        self._widen = self._widen_for(record, scale) if learn else 1.0
+        self._obs_d = math.inf
         best = self._best_candidate(record, lat, lon, chronic)
+        if learn:
+            self._learn(record, key, best)
         if best is None:
             incident = Incident.found(record, lat, lon)
             self._index.found(incident)
@@ -125,6 +150,36 @@ class Correlator:
             self._places.observe(place, day)
         out.append(self._emit(incident))
         return out
+
+    def _learn(
+        self, record: ReportRecord, key: tuple[str, bool], best: Incident | None
+    ) -> None:
+        """Feed the estimators (`estimate.StreamEstimates`) with one report: its lag, the
+        nearest same-category candidate (whatever the gate decided) and, when it joins an
+        incident, how long after the incident's start it occurred and into which category."""
+        est = self.estimates
+        est.observe_lag(record.source_kind, record.reported_at - record.occurred_at)
+        if self._obs_d < math.inf:
+            radius = self._obs_radius.get(record.category)
+            if radius is None:
+                radius = self._obs_radius[record.category] = self.config.search_radius_m(
+                    record.category, record.category)
+            radius *= self._widen  # the reach of this report's search
+            if self._obs_d <= radius:
+                est.observe_pair(key, self._obs_d, self._obs_v, radius)
+        if best is not None:
+            est.observe_join(self.config.class_of(best.category)._value_, record.category,
+                             best.category._value_, record.occurred_at - best.first_occurred_at)
+
+    def _widen_for(self, record: ReportRecord, scale: float) -> float:
+        """How far past the configured caps a report's gate may reach (1 = not at all):
+        the larger of its source's learnt scale over the contract's and the gate of a pair
+        of two reports as coarse as this one over the category's cap, in quarter steps
+        (cached search plans), at most `MAX_WIDEN` (the search work grows with its square)."""
+        p = self.config.params(record.category)
+        gate = p.radius_m + self._gate_z * scale * accuracy_of(record) * math.sqrt(2.0)
+        need = max(scale / PRIOR_SCALE, gate / p.max_radius_m)
+        return 1.0 if need <= 1.0 else min(math.ceil(4.0 * need) / 4.0, MAX_WIDEN)
 
     def _place_of(self, record: ReportRecord) -> str | None:
         """The place (H3 r9 cell) a report counts for in the chronic-place memory: a
@@ -181,6 +236,15 @@ class Correlator:
         """The place memory (`PlaceMemory.export`), JSON-serialisable; {} when off."""
         return self._places.export() if self._places is not None else {}
 
+    @property
+    def estimates_changed(self) -> bool:
+        """The estimates changed since the last `export_estimates` (persist them)."""
+        return self.estimates.changed
+
+    def export_estimates(self) -> dict[str, Any]:
+        """The learnt parameters (`StreamEstimates.to_dict`), JSON-serialisable."""
+        return self.estimates.to_dict()
+
     def export_incident(self, incident_id: str) -> StateDict:
         """A JSON-serialisable snapshot of one incident's state (for a Faust table; the
         format `Incident.to_dict`): later changes to the incident do not reach it."""
@@ -192,14 +256,17 @@ class Correlator:
         incidents: Iterable[Mapping[str, Any]],
         watermark: float | None = None,
         places: Mapping[str, Sequence[int]] | None = None,
+        estimates: Mapping[str, Any] | None = None,
     ) -> None:
         """Rebuild the engine from exported states. `watermark`: the stream clock persisted
         with them (default: the greatest `updated_at`, the clock at their last change).
         `places`: the exported place memory (None: state saved before it existed; the engine
-        learns its chronic places again from the reports that follow). A malformed state
-        (`Incident.from_dict`), or an incident already in the engine or given twice, raises
-        ValueError before the engine changes."""
+        learns its chronic places again from the reports that follow). `estimates`: the
+        exported learnt parameters (None: the engine starts again from the priors). A
+        malformed state (`Incident.from_dict`, `StreamEstimates.from_dict`), or an incident
+        already in the engine or given twice, raises ValueError before the engine changes."""
         restored = [Incident.from_dict(exported) for exported in incidents]
+        learnt = StreamEstimates.from_dict(estimates) if estimates else None
         seen: set[str] = set()
         for incident in restored:
             iid = incident.incident_id
@@ -208,6 +275,8 @@ class Correlator:
             seen.add(iid)
         if places and self._places is not None:
             self._places.restore(places)
+        if learnt is not None:
+            self.estimates = learnt
         for incident in restored:
             # the derived fields and the search cells are recomputed from the members, so
             # states saved by an older version (or with JSON lists for tuples) restore alike
@@ -266,7 +335,14 @@ class Correlator:
         insee = record.insee or ""
         if record.precision != POINT:
             return self._index.in_commune(insee)
-        return self._index.nearby(insee, lat, lon, self._search_plan(record.category))
+        plan = self._search_plan(record.category)
+        if self._widen > 1.0:
+            widened = self._plans.get((record.category, self._widen))
+            if widened is None:
+                widened = self._plans[(record.category, self._widen)] = tuple(
+                    (radius * self._widen, others) for radius, others in plan)
+            plan = widened
+        return self._index.nearby(insee, lat, lon, plan)
 
     def _search_plan(self, category: str) -> SearchPlan:
         """(radius in m, categories) groups: how far to look for incidents of each category
@@ -305,9 +381,13 @@ class Correlator:
         twice under two ids; occurred_at within the window around the incident's span and
         the span bounded; then by precision: commune-only on either side needs the same
         commune; point against point needs the distance to the centre within
-        `radius_m + accuracy_factor * hypot(report accuracy, centre accuracy)` capped at
-        `max_radius_m` (the centre's accuracy is that of the inverse-variance mean of the
-        located members), or, mobile, to a member within `link_m` (at most
+        `radius_m + accuracy_factor * z * s * hypot(report accuracy, centre accuracy)`
+        capped at `max_radius_m`, z * s the statistically grounded gate of the report's
+        source (`CorrelationConfig.gate_confidence`, `_learn`; for a source that scatters
+        more than the contract says, the cap, the chain guard and the search reach widen
+        by its learnt scale over the prior's) (the centre's accuracy is
+        that of the inverse-variance mean of the located members), or, mobile, to a member
+        within `link_m` (at most
         `mismatch_link_m` across two categories); the distance to every located member
         within `max_diameter_m` (chain guard); and the fit (time gap in
         windows + distance in allowed radii) at most `max_fit`. Without a position on one
@@ -348,10 +428,15 @@ class Correlator:
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         d_centre = distance_m(lat, lon, incident.lat, incident.lon)
-        spread = math.hypot(accuracy_of(record), incident.centre_acc)
-        allowed = min(p.radius_m + p.accuracy_factor * spread, p.max_radius_m)
+        acc = accuracy_of(record)
+        spread = math.hypot(acc, incident.centre_acc)
+        if record.category == category and d_centre < self._obs_d:  # for the estimators
+            self._obs_d, self._obs_v = d_centre, spread * spread
+        widen = self._widen
+        allowed = min(p.radius_m + p.accuracy_factor * self._gate * spread,
+                      p.max_radius_m * widen)
         d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
-        if max(d_members) > p.max_diameter_m:
+        if max(d_members) > p.max_diameter_m * widen:
             return None
         if d_centre <= allowed:
             spatial = d_centre / allowed

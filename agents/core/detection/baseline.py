@@ -97,10 +97,11 @@ class HistoryStats:
         default_factory=lambda: np.zeros((len(CATEGORIES), HOURS_PER_WEEK))
     )
     how_exposure: FloatArray = field(default_factory=lambda: np.zeros(HOURS_PER_WEEK))
+    held_out_hours: int = 0  # hours of the window left out (`from_rows(..., held_out=...)`)
 
     @property
     def hours(self) -> int:
-        return max(0, self.end_hour - self.start_hour)
+        return max(0, self.end_hour - self.start_hour - self.held_out_hours)
 
     @property
     def cell_counts(self) -> dict[tuple[str, str], float]:
@@ -114,13 +115,30 @@ class HistoryStats:
         return {(self.cells[c], CATEGORIES[k]): n for c, k, n in pairs}
 
     @classmethod
-    def from_rows(cls, rows: Iterable[CountRow], start_hour: int, end_hour: int) -> HistoryStats:
+    def from_rows(
+        cls,
+        rows: Iterable[CountRow],
+        start_hour: int,
+        end_hour: int,
+        held_out: Iterable[tuple[int, int]] = (),
+    ) -> HistoryStats:
+        """The statistics of `rows` over [start_hour, end_hour), less the hour spans
+        [a, b) of `held_out` (their counts and exposure: a fit that has not seen them, to
+        score them out of sample)."""
         stats = cls(start_hour, end_hour)
+        out = np.zeros(max(0, end_hour - start_hour), dtype=bool)
+        for a, b in held_out:
+            out[max(a, start_hour) - start_hour : max(0, min(b, end_hour) - start_hour)] = True
+        stats.held_out_hours = int(out.sum())
         how_of = np.asarray(
             [hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64
         )  # of each hour of the window
-        stats.how_exposure = np.bincount(how_of, minlength=HOURS_PER_WEEK).astype(np.float64)
+        stats.how_exposure = np.bincount(how_of[~out], minlength=HOURS_PER_WEEK).astype(np.float64)
         rows = rows if isinstance(rows, list) else list(rows)
+        if stats.held_out_hours:
+            rows = [
+                r for r in rows if not (start_hour <= r[2] < end_hour and out[r[2] - start_hour])
+            ]
         if not rows:
             return stats
         size = len(rows)

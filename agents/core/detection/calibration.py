@@ -1,12 +1,27 @@
-"""Threshold calibration by simulation of null (no outbreak) days from the fitted baseline.
+"""Threshold calibration: the null distribution of the scan's daily maximum score.
 
-Incidents are drawn as Poisson counts from the baseline expectations with uniform arrival
-times within each hour, and the same incremental scan as live (full scan at the top of each hour,
-zones around new incidents at every run in between: `daymax.DayMaxScanner`) is run every
-`period_s` seconds; the daily maximum score is recorded. If alert openings under the null are
-roughly a Poisson process of rate R per day, then P(no exceedance in a day) = exp(-R): the
-threshold is the exp(-R) quantile of the null daily maximum, R being the target false-alert
-rate for the whole served area.
+The threshold is the exp(-R) quantile of the daily maximum score on days without outbreak,
+R being the target false-alert rate for the whole served area: if alert openings are roughly
+a Poisson process of rate R per day, P(no exceedance in a day) = exp(-R). Two sources tell
+that distribution:
+
+* the *observed* daily maxima (`observed_daily_max`): the stream's own history, the incidents
+  the pipeline actually emitted (with whatever residual splitting of one event into several
+  incidents its correlation leaves, clustered reports, chronic spots), scanned day by day with
+  the live schedule. Each day is scored against a baseline fitted without it (cross-fitting:
+  the detector leaves a fold of days out of the fit), because a baseline that has seen a
+  cluster expects it and would score the history too low, hence a threshold too low;
+* the *simulated* null (`null_daily_max`): Poisson draws from the fitted baseline with
+  uniform arrival times within each hour, plus a share of near-coincident twins, run through
+  the same incremental scan (full scan at the top of each hour, zones around new incidents
+  at every run in between: `daymax.DayMaxScanner`). It is the prior of a cold start, when the
+  history holds few days.
+
+`calibrate` takes the quantile of their blend: the simulated days weigh `prior_days` days in
+all, each observed day one (the posterior mean of the distribution under a Dirichlet-process
+prior centred on the simulated null), so the observed days take over as the history grows.
+History days that held real outbreaks raise their daily maxima; the exp(-R) quantile (the
+37th percentile for R = 1) is a low quantile, which a minority of such days barely moves.
 """
 
 from __future__ import annotations
@@ -18,11 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.core.detection.baseline import hour_of_week
+from agents.core.detection.counts import CountRow
 from agents.core.detection.daymax import DayMaxScanner
 from agents.core.detection.scan import FloatArray, IntArray
+from schemas.enums import CATEGORIES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from agents.core.detection.baseline import Baseline
     from agents.core.detection.cells import CellIndex
@@ -31,9 +48,127 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Calibration:
     threshold: float
-    daily_max: tuple[float, ...]
+    daily_max: tuple[float, ...]  # simulated null days (the prior)
     false_alerts_per_day: float
     quantile: float
+    observed_daily_max: tuple[float, ...] = ()  # the stream's own history days
+    prior_days: float = 0.0  # weight of all the simulated days together, in days
+
+    @property
+    def observed_share(self) -> float:
+        """The weight of the observed days in the blend (0 on a cold start)."""
+        n = len(self.observed_daily_max)
+        return n / (n + self.prior_days) if n else 0.0
+
+
+def blended_threshold(
+    simulated: Sequence[float] | FloatArray,
+    observed: Sequence[float] | FloatArray,
+    prior_days: float,
+    q: float,
+    low_share: float = 0.5,
+) -> tuple[float, float | None]:
+    """The q quantile of the null daily maximum from the simulated days, corrected by the
+    observed ones: (threshold before `min_threshold`, the observed days' own estimate or
+    None without observed days).
+
+    Some observed days held real outbreaks, whose daily maxima are far above any null day's:
+    the observed days' upper quantiles are not the null's. Their lower quantile, at
+    `low_share * q`, is far less touched (a share e of outbreak days moves it to the null's
+    quantile at low_share * q / (1 - e)); the observed estimate is that quantile plus the
+    simulated null's rise from low_share * q to q. The threshold is the mean of the
+    simulated quantile, worth `prior_days` days, and the observed estimate, worth one day per
+    observed day (the simulated null on a cold start, the stream's own days as they add up),
+    never below the simulated quantile.
+    """
+    sim, obs = np.asarray(simulated, dtype=np.float64), np.asarray(observed, dtype=np.float64)
+    sim_q = float(np.quantile(sim, q)) if sim.shape[0] else 0.0
+    if not obs.shape[0]:
+        return sim_q, None
+    low = low_share * q
+    rise = sim_q - float(np.quantile(sim, low)) if sim.shape[0] else 0.0
+    from_obs = float(np.quantile(obs, low)) + rise
+    n = float(obs.shape[0])
+    w = prior_days if sim.shape[0] else 0.0
+    # the observed days only ever raise the threshold: what they add to the simulated null
+    # (split incidents, clustered reports) makes false alerts; a quieter estimate is more
+    # likely a short or lucky history than a stream with fewer clusters than Poisson draws
+    return max(sim_q, (w * sim_q + n * from_obs) / (w + n)), from_obs
+
+
+def observed_daily_max(
+    baseline: Baseline,
+    index: CellIndex,
+    rows: Iterable[CountRow],
+    *,
+    day_starts: Sequence[int],
+    windows: Sequence[int],
+    ks: Sequence[int],
+    min_observed: float,
+    period_s: float = 300.0,
+    seed: int = 0,
+    episode_cap: int = 0,
+) -> FloatArray:
+    """Daily maximum scan score of the history days starting at the hours `day_starts`
+    (each with the `max(windows) - 1` hours before it), from the stored counts `rows`.
+
+    The counts tell each incident's hour, not its minute: the incidents of one (cell,
+    category, hour) bucket arrive together at one uniform time in the hour (the most
+    clustered reading: several incidents in one bucket are mostly one event's), so the
+    live schedule's scores are not underestimated."""
+    rng = np.random.default_rng(seed)
+    lead = max(windows) - 1
+    scanner = DayMaxScanner(
+        baseline.zone_rates(index, ks),
+        baseline.profile,
+        index.rings(max(ks)),
+        ks=ks,
+        windows=windows,
+        min_observed=min_observed,
+    )
+    cat_a, cell_a, t_a = _incidents_of_rows(rows, index, baseline.n_cells, rng, episode_cap)
+    hours = (t_a // 3600).astype(np.int64)
+    out = np.zeros(len(day_starts))
+    for d, day_start in enumerate(day_starts):
+        lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
+        out[d] = scanner.day_max(day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi], period_s)
+    return out
+
+
+def _incidents_of_rows(
+    rows: Iterable[CountRow],
+    index: CellIndex,
+    n_cells: int,
+    rng: np.random.Generator,
+    episode_cap: int = 0,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """(category, cell, arrival time) of every counted incident of the fitted cells, sorted
+    by time; a bucket's incidents share one uniform time in its hour."""
+    cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+    cats: list[int] = []
+    cells: list[int] = []
+    hours: list[int] = []
+    counts: list[int] = []
+    for cell, category, hour, n in rows:
+        p, c = index.position(cell), cat_pos.get(category)
+        if p is None or p >= n_cells or c is None or n <= 0:
+            continue
+        n = episodes(n, episode_cap)
+        cats.append(c)
+        cells.append(p)
+        hours.append(hour)
+        counts.append(n)
+    if not cats:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    n_a = np.asarray(counts, dtype=np.int64)
+    order = np.lexsort((np.asarray(cells), np.asarray(cats), np.asarray(hours)))
+    n_a = n_a[order]
+    at = (np.asarray(hours, dtype=np.float64)[order] + rng.random(n_a.shape[0])) * 3600.0
+    t_a = np.repeat(at, n_a)
+    cat_a = np.repeat(np.asarray(cats, dtype=np.int64)[order], n_a)
+    cell_a = np.repeat(np.asarray(cells, dtype=np.int64)[order], n_a)
+    by_time = np.argsort(t_a, kind="stable")
+    return cat_a[by_time], cell_a[by_time], np.asarray(t_a[by_time], dtype=np.float64)
 
 
 def null_daily_max(
@@ -49,6 +184,7 @@ def null_daily_max(
     clumping: float = 0.0,
     seed: int = 0,
     posterior: bool = True,
+    episode_cap: int = 0,
 ) -> FloatArray:
     """Daily maximum scan score over `days` simulated null days starting at `start_hour`.
 
@@ -75,6 +211,8 @@ def null_daily_max(
         cat_a, cell_a, t_a = _draw(baseline, rate, day_start - lead, day_start + 24, rng)
         if clumping > 0:
             cat_a, cell_a, t_a = _add_twins(cat_a, cell_a, t_a, clumping, rng)
+        if episode_cap:
+            cat_a, cell_a, t_a = _cap_buckets(cat_a, cell_a, t_a, episode_cap)
         out[d] = scanner.day_max(day_start, cat_a, cell_a, t_a, period_s)
     return out
 
@@ -93,7 +231,13 @@ def calibrate(
     period_s: float = 300.0,
     clumping: float = 0.0,
     seed: int = 0,
+    observed: Sequence[float] = (),
+    prior_days: float = 2.0,
+    low_share: float = 0.5,
+    episode_cap: int = 0,
 ) -> Calibration:
+    """The threshold of `false_alerts_per_day` from `days` simulated null days blended with
+    the `observed` daily maxima of the stream's history (see the module docstring)."""
     daily = null_daily_max(
         baseline,
         index,
@@ -105,10 +249,52 @@ def calibrate(
         period_s=period_s,
         clumping=clumping,
         seed=seed,
+        episode_cap=episode_cap,
     )
     q = math.exp(-false_alerts_per_day)
-    threshold = max(min_threshold, float(np.quantile(daily, q)))
-    return Calibration(threshold, tuple(float(x) for x in daily), false_alerts_per_day, q)
+    blended, _ = blended_threshold(daily, observed, prior_days, q, low_share)
+    threshold = max(min_threshold, blended)
+    return Calibration(
+        threshold,
+        tuple(float(x) for x in daily),
+        false_alerts_per_day,
+        q,
+        tuple(float(x) for x in observed),
+        prior_days if len(observed) else 0.0,
+    )
+
+
+def episodes(n: int, cap: int) -> int:
+    """How many of the `n` incidents of one (cell, category, hour) bucket the scan counts:
+    at most `cap` (all with cap 0). The incidents the correlation made of one event's
+    reports (reports it could not tell were one event's) share a category, a cell and
+    mostly an hour: capped, they count as one episode instead of a cluster of their own."""
+    if n <= 0:
+        return 0
+    return min(n, cap) if cap > 0 else n
+
+
+def _cap_buckets(
+    cat_a: IntArray, cell_a: IntArray, t_a: FloatArray, cap: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The incidents (sorted by time) less those beyond the `cap` first of their (category,
+    cell, hour) bucket."""
+    if not t_a.shape[0]:
+        return cat_a, cell_a, t_a
+    hour = (t_a // 3600).astype(np.int64)
+    key = np.stack([cat_a, cell_a, hour], axis=1)
+    _, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")  # by bucket, then time
+    sorted_inv = inverse[order]
+    first = np.concatenate([[0], np.flatnonzero(np.diff(sorted_inv)) + 1])
+    rank_sorted = np.arange(order.shape[0]) - np.repeat(
+        first, np.diff(np.append(first, order.shape[0]))
+    )
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    keep = rank < cap
+    return cat_a[keep], cell_a[keep], t_a[keep]
 
 
 def _draw(

@@ -16,7 +16,12 @@ from agents.core.detection.alerts import (
     Message,
 )
 from agents.core.detection.baseline import Baseline, BaselineParams, HistoryStats, fit_baseline
-from agents.core.detection.calibration import Calibration, calibrate
+from agents.core.detection.calibration import (
+    Calibration,
+    calibrate,
+    episodes,
+    observed_daily_max,
+)
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import CountRow, CountStore, hour_of
 from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS, ScanResult
@@ -59,6 +64,18 @@ class DetectionConfig:
     calibration_period_s: float = 900.0  # simulated run period (live runs every 300 s)
     calibration_clumping: float = 0.05  # share of null incidents with a twin (see calibration)
     calibration_seed: int = 0
+    # the simulated null's weight, in days, against the history's observed days (see
+    # `calibration`); 0: the observed days alone once there are any
+    calibration_prior_days: float = 2.0
+    calibration_folds: int = 4  # cross-fitting: a fold of history days is left out of its fit
+    # the observed days' quantile read is at this share of the target's (robust to outbreak
+    # days, see `calibration.blended_threshold`)
+    calibration_low_share: float = 0.5
+    calibration_observed: bool = True  # False: the simulated null alone (former behaviour)
+    # at most this many incidents of one (cell, category, hour) count (0: all), see
+    # `calibration.episodes`: with 1, the incidents of one event split by the correlation
+    # into one bucket count as one; it also caps a real spree's busiest buckets (later alerts)
+    episode_cap: int = 0
     min_threshold: float = 6.0
     close_ratio: float = 0.6  # close below close_ratio * open threshold
     cooldown_s: float = 6 * 3600.0
@@ -74,8 +91,9 @@ class PoissonScanDetector:
     """Baselines + Poisson scan + alert lifecycle over a `CountStore`.
 
     Fits its baseline from the store's history on the first run and every `refit_every_s`,
-    calibrates its threshold by null simulation on the first run and every
-    `recalibrate_every_s` (or uses `fixed_threshold`).
+    calibrates its threshold on the first run and every `recalibrate_every_s` from the
+    history's own daily maxima blended with a simulated null (`calibration`; or uses
+    `fixed_threshold`).
 
     Cold start: the detector stays silent while it is *learning* (the stored history covers
     less than `min_history_days`) or while its last fit saw an incomplete history (the
@@ -107,6 +125,8 @@ class PoissonScanDetector:
         self.calibration: Calibration | None = None
         self._fixed = fixed_threshold
         self._stats: HistoryStats | None = None
+        self._history: list[CountRow] = []  # the rows of the last fit
+        self._raw: dict[tuple[int, int, int], int] = {}  # incidents per windowed bucket
         self._fit_at = -np.inf
         self._calibrated_at = -np.inf
         self._fit_cells = -1
@@ -144,7 +164,8 @@ class PoissonScanDetector:
         # the fit is complete when the stored history reaches the end of its window
         self._fit_complete = span is not None and span[1] >= end - 1
         self.learning = self._too_short(span, now)
-        self._stats = HistoryStats.from_rows(self.store.window_counts(start, end), start, end)
+        self._history = self.store.window_counts(start, end)
+        self._stats = HistoryStats.from_rows(self._history, start, end)
         self._fit_at = now
         return self._refit_from_stats()
 
@@ -182,10 +203,53 @@ class PoissonScanDetector:
             period_s=cfg.calibration_period_s,
             clumping=cfg.calibration_clumping,
             seed=cfg.calibration_seed,
+            observed=self.observed_daily_max() if cfg.calibration_observed else (),
+            prior_days=cfg.calibration_prior_days,
+            low_share=cfg.calibration_low_share,
+            episode_cap=cfg.episode_cap,
         )
         self._calibrated_at = now
         self.set_threshold(self.calibration.threshold)
         return self.calibration
+
+    def observed_daily_max(self) -> list[float]:
+        """The daily maximum score of every whole day of the last fit's history (the hours
+        before each day that its windows need included), each scored against a baseline
+        fitted without its fold of days (days d, d + F, d + 2F... with F folds), then in the
+        order of the days. Rebuilt from the stored counts at each calibration: nothing to
+        keep across restarts."""
+        stats = self._stats
+        if stats is None:
+            return []
+        cfg = self.config
+        lead = max(cfg.windows) - 1
+        starts = list(range(stats.end_hour - 24, stats.start_hour + lead - 1, -24))[::-1]
+        folds = max(1, min(cfg.calibration_folds, len(starts)))
+        if len(starts) < 2:
+            return []  # a fold left out would leave no history to fit
+        out = np.zeros(len(starts))
+        for f in range(folds):
+            days = list(range(f, len(starts), folds))
+            held = [(starts[d], starts[d] + 24) for d in days]
+            fold_stats = HistoryStats.from_rows(
+                self._history, stats.start_hour, stats.end_hour, held
+            )
+            baseline = fit_baseline(fold_stats, self.index, cfg.baseline)
+            lo, hi = starts[days[0]] - lead, starts[days[-1]] + 24
+            rows = [r for r in self._history if lo <= r[2] < hi]
+            out[days] = observed_daily_max(
+                baseline,
+                self.index,
+                rows,
+                day_starts=[starts[d] for d in days],
+                windows=cfg.windows,
+                ks=cfg.ks,
+                min_observed=cfg.min_observed,
+                period_s=cfg.calibration_period_s,
+                seed=cfg.calibration_seed + f,
+                episode_cap=cfg.episode_cap,
+            )
+        return [float(x) for x in out]
 
     def set_threshold(self, threshold: float) -> None:
         p = self.manager.params
@@ -232,12 +296,20 @@ class PoissonScanDetector:
 
     def _add_rows(self, scanner: WindowScanner, rows: list[CountRow]) -> None:
         pos, cat_pos, n_cells = self.index.position, self._cat_pos, self._fit_cells
+        cap, raw = self.config.episode_cap, self._raw
         kept: list[tuple[int, int, int, int]] = []
         for cell, cat, h, n in rows:
             ci = cat_pos.get(cat)
             p = pos(cell)
             # cells first seen since the last fit wait for the next one
             if ci is not None and p is not None and p < n_cells:
+                if cap:  # the change of the bucket's episode count
+                    key = (ci, p, h)
+                    was = raw.get(key, 0)
+                    raw[key] = was + n
+                    n = episodes(was + n, cap) - episodes(was, cap)
+                    if not n:
+                        continue
                 kept.append((ci, p, h, n))
         if kept:
             arr = np.asarray(kept, dtype=np.int64)
@@ -256,6 +328,7 @@ class PoissonScanDetector:
         if rows is None:  # (re)load the whole windows
             revision = self.store.revision()
             scanner.reset(hour)
+            self._raw.clear()
             start = hour - max(self.config.windows) + 1
             span = self.store.span()
             end = max(hour, span[1]) + 1 if span is not None else hour + 1
@@ -265,6 +338,8 @@ class PoissonScanDetector:
             revision = self.store.revision()
             if hour != scanner.hour:
                 scanner.advance(hour)
+                oldest = hour - max(self.config.windows) + 1
+                self._raw = {k: v for k, v in self._raw.items() if k[2] >= oldest}
             self._add_rows(scanner, rows)
         self._revision = revision
         self._full_due = False

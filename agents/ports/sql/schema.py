@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.ports.sql import feedback
 from agents.ports.sql.query import Query
 
 # Columns of an alert message (contract v1, `center` flattened), shared by `alerts` (current
@@ -209,8 +210,45 @@ STATEMENTS: list[str] = [
     PARTITION BY toYYYYMM(at)
     ORDER BY (at, event_id)
     """,
+    # The partner registry (`agents.ports.sql.partners`): one row per version of an entry,
+    # every version kept (the history); `entry` is its JSON form, credentials included.
+    """
+    CREATE TABLE IF NOT EXISTS {db}.partners (
+        org String,
+        version UInt32,
+        active UInt8,
+        entry String,
+        updated_at DateTime('UTC'),
+        updated_by String
+    ) ENGINE = ReplacingMergeTree()
+    ORDER BY (org, version)
+    """,
+    # The webhook outbox (`agents.ports.sql.webhooks`, `agents.deliver`): every event of
+    # every delivery to a partner (queued with its body, attempts, delivered, parked,
+    # replayed). The body is the allow-listed projection (docs/webhooks.md): no personal data.
+    """
+    CREATE TABLE IF NOT EXISTS {db}.webhook_deliveries (
+        delivery_id String,
+        seq UInt32,
+        event String,
+        at DateTime('UTC'),
+        next_at DateTime('UTC'),
+        org String,
+        kind String,
+        object_id String,
+        object_version UInt32,
+        source_topic String,
+        source_partition UInt32,
+        payload String,
+        status UInt16,
+        latency_ms UInt32,
+        error String
+    ) ENGINE = ReplacingMergeTree()
+    ORDER BY (delivery_id, seq, event)
+    """,
 ]
 
+STATEMENTS += feedback.STATEMENTS  # report_feedback, incident_actions
 
 # The projection of an incident version into `incident_hours` (materialized view and the
 # one-time backfill of a database created before the table existed). `precision` lets the

@@ -7,7 +7,10 @@ from typing import Any
 
 class Scope:
     """Category / commune / jurisdiction filters rendered for one table (parameters
-    `f_category`, `f_insee`, `f_jurisdiction` or, for alerts, `f_jur_codes`)."""
+    `f_category`, `f_insee`, `f_jurisdiction` or, for alerts, `f_jur_codes`), and the
+    caller's perimeter: `perimeter_insee` (None: the whole area; else the only communes it
+    may see, parameter `p_insee`) and `perimeter_categories` (empty: all; `p_categories`).
+    The perimeter is the server's access control (a partner's scope), never a user filter."""
 
     def __init__(
         self,
@@ -15,12 +18,16 @@ class Scope:
         insee: str | None = None,
         jurisdiction: str | None = None,
         jurisdiction_codes: list[str] | None = None,
+        perimeter_insee: tuple[str, ...] | None = None,
+        perimeter_categories: tuple[str, ...] = (),
     ) -> None:
         self.category = category
         self.insee = insee
         self.jurisdiction = jurisdiction
         # communes of the jurisdiction (alerts carry communes, not jurisdictions)
         self.jurisdiction_codes = jurisdiction_codes or []
+        self.perimeter_insee = perimeter_insee
+        self.perimeter_categories = perimeter_categories
 
     def conditions(self, table: str, params: dict[str, Any]) -> list[str]:
         """The conditions on `table` ("reports", "incidents" or "alerts"); their parameter
@@ -42,4 +49,16 @@ class Scope:
             else:
                 out.append("jurisdiction = %(f_jurisdiction)s")
                 params["f_jurisdiction"] = self.jurisdiction
+        if self.perimeter_insee is not None:
+            if not self.perimeter_insee:
+                out.append("0 = 1")  # an empty perimeter sees nothing
+            elif table == "alerts":
+                out.append("hasAny(insee, %(p_insee)s)")
+                params["p_insee"] = sorted(self.perimeter_insee)
+            else:
+                out.append("insee IN %(p_insee)s")
+                params["p_insee"] = tuple(sorted(self.perimeter_insee))
+        if self.perimeter_categories:
+            out.append("category IN %(p_categories)s")
+            params["p_categories"] = tuple(sorted(self.perimeter_categories))
         return out

@@ -1,0 +1,287 @@
+"""Correlation parameters estimated from the stream itself (online, deterministic, bounded).
+
+What the engine learns, per partition, from the reports it reads (`StreamEstimates`):
+
+- spatial dispersion per source kind and per "accuracy stated or not" (`DispersionKey`):
+  the scale `s` such that the per-axis standard deviation of a report's position around its
+  incident's centre is `s * hypot(report accuracy, centre accuracy)`. The contract
+  (docs/contract-v1.md) defines `accuracy_m` as the radius of the 95 % confidence circle,
+  so an honest source has `s = 1 / 2.448` (`PRIOR_SCALE`); a source whose accuracy is a
+  68 % radius (Android's convention) or understated shows a larger `s`, one that
+  overstates a smaller one, and reports without `accuracy_m` (default accuracy) get their
+  own key. The gate (`Correlator._cost`) uses the learnt `s`, so it follows each source's
+  real convention instead of trusting the stated number.
+- reporting lag per source kind (`reported_at - occurred_at`: log-normal moments);
+- time spread per category class (how far after an incident's first report the reports
+  that join it occurred: exponential mean);
+- category confusion (how often a report joins an incident of another category).
+
+Dispersion model (Fellegi-Sunter style two-class mixture, estimated by online EM): for a
+located report, the candidate pair is the nearest located incident of the same category
+within the time window and the search radius `R`, whatever the gate then decides (so the
+estimate does not only see the pairs the gate already accepted). Its centre distance `d`
+is drawn from a mixture of
+  match:     Rayleigh(sigma), sigma^2 = s^2 * v, v = report acc^2 + centre acc^2
+  non-match: another incident, uniform over the disc of radius R: density 2 d / R^2.
+Each observation updates, with the current parameters, the responsibility `w` of the match
+class (E step) and the discounted sufficient statistics sum(w), sum(w d^2 / 2v) and the
+pair count (M step: `s^2 = sum(w d^2/2v) / sum(w)`, match share = sum(w) / pairs), starting
+from prior pseudo-counts (`PRIOR_PAIRS` pairs at the prior), so a cold engine behaves as the
+contract says and the data take over as pairs arrive. Statistics are discounted by
+`FORGET` per observation of their key (exponential forgetting: bounded memory, and the
+estimate follows a source that changes its behaviour).
+
+Determinism: every update is a function of the records in the order the engine reads them
+(no wall clock, no randomness), so a replay computes the same estimates; the state is
+exported with the partition's correlation state (`to_dict` / `from_dict`).
+
+Why not splink: splink implements the same model (Fellegi-Sunter weights fitted by EM) but
+as a batch linker over DuckDB/Spark tables: it re-reads every candidate pair to train and
+then scores a whole table. The engine decides for one report at a time, in a few
+microseconds, on a partition's state that must survive restarts in the changelog; a batch
+job per report, or a DuckDB dependency in the pure core, fits neither. The model is kept,
+on streaming sufficient statistics instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# accuracy_m is the radius of the 95 % confidence circle (contract v1): for a circular
+# Gaussian, that radius is sigma * sqrt(-2 ln 0.05) = 2.448 sigma
+CONTRACT_CONFIDENCE = 0.95
+
+
+def rayleigh_quantile(p: float) -> float:
+    """The radius (in sigmas) holding a share `p` of a circular 2-D Gaussian (the square
+    root of the chi-square quantile with 2 degrees of freedom)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"confidence {p} must be in (0, 1)")
+    return math.sqrt(-2.0 * math.log(1.0 - p))
+
+
+PRIOR_SCALE = 1.0 / rayleigh_quantile(CONTRACT_CONFIDENCE)
+PRIOR_PAIRS = 50.0  # weight of the prior, in pairs
+PRIOR_MATCH_SHARE = 0.5
+FORGET = 0.999  # per observation of a key: a half-life of ~700 observations
+# lag and time spread: log-normal / exponential moments with the same forgetting
+PRIOR_LAG_S = 600.0
+PRIOR_SPREAD_S = 1800.0
+PRIOR_OBSERVATIONS = 5.0  # weight of the lag and spread priors (they steer no decision)
+MIN_SCALE, MAX_SCALE = 0.05, 20.0
+_FLOOR_V = 1.0  # m^2: a pair of exact positions still has some variance
+
+
+@dataclass(slots=True)
+class DispersionStats:
+    """Discounted online-EM statistics of one dispersion key."""
+
+    weight: float = 0.0  # sum of match responsibilities
+    scaled: float = 0.0  # sum of responsibility * d^2 / (2 v)
+    pairs: float = 0.0  # number of candidate pairs
+
+    def scale(self) -> float:
+        """The estimated `s` (see the module docstring), the prior mixed in."""
+        s2 = (PRIOR_PAIRS * PRIOR_SCALE**2 + self.scaled) / (PRIOR_PAIRS + self.weight)
+        return min(max(math.sqrt(s2), MIN_SCALE), MAX_SCALE)
+
+    def match_share(self) -> float:
+        return (PRIOR_PAIRS * PRIOR_MATCH_SHARE + self.weight) / (PRIOR_PAIRS + self.pairs)
+
+    def observe(self, d: float, v: float, radius: float) -> float:
+        """One candidate pair at distance `d` (m), variance unit `v` (m^2), in a search
+        disc of `radius` m; returns its match responsibility."""
+        v = max(v, _FLOOR_V)
+        # tempered E step: while few pairs are in, responsibilities are taken under a wider
+        # match law (up to twice the scale), so a source scattering several times more than
+        # its prior is not explained away as background and the estimate can climb to it
+        s = self.scale() * (1.0 + PRIOR_PAIRS / (PRIOR_PAIRS + self.pairs))
+        sigma2 = s * s * v
+        pi = self.match_share()
+        # ratio of the match density to the non-match density at d (the d factors cancel)
+        ratio = radius * radius / (2.0 * sigma2) * math.exp(-d * d / (2.0 * sigma2))
+        w = pi * ratio / (pi * ratio + (1.0 - pi)) if pi < 1.0 else 1.0
+        self.weight = FORGET * self.weight + w
+        self.scaled = FORGET * self.scaled + w * d * d / (2.0 * v)
+        self.pairs = FORGET * self.pairs + 1.0
+        return w
+
+
+@dataclass(slots=True)
+class Moments:
+    """Discounted count, sum and sum of squares of one quantity."""
+
+    n: float = 0.0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def observe(self, x: float) -> None:
+        self.n = FORGET * self.n + 1.0
+        self.total = FORGET * self.total + x
+        self.squares = FORGET * self.squares + x * x
+
+    def mean(self, prior: float) -> float:
+        return (PRIOR_OBSERVATIONS * prior + self.total) / (PRIOR_OBSERVATIONS + self.n)
+
+    def sd(self) -> float:
+        if self.n < 2.0:
+            return 0.0
+        m = self.total / self.n
+        return math.sqrt(max(self.squares / self.n - m * m, 0.0))
+
+
+# (source kind, accuracy stated)
+DispersionKey = tuple[str, bool]
+
+
+def _key_text(key: DispersionKey) -> str:
+    return f"{key[0]}|{'stated' if key[1] else 'default'}"
+
+
+def _key_of(text: str) -> DispersionKey:
+    kind, _, stated = text.partition("|")
+    if not kind or stated not in ("stated", "default"):
+        raise ValueError(f"estimates: bad dispersion key {text!r}")
+    return kind, stated == "stated"
+
+
+@dataclass(slots=True)
+class StreamEstimates:
+    """Everything one engine learns from its stream (see the module docstring).
+
+    Keys are source kinds, category classes and categories: enumerations, so the state is
+    bounded whatever the stream."""
+
+    dispersion: dict[DispersionKey, DispersionStats] = field(default_factory=dict)
+    lag: dict[str, Moments] = field(default_factory=dict)  # source kind -> log(1 + lag s)
+    spread: dict[str, Moments] = field(default_factory=dict)  # class -> seconds after start
+    joins: dict[str, dict[str, float]] = field(default_factory=dict)  # report cat -> inc cat
+    changed: bool = False  # since the last `to_dict` (persist it then)
+
+    # ---- reading ----
+    def scale(self, key: DispersionKey) -> float:
+        stats = self.dispersion.get(key)
+        return stats.scale() if stats is not None else PRIOR_SCALE
+
+    def match_share(self, key: DispersionKey) -> float:
+        stats = self.dispersion.get(key)
+        return stats.match_share() if stats is not None else PRIOR_MATCH_SHARE
+
+    def median_lag_s(self, kind: str) -> float:
+        m = self.lag.get(kind)
+        prior = math.log1p(PRIOR_LAG_S)
+        return math.expm1(m.mean(prior) if m is not None else prior)
+
+    def mean_spread_s(self, category_class: str) -> float:
+        m = self.spread.get(category_class)
+        return m.mean(PRIOR_SPREAD_S) if m is not None else PRIOR_SPREAD_S
+
+    def confusion_rate(self, category: str) -> float:
+        """Share of the joins of reports of `category` into an incident of another one."""
+        row = self.joins.get(category)
+        if not row:
+            return 0.0
+        total = sum(row.values())
+        return (total - row.get(category, 0.0)) / total if total > 0 else 0.0
+
+    # ---- learning ----
+    def observe_pair(self, key: DispersionKey, d: float, v: float, radius: float) -> float:
+        stats = self.dispersion.get(key)
+        if stats is None:
+            stats = self.dispersion[key] = DispersionStats()
+        self.changed = True
+        return stats.observe(d, v, radius)
+
+    def observe_lag(self, kind: str, lag_s: float) -> None:
+        m = self.lag.get(kind)
+        if m is None:
+            m = self.lag[kind] = Moments()
+        m.observe(math.log1p(max(lag_s, 0.0)))
+        self.changed = True
+
+    def observe_join(
+        self,
+        category_class: str,
+        report_category: str,
+        incident_category: str,
+        after_start_s: float,
+    ) -> None:
+        m = self.spread.get(category_class)
+        if m is None:
+            m = self.spread[category_class] = Moments()
+        m.observe(max(after_start_s, 0.0))
+        row = self.joins.setdefault(report_category, {})
+        for k in row:
+            row[k] *= FORGET
+        row[incident_category] = row.get(incident_category, 0.0) + 1.0
+        self.changed = True
+
+    # ---- state ----
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy (sorted keys: replays write the same bytes); clears
+        `changed`."""
+        self.changed = False
+        return {
+            "dispersion": {
+                _key_text(k): [s.weight, s.scaled, s.pairs]
+                for k, s in sorted(self.dispersion.items())
+            },
+            "lag": {k: [m.n, m.total, m.squares] for k, m in sorted(self.lag.items())},
+            "spread": {k: [m.n, m.total, m.squares] for k, m in sorted(self.spread.items())},
+            "joins": {k: dict(sorted(row.items())) for k, row in sorted(self.joins.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreamEstimates:
+        """Read `to_dict`'s form back; a malformed state raises ValueError."""
+        try:
+            out = cls()
+            for text, (w, sc, n) in dict(data.get("dispersion", {})).items():
+                out.dispersion[_key_of(str(text))] = DispersionStats(float(w), float(sc), float(n))
+            for name, target in (("lag", out.lag), ("spread", out.spread)):
+                for k, (n, total, sq) in dict(data.get(name, {})).items():
+                    target[str(k)] = Moments(float(n), float(total), float(sq))
+            for k, row in dict(data.get("joins", {})).items():
+                out.joins[str(k)] = {str(c): float(x) for c, x in dict(row).items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"estimates state: {exc}") from exc
+        for s in out.dispersion.values():
+            if not all(math.isfinite(x) and x >= 0.0 for x in (s.weight, s.scaled, s.pairs)):
+                raise ValueError("estimates state: dispersion statistics must be finite, >= 0")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What the engine believes, in readable units (for `vigie params`, the metrics)."""
+        return {
+            "dispersion": {
+                _key_text(k): {
+                    "scale": round(s.scale(), 4),
+                    # the confidence of a stated accuracy_m under the learnt scale
+                    "stated_radius_confidence": round(
+                        1.0 - math.exp(-0.5 / max(s.scale(), MIN_SCALE) ** 2), 4
+                    ),
+                    "match_share": round(s.match_share(), 4),
+                    "pairs": round(s.pairs, 1),
+                }
+                for k, s in sorted(self.dispersion.items())
+            },
+            "median_lag_s": {k: round(self.median_lag_s(k), 1) for k in sorted(self.lag)},
+            "mean_spread_s": {k: round(self.mean_spread_s(k), 1) for k in sorted(self.spread)},
+            "confusion_rate": {k: round(self.confusion_rate(k), 4) for k in sorted(self.joins)},
+        }
+
+
+def pooled_scales(engines: Iterable[StreamEstimates]) -> dict[DispersionKey, float]:
+    """Per dispersion key, the scale of the statistics of several engines pooled (their
+    sufficient statistics summed: what one engine reading all their pairs would learn)."""
+    pooled: dict[DispersionKey, DispersionStats] = {}
+    for est in engines:
+        for key, s in est.dispersion.items():
+            p = pooled.setdefault(key, DispersionStats())
+            p.weight += s.weight
+            p.scaled += s.scaled
+            p.pairs += s.pairs
+    return {key: s.scale() for key, s in sorted(pooled.items())}

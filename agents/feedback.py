@@ -1,0 +1,99 @@
+"""Sending feedback to reporters: the stages' side of `agents.core.feedback`.
+
+`FeedbackSink.publish` sends a batch's status transitions on the feedback topic
+(`vigie.reports.feedback.v1`, key = the report's identity), waits for every delivery, then
+writes them to ClickHouse `report_feedback` and waits for confirmation. The stage acks its
+input only after that, so a crash replays the batch: the replay makes the same transitions
+(deterministic events), the topic may get a message again (the same bytes, the same
+`feedback_id`) and the table keeps one row per report and status.
+
+A row in `report_feedback` therefore means the message was delivered: the transitions a
+stage cannot re-derive from its input (a rejected identity seen before) are looked up there
+(`recorded`) so that a replay does not send them as new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Collection, Iterable, Sequence
+from typing import Any
+
+from agents.core.feedback import FeedbackEvent
+from agents.core.record import ReportKey
+from agents.ingest import SendFn, lookup_chunks
+from agents.ports import metrics
+from agents.ports.blocking import BlockingRunner
+from agents.ports.health import Health
+from agents.ports.retry import RetryPolicy
+from agents.ports.sql import feedback as sql
+from agents.ports.store import Store
+from agents.sink import insert_confirmed, query_confirmed
+
+# (event, the time its delay is measured from: the report's reported_at, None: unknown)
+Outgoing = tuple[FeedbackEvent, float | None]
+
+
+class FeedbackSink:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        send: SendFn,
+        topic: str,
+        retry: RetryPolicy,
+        run_blocking: BlockingRunner,
+        health: Health | None = None,
+    ) -> None:
+        self.store = store
+        self.send = send
+        self.topic = topic
+        self.retry = retry
+        self.run_blocking = run_blocking
+        self.health = health
+
+    async def recorded(
+        self, keys: Iterable[ReportKey], statuses: Collection[str]
+    ) -> set[ReportKey]:
+        """The identities among `keys` with a recorded transition of one of `statuses`."""
+        asked = set(keys)
+        found: set[ReportKey] = set()
+        query = sql.RECORDED
+        for ids in lookup_chunks(sorted({k.report_id for k in asked})):
+            rows = await query_confirmed(
+                self.store,
+                query.sql,
+                query.bind(ids=ids, statuses=tuple(sorted(statuses))),
+                table=sql.TABLE,
+                retry=self.retry,
+                run_blocking=self.run_blocking,
+                health=self.health,
+            )
+            for row in rows:
+                key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
+                if key in asked:
+                    found.add(key)
+        return found
+
+    async def publish(self, events: Sequence[Outgoing]) -> None:
+        """Send `events`, wait for every delivery, then store them; raises when either
+        failed after the retries (the caller then does not ack its input)."""
+        if not events:
+            return
+        deliveries: list[Awaitable[Any]] = []
+        for i, (event, _) in enumerate(events):
+            if i % 500 == 499:  # a catching-up batch has thousands: let others run
+                await asyncio.sleep(0)
+            deliveries.append(await self.send(self.topic, event.kafka_key(), event.encode()))
+        await asyncio.gather(*deliveries)
+        now = time.time()
+        await insert_confirmed(
+            self.store,
+            sql.TABLE,
+            [event.row(now) for event, _ in events],
+            retry=self.retry,
+            run_blocking=self.run_blocking,
+            health=self.health,
+        )
+        for event, since in events:
+            metrics.count_feedback(event.status.value, None if since is None else now - since)

@@ -1,0 +1,445 @@
+"""Robustness over random reporting worlds: `python -m benchmarks.bench_robustness`.
+
+Each world is the simulator with a reporting model drawn from wide ranges by its seed
+(`offline.simulator.world`: position errors, stated accuracy conventions, lags and late batch
+uploads, confusion, commune-only positions, re-deliveries, source mix, incident rates,
+chronic places or not). Outbreak worlds carry burst outbreaks (`offline.detection_quality.
+BURST`, the detection targets' kind, at its density of 40 per 28 days); null worlds carry
+none, so every alert on them is false. Seeds start at `--seed-base` (1000): none of them is a
+seed anything was tuned on.
+
+A world is `--history-days` (14) of history then `--days` (7) evaluated days, simulated as
+one stream and split at the send time: the history feeds the baselines and the correlation
+state, as `vigie backtest --history` does, with that command's default settings (no
+per-world tuning). Scored on the evaluated days (metric code reused:
+`agents.core.correlation.quality.score`, `agents.core.detection.quality.evaluate`):
+
+- pair precision / recall / F1 and B-cubed F1 of the incidents over the evaluated valid
+  reports (re-deliveries and rejected lines left out); also pair precision and F1 over the
+  reports of background incidents only (not of an outbreak), for diagnosis;
+- commune accuracy: share of the predicted incidents whose commune is the commune of the
+  true incident most of their reports belong to;
+- incidents found / true: predicted incidents holding an evaluated report / true incidents
+  with one;
+- bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
+  evaluated days; an alert matching no outbreak is false).
+
+Prints one JSON line per world, then a summary line (min / median of each figure and each
+target with PASS/FAIL) and a readable table on stderr. The targets are measured, not tuned
+for.
+
+    python -m benchmarks.bench_robustness [--worlds 20] [--null-worlds 10] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+OUTBREAKS, NULL = "outbreaks", "null"
+NULL_SEED_OFFSET = 500  # null worlds draw seeds seed_base + 500 + i: never an outbreak world's
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSpec:
+    seed: int
+    scenario: str  # OUTBREAKS | NULL
+    history_days: float
+    days: float  # evaluated days
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str  # e.g. pair_f1.median
+    label: str
+    op: str  # ">=" | "<="
+    bound: float
+    scenario: str | None  # worlds it is judged on (None: every world)
+    stat: str  # "min" | "median" | "max"
+    metric: str
+
+    def judge(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value >= self.bound if self.op == ">=" else value <= self.bound
+
+
+TARGETS = (
+    Target("pair_f1.median", "pair F1, median", ">=", 0.92, None, "median", "pair_f1"),
+    Target("pair_f1.min", "pair F1, min", ">=", 0.85, None, "min", "pair_f1"),
+    Target("pair_precision.min", "pair precision, min", ">=", 0.92, None, "min", "pair_precision"),
+    Target(
+        "commune_accuracy.median",
+        "commune accuracy, median",
+        ">=",
+        0.985,
+        None,
+        "median",
+        "commune_accuracy",
+    ),
+    Target(
+        "null_false_alerts_per_day.max",
+        "false alerts/day, every null world",
+        "<=",
+        1.0,
+        NULL,
+        "max",
+        "false_alerts_per_day",
+    ),
+    Target(
+        "bursts_detected_share.median",
+        "bursts detected, median",
+        ">=",
+        0.90,
+        OUTBREAKS,
+        "median",
+        "bursts_detected_share",
+    ),
+    Target(
+        "median_delay_h.median",
+        "median delay, median",
+        "<=",
+        2.5,
+        OUTBREAKS,
+        "median",
+        "median_delay_h",
+    ),
+)
+
+
+def backtest_defaults() -> Any:
+    """The options `vigie backtest --history` runs with when given no option."""
+    from agents.core.detection import DetectionConfig
+    from offline.backtest import register
+    from offline.replay import BacktestOptions
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["backtest", "--input", "-", "--out", "-", "--history", "-"])
+    detection = DetectionConfig(false_alerts_per_day=args.false_alerts_per_day)
+    return BacktestOptions(args.detect_every, args.warmup_days, detection)
+
+
+def world_flat(world: Any) -> dict[str, object]:
+    """The drawn world as scalars (source weights as `source_<kind>`)."""
+    out: dict[str, object] = {}
+    for key, value in world.truth().items():
+        if key in ("type", "seed"):
+            continue
+        if isinstance(value, dict):
+            out.update({f"source_{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def run_world(spec: WorldSpec) -> dict[str, Any]:
+    """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
+    from agents.core.correlation.quality import score
+    from agents.core.detection.quality import OutbreakTruth, evaluate
+    from offline.detection_quality import BURST
+    from offline.replay import run_backtest
+    from offline.simulator import SimulationConfig, apply_world, draw_world, simulate
+    from offline.simulator.world import burst_fields
+
+    began = time.perf_counter()
+    world = draw_world(spec.seed)
+    total = spec.history_days + spec.days
+    cfg = apply_world(SimulationConfig(days=total, seed=spec.seed), world)
+    fields = burst_fields(BURST.sim_fields(), total)
+    if spec.scenario == NULL:
+        fields["outbreaks"] = 0
+    for name, value in fields.items():
+        setattr(cfg, name, value)
+    sim = simulate(cfg)
+    split = sim.t0 + spec.history_days * 86400.0
+    history: list[bytes] = []
+    lines: list[bytes] = []
+    truth: dict[str, str] = {}  # evaluated valid report -> true incident
+    in_outbreak: set[str] = set()  # those of an outbreak's incidents
+    true_insee: dict[str, str] = {}
+    for m in sim:
+        if m.incident_truth is not None:
+            true_insee[str(m.incident_truth["incident_id"])] = str(m.incident_truth["insee"])
+        if m.timestamp_ms / 1000.0 < split:
+            history.append(m.value)
+            continue
+        lines.append(m.value)
+        t = m.truth
+        if t["incident_id"] is not None and not t["is_redelivery"]:
+            truth[str(t["report_id"])] = str(t["incident_id"])
+            if t["outbreak_id"] is not None:
+                in_outbreak.add(str(t["report_id"]))
+    simulated = time.perf_counter() - began
+    result = run_backtest(lines, history=history, options=backtest_defaults())
+    predicted: dict[str, str] = {}
+    insee_of: dict[str, str] = {}
+    for v in result.incidents:
+        iid = str(v["incident_id"])
+        insee_of[iid] = str(v["insee"])
+        for rid in v["report_ids"]:  # type: ignore[attr-defined]
+            predicted[str(rid)] = iid
+    scores = score(predicted, truth)
+    background = score(predicted, {k: v for k, v in truth.items() if k not in in_outbreak})
+    members: dict[str, Counter[str]] = {}
+    for rid, true_id in truth.items():
+        if rid in predicted:
+            members.setdefault(predicted[rid], Counter())[true_id] += 1
+    right = sum(
+        1 for iid, c in members.items() if insee_of[iid] == true_insee[c.most_common(1)[0][0]]
+    )
+    quality = evaluate(
+        result.alerts,
+        [OutbreakTruth.from_truth(o) for o in sim.outbreaks],
+        eval_start=split,
+        eval_end=sim.t1,
+    )
+    q = quality.as_dict()
+    return {
+        "bench": "robustness",
+        "scenario": spec.scenario,
+        "seed": spec.seed,
+        "days": spec.days,
+        "history_days": spec.history_days,
+        "pair_precision": round(scores.pairwise_precision, 4),
+        "pair_recall": round(scores.pairwise_recall, 4),
+        "pair_f1": round(scores.pairwise_f1, 4),
+        "bcubed_f1": round(scores.bcubed_f1, 4),
+        # the same over the reports of background incidents only (outbreak incidents, close
+        # in place and time, are the hardest to keep apart)
+        "background_pair_precision": round(background.pairwise_precision, 4),
+        "background_pair_f1": round(background.pairwise_f1, 4),
+        "commune_accuracy": round(right / len(members), 4) if members else None,
+        "incidents_found": scores.predicted_incidents,
+        "incidents_true": scores.true_incidents,
+        "bursts": q["outbreaks"],
+        "bursts_detected": q["detected"],
+        "bursts_detected_share": q["detected_share"] if quality.outbreaks else None,
+        "median_delay_h": q["median_delay_h"],
+        "alerts_opened": q["alerts_opened"],
+        "false_alerts": q["false_alerts"],
+        "false_alerts_per_day": q["false_alerts_per_day"],
+        "lines": len(lines),
+        "history_lines": len(history),
+        "simulate_s": round(simulated, 1),
+        "elapsed_s": round(time.perf_counter() - began, 1),
+        "world": world_flat(world),
+    }
+
+
+def _stat(values: Sequence[float], stat: str) -> float | None:
+    if not values:
+        return None
+    if stat == "min":
+        return round(min(values), 4)
+    if stat == "max":
+        return round(max(values), 4)
+    return round(float(statistics.median(values)), 4)
+
+
+def values_of(rows: Sequence[dict[str, Any]], metric: str, scenario: str | None) -> list[float]:
+    return [
+        float(r[metric])
+        for r in rows
+        if (scenario is None or r["scenario"] == scenario) and r.get(metric) is not None
+    ]
+
+
+SUMMARY_METRICS = (
+    ("pair_precision", None),
+    ("pair_recall", None),
+    ("pair_f1", None),
+    ("bcubed_f1", None),
+    ("background_pair_precision", None),
+    ("background_pair_f1", None),
+    ("commune_accuracy", None),
+    ("bursts_detected_share", OUTBREAKS),
+    ("median_delay_h", OUTBREAKS),
+    ("false_alerts_per_day", OUTBREAKS),
+    ("false_alerts_per_day", NULL),
+)
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """min / median of every figure over the worlds, each target's value and verdict."""
+    out: dict[str, Any] = {
+        "bench": "robustness",
+        "scenario": "summary",
+        "worlds": sum(1 for r in rows if r["scenario"] == OUTBREAKS),
+        "null_worlds": sum(1 for r in rows if r["scenario"] == NULL),
+    }
+    for metric, scenario in SUMMARY_METRICS:
+        vals = values_of(rows, metric, scenario)
+        key = (
+            metric
+            if scenario is None or metric != "false_alerts_per_day"
+            else (f"{scenario}_{metric}")
+        )
+        out[key] = {
+            "min": _stat(vals, "min"),
+            "median": _stat(vals, "median"),
+            "max": _stat(vals, "max"),
+        }
+    verdicts: dict[str, bool] = {}
+    for t in TARGETS:
+        value = _stat(values_of(rows, t.metric, t.scenario), t.stat)
+        verdicts[t.name] = t.judge(value)
+    out["meets_target"] = verdicts
+    out["all_targets_met"] = all(verdicts.values())
+    return out
+
+
+def _fmt(v: object, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
+    head = (
+        "world",
+        "seed",
+        "P",
+        "R",
+        "F1",
+        "B3",
+        "bg P",
+        "bg F1",
+        "commune",
+        "inc found/true",
+        "bursts",
+        "delay h",
+        "FA/day",
+        "cit err m",
+        "stated",
+        "lag x",
+        "late batch",
+        "confusion",
+        "commune-only",
+        "redeliv",
+        "rate x",
+        "chronic",
+        "s",
+    )
+    print(" | ".join(head), file=out)
+    for r in rows:
+        w = r["world"]
+        stated = w["stated_accuracy"] + (
+            "" if w["stated_accuracy"] == "absent" else f"/{w['accuracy_radius']}"
+        )
+        bursts = f"{r['bursts_detected']}/{r['bursts']}" if r["scenario"] == OUTBREAKS else "-"
+        print(
+            " | ".join(
+                (
+                    r["scenario"],
+                    str(r["seed"]),
+                    _fmt(r["pair_precision"]),
+                    _fmt(r["pair_recall"]),
+                    _fmt(r["pair_f1"]),
+                    _fmt(r["bcubed_f1"]),
+                    _fmt(r["background_pair_precision"]),
+                    _fmt(r["background_pair_f1"]),
+                    _fmt(r["commune_accuracy"], 4),
+                    f"{r['incidents_found']}/{r['incidents_true']}",
+                    bursts,
+                    _fmt(r["median_delay_h"], 2),
+                    _fmt(r["false_alerts_per_day"], 2),
+                    _fmt(w["citizen_error_m"], 0),
+                    stated,
+                    _fmt(w["lag_factor"], 2),
+                    _fmt(w["late_batch_share"], 2),
+                    _fmt(w["confusion"], 2),
+                    _fmt(w["commune_only"], 2),
+                    _fmt(w["redelivery_rate"], 3),
+                    _fmt(w["incident_rate"], 2),
+                    "yes" if w["chronic_places"] else "no",
+                    _fmt(r["elapsed_s"], 0),
+                )
+            ),
+            file=out,
+        )
+
+
+def print_summary(s: dict[str, Any], rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
+    print(f"\n{s['worlds']} outbreak worlds, {s['null_worlds']} null worlds", file=out)
+    print("figure | worlds | min | median | max", file=out)
+    for metric, scenario in SUMMARY_METRICS:
+        key = (
+            metric
+            if scenario is None or metric != "false_alerts_per_day"
+            else (f"{scenario}_{metric}")
+        )
+        v = s[key]
+        print(
+            f"{key} | {scenario or 'all'} | {_fmt(v['min'], 4)} | {_fmt(v['median'], 4)} | "
+            f"{_fmt(v['max'], 4)}",
+            file=out,
+        )
+    print("\ntarget | value | bound | verdict", file=out)
+    for t in TARGETS:
+        value = _stat(values_of(rows, t.metric, t.scenario), t.stat)
+        verdict = "PASS" if s["meets_target"][t.name] else "FAIL"
+        print(f"{t.label} | {_fmt(value, 4)} | {t.op} {t.bound:g} | {verdict}", file=out)
+
+
+def specs(args: argparse.Namespace) -> list[WorldSpec]:
+    out = [
+        WorldSpec(args.seed_base + i, OUTBREAKS, args.history_days, args.days)
+        for i in range(args.worlds)
+    ]
+    out += [
+        WorldSpec(args.seed_base + NULL_SEED_OFFSET + i, NULL, args.history_days, args.days)
+        for i in range(args.null_worlds)
+    ]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_robustness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--worlds", type=int, default=20, help="worlds with outbreaks (20)")
+    ap.add_argument("--null-worlds", type=int, default=10, help="worlds without (10)")
+    ap.add_argument("--days", type=float, default=7.0, help="evaluated days per world (7)")
+    ap.add_argument(
+        "--history-days", type=float, default=14.0, help="history days before them (14)"
+    )
+    ap.add_argument(
+        "--seed-base",
+        type=int,
+        default=1000,
+        help="first seed (1000; null worlds from seed base + 500)",
+    )
+    ap.add_argument("--jobs", type=int, default=2, help="worlds run in parallel (2)")
+    args = ap.parse_args(argv)
+    if args.worlds < 0 or args.null_worlds < 0 or args.worlds + args.null_worlds == 0:
+        ap.error("at least one world")
+    if args.days <= 0 or args.history_days < 0 or args.jobs < 1:
+        ap.error("--days must be > 0, --history-days >= 0, --jobs >= 1")
+    todo = specs(args)
+    rows: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=min(args.jobs, len(todo))) as pool:
+        for row in pool.map(run_world, todo):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    s = summary(rows)
+    print(json.dumps(s), flush=True)
+    print_table(rows)
+    print_summary(s, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

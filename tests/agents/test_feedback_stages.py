@@ -1,0 +1,207 @@
+"""The stages' feedback (in-memory store and Kafka): the ingest stage tells `recu` and
+`rejete` once per report across replays, before the report's row is written; the correlate
+stage tells `rattache` once per report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.core.correlation import partition_key
+from agents.core.geo import Geocoder
+from agents.core.jurisdictions import load_jurisdictions
+from agents.core.pseudonym import Pseudonymiser
+from agents.core.refdata import load_refdata
+from agents.correlate import CorrelateProcessor
+from agents.feedback import FeedbackSink
+from agents.ingest import InboundMessage, IngestProcessor
+from agents.ports.retry import RetryPolicy
+from agents.ports.sql import feedback as sql
+from agents.ports.sql import reports
+from agents.ports.store import StoreError
+from schemas.feedback import FEEDBACK_FIELDS, Feedback
+from tests.agents.fakes import FakeKafka, FakeStore, report, run_inline
+from tests.conftest import MetricsSince
+
+FEEDBACK, REJECTED, ENRICHED = "feedback.t", "rejected.t", "enriched.t"
+CITIZEN = "vigie.reports.citizen.v1"
+PSEUDO = Pseudonymiser(b"test-secret-feedback-0123456789abcdef")
+KAFKA_TIME = 1_710_792_000.0
+
+
+class TableStore(FakeStore):
+    """Answers the two look-ups of the ingest stage from the rows inserted so far, as the
+    tables would; `fail_table`: inserts into that table raise; `order`: tables written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_table: str | None = None
+        self.order: list[str] = []
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if table == self.fail_table:
+            raise StoreError(f"insert into {table} refused (test)")
+        self.order.append(table)
+        super().insert(table, rows)
+
+    def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        assert params is not None
+        if sql_text == reports.STORED_KEYS.sql:
+            rows = self.rows.get("reports", [])
+            cols = ("source_kind", "source_org", "report_id", "content_hash")
+        else:
+            assert sql_text == sql.RECORDED.sql
+            rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
+            cols = ("source_kind", "source_org", "report_id", "status")
+        return [{k: r[k] for k in cols} for r in rows if r["report_id"] in params["ids"]]
+
+
+@pytest.fixture(scope="module")
+def geocoder() -> Geocoder:
+    refdata = load_refdata()
+    return Geocoder(refdata, load_jurisdictions(None, refdata))
+
+
+def citizen(rid: str, category: str = "cambriolage", contact: str | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "report_id": rid,
+        "source": {"kind": "citizen", "org": "citoyen"},
+        "category": category,
+        "occurred_at": "2024-03-18T20:30:00+01:00",
+        "location": {"lat": 48.629, "lon": 2.441},
+        "description": "Mon voisin M. Dupont a vu deux hommes",
+    }
+    if contact:
+        body["reporter"] = {"contact": contact}
+    return orjson.dumps(body)
+
+
+def batch() -> list[InboundMessage]:
+    values = [
+        citizen("C1", contact="+33612345678"),
+        citizen("C2", category="licorne"),  # unknown category: rejected, identity readable
+        b"{not json",  # no identity: no one to tell
+        citizen("C3"),
+    ]
+    return [InboundMessage(CITIZEN, 0, i, None, v, KAFKA_TIME + i) for i, v in enumerate(values)]
+
+
+def ingest_stage(store: TableStore, kafka: FakeKafka, geocoder: Geocoder) -> IngestProcessor:
+    retry = RetryPolicy(max_retries=0)
+    sink = FeedbackSink(
+        store=store, send=kafka.send, topic=FEEDBACK, retry=retry, run_blocking=run_inline
+    )
+    return IngestProcessor(
+        store=store,
+        enricher=geocoder,
+        pseudonymiser=PSEUDO,
+        send=kafka.send,
+        rejected_topic=REJECTED,
+        enriched_topic=ENRICHED,
+        partition_key=partition_key,
+        retry=retry,
+        run_blocking=run_inline,
+        feedback_sink=sink,
+    )
+
+
+def told(kafka: FakeKafka) -> list[tuple[str, str]]:
+    return [(m["report_id"], m["status"]) for _k, m in kafka.on(FEEDBACK)]
+
+
+async def test_ingest_tells_recu_and_rejete_once_across_replays(
+    geocoder: Geocoder, metrics: MetricsSince
+) -> None:
+    store, kafka = TableStore(), FakeKafka()
+    stage = ingest_stage(store, kafka, geocoder)
+
+    await stage.process(batch())
+    assert told(kafka) == [("C1", "recu"), ("C3", "recu"), ("C2", "rejete")]
+    # the rows of the feedback are written before the reports' (a replay re-derives them)
+    assert store.order.index(sql.TABLE) < store.order.index("reports")
+    messages = kafka.on(FEEDBACK)
+    for key, message in messages:
+        assert set(message) == FEEDBACK_FIELDS  # nothing else: no contact, no description
+        Feedback.model_validate(message)
+        assert orjson.loads(key or b"") == ["citizen", "citoyen", message["report_id"]]
+    rejete = messages[2][1]
+    assert rejete["reason"] == "unknown_category"
+    assert rejete["message"] == "Le type de signalement n'est pas reconnu."
+    assert rejete["at"] == "2024-03-18T20:00:01Z"  # the message's Kafka time: deterministic
+    assert b"Dupont" not in b"".join(v for _t, _k, v in kafka.sent if _t == FEEDBACK)
+    assert metrics.sample("vigie_report_feedback_total", status="recu") == 2
+    assert metrics.sample("vigie_report_feedback_total", status="rejete") == 1
+
+    # the same batch again (a replay after the commit was lost): nothing new to tell
+    await stage.process(batch())
+    assert len(told(kafka)) == 3
+    rows = store.rows[sql.TABLE]
+    assert sorted((r["report_id"], r["status"]) for r in rows) == [
+        ("C1", "recu"),
+        ("C2", "rejete"),
+        ("C3", "recu"),
+    ]
+
+    # another rejected message of a report taken in: its status stands
+    await stage.process([InboundMessage(CITIZEN, 0, 9, None, citizen("C1", "licorne"), 0.0)])
+    assert len(told(kafka)) == 3
+
+
+async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
+    geocoder: Geocoder,
+) -> None:
+    store, kafka = TableStore(), FakeKafka()
+    stage = ingest_stage(store, kafka, geocoder)
+    store.fail_table = "reports"
+    with pytest.raises(Exception):  # noqa: B017  # the retries are exhausted: the worker exits
+        await stage.process(batch())
+    first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
+    assert len(first) == 3
+    store.fail_table = None  # the next worker replays the batch from the last commit
+    await stage.process(batch())
+    again = [v for t, _k, v in kafka.sent if t == FEEDBACK][3:]
+    # recu is told again (the reports were not stored), byte for byte; rejete was recorded
+    assert again == first[:2]
+    ids = {(r["report_id"], r["status"]): r["feedback_id"] for r in store.rows[sql.TABLE]}
+    assert len(ids) == 3  # the table keeps one row per (report, status): same ids
+
+
+def correlate_stage(kafka: FakeKafka, store: FakeStore) -> CorrelateProcessor:
+    retry = RetryPolicy(max_retries=0)
+    sink = FeedbackSink(
+        store=store, send=kafka.send, topic=FEEDBACK, retry=retry, run_blocking=run_inline
+    )
+    return CorrelateProcessor(
+        store=store,
+        send=kafka.send,
+        incidents_topic="incidents.t",
+        retry=retry,
+        run_blocking=run_inline,
+        feedback_sink=sink,
+    )
+
+
+async def test_correlation_tells_rattache_once_per_report() -> None:
+    kafka, store = FakeKafka(), FakeStore()
+    stage = correlate_stage(kafka, store)
+    a, b, c = report(t=0), report(east_m=40, t=300), report(east_m=-30, t=600)
+    far = report(east_m=9000, t=700)  # its own incident: nothing to attach to
+    for records in ([a], [b], [c, far]):
+        await stage.process([(0, records)], lambda _p: [], lambda _p: None)
+    messages = [m for _k, m in kafka.on(FEEDBACK)]
+    assert [(m["report_id"], m["other_reports"]) for m in messages] == [
+        (a.report_id, 1),
+        (b.report_id, 1),
+        (c.report_id, 2),
+    ]
+    assert {m["status"] for m in messages} == {"rattache"}
+    incident = {m["incident_id"] for m in messages}
+    assert len(incident) == 1 and next(iter(incident)).startswith("inc-")
+    assert [r["report_id"] for r in store.rows[sql.TABLE]] == [
+        a.report_id,
+        b.report_id,
+        c.report_id,
+    ]
