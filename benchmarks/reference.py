@@ -175,6 +175,7 @@ BLOCKS: dict[str, Block] = {
         Column("diagnostic_max_s", "diagnostic, max", decimals(2, " s"), "≤ 1 s"),
         Column("diagnostic_cpu_median_s", "CPU (client + server), median", decimals(2, " s")),
         Column("diagnostic_cpu_max_s", "CPU, max", decimals(2, " s")),
+        Column("first_after_load_s", "first run after the bulk load", decimals(2, " s")),
         Column("incidents", "incidents stored"),
         Column("load_s", "load", decimals(0, " s")),
     ), ("store",)),

@@ -31,6 +31,10 @@ TABLES = {
     "alert_events",
     "alert_actions",
     "audit_events",
+    "partners",
+    "report_feedback",
+    "incident_actions",
+    "webhook_deliveries",
 }
 VIEWS = {"incident_hours_mv2"}
 

@@ -16,12 +16,14 @@ HOUR_MS = 3_600_000
 
 def test_default_retentions(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("INPUT_RETENTION_HOURS", "REJECTED_RETENTION_HOURS", "TOPIC_PARTNER",
-                 "TOPIC_CITIZEN", "TOPIC_REJECTED"):
+                 "TOPIC_CITIZEN", "TOPIC_REJECTED", "TOPIC_FEEDBACK"):
         monkeypatch.delenv(f"VIGIE_{name}", raising=False)
     assert topic_configs(Settings()) == {
         "vigie.reports.partner.v1": {"retention.ms": str(168 * HOUR_MS)},
         "vigie.reports.citizen.v1": {"retention.ms": str(168 * HOUR_MS)},
         "vigie.reports.rejected.v1": {"retention.ms": str(336 * HOUR_MS)},
+        # the latest status of each report, kept by key (no personal data)
+        "vigie.reports.feedback.v1": {"cleanup.policy": "compact"},
     }
 
 

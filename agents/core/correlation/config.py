@@ -221,6 +221,12 @@ class CorrelationConfig:
       per-axis standard deviation per metre of stated accuracy of the report's source, as
       learnt from the stream (`estimate.StreamEstimates`; the contract's prior before).
     learn: estimate the dispersion from the stream (False: keep the contract's prior).
+    density: where other incidents of a point report's category are around, choose among
+      the admissible candidates by match posterior (`Correlator._by_posterior`): the odds
+      of each against the report being another incident of that category at the local
+      rate of such incidents; False: the cheapest admissible candidate.
+    match_posterior: the least posterior (the best candidate against a new incident) the
+      best candidate needs there to be joined.
     """
 
     classes: dict[CategoryClass, ClassParams] = field(default_factory=default_classes)
@@ -233,6 +239,8 @@ class CorrelationConfig:
     chronic: ChronicPlaces | None = field(default_factory=ChronicPlaces)
     gate_confidence: float = 0.95
     learn: bool = True
+    density: bool = True
+    match_posterior: float = 0.5
     _compat: frozenset[tuple[str, str]] = field(init=False, repr=False)
     _pair_cache: dict[tuple[str, str, bool], ClassParams] = field(init=False, repr=False)
 

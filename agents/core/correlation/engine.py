@@ -7,7 +7,11 @@ commune: `index.IncidentIndex` holds the incidents and those look-ups. A candida
 pass every rule (see `Correlator._cost`); the cheapest one wins, else the report founds a
 new incident. The spatial rule reads what the engine learnt from its stream so far
 (`Correlator.estimates`, `estimate.StreamEstimates`): how far each source's positions
-really scatter for their stated accuracy.
+really scatter for their stated accuracy. Where other incidents of a point report's
+category are around (a burst), the admissible candidates are weighed instead by their
+match posterior against the report being another incident of that category at the local
+rate (`Correlator._by_posterior`), from the learnt dispersion, time spread, reports per
+incident and category confusion.
 
 Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock),
 read through `agents.core.clock.StreamClock`: a lone record far ahead of the others does not
@@ -100,6 +104,10 @@ class Correlator:
         # quarter steps): the spatial caps, the chain guard and the search reach scale by it
         self._widen = 1.0
         self._plans: dict[tuple[str, float], SearchPlan] = {}  # (category, widen) -> plan
+        # per candidate (`_cost`): a centre match's squared distance in sigmas (-1: none)
+        # and its sigma^2 (m^2), for `_by_posterior`
+        self._match_z2 = -1.0
+        self._match_s2 = 1.0
 
     # ---- public API ----
     @property
@@ -125,8 +133,8 @@ class Correlator:
             return []
         out = self.advance(self._clock.observe(record.reported_at))
         place, day = self._place_of(record), day_of(record.occurred_at)
-        chronic = place is not None and self._places is not None and (
-            self._places.is_chronic(place, day)
+        chronic = (
+            place is not None and self._places is not None and (self._places.is_chronic(place, day))
         )
         learn = self.config.learn
         key = (record.source_kind, record.accuracy_m is not None and record.accuracy_m > 0)
@@ -151,9 +159,7 @@ class Correlator:
         out.append(self._emit(incident))
         return out
 
-    def _learn(
-        self, record: ReportRecord, key: tuple[str, bool], best: Incident | None
-    ) -> None:
+    def _learn(self, record: ReportRecord, key: tuple[str, bool], best: Incident | None) -> None:
         """Feed the estimators (`estimate.StreamEstimates`) with one report: its lag, the
         nearest same-category candidate (whatever the gate decided) and, when it joins an
         incident, how long after the incident's start it occurred and into which category."""
@@ -163,13 +169,19 @@ class Correlator:
             radius = self._obs_radius.get(record.category)
             if radius is None:
                 radius = self._obs_radius[record.category] = self.config.search_radius_m(
-                    record.category, record.category)
+                    record.category, record.category
+                )
             radius *= self._widen  # the reach of this report's search
             if self._obs_d <= radius:
                 est.observe_pair(key, self._obs_d, self._obs_v, radius)
+        est.observe_outcome(self.config.class_of(record.category)._value_, best is not None)
         if best is not None:
-            est.observe_join(self.config.class_of(best.category)._value_, record.category,
-                             best.category._value_, record.occurred_at - best.first_occurred_at)
+            est.observe_join(
+                self.config.class_of(best.category)._value_,
+                record.category,
+                best.category._value_,
+                record.occurred_at - best.first_occurred_at,
+            )
 
     def _widen_for(self, record: ReportRecord, scale: float) -> float:
         """How far past the configured caps a report's gate may reach (1 = not at all):
@@ -184,8 +196,11 @@ class Correlator:
     def _place_of(self, record: ReportRecord) -> str | None:
         """The place (H3 r9 cell) a report counts for in the chronic-place memory: a
         located report of a `ChronicPlaces` category; else None."""
-        if (self._places is None or record.category not in self._chronic_categories
-                or record.precision != POINT):
+        if (
+            self._places is None
+            or record.category not in self._chronic_categories
+            or record.precision != POINT
+        ):
             return None
         return record.h3_r9 or None
 
@@ -306,18 +321,47 @@ class Correlator:
         incidents = self._index.incidents
         # out of every time window: what `_cost` would say, only sooner (most candidates are
         # old incidents of busy cells kept for late reports)
-        candidates = map(incidents.__getitem__, self._candidates(record, lat, lon))
-        near = [s for s in candidates
-                if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach]
+        candidates = [incidents[i] for i in self._candidates(record, lat, lon)]
+        near = [
+            s
+            for s in candidates
+            if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach
+        ]
         near.sort(key=lambda s: s.incident_id)  # ties go the same way on replay
+        category = record.category
+        p = self.config.params(category)
+        density = self.config.density and record.precision == POINT
+        radius = p.max_radius_m
+        lookback = max(reach, p.close_after_s)
+        # same-category located incidents that started within `lookback` of the report,
+        # their centre within `radius` of it: the local rate of that category
+        around = (
+            {
+                s.incident_id
+                for s in candidates
+                if s.category == category
+                and s.precision == POINT
+                and abs(s.first_occurred_at - t) <= lookback
+                and distance_m(lat, lon, s.lat, s.lon) <= radius
+            }
+            if density
+            else set()
+        )
+        # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
+        spatial: list[tuple[float, Incident, float, float]] = []
         for state in near:
+            self._match_z2 = -1.0
             cost = self._cost(state, record, chronic)
             if cost is None:
                 continue
             if cost >= _COMMUNE_LEVEL:
                 commune_level.append((cost, state))
-            elif cost < best_cost:
-                best, best_cost = state, cost
+            else:
+                spatial.append((cost, state, self._match_z2, self._match_s2))
+                if cost < best_cost:
+                    best, best_cost = state, cost
+        if density and len(around) > 1 and spatial:
+            return self._by_posterior(record, spatial, around, radius, lookback)
         if best is None and commune_level:
             commune_level.sort(key=lambda cs: cs[0])
             if len(commune_level) == 1 or (
@@ -325,6 +369,62 @@ class Correlator:
             ):
                 return commune_level[0][1]
         return best
+
+    def _by_posterior(
+        self,
+        record: ReportRecord,
+        spatial: list[tuple[float, Incident, float, float]],
+        around: set[str],
+        radius: float,
+        lookback: float,
+    ) -> Incident | None:
+        """The spatial candidate of greatest match odds, or None when the posterior that
+        the report belongs to it rather than to a new incident, odds / (1 + odds), is below
+        `CorrelationConfig.match_posterior` (the report then founds an incident).
+
+        Each candidate j is weighed (Fellegi-Sunter odds) as the source of the report
+        against the report being the first of another incident of its category:
+          odds_j = m * g(t - first_j) * N(d_j; sigma_j) * P(category | j's) / lambda_j
+        with m the further reports an incident of j's class receives, g their time density,
+        N the circular Gaussian of the report's position around j's centre at the learnt
+        dispersion, P the learnt category confusion (`estimate.StreamEstimates`), and
+        lambda_j the local rate (per m^2 and s) of incidents of the report's category: the
+        same-category incidents within `radius` of the report that started within
+        `lookback` of its time,
+        j left out, over that disc and time span. Where no other such incident is around,
+        lambda_j = 0: the odds are unbounded and the gates alone decide (the density term
+        bites only where incidents of the category are actually dense). A match that is
+        not a centre match (mobile link), being no Gaussian, keeps unbounded odds too.
+        Unbounded candidates win over bounded ones, the cheapest (`_cost`) first."""
+        est = self.estimates
+        cfg = self.config
+        t, category = record.occurred_at, record.category
+        # the incidents counted started from `lookback` before the report up to the clock
+        span = lookback + min(max(self.watermark - t, 0.0), lookback)
+        exposure = math.pi * radius * radius * span
+        n_compatible = sum(len(others) for _, others in self._search_plan(category))
+        scored: list[tuple[float, float, Incident]] = []  # (odds, cost, incident)
+        unbounded: list[tuple[float, Incident]] = []
+        for cost, state, z2, sigma2 in spatial:
+            others = len(around) - (state.incident_id in around)
+            if z2 < 0.0 or others == 0:
+                unbounded.append((cost, state))
+                continue
+            klass = cfg.class_of(state.category)._value_
+            odds = (
+                est.further_reports(klass)
+                * est.time_density(klass, t - state.first_occurred_at)
+                * math.exp(-0.5 * z2)
+                / (2.0 * math.pi * sigma2)
+                * est.category_likelihood(category, state.category._value_, n_compatible)
+                * exposure
+                / others
+            )
+            scored.append((odds, cost, state))
+        if unbounded:
+            return min(unbounded, key=lambda cs: cs[0])[1]
+        odds, _, best = max(scored, key=lambda ocs: (ocs[0], -ocs[1]))
+        return best if odds / (1.0 + odds) >= cfg.match_posterior else None
 
     def _candidates(self, record: ReportRecord, lat: float, lon: float) -> set[str]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
@@ -340,7 +440,8 @@ class Correlator:
             widened = self._plans.get((record.category, self._widen))
             if widened is None:
                 widened = self._plans[(record.category, self._widen)] = tuple(
-                    (radius * self._widen, others) for radius, others in plan)
+                    (radius * self._widen, others) for radius, others in plan
+                )
             plan = widened
         return self._index.nearby(insee, lat, lon, plan)
 
@@ -433,13 +534,14 @@ class Correlator:
         if record.category == category and d_centre < self._obs_d:  # for the estimators
             self._obs_d, self._obs_v = d_centre, spread * spread
         widen = self._widen
-        allowed = min(p.radius_m + p.accuracy_factor * self._gate * spread,
-                      p.max_radius_m * widen)
+        allowed = min(p.radius_m + p.accuracy_factor * self._gate * spread, p.max_radius_m * widen)
         d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
         if max(d_members) > p.max_diameter_m * widen:
             return None
         if d_centre <= allowed:
             spatial = d_centre / allowed
+            sigma2 = max((self._gate * spread / self._gate_z) ** 2, 1.0)
+            self._match_z2, self._match_s2 = d_centre * d_centre / sigma2, sigma2
         elif link > 0 and min(d_members) <= link:  # mobile: the cluster may move
             spatial = 1.0 + min(d_members) / link
         else:

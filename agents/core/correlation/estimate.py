@@ -14,7 +14,11 @@ What the engine learns, per partition, from the reports it reads (`StreamEstimat
 - reporting lag per source kind (`reported_at - occurred_at`: log-normal moments);
 - time spread per category class (how far after an incident's first report the reports
   that join it occurred: exponential mean);
-- category confusion (how often a report joins an incident of another category).
+- category confusion (how often a report joins an incident of another category);
+- join share per category class (how many further reports an incident receives).
+
+The match posterior (`Correlator._by_posterior`) reads the dispersion, the time spread,
+the join share and the confusions; the gate reads the dispersion.
 
 Dispersion model (Fellegi-Sunter style two-class mixture, estimated by online EM): for a
 located report, the candidate pair is the nearest located incident of the same category
@@ -70,6 +74,8 @@ FORGET = 0.999  # per observation of a key: a half-life of ~700 observations
 # lag and time spread: log-normal / exponential moments with the same forgetting
 PRIOR_LAG_S = 600.0
 PRIOR_SPREAD_S = 1800.0
+PRIOR_CONFUSION = 0.1  # share of the joins into an incident of another category
+PRIOR_JOIN_SHARE = 0.5  # a report joins an incident as often as it founds one
 PRIOR_OBSERVATIONS = 5.0  # weight of the lag and spread priors (they steer no decision)
 MIN_SCALE, MAX_SCALE = 0.05, 20.0
 _FLOOR_V = 1.0  # m^2: a pair of exact positions still has some variance
@@ -159,6 +165,8 @@ class StreamEstimates:
     lag: dict[str, Moments] = field(default_factory=dict)  # source kind -> log(1 + lag s)
     spread: dict[str, Moments] = field(default_factory=dict)  # class -> seconds after start
     joins: dict[str, dict[str, float]] = field(default_factory=dict)  # report cat -> inc cat
+    # class -> 1 per report that joins an incident, 0 per report that founds one
+    outcome: dict[str, Moments] = field(default_factory=dict)
     changed: bool = False  # since the last `to_dict` (persist it then)
 
     # ---- reading ----
@@ -178,6 +186,34 @@ class StreamEstimates:
     def mean_spread_s(self, category_class: str) -> float:
         m = self.spread.get(category_class)
         return m.mean(PRIOR_SPREAD_S) if m is not None else PRIOR_SPREAD_S
+
+    def further_reports(self, category_class: str) -> float:
+        """Expected reports an incident of the class receives after its first: j / (1 - j),
+        j the share of reports that join an incident (prior: one further report)."""
+        m = self.outcome.get(category_class)
+        share = m.mean(PRIOR_JOIN_SHARE) if m is not None else PRIOR_JOIN_SHARE
+        return share / max(1.0 - share, 1e-3)
+
+    def time_density(self, category_class: str, dt_s: float) -> float:
+        """Density (per second) of a further report of an incident occurring `dt_s` away
+        from its first: Laplace with the learnt mean spread (victims may also guess a time
+        before the first report's)."""
+        tau = max(self.mean_spread_s(category_class), 60.0)
+        return math.exp(-abs(dt_s) / tau) / (2.0 * tau)
+
+    def category_likelihood(
+        self, report_category: str, incident_category: str, compatible: int
+    ) -> float:
+        """P(a report filed as `report_category` belongs to an incident of
+        `incident_category`), from the learnt joins of `report_category`, with
+        `PRIOR_OBSERVATIONS` prior joins: a share `PRIOR_CONFUSION` of them spread over the
+        `compatible` - 1 other categories it may be confused with, the rest on itself."""
+        row = self.joins.get(report_category, {})
+        if incident_category == report_category:
+            prior = PRIOR_OBSERVATIONS * (1.0 - PRIOR_CONFUSION)
+        else:
+            prior = PRIOR_OBSERVATIONS * PRIOR_CONFUSION / max(compatible - 1, 1)
+        return (row.get(incident_category, 0.0) + prior) / (sum(row.values()) + PRIOR_OBSERVATIONS)
 
     def confusion_rate(self, category: str) -> float:
         """Share of the joins of reports of `category` into an incident of another one."""
@@ -200,6 +236,13 @@ class StreamEstimates:
         if m is None:
             m = self.lag[kind] = Moments()
         m.observe(math.log1p(max(lag_s, 0.0)))
+        self.changed = True
+
+    def observe_outcome(self, category_class: str, joined: bool) -> None:
+        m = self.outcome.get(category_class)
+        if m is None:
+            m = self.outcome[category_class] = Moments()
+        m.observe(1.0 if joined else 0.0)
         self.changed = True
 
     def observe_join(
@@ -232,6 +275,7 @@ class StreamEstimates:
             "lag": {k: [m.n, m.total, m.squares] for k, m in sorted(self.lag.items())},
             "spread": {k: [m.n, m.total, m.squares] for k, m in sorted(self.spread.items())},
             "joins": {k: dict(sorted(row.items())) for k, row in sorted(self.joins.items())},
+            "outcome": {k: [m.n, m.total, m.squares] for k, m in sorted(self.outcome.items())},
         }
 
     @classmethod
@@ -241,7 +285,11 @@ class StreamEstimates:
             out = cls()
             for text, (w, sc, n) in dict(data.get("dispersion", {})).items():
                 out.dispersion[_key_of(str(text))] = DispersionStats(float(w), float(sc), float(n))
-            for name, target in (("lag", out.lag), ("spread", out.spread)):
+            for name, target in (
+                ("lag", out.lag),
+                ("spread", out.spread),
+                ("outcome", out.outcome),
+            ):
                 for k, (n, total, sq) in dict(data.get(name, {})).items():
                     target[str(k)] = Moments(float(n), float(total), float(sq))
             for k, row in dict(data.get("joins", {})).items():

@@ -22,6 +22,16 @@ all, each observed day one (the posterior mean of the distribution under a Diric
 prior centred on the simulated null), so the observed days take over as the history grows.
 History days that held real outbreaks raise their daily maxima; the exp(-R) quantile (the
 37th percentile for R = 1) is a low quantile, which a minority of such days barely moves.
+
+The daily-maximum quantile counts a day with several unusual clusters as one exceedance: it
+holds R only if such clusters are rare and independent. On streams where they come together
+(a reporting backlog, a batch of late uploads, one situation split into several incidents in
+several places) a day brings several alerts. So the same history days are also read as their
+distinct clusters, collapsed as the alert lifecycle collapses overlapping zones
+(`DayMaxScanner.day_clusters`), and the threshold is raised, if need be, to the least one at
+which they open at most R clusters a day (`cluster_rate_threshold`): what operators count,
+alerts opened a day. Real outbreaks of the history are kept out of that count by their
+scores, far above a null cluster's (see `cluster_rate_threshold`).
 """
 
 from __future__ import annotations
@@ -53,6 +63,9 @@ class Calibration:
     quantile: float
     observed_daily_max: tuple[float, ...] = ()  # the stream's own history days
     prior_days: float = 0.0  # weight of all the simulated days together, in days
+    # the least threshold at which the history's days open at most `false_alerts_per_day`
+    # distinct clusters a day (`cluster_rate_threshold`); None when not computed
+    cluster_threshold: float | None = None
 
     @property
     def observed_share(self) -> float:
@@ -96,6 +109,37 @@ def blended_threshold(
     return max(sim_q, (w * sim_q + n * from_obs) / (w + n)), from_obs
 
 
+def cluster_rate_threshold(
+    days: Sequence[Sequence[float] | FloatArray],
+    false_alerts_per_day: float,
+    floor: float,
+    reach: float = 2.0,
+) -> float:
+    """The least threshold t >= `floor` at which the history's days (each the scores of its
+    distinct clusters, `DayMaxScanner.day_clusters`) open at most `false_alerts_per_day`
+    null clusters a day on average: what operators count, alerts opened a day, whether the
+    unusual clusters of a day come alone or several together (the daily-maximum quantile
+    assumes them rare and independent, which clumped streams are not).
+
+    Real outbreaks of the history are clusters too. They stand far above the threshold
+    within hours (their counts grow, and a cluster's score with them), while a null
+    cluster's score has a short tail: a cluster scoring `reach` times t or more is not
+    counted as a null one at t. Returns `floor` without history days."""
+    if not days:
+        return floor
+    scores = np.concatenate([np.asarray(d, dtype=np.float64) for d in days])
+    allowed = false_alerts_per_day * len(days)
+    # floor, else just above a cluster's score (the threshold that no longer opens it)
+    above = np.nextafter(scores[scores >= floor], np.inf)
+    ordered = np.sort(scores)
+    for t in np.unique(np.concatenate([[floor], above])):
+        # the clusters with t <= score < reach * t
+        n = int(np.searchsorted(ordered, reach * t)) - int(np.searchsorted(ordered, t))
+        if n <= allowed:
+            return float(t)
+    return floor  # not reached: the last candidate is above every score
+
+
 def observed_daily_max(
     baseline: Baseline,
     index: CellIndex,
@@ -133,6 +177,46 @@ def observed_daily_max(
         lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
         out[d] = scanner.day_max(day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi], period_s)
     return out
+
+
+def observed_day_clusters(
+    baseline: Baseline,
+    index: CellIndex,
+    rows: Iterable[CountRow],
+    *,
+    day_starts: Sequence[int],
+    windows: Sequence[int],
+    ks: Sequence[int],
+    min_observed: float,
+    floor: float,
+    period_s: float = 300.0,
+    seed: int = 0,
+    episode_cap: int = 0,
+) -> tuple[FloatArray, list[FloatArray]]:
+    """`observed_daily_max` (the same values) and its days, each as the scores of its
+    distinct clusters scoring at least `floor` (`DayMaxScanner.day_clusters`), in
+    decreasing order."""
+    rng = np.random.default_rng(seed)
+    lead = max(windows) - 1
+    scanner = DayMaxScanner(
+        baseline.zone_rates(index, ks),
+        baseline.profile,
+        index.rings(max(ks)),
+        ks=ks,
+        windows=windows,
+        min_observed=min_observed,
+    )
+    cat_a, cell_a, t_a = _incidents_of_rows(rows, index, baseline.n_cells, rng, episode_cap)
+    hours = (t_a // 3600).astype(np.int64)
+    maxima = np.zeros(len(day_starts))
+    clusters: list[FloatArray] = []
+    for d, day_start in enumerate(day_starts):
+        lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
+        maxima[d], scores = scanner.day_clusters(
+            day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi], period_s, floor
+        )
+        clusters.append(scores)
+    return maxima, clusters
 
 
 def _incidents_of_rows(
@@ -235,9 +319,14 @@ def calibrate(
     prior_days: float = 2.0,
     low_share: float = 0.5,
     episode_cap: int = 0,
+    observed_clusters: Sequence[Sequence[float] | FloatArray] = (),
+    cluster_reach: float = 0.0,
 ) -> Calibration:
     """The threshold of `false_alerts_per_day` from `days` simulated null days blended with
-    the `observed` daily maxima of the stream's history (see the module docstring)."""
+    the `observed` daily maxima of the stream's history (see the module docstring), raised
+    with `cluster_reach` > 0 to where the history's days, each the scores of its distinct
+    clusters (`observed_clusters`), open at most `false_alerts_per_day` clusters a day
+    (`cluster_rate_threshold`)."""
     daily = null_daily_max(
         baseline,
         index,
@@ -254,6 +343,12 @@ def calibrate(
     q = math.exp(-false_alerts_per_day)
     blended, _ = blended_threshold(daily, observed, prior_days, q, low_share)
     threshold = max(min_threshold, blended)
+    by_clusters = None
+    if cluster_reach > 0 and observed_clusters:
+        by_clusters = cluster_rate_threshold(
+            observed_clusters, false_alerts_per_day, threshold, cluster_reach
+        )
+        threshold = max(threshold, by_clusters)
     return Calibration(
         threshold,
         tuple(float(x) for x in daily),
@@ -261,6 +356,7 @@ def calibrate(
         q,
         tuple(float(x) for x in observed),
         prior_days if len(observed) else 0.0,
+        by_clusters,
     )
 
 

@@ -96,6 +96,8 @@ class DayMaxScanner:
         self._rates = rates.reshape(n_cat * self._n_rows, n_k)
         self._profile = profile
         self._windows = tuple(windows)
+        self._sizes = ring_sizes(ks)
+        self._scans = _Scans()
 
     def day_max(
         self,
@@ -109,6 +111,13 @@ class DayMaxScanner:
         by `time` (one each): the incidents before the day are counted first, then every
         `period_s` the new ones; every zone is scanned at each new hour, else the zones
         around the new incidents (if any). Returns the greatest score seen."""
+        self._run_day(day_start, cat, cell, time, period_s)
+        return max(0.0, self._max_score(self._scans))
+
+    def _run_day(
+        self, day_start: int, cat: IntArray, cell: IntArray, time: FloatArray, period_s: float
+    ) -> None:
+        """Run the day's schedule (see `day_max`), keeping the scorable zone counts."""
         self._zones[:] = 0.0
         self._longest[:] = 0.0
         inc = self._incidents(cat, cell, time)
@@ -135,7 +144,50 @@ class DayMaxScanner:
             else:
                 continue
             self._keep_scorable(rows, hour, now, scans)
-        return max(0.0, self._max_score(scans))
+        self._scans = scans
+
+    def day_clusters(
+        self,
+        day_start: int,
+        cat: IntArray,
+        cell: IntArray,
+        time: FloatArray,
+        period_s: float,
+        floor: float,
+    ) -> tuple[float, FloatArray]:
+        """`day_max` and the greatest score of every distinct cluster of the day scoring at
+        least `floor`, in decreasing order: what `day_max` sees, collapsed as the alert
+        lifecycle collapses candidates (`alerts.AlertManager`). Each zone centre keeps its
+        best zone of the day; taken by decreasing score, a centre whose best zone overlaps
+        the best zone of an earlier cluster of its category joins it. The clusters scoring
+        at least a threshold t are then the first ones of the list (a cluster's score is its
+        first centre's), so their number is the count of alerts a threshold t opens that
+        day, whatever t >= `floor`: one per hotspot, not one per overlapping zone."""
+        self._run_day(day_start, cat, cell, time, period_s)
+        scans = self._scans
+        if not scans.hours:
+            return 0.0, np.zeros(0)
+        row, e, score = self._scores(scans)
+        best = max(0.0, float(score.max())) if score.shape[0] else 0.0
+        keep = score >= floor
+        row, e, score = row[keep], e[keep], score[keep]
+        if not row.shape[0]:
+            return best, np.zeros(0)
+        order = np.lexsort((row, -score))
+        row, e, score = row[order], e[order], score[order]
+        _, first = np.unique(row, return_index=True)  # each centre's best zone of the day
+        first.sort()
+        heads: list[tuple[int, frozenset[int]]] = []
+        out: list[float] = []
+        n_w = self._wins.shape[0]
+        for i in first.tolist():
+            category, center = divmod(int(row[i]), self._n_rows)
+            size = self._sizes[int(e[i]) // n_w]
+            cells = frozenset(self._around[center, :size].tolist()) - {self._n_rows - 1}
+            if not any(c == category and not cells.isdisjoint(h) for c, h in heads):
+                heads.append((category, cells))
+                out.append(float(score[i]))
+        return best, np.asarray(out)
 
     def _keep_scorable(self, rows: IntArray, hour: int, now: float, scans: _Scans) -> None:
         """Keep the zone counts of `rows` (may repeat) that can score (>= min_observed, the
@@ -152,6 +204,11 @@ class DayMaxScanner:
         arithmetic, each with its run's profile sums), 0 when none scores."""
         if not scans.hours:
             return 0.0
+        _, _, score = self._scores(scans)
+        return float(score.max()) if score.shape[0] else 0.0
+
+    def _scores(self, scans: _Scans) -> tuple[IntArray, IntArray, FloatArray]:
+        """(row, element, score) of the kept zone counts that score (> 0)."""
         ps = profile_sums_at(self._profile, self._windows, scans.hours, scans.nows)
         row = np.concatenate(scans.rows)
         e = np.concatenate(scans.elements)
@@ -160,9 +217,7 @@ class DayMaxScanner:
         k_idx, w_idx = np.divmod(e, self._wins.shape[0])
         b = self._rates[row, k_idx] * ps[run, row // self._n_rows, w_idx]
         hit = c > np.maximum(b, 1e-12)
-        if not hit.any():
-            return 0.0
-        return float(positive_score(c[hit], b[hit]).max())
+        return row[hit], e[hit], positive_score(c[hit], b[hit])
 
     def _incidents(self, cat: IntArray, cell: IntArray, time: FloatArray) -> _Incidents:
         return _Incidents(

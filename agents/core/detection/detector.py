@@ -21,6 +21,7 @@ from agents.core.detection.calibration import (
     calibrate,
     episodes,
     observed_daily_max,
+    observed_day_clusters,
 )
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import CountRow, CountStore, hour_of
@@ -72,6 +73,10 @@ class DetectionConfig:
     # days, see `calibration.blended_threshold`)
     calibration_low_share: float = 0.5
     calibration_observed: bool = True  # False: the simulated null alone (former behaviour)
+    # > 0: the threshold is also raised until the history's days open at most
+    # `false_alerts_per_day` distinct clusters a day, a cluster scoring this many times the
+    # threshold or more being taken for a real outbreak (`calibration.cluster_rate_threshold`)
+    calibration_cluster_reach: float = 2.0
     # at most this many incidents of one (cell, category, hour) count (0: all), see
     # `calibration.episodes`: with 1, the incidents of one event split by the correlation
     # into one bucket count as one; it also caps a real spree's busiest buckets (later alerts)
@@ -190,6 +195,12 @@ class PoissonScanDetector:
         if self.baseline is None or self._fit_cells != len(self.index):
             self.refit(now)
         assert self.baseline is not None
+        observed: list[float] = []
+        clusters: list[list[float]] = []
+        if cfg.calibration_observed and cfg.calibration_cluster_reach > 0:
+            observed, clusters = self.observed_day_clusters(cfg.min_threshold)
+        elif cfg.calibration_observed:
+            observed = self.observed_daily_max()
         self.calibration = calibrate(
             self.baseline,
             self.index,
@@ -203,10 +214,12 @@ class PoissonScanDetector:
             period_s=cfg.calibration_period_s,
             clumping=cfg.calibration_clumping,
             seed=cfg.calibration_seed,
-            observed=self.observed_daily_max() if cfg.calibration_observed else (),
+            observed=observed,
             prior_days=cfg.calibration_prior_days,
             low_share=cfg.calibration_low_share,
             episode_cap=cfg.episode_cap,
+            observed_clusters=clusters,
+            cluster_reach=cfg.calibration_cluster_reach,
         )
         self._calibrated_at = now
         self.set_threshold(self.calibration.threshold)
@@ -218,6 +231,56 @@ class PoissonScanDetector:
         fitted without its fold of days (days d, d + F, d + 2F... with F folds), then in the
         order of the days. Rebuilt from the stored counts at each calibration: nothing to
         keep across restarts."""
+        cfg = self.config
+        folds = self._history_folds()
+        out = np.zeros(sum(len(days) for days, *_ in folds))
+        for days, starts, baseline, rows, f in folds:
+            out[days] = observed_daily_max(
+                baseline,
+                self.index,
+                rows,
+                day_starts=starts,
+                windows=cfg.windows,
+                ks=cfg.ks,
+                min_observed=cfg.min_observed,
+                period_s=cfg.calibration_period_s,
+                seed=cfg.calibration_seed + f,
+                episode_cap=cfg.episode_cap,
+            )
+        return [float(x) for x in out]
+
+    def observed_day_clusters(self, floor: float) -> tuple[list[float], list[list[float]]]:
+        """`observed_daily_max` (the same values) and its days, each as the scores of its
+        distinct clusters scoring at least `floor` (`calibration.observed_day_clusters`)."""
+        cfg = self.config
+        folds = self._history_folds()
+        n = sum(len(days) for days, *_ in folds)
+        maxima = np.zeros(n)
+        out: list[list[float]] = [[] for _ in range(n)]
+        for days, starts, baseline, rows, f in folds:
+            maxima[days], clusters = observed_day_clusters(
+                baseline,
+                self.index,
+                rows,
+                day_starts=starts,
+                windows=cfg.windows,
+                ks=cfg.ks,
+                min_observed=cfg.min_observed,
+                floor=floor,
+                period_s=cfg.calibration_period_s,
+                seed=cfg.calibration_seed + f,
+                episode_cap=cfg.episode_cap,
+            )
+            for d, scores in zip(days, clusters, strict=True):
+                out[d] = scores.tolist()
+        return [float(x) for x in maxima], out
+
+    def _history_folds(
+        self,
+    ) -> list[tuple[list[int], list[int], Baseline, list[CountRow], int]]:
+        """The whole days of the last fit's history by cross-fitting fold: (the days' numbers
+        and start hours, the baseline fitted without them, the stored rows they need, the
+        fold). The days of fold f are d, d + F, d + 2F... (F folds)."""
         stats = self._stats
         if stats is None:
             return []
@@ -227,7 +290,7 @@ class PoissonScanDetector:
         folds = max(1, min(cfg.calibration_folds, len(starts)))
         if len(starts) < 2:
             return []  # a fold left out would leave no history to fit
-        out = np.zeros(len(starts))
+        out: list[tuple[list[int], list[int], Baseline, list[CountRow], int]] = []
         for f in range(folds):
             days = list(range(f, len(starts), folds))
             held = [(starts[d], starts[d] + 24) for d in days]
@@ -237,19 +300,8 @@ class PoissonScanDetector:
             baseline = fit_baseline(fold_stats, self.index, cfg.baseline)
             lo, hi = starts[days[0]] - lead, starts[days[-1]] + 24
             rows = [r for r in self._history if lo <= r[2] < hi]
-            out[days] = observed_daily_max(
-                baseline,
-                self.index,
-                rows,
-                day_starts=[starts[d] for d in days],
-                windows=cfg.windows,
-                ks=cfg.ks,
-                min_observed=cfg.min_observed,
-                period_s=cfg.calibration_period_s,
-                seed=cfg.calibration_seed + f,
-                episode_cap=cfg.episode_cap,
-            )
-        return [float(x) for x in out]
+            out.append((days, [starts[d] for d in days], baseline, rows, f))
+        return out
 
     def set_threshold(self, threshold: float) -> None:
         p = self.manager.params
