@@ -10,6 +10,12 @@ input only after that, so a crash replays the batch: the replay makes the same t
 A row in `report_feedback` therefore means the message was delivered: the transitions a
 stage cannot re-derive from its input (a rejected identity seen before) are looked up there
 (`recorded`) so that a replay does not send them as new.
+
+A transition already recorded (the same `feedback_id`) is sent again with its stored bytes,
+not the ones recomputed now, and not written again: what a replay recomputes may differ (a
+correlator restored from a changelog ahead of or behind its committed offsets, a duplicate
+report read from another partition first), and the contract promises that a repeat is
+byte-identical to the first message.
 """
 
 from __future__ import annotations
@@ -75,25 +81,62 @@ class FeedbackSink:
                     found.add(key)
         return found
 
+    async def stored_payloads(self, events: Iterable[FeedbackEvent]) -> dict[str, bytes]:
+        """The stored payload of each of `events` already recorded, by `feedback_id`."""
+        wanted = {event.feedback_id for event in events}
+        ids = sorted({event.key.report_id for event in events})
+        statuses = tuple(sorted({event.status.value for event in events}))
+        found: dict[str, bytes] = {}
+        query = sql.PAYLOADS
+        for chunk in lookup_chunks(ids):
+            rows = await query_confirmed(
+                self.store,
+                query.sql,
+                query.bind(ids=chunk, statuses=statuses),
+                table=sql.TABLE,
+                retry=self.retry,
+                run_blocking=self.run_blocking,
+                health=self.health,
+            )
+            for row in rows:
+                if row["feedback_id"] in wanted:
+                    found.setdefault(row["feedback_id"], str(row["payload"]).encode())
+        return found
+
     async def publish(self, events: Sequence[Outgoing]) -> None:
-        """Send `events`, wait for every delivery, then store them; raises when either
-        failed after the retries (the caller then does not ack its input)."""
+        """Send `events`, wait for every delivery, then store the new ones; raises when
+        either failed after the retries (the caller then does not ack its input). A
+        transition already recorded is sent with its stored bytes; one repeated within
+        `events` is sent once."""
         if not events:
             return
+        sent = await self.stored_payloads([event for event, _ in events])
+        fresh: list[Outgoing] = []
+        done: set[str] = set()  # the feedback_ids sent in this batch
         deliveries: list[Awaitable[Any]] = []
-        for i, (event, _) in enumerate(events):
+        for i, (event, since) in enumerate(events):
             if i % 500 == 499:  # a catching-up batch has thousands: let others run
                 await asyncio.sleep(0)
-            deliveries.append(await self.send(self.topic, event.kafka_key(), event.encode()))
+            fid = event.feedback_id
+            if fid in done:
+                continue
+            done.add(fid)
+            value = sent.get(fid)
+            if value is None:
+                value = event.encode()
+                fresh.append((event, since))
+            deliveries.append(await self.send(self.topic, event.kafka_key(), value))
         await asyncio.gather(*deliveries)
+        if not fresh:
+            return
         now = time.time()
         await insert_confirmed(
             self.store,
             sql.TABLE,
-            [event.row(now) for event, _ in events],
+            [event.row(now) for event, _ in fresh],
             retry=self.retry,
             run_blocking=self.run_blocking,
             health=self.health,
         )
-        for event, since in events:
+        for event, since in fresh:
             metrics.count_feedback(event.status.value, None if since is None else now - since)

@@ -75,8 +75,9 @@ def ordered(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = get_settings()
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """`settings` defaults to the process's (`VIGIE_*`, read once and cached)."""
+    settings = settings if settings is not None else get_settings()
     source = args.source
     messages: list[dict[str, Any]]
     if args.report is None:  # the latest transitions of any report, from the topic

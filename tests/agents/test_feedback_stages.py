@@ -33,8 +33,9 @@ KAFKA_TIME = 1_710_792_000.0
 
 
 class TableStore(FakeStore):
-    """Answers the two look-ups of the ingest stage from the rows inserted so far, as the
-    tables would; `fail_table`: inserts into that table raise; `order`: tables written."""
+    """Answers the look-ups of the stages (stored reports, recorded transitions and their
+    payloads) from the rows inserted so far, as the tables would; `fail_table`: inserts into
+    that table raise; `order`: tables written."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,7 +52,10 @@ class TableStore(FakeStore):
         assert params is not None
         if sql_text == reports.STORED_KEYS.sql:
             rows = self.rows.get("reports", [])
-            cols = ("source_kind", "source_org", "report_id", "content_hash")
+            cols: tuple[str, ...] = ("source_kind", "source_org", "report_id", "content_hash")
+        elif sql_text == sql.PAYLOADS.sql:
+            rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
+            cols = ("feedback_id", "payload")
         else:
             assert sql_text == sql.RECORDED.sql
             rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
@@ -205,3 +209,26 @@ async def test_correlation_tells_rattache_once_per_report() -> None:
         b.report_id,
         c.report_id,
     ]
+
+
+async def test_a_rattache_told_again_after_a_restore_is_the_first_bytes() -> None:
+    """A restarted correlator whose restored state differs from the first run's (here: an
+    empty one whose watermark a later report has moved on, as a changelog ahead of the
+    committed offsets would) recomputes a join with another `at`: it sends the recorded
+    transition's bytes again, under the same `feedback_id`, and writes no second row."""
+    kafka, store = FakeKafka(), TableStore()
+    a, b = report(t=0), report(east_m=40, t=300)
+    later = report(east_m=9000, t=3600)  # elsewhere, an hour later: moves the watermark
+    first_stage = correlate_stage(kafka, store)
+    for records in ([a], [b]):
+        await first_stage.process([(0, records)], lambda _p: [], lambda _p: None)
+    first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
+    assert len(first) == 2
+
+    restarted = correlate_stage(kafka, store)
+    await restarted.process([(0, [later, a, b])], lambda _p: [], lambda _p: None)
+    again = [v for t, _k, v in kafka.sent if t == FEEDBACK][2:]
+    recomputed = [m for v in again for m in [orjson.loads(v)]]
+    assert [m["report_id"] for m in recomputed] == [a.report_id, b.report_id]
+    assert again == first  # byte for byte, not the recomputed `at`
+    assert len(store.rows[sql.TABLE]) == 2

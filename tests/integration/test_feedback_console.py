@@ -73,7 +73,6 @@ async def client(settings: Settings) -> AsyncIterator[tuple[Client, Store]]:
 async def test_handled_incident_tells_each_report_on_kafka(
     client: tuple[Client, Store],
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     c, _store = client
@@ -100,19 +99,15 @@ async def test_handled_incident_tells_each_report_on_kafka(
         closed = next(m for m in from_topic if m["status"] == "clos")
         assert closed["outcome_label"] == "Intervention effectuée"
 
-    # `vigie feedback`: one report's transitions from the table, the latest from the topic
-    for name, value in (
-        ("VIGIE_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
-        ("VIGIE_CLICKHOUSE", settings.clickhouse),
-        ("VIGIE_TOPIC_FEEDBACK", settings.topic_feedback),
-    ):
-        monkeypatch.setenv(name, value)
+    # `vigie feedback`: one report's transitions from the table, the latest from the topic.
+    # The test's settings are passed explicitly: `get_settings()` is cached per process, so an
+    # earlier test may have cached the default bootstrap (no broker there in CI).
     capsys.readouterr()
     args = Namespace(report="k3", source="store", json=False, tail=20)
-    assert await run_blocking(feedback_cli.run, args) == 0
+    assert await run_blocking(feedback_cli.run, args, settings) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines] == ["pris_en_compte", "clos"]
     assert all("bailleur_social/b/k3" in line for line in lines)
     args = Namespace(report=None, source="store", json=False, tail=4)
-    assert await run_blocking(feedback_cli.run, args) == 0
+    assert await run_blocking(feedback_cli.run, args, settings) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4

@@ -107,9 +107,27 @@ def check_once(p: Pipeline, topic: str, valid_ids: set[str]) -> list[Any]:
             message["report_id"],
         ]
         by_id[message["feedback_id"]].add(record.value)
+    unstored = sorted(set(by_id) - set(stored))
+    assert not unstored, "sent but not recorded: " + "; ".join(
+        orjson.loads(next(iter(by_id[fid]))).__repr__() for fid in unstored[:5]
+    )
     assert set(by_id) == set(stored)
-    assert all(values == {stored[fid]} for fid, values in by_id.items())
+    differing = {fid: values for fid, values in by_id.items() if values != {stored[fid]}}
+    assert not differing, "a transition sent with other bytes than stored: " + "; ".join(
+        describe(stored[fid], values) for fid, values in list(differing.items())[:5]
+    )
     return records
+
+
+def describe(stored: bytes, sent: set[bytes]) -> str:
+    """Which fields of the messages sent under one `feedback_id` differ from the stored row's."""
+    row = orjson.loads(stored)
+    diffs = []
+    for value in sent - {stored}:
+        message = orjson.loads(value)
+        fields = {f: (row.get(f), message.get(f)) for f in FEEDBACK_FIELDS}
+        diffs.append({f: pair for f, pair in fields.items() if pair[0] != pair[1]})
+    return f"{row['status']} {row['feedback_id']}: (stored, sent) {diffs}"
 
 
 def settled(p: Pipeline, topic: str, quiet_s: float = 15.0, timeout_s: float = 240.0) -> int:

@@ -158,6 +158,11 @@ def cases() -> list[Case]:
             {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rejete")},
         ),
         Case(
+            "FEEDBACK_PAYLOADS",
+            feedback.PAYLOADS,
+            {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rattache")},
+        ),
+        Case(
             "FEEDBACK_SHARE",
             feedback.SHARE,
             {"since": T - 7 * 86_400, "upper_1h": T + 7200, "upper_24h": T + 90_000},
@@ -504,6 +509,8 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     # one row per (report, status) however often written; fb-1 attached 10 min after recu,
     # fb-2 after 2 h
     assert [r["status"] for r in run(seeded, by_id["FEEDBACK_OF_REPORT"])] == ["recu", "rattache"]
+    payloads = sorted(r["feedback_id"] for r in run(seeded, by_id["FEEDBACK_PAYLOADS"]))
+    assert payloads == ["fb-1-rattache".ljust(32, "0"), "fb-1-recu".ljust(32, "0")]
     assert run(seeded, by_id["FEEDBACK_SHARE"]) == [
         {"n_1h": 2, "within_1h": 1, "n_24h": 2, "within_24h": 2}
     ]

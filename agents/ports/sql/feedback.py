@@ -85,6 +85,16 @@ RECORDED = Query(
     TABLE,
 )
 
+# The stored payload of every transition with status in `statuses` (a tuple) of the reports
+# with an id in `ids` (a tuple): a transition sent again is sent as first recorded.
+PAYLOADS = Query(
+    "feedback.PAYLOADS",
+    "SELECT DISTINCT feedback_id, payload FROM report_feedback"
+    " WHERE report_id IN %(ids)s AND status IN %(statuses)s",
+    ("feedback_id", "payload"),
+    TABLE,
+)
+
 # Of the reports taken in (`recu`) since `since` (epoch s), how many had the window behind
 # them (`n_1h`: taken in before `upper_1h`; `n_24h`: before `upper_24h`) and how many of
 # those got a feedback beyond `recu` (attached, acknowledged or closed) within 1 h / 24 h
