@@ -135,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(settings.clickhouse)
     except StoreError as exc:
         print(f"vigie partners: store: {exc}", file=sys.stderr)
+        if settings.clickhouse.startswith("chdb:"):
+            print(
+                "vigie partners: the embedded store opens in one process at a time: while the"
+                " worker runs, use the console's Partenaires page (operator token)",
+                file=sys.stderr,
+            )
         return EX_STORE
     try:
         store.ensure_schema()
