@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.core.partners import AccessScope
+from agents.core.partners import AccessScope, DeliveryKind
 from agents.ports.sql.scope import Scope
 from console.auth import Principal
 from console.context import CTX, PRINCIPAL
@@ -88,6 +88,9 @@ def stream_view(request: web.Request) -> EventView | None:
     if not who.is_partner:
         return None
     partners = request.app[CTX].partners
+    # `?feed=subscriptions`: only the alerts the partner subscribed to (kind alert, its
+    # categories), the same selection as its webhook deliveries
+    subscribed_only = request.query.get("feed") == "subscriptions"
 
     def view(event: str, data: Any) -> Any:
         if event != "alert":
@@ -97,9 +100,22 @@ def stream_view(request: web.Request) -> EventView | None:
             [str(c) for c in data.get("insee") or []], str(data.get("category"))
         ):
             return None
+        if subscribed_only and not _subscribed(partners, who, str(data.get("category"))):
+            return None
         return _minimise_alert(who, dict(data))
 
     return view
+
+
+def _subscribed(partners: Any, who: Principal, category: str) -> bool:
+    """Whether one of the partner's subscriptions pushes alerts of `category`."""
+    partner = partners.partner(who.org) if partners is not None else None
+    if partner is None:
+        return False
+    return any(
+        DeliveryKind.ALERT in sub.kinds and (not sub.categories or category in sub.categories)
+        for sub in partner.subscriptions
+    )
 
 
 def minimise_incident(request: web.Request, incident: dict[str, Any]) -> dict[str, Any]:

@@ -242,7 +242,15 @@ def openapi_document() -> dict[str, Any]:
                 " par compte et au total (429)",
                 "security": [{"bearer": []}, {"streamToken": []}],
                 "parameters": [
-                    {"name": "st", "in": "query", "required": False, "schema": {"type": "string"}}
+                    {"name": "st", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "feed",
+                        "in": "query",
+                        "required": False,
+                        "description": "partenaire : « subscriptions » ne transmet que les"
+                        " alertes des catégories auxquelles il est abonné",
+                        "schema": {"type": "string", "enum": ["subscriptions"]},
+                    },
                 ],
                 "responses": {
                     "200": {

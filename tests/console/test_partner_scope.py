@@ -496,3 +496,48 @@ def test_partner_tokens_name_their_org() -> None:
     ):
         with pytest.raises(TokenConfigError, match=reason):
             TokenRegistry.parse(spec)
+
+
+# ---- the subscribed live feed ----------------------------------------------------------------
+async def test_the_subscribed_feed_carries_only_the_subscribed_alerts(
+    client: tuple[Client, Recorder], seeded: Store
+) -> None:
+    """`/api/stream?feed=subscriptions`: of the alerts inside its perimeter, a partner gets
+    only those of the categories it subscribed to (what its webhook receives); the plain
+    stream keeps every alert of the perimeter."""
+    c, _ = client
+    await run_blocking(
+        partner_registry.update,
+        seeded,
+        "pm-massy",
+        {
+            "contact": {"webhook_url": "https://massy.example/vigie"},
+            "subscriptions": [{"kinds": ["alert"], "categories": ["rodeo"]}],
+        },
+        load_refdata(),
+        None,
+        "test",
+    )
+    await _directory(c).refresh()
+    me = await get_json(c, "/api/me", MASSY)
+    subscribed = await c.get(f"/api/stream?st={me['stream_token']}&feed=subscriptions")
+    everything = await c.get(f"/api/stream?st={me['stream_token']}")
+    for response in (subscribed, everything):
+        assert response.status == 200
+        await next_event(response, "hello", 2)
+    await asyncio.sleep(0.5)  # the poller takes its baseline
+    not_subscribed = rows.alert("a-massy-vol", time.time(), category="vol", insee=["91377"])
+    wanted = rows.alert("a-massy-rodeo", time.time() + 1, category="rodeo", insee=["91377"])
+    await run_blocking(seeded.insert, "alerts", [not_subscribed])
+    await run_blocking(seeded.insert, "alerts", [wanted])
+
+    async def seen(response: Any) -> set[str]:
+        ids = {(await next_event(response, "alert", 3))["alert_id"]}
+        with contextlib.suppress(TimeoutError):
+            ids.add((await next_event(response, "alert", 1.5))["alert_id"])
+        return ids
+
+    assert await seen(subscribed) == {"a-massy-rodeo"}
+    assert await seen(everything) == {"a-massy-vol", "a-massy-rodeo"}
+    subscribed.close()
+    everything.close()
