@@ -235,12 +235,13 @@ def attached(version: Mapping[str, Any], record: ReportKey) -> list[FeedbackEven
         return []
     iid = str(version["incident_id"])
     at = int(version.get("updated_at") or version["last_occurred_at"])
+    # A report is told `rattache` once, whatever incident a replay puts it in (a correlator
+    # restored after a crash may attach it elsewhere): the transition is the report's alone,
+    # so a replay's event has the recorded `feedback_id` and is re-sent with its bytes.
     out = []
     if len(keys) == 2:
-        out.append(FeedbackEvent(keys[0], RATTACHE, at, iid, incident_id=iid, other_reports=1))
-    out.append(
-        FeedbackEvent(record, RATTACHE, at, iid, incident_id=iid, other_reports=len(keys) - 1)
-    )
+        out.append(FeedbackEvent(keys[0], RATTACHE, at, incident_id=iid, other_reports=1))
+    out.append(FeedbackEvent(record, RATTACHE, at, incident_id=iid, other_reports=len(keys) - 1))
     return out
 
 

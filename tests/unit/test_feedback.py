@@ -164,3 +164,15 @@ def test_the_console_offers_the_outcomes_under_the_same_labels() -> None:
     script = (Path(__file__).parents[2] / "console" / "static" / "app.js").read_text()
     for outcome, label in feedback.OUTCOME_LABELS.items():
         assert f'["{outcome.value}", "{label}"]' in script
+
+
+def test_a_report_is_told_attached_once_whatever_incident_a_replay_puts_it_in() -> None:
+    """A correlator restored after a crash may attach a report to another incident than
+    the first time: the transition keeps its `feedback_id` (the recorded bytes are then
+    re-sent), so the report is not told `rattache` twice."""
+    a, b = (ReportKey("citizen", "citoyen", x) for x in "ab")
+    first = feedback.attached(_version([a, b]), b)
+    elsewhere = {**_version([a, b]), "incident_id": "inc-8", "updated_at": 900.0}
+    replayed = feedback.attached(elsewhere, b)
+    assert [e.feedback_id for e in first] == [e.feedback_id for e in replayed]
+    assert [e.incident_id for e in replayed] == ["inc-8", "inc-8"]
