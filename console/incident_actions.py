@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.core import feedback
@@ -45,6 +44,7 @@ from console.audit import AuditEvent
 from console.auth import Principal
 from console.context import CTX, PRINCIPAL
 from console.params import BadRequest, _Strict, forbidden_character
+from console.publisher import LazyKafkaProducer
 from schemas.feedback import FeedbackStatus, Outcome
 
 log = logging.getLogger(__name__)
@@ -81,38 +81,13 @@ class IncidentActionBody(_Strict):
         return self
 
 
-class KafkaFeedbackPublisher:
-    """One aiokafka producer (acks=all, idempotent), started lazily, for the feedback topic."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
-                    enable_idempotence=True,
-                    request_timeout_ms=10_000,
-                )
-                await producer.start()
-                self._producer = producer
-            return self._producer
+class KafkaFeedbackPublisher(LazyKafkaProducer):
+    """The console's publisher of the feedback topic."""
 
     async def __call__(self, records: Sequence[tuple[bytes, bytes]]) -> None:
         producer = await self._started()
         sent = [await producer.send(self.topic, value=value, key=key) for key, value in records]
         await asyncio.gather(*sent)
-
-    async def close(self) -> None:
-        async with self._lock:
-            if self._producer is not None:
-                await self._producer.stop()
-                self._producer = None
 
 
 def install_feedback_publisher(app: web.Application, publisher: FeedbackPublisher) -> None:

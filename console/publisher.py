@@ -17,10 +17,11 @@ from aiokafka import AIOKafkaProducer
 ActionPublisher = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class KafkaActionPublisher:
-    """Default publisher: one aiokafka producer (acks=all, idempotent), started lazily."""
+class LazyKafkaProducer:
+    """One aiokafka producer (acks=all, idempotent) for `topic`, started on first use and
+    stopped by `close`: the console's publishers send through it."""
 
-    def __init__(self, bootstrap: str, topic: str = "vigie.alerts.actions.v1") -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self._producer: AIOKafkaProducer | None = None
@@ -39,14 +40,21 @@ class KafkaActionPublisher:
                 self._producer = producer
             return self._producer
 
-    async def __call__(self, event: dict[str, Any]) -> None:
-        producer = await self._started()
-        await producer.send_and_wait(
-            self.topic, value=orjson.dumps(event), key=str(event["alert_id"]).encode()
-        )
-
     async def close(self) -> None:
         async with self._lock:
             if self._producer is not None:
                 await self._producer.stop()
                 self._producer = None
+
+
+class KafkaActionPublisher(LazyKafkaProducer):
+    """Default publisher of the alert actions."""
+
+    def __init__(self, bootstrap: str, topic: str = "vigie.alerts.actions.v1") -> None:
+        super().__init__(bootstrap, topic)
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        producer = await self._started()
+        await producer.send_and_wait(
+            self.topic, value=orjson.dumps(event), key=str(event["alert_id"]).encode()
+        )

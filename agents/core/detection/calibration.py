@@ -49,7 +49,7 @@ from agents.core.detection.scan import FloatArray, IntArray
 from schemas.enums import CATEGORIES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from agents.core.detection.baseline import Baseline
     from agents.core.detection.cells import CellIndex
@@ -160,22 +160,12 @@ def observed_daily_max(
     category, hour) bucket arrive together at one uniform time in the hour (the most
     clustered reading: several incidents in one bucket are mostly one event's), so the
     live schedule's scores are not underestimated."""
-    rng = np.random.default_rng(seed)
-    lead = max(windows) - 1
-    scanner = DayMaxScanner(
-        baseline.zone_rates(index, ks),
-        baseline.profile,
-        index.rings(max(ks)),
-        ks=ks,
-        windows=windows,
-        min_observed=min_observed,
+    scanner, days = _history_days(
+        baseline, index, rows, day_starts, windows, ks, min_observed, seed, episode_cap
     )
-    cat_a, cell_a, t_a = _incidents_of_rows(rows, index, baseline.n_cells, rng, episode_cap)
-    hours = (t_a // 3600).astype(np.int64)
     out = np.zeros(len(day_starts))
-    for d, day_start in enumerate(day_starts):
-        lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
-        out[d] = scanner.day_max(day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi], period_s)
+    for d, (day_start, cats, cells, times) in enumerate(days):
+        out[d] = scanner.day_max(day_start, cats, cells, times, period_s)
     return out
 
 
@@ -196,6 +186,32 @@ def observed_day_clusters(
     """`observed_daily_max` (the same values) and its days, each as the scores of its
     distinct clusters scoring at least `floor` (`DayMaxScanner.day_clusters`), in
     decreasing order."""
+    scanner, days = _history_days(
+        baseline, index, rows, day_starts, windows, ks, min_observed, seed, episode_cap
+    )
+    maxima = np.zeros(len(day_starts))
+    clusters: list[FloatArray] = []
+    for d, (day_start, cats, cells, times) in enumerate(days):
+        maxima[d], scores = scanner.day_clusters(day_start, cats, cells, times, period_s, floor)
+        clusters.append(scores)
+    return maxima, clusters
+
+
+def _history_days(
+    baseline: Baseline,
+    index: CellIndex,
+    rows: Iterable[CountRow],
+    day_starts: Sequence[int],
+    windows: Sequence[int],
+    ks: Sequence[int],
+    min_observed: float,
+    seed: int,
+    episode_cap: int,
+) -> tuple[DayMaxScanner, Iterator[tuple[int, IntArray, IntArray, FloatArray]]]:
+    """The live schedule's scanner and, for each of `day_starts`, the (category, cell,
+    arrival time) of the counted incidents it reads (the day and the `max(windows) - 1`
+    hours before it): the one history reading of `observed_daily_max` and
+    `observed_day_clusters`."""
     rng = np.random.default_rng(seed)
     lead = max(windows) - 1
     scanner = DayMaxScanner(
@@ -208,15 +224,13 @@ def observed_day_clusters(
     )
     cat_a, cell_a, t_a = _incidents_of_rows(rows, index, baseline.n_cells, rng, episode_cap)
     hours = (t_a // 3600).astype(np.int64)
-    maxima = np.zeros(len(day_starts))
-    clusters: list[FloatArray] = []
-    for d, day_start in enumerate(day_starts):
-        lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
-        maxima[d], scores = scanner.day_clusters(
-            day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi], period_s, floor
-        )
-        clusters.append(scores)
-    return maxima, clusters
+
+    def days() -> Iterator[tuple[int, IntArray, IntArray, FloatArray]]:
+        for day_start in day_starts:
+            lo, hi = np.searchsorted(hours, [day_start - lead, day_start + 24])
+            yield day_start, cat_a[lo:hi], cell_a[lo:hi], t_a[lo:hi]
+
+    return scanner, days()
 
 
 def _incidents_of_rows(
