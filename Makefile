@@ -13,7 +13,7 @@ export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
 
 .PHONY: setup run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
-        clickhouse-up clickhouse-down system-deps browser-deps console-assets clean
+        clickhouse-up clickhouse-down system-deps browser-deps console-assets clean chaos
 
 ## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
 setup: $(STAMP) console-assets
@@ -61,6 +61,14 @@ status:
 probe: setup
 	$(PY) scripts/probe.py
 
+## chaos: the pipeline under faults (worker SIGKILLs, ClickHouse down 90 s, broker restart,
+## a backlog) on its own loopback broker and ClickHouse, checked against `vigie backtest` of
+## the same stream; prints faults x outcome with recovery times (~10 min; docs/chaos.md).
+## CHAOS_ARGS passes options (--short, --strict, --record, --seed N ...)
+chaos: setup system-deps
+	bash scripts/kafka.sh fetch
+	nice -n 10 $(PY) -m benchmarks.chaos $(CHAOS_ARGS)
+
 ## system-deps: Debian packages the test suite needs (ClickHouse server, promtool, Chromium)
 system-deps:
 	bash scripts/system-deps.sh
@@ -73,11 +81,14 @@ console-assets:
 browser-deps:
 	bash scripts/browser-deps.sh
 
-## test: the whole suite on real Kafka and a real ClickHouse server
+## test: the whole suite on real Kafka and a real ClickHouse server, in two pytest-xdist workers:
+## one runs every test on the broker / server (tests/infra/xdist_groups.py), the other the rest.
+## `make test TEST_WORKERS=` runs it in one process.
+TEST_WORKERS ?= -n 2 --dist loadgroup
 test: setup system-deps browser-deps lint
 	bash scripts/kafka.sh fetch
 	bash scripts/compose-schema.sh >/dev/null
-	$(PY) -m pytest -q -ra --durations=15
+	$(PY) -m pytest -q -ra --durations=15 $(TEST_WORKERS)
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"

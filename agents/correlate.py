@@ -1,10 +1,13 @@
 """Correlation stage: enriched report bundles in, incident versions out (Kafka + ClickHouse).
 
 `CorrelateProcessor` holds no Faust code. It keeps one `Correlator` per input partition
-(the internal topic is keyed by a coarse spatial area, so an incident's reports share a
-partition) and, for one batch of bundles:
+(a report goes to the partition of its coarse spatial area, so an incident's reports share
+a partition; `streams.partition_groups`) and, for one batch of bundles:
 
-1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`);
+1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`); a
+   record further behind the clock than the allowed lateness first has its stored
+   incidents put back in state (`agents.late`), and every record's lateness is measured
+   (`vigie_correlation_record_lateness_seconds`);
 2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for delivery;
 3. inserts them into ClickHouse `incidents` (ReplacingMergeTree by version) and waits;
    then, with a feedback sink, sends and stores the `rattache` transitions of the reports
@@ -32,9 +35,11 @@ from typing import Any
 from agents.core import feedback
 from agents.core.correlation import CorrelationConfig, Correlator, StateDict, incident_json
 from agents.core.correlation.estimate import pooled_scales
+from agents.core.correlation.places import PlaceRecord
 from agents.core.record import ReportRecord
 from agents.feedback import FeedbackSink, Outgoing
 from agents.ingest import SendFn
+from agents.late import LatePath
 from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
@@ -46,7 +51,9 @@ from schemas.enums import IncidentStatus
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "__watermark__"
-PLACES_KEY = "__places__"  # per partition: the engine's chronic-place memory
+# per partition: the engine's chronic-place memory, one record per day under
+# `place_key(partition, name)` (older versions: the whole memory in `PLACES_KEY/<partition>`)
+PLACES_KEY = "__places__"
 ESTIMATES_KEY = "__estimates__"  # per partition: the engine's learnt parameters
 # Hand the event loop back every this many sends (incident versions, changelog records): a
 # sent record that fits the producer's batch does not suspend, and a catching-up batch has
@@ -58,6 +65,12 @@ YIELD_EVERY = 500
 STATE_GAUGES_EVERY_S = 10.0
 
 
+def place_key(partition: int, name: str) -> str:
+    """The table key of one record of a partition's place memory (`PlaceMemory.export_changes`
+    names them): the partition last, as every per-partition record's key."""
+    return f"{PLACES_KEY}/{name}/{partition}"
+
+
 @dataclass(slots=True)
 class PartitionChanges:
     """What one batch changed in one partition's engine (to persist in the changelog).
@@ -66,7 +79,8 @@ class PartitionChanges:
     states: dict[str, StateDict] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
     watermark: float = float("-inf")
-    places: dict[str, list[int]] | None = None  # None: unchanged
+    # the place memory's changed records (`PlaceMemory.export_changes`); None: unchanged
+    places: dict[str, PlaceRecord] | None = None
     estimates: dict[str, Any] | None = None  # None: unchanged
 
 
@@ -89,6 +103,7 @@ class CorrelateProcessor:
         health: Health | None = None,
         clock: Callable[[], float] = time.monotonic,  # paces the state gauges
         feedback_sink: FeedbackSink | None = None,  # `rattache` transitions (None: none)
+        late_path: bool = True,  # look up the incidents of reports past the lateness
     ) -> None:
         self.store = store
         self.feedback_sink = feedback_sink
@@ -99,6 +114,8 @@ class CorrelateProcessor:
         self.run_blocking = run_blocking
         self.health = health
         self.config = config or CorrelationConfig()
+        self.late = LatePath(store=store, retry=retry, run_blocking=run_blocking,
+                             config=self.config, health=health) if late_path else None
         self.engines: dict[int, Correlator] = {}
         self._gauges_at = float("-inf")  # clock() at the last state gauge refresh
 
@@ -126,6 +143,14 @@ class CorrelateProcessor:
             self.engines.pop(p, None)
 
     # ---- one batch ----------------------------------------------------------------------
+    async def before(self, engine: Correlator, record: ReportRecord) -> None:
+        """Before a record is merged: how far behind the engine's clock it is (metric) and,
+        past the allowed lateness, its stored incidents put back in state (`agents.late`)."""
+        lateness = engine.watermark - record.reported_at
+        metrics.RECORD_LATENESS.observe(lateness if lateness > 0 else 0.0)  # -inf: first
+        if self.late is not None and lateness > self.config.allowed_lateness_s:
+            await self.late.readmit(engine, record)
+
     async def process(
         self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
         restore: Callable[[int], Iterable[Mapping[str, Any]]],
@@ -146,6 +171,7 @@ class CorrelateProcessor:
                                  estimates_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
+                await self.before(engine, record)
                 for version in engine.process(record):
                     versions.append(version)
                     touched.states[version["incident_id"]] = {}
@@ -161,7 +187,7 @@ class CorrelateProcessor:
                     touched.evicted.add(iid)
             touched.watermark = engine.watermark
             if engine.places_changed:
-                touched.places = engine.export_places()
+                touched.places = engine.export_place_changes()
             if engine.estimates_changed:
                 touched.estimates = engine.export_estimates()
             for iid in touched.states:

@@ -161,9 +161,10 @@ class DetectProcessor:
 
     async def run(self, now: float | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        if now is None:  # the clock never goes back (a data clock may stall)
-            now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
         try:
+            if now is None:  # the clock never goes back (a data clock, read from the store,
+                # may stall, or fail while ClickHouse is down: a failed run, not a crash)
+                now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
             if self._restore_due:
                 await self._restore(now)
             messages: list[dict[str, Any]] = await self.run_blocking(self.detector.run, now)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import faust
 
+from agents.core.correlation import places
 from agents.correlate import (
     ESTIMATES_KEY,
     PLACES_KEY,
@@ -26,12 +27,14 @@ from agents.correlate import (
     YIELD_EVERY,
     CorrelateProcessor,
     PartitionChanges,
+    place_key,
 )
 from agents.detect import DetectProcessor
 from agents.ingest import IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop, IngestLoopConfig
 from agents.ports import metrics
 from agents.ports.process import crash
+from agents.table_data import RoutedRocksData, table_data
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,34 @@ def decode_bundle(event: Any) -> list[Any]:
         return []
 
 
+# Configs of the incident-state changelog when Faust creates it (compacted: Faust's default).
+# Every batch rewrites each partition's watermark, places and estimates and every touched
+# incident, so without these the log holds every version ever written and a replay grows with
+# history. Compaction never cleans the active segment, so `segment.ms` (1 h, default 7 days)
+# rolls it hourly; `min.cleanable.dirty.ratio` 0.1 (default 0.5) lets superseded records be at
+# most ~10 % of the log (the log is a few MB: a pass is cheap); `max.compaction.lag.ms` (1 day)
+# cleans even when that ratio is not reached. Evicted incidents are tombstones (null values,
+# `IncidentStates.persist`): `delete.retention.ms` (7 days, default 1) keeps them readable that
+# long after compaction, the longest a worker's persistent store can be away and still catch
+# up by reading the tail (an older store must be deleted: it would keep evicted incidents).
+CHANGELOG_TOPIC_CONFIGS = {
+    "segment.ms": "3600000",
+    "min.cleanable.dirty.ratio": "0.1",
+    "max.compaction.lag.ms": "86400000",
+    "delete.retention.ms": "604800000",
+}
+
+# RocksDB options of each partition's database (`VIGIE_TABLE_STORE=rocksdb`). Faust's
+# defaults (64 MiB write buffers, up to 3 per database, and a 2 GiB block cache, each per
+# partition) would let a worker holding 6 partitions grow by hundreds of MiB against its
+# 1 GiB limit (deploy/k8s), for a state of a few MiB per partition that is read once, at a
+# restart: 8 MiB buffers (2 at most) and a 16 MiB cache per database.
+TABLE_STORE_OPTIONS = {
+    "write_buffer_size": 8 * 2**20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 2**20,
+}
+
 # write(partition, key, value) -> the broker's confirmation of one record of the
 # incident-state changelog (value None = delete)
 ChangelogWriter = Callable[[int, str, Any], Awaitable[Awaitable[Any]]]
@@ -110,13 +141,20 @@ def table_changelog(table: Any) -> ChangelogWriter:
     the states were written before the acks."""
     topic = table.changelog_topic
 
+    def stored(fut: Any) -> None:
+        # the broker has the record and the local store had it before it was sent: a
+        # persistent store remembers the offset, and a restart reads only the changelog's tail
+        meta = fut.result()
+        table.data.set_persisted_offset(meta.topic_partition, meta.offset)
+
     async def write(partition: int, key: str, value: Any) -> Awaitable[Any]:
         delivery: Awaitable[Any]
         if value is None:  # tombstone: the raw serializer sends a null value
             delivery = await topic.send(key=key, value=None, partition=partition,
-                                        value_serializer="raw", force=True)
+                                        value_serializer="raw", force=True, callback=stored)
         else:
-            delivery = await topic.send(key=key, value=value, partition=partition, force=True)
+            delivery = await topic.send(key=key, value=value, partition=partition, force=True,
+                                        callback=stored)
         return delivery
 
     return write
@@ -144,6 +182,8 @@ class IncidentStates:
         self._keys = None
 
     def _index(self) -> dict[int, dict[str, None]]:
+        if self._keys is None and isinstance(self.data, RoutedRocksData):
+            self._keys = self.data.incident_keys()  # keys only: each state is read once
         if self._keys is None:
             keys: dict[int, dict[str, None]] = {}
             for k, v in self.data.items():
@@ -163,8 +203,9 @@ class IncidentStates:
         return out
 
     def places_of(self, partition: int) -> dict[str, list[int]] | None:
-        value = self.data.get(f"{PLACES_KEY}/{partition}")
-        return value if isinstance(value, dict) else None
+        whole = self.data.get(f"{PLACES_KEY}/{partition}")  # older: the whole memory
+        return places.from_records(lambda name: self.data.get(place_key(partition, name)),
+                                   whole if isinstance(whole, dict) else None)
 
     def estimates_of(self, partition: int) -> dict[str, Any] | None:
         value = self.data.get(f"{ESTIMATES_KEY}/{partition}")
@@ -197,10 +238,18 @@ class IncidentStates:
                 key = f"{WATERMARK_KEY}/{partition}"
                 self.data[key] = change.watermark
                 deliveries.append(await self.write(partition, key, change.watermark))
-            if change.places is not None:
+            if change.places is not None:  # only the days that changed (`places`)
+                for name, record in change.places.items():
+                    key = place_key(partition, name)
+                    if record is None:
+                        self.data.pop(key, None)
+                    else:
+                        self.data[key] = record
+                    deliveries.append(await self.write(partition, key, record))
                 key = f"{PLACES_KEY}/{partition}"
-                self.data[key] = change.places
-                deliveries.append(await self.write(partition, key, change.places))
+                if key in self.data:  # the older format, restored and now written per day
+                    del self.data[key]
+                    deliveries.append(await self.write(partition, key, None))
             if change.estimates is not None:
                 key = f"{ESTIMATES_KEY}/{partition}"
                 self.data[key] = change.estimates
@@ -228,13 +277,15 @@ def install_correlate(
         partitions=settings.table_partitions,
         key_type=str,
         value_type=None,
+        extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
+        options=dict(TABLE_STORE_OPTIONS),  # a copy: Faust's RocksDB store pops from it
     )
     write = changelog if changelog is not None else table_changelog(table)
     live: list[IncidentStates] = []  # the running agent's (for the rebalance hooks)
 
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
-        states = IncidentStates(table.data, write)
+        states = IncidentStates(table_data(table), write)
         live[:] = [states]
         async for events in stream.noack_take(
             settings.correlate_batch_bundles, within=settings.batch_seconds

@@ -17,6 +17,13 @@ polls the consumer now and then, so that the group keeps this member (and its pa
 instead of evicting it after `max_poll_interval`; the partitions resume once the batch is
 written. The lag is exported by the runtime's lag monitor (`streams.lag`), which reads the
 committed offsets from the broker, so it stays true while a batch is held.
+
+Reading a backlog, records go on in time order across the input partitions
+(`agents.ingest_align.EventTimeAligner`, `max_skew_s`, `align_on`): the loop holds what it read in
+per-partition lanes, hands on what is within the horizon, and pauses the partitions that run
+ahead; after a held batch's keepalive pauses, the same pause set is applied again (not a
+blanket resume), so the two never fight. Records held and not yet handed on are not in the
+batch, hence not committed.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor, lookup_chunks
+from agents.ingest_align import EventTimeAligner, event_time
 from agents.ports import metrics
 from agents.ports.process import crash
 from agents.ports.sql import reports
@@ -65,12 +73,20 @@ def next_offsets(messages: Sequence[InboundMessage]) -> dict[TopicPartition, int
 
 
 class RebalanceMetrics(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Counts assignments and exposes how many partitions this worker holds."""
+    """Counts assignments and exposes how many partitions this worker holds; keeps the
+    event-time lanes (when aligned) to the partitions held."""
+
+    def __init__(self, aligner: EventTimeAligner[InboundMessage] | None = None) -> None:
+        self.aligner = aligner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         metrics.ASSIGNED_PARTITIONS.labels(consumer="ingest").set(0)
+        if self.aligner is not None:
+            self.aligner.revoke((tp.topic, tp.partition) for tp in revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.aligner is not None:
+            self.aligner.assign((tp.topic, tp.partition) for tp in assigned)
         metrics.REBALANCES.labels(consumer="ingest").inc()
         metrics.ASSIGNED_PARTITIONS.labels(consumer="ingest").set(len(assigned))
         log.info("ingest partitions assigned", extra={"partitions": len(assigned)})
@@ -88,6 +104,11 @@ class IngestLoopConfig:
     # a regex of the topics to read instead of `input_topics` (it covers them too): with
     # per-partner topics (`agents.core.validation.PartnerTopics.subscription`); "" = off
     input_pattern: str = ""
+    # event-time alignment of the input partitions (`agents.ingest_align`): how far ahead
+    # of the slowest pending partition a record may go on (seconds); negative: off
+    max_skew_s: float = 60.0
+    # the time aligned on: "message_time" (Kafka timestamp) or "reported_at"
+    align_on: str = "message_time"
 
 
 class IngestLoop:
@@ -96,6 +117,8 @@ class IngestLoop:
         self.processor = processor
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
+        self.aligner: EventTimeAligner[InboundMessage] | None = (
+            EventTimeAligner(settings.max_skew_s) if settings.max_skew_s >= 0 else None)
 
     def make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -116,18 +139,41 @@ class IngestLoop:
         )
 
     async def collect(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
-        """One batch: up to `sink_batch_rows` messages or `sink_batch_seconds` of waiting."""
+        """One batch: up to `sink_batch_rows` messages or `sink_batch_seconds` of waiting
+        (aligned: the messages the aligner hands on, in event-time order)."""
         rows = self.settings.sink_batch_rows
         batch: list[InboundMessage] = []
         deadline: float | None = None
+        aligner = self.aligner
+        if aligner is not None:
+            aligner.restart_waits()
         while len(batch) < rows:
+            if aligner is not None:
+                batch.extend(aligner.release(rows - len(batch)))
+                if len(batch) >= rows:
+                    break
+                self.apply_pauses(consumer)
             wait_s = self.settings.sink_batch_seconds if deadline is None else max(
                 0.0, deadline - time.monotonic())
             fetched = await consumer.getmany(
-                timeout_ms=int(wait_s * 1000), max_records=rows - len(batch)
+                timeout_ms=int(wait_s * 1000),
+                max_records=rows - len(batch) if aligner is None else rows,
             )
-            for records in fetched.values():
-                batch.extend(to_inbound(r) for r in records)
+            if aligner is None:
+                for records in fetched.values():
+                    batch.extend(to_inbound(r) for r in records)
+            else:
+                on_reported = self.settings.align_on == "reported_at"
+                for tp, records in fetched.items():
+                    lane = (tp.topic, tp.partition)
+                    for r in records:
+                        msg = to_inbound(r)
+                        t = msg.timestamp
+                        if on_reported or t < 0:
+                            t = event_time(msg.value, t)
+                        aligner.add(lane, t, msg)
+                await self.update_lags(consumer, aligner)
+                batch.extend(aligner.release(rows - len(batch)))
             if batch and deadline is None:
                 deadline = time.monotonic() + self.settings.sink_batch_seconds
             if deadline is not None and time.monotonic() >= deadline:
@@ -135,6 +181,35 @@ class IngestLoop:
             if not batch and not fetched:
                 break  # idle: give the caller a chance to report lag
         return batch
+
+    @staticmethod
+    async def update_lags(consumer: AIOKafkaConsumer,
+                          aligner: EventTimeAligner[InboundMessage]) -> None:
+        """Each assigned partition's lag as the consumer knows it (highwater of its last
+        fetch minus its position; unknown before its first fetch)."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            lag: int | None = None
+            if highwater is not None:  # fetched once: its position is valid, no wait
+                try:
+                    lag = max(0, highwater - await consumer.position(tp))
+                except IllegalStateError:  # revoked meanwhile
+                    continue
+            aligner.set_lag((tp.topic, tp.partition), lag)
+
+    def apply_pauses(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch only from the partitions the aligner wants; pause the others (also after
+        a held batch's keepalive paused everything)."""
+        assigned = consumer.assignment()
+        if self.aligner is None:
+            consumer.resume(*assigned)
+            return
+        self.aligner.assign((tp.topic, tp.partition) for tp in assigned)  # new ones: fetch
+        wanted = self.aligner.wanted()
+        ahead = [tp for tp in assigned if (tp.topic, tp.partition) not in wanted]
+        consumer.pause(*ahead)  # both idempotent
+        consumer.resume(*[tp for tp in assigned if (tp.topic, tp.partition) in wanted])
+        metrics.INGEST_HELD_PARTITIONS.set(len(ahead))
 
     def held_partitions(self) -> list[tuple[str, int]]:
         """(topic, partition) of the partitions assigned to this worker's ingest consumer."""
@@ -162,7 +237,7 @@ class IngestLoop:
             if not task.done():
                 task.cancel()
             if paused:
-                consumer.resume(*consumer.assignment())
+                self.apply_pauses(consumer)
                 log.info("ingest input resumed", extra={"messages": len(batch)})
 
     @staticmethod
@@ -216,9 +291,11 @@ class IngestLoop:
     async def run(self) -> None:
         consumer = self.consumer = self.make_consumer()
         if self.settings.input_pattern:
-            consumer.subscribe(pattern=self.settings.input_pattern, listener=RebalanceMetrics())
+            consumer.subscribe(pattern=self.settings.input_pattern,
+                               listener=RebalanceMetrics(self.aligner))
         else:
-            consumer.subscribe(list(self.settings.input_topics), listener=RebalanceMetrics())
+            consumer.subscribe(list(self.settings.input_topics),
+                               listener=RebalanceMetrics(self.aligner))
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         try:

@@ -182,12 +182,23 @@ def sweep(seed: int) -> list[dict[str, object]]:
         model = replace(BURST, min_extra_per_day=24.0 * per_hour)
         report, info = run_quality(QualitySetup(seed=seed, outbreaks=model))
         d = report.as_dict()
-        rows.append({
-            "bench": "detection_sweep", "seed": seed, "extra_incidents_per_h": per_hour,
-            **{k: d[k] for k in ("outbreaks", "detected_share", "median_delay_h",
-                                 "false_alerts_per_day")},
-            "elapsed_s": info["elapsed_s"],
-        })
+        rows.append(
+            {
+                "bench": "detection_sweep",
+                "seed": seed,
+                "extra_incidents_per_h": per_hour,
+                **{
+                    k: d[k]
+                    for k in (
+                        "outbreaks",
+                        "detected_share",
+                        "median_delay_h",
+                        "false_alerts_per_day",
+                    )
+                },
+                "elapsed_s": info["elapsed_s"],
+            }
+        )
     return rows
 
 
@@ -227,6 +238,11 @@ def main() -> None:
         "--anatomy", action="store_true", help="per outbreak: arrivals, alerts, incidents made"
     )
     ap.add_argument("--sweep", action="store_true", help="delay against outbreak strength")
+    ap.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"quality scenarios, comma-separated ({','.join(SCENARIOS)})",
+    )
     args = ap.parse_args()
     if args.sweep:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -242,7 +258,11 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             print(json.dumps(physics(seed)), flush=True)
         return
-    for scenario in SCENARIOS:
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    for scenario in scenarios:
         for seed in (int(s) for s in args.seeds.split(",")):
             print(json.dumps(quality(seed, scenario, args.mode)), flush=True)
     if args.no_throughput:

@@ -6,8 +6,21 @@ at a fixed rate (`--rate` a second for `--seconds`), each stamped `reported_at` 
 it is sent, while its own consumer reads `vigie.incidents.v1`. A report's latency is the
 time from its send to the first incident version that lists it (the version's Kafka
 timestamp, set by the worker when it publishes). Prints the p50/p95/p99/max over the run
-and per 10 s slice of send time (the curve: does latency stay flat or rise?), the worker's
-resident memory once ready and at the end, and one JSON line for `benchmarks.run_all`.
+and per slice of send time (10 s; a minute with `--minutes`: the curve, does latency stay
+flat or rise?) with the worker's resident memory at the end of each slice, where the
+latency went by the worker's own histograms (`stage_figures`), the worker's CPU time per
+report and the machine's load (on a shared machine the latency is mostly the queue for a
+core: compare the CPU figure, which the load barely moves), and one JSON line for
+`benchmarks.run_all`.
+
+Modes:
+- soak, `--minutes 30 --rate 200`: per-minute slices, and the p99 of the first 5 minutes
+  against the last 5 (flat: within 20 %).
+- state, `--state-days 30`: first replays a simulated stream of that many days ending now
+  (`--state-per-day` valid reports a day, the simulator's département-sized default),
+  through the worker at full speed until its consumers' lag reads 0, so the measurement
+  runs over a month of correlation state (open incidents, place memory) and a month of
+  stored reports.
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ import argparse
 import asyncio
 import json
 import math
+import os
+import re
 import sys
 import threading
 import time
@@ -28,6 +43,7 @@ from typing import Any
 from benchmarks.bench_pipeline import (
     _workdir,
     add_run_arguments,
+    free_port,
     generate,
     produce,
     start_clickhouse,
@@ -39,6 +55,10 @@ from benchmarks.bench_pipeline import (
 
 INCIDENTS_TOPIC = "vigie.incidents.v1"
 SLICE_S = 10.0
+SOAK_SLICE_S = 60.0  # `--minutes`: one slice a minute
+EDGE_MINUTES = 5  # soak: p99 of the first and the last this many minutes
+REPLAY_QUIET_S = 15.0  # state mode: the replay is done when the lag stays 0 this long
+REPLAY_MAX_S = 3600.0
 DRAIN_QUIET_S = 20.0  # after the last send: stop when no new report was seen for this long
 DRAIN_MAX_S = 120.0
 
@@ -60,7 +80,19 @@ def _instant(text: str) -> datetime:
 
 def outgoing(n: int, seed: int) -> list[Outgoing]:
     """N valid simulated reports, without re-deliveries (every report_id is new)."""
-    messages, _ = generate(int(n * 1.15) + 200, seed)
+    out: list[Outgoing] = []
+    want = int(n * 1.15) + 200
+    for _ in range(4):  # the simulator's share of invalid messages varies: ask for more
+        out = _valid(n, seed, want)
+        if len(out) == n:
+            return out
+        want = int(want * 1.5)
+    raise RuntimeError(f"the simulator gave {len(out)} valid reports, {n} wanted")
+
+
+def _valid(n: int, seed: int, want: int) -> list[Outgoing]:
+    """Up to N valid reports of `want` simulated messages."""
+    messages, _ = generate(want, seed)
     out: list[Outgoing] = []
     for m in messages:
         if m.truth["expected_reject_reason"] or m.truth["is_redelivery"]:
@@ -72,8 +104,8 @@ def outgoing(n: int, seed: int) -> list[Outgoing]:
         out.append(Outgoing(m.topic, m.key, payload,
                             max(0.0, (reported - occurred).total_seconds())))
         if len(out) == n:
-            return out
-    raise RuntimeError(f"the simulator gave {len(out)} valid reports, {n} wanted")
+            break
+    return out
 
 
 @dataclass
@@ -169,6 +201,99 @@ def wait_ready(port: int, proc: Any, timeout_s: float = 300.0) -> None:
     raise RuntimeError(f"worker not ready after {timeout_s:.0f} s")
 
 
+def scrape(port: int) -> str:
+    """The worker's /metrics text ("" when it cannot be read)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+            return str(r.read().decode())
+    except Exception:
+        return ""
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> Samples:
+    """(name, labels) -> value of every sample of a /metrics text."""
+    out: Samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, _, labels = head.partition("{")
+        try:
+            out[(name, frozenset(re.findall(r'(\w+)="([^"]*)"', labels)))] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def since(end: Samples, start: Samples) -> Samples:
+    """The counts of `end` minus those of `start` (what happened between two scrapes)."""
+    return {k: v - start.get(k, 0.0) for k, v in end.items()}
+
+
+def _series(samples: Samples, name: str,
+            labels: dict[str, str]) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample of `name` whose labels include `labels`."""
+    out: list[tuple[dict[str, str], float]] = []
+    for (n, frozen), value in samples.items():
+        found = dict(frozen)
+        if n == name and all(found.get(k) == v for k, v in labels.items()):
+            out.append((found, value))
+    return out
+
+
+def histogram_quantile(samples: Samples, name: str, q: float, **labels: str) -> float | None:
+    """Prometheus's `histogram_quantile` over one histogram's cumulative buckets (linear
+    inside the bucket holding the rank)."""
+    buckets = sorted((float(lb["le"]), v) for lb, v in _series(samples, name + "_bucket", labels))
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_le, lower_n = 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if math.isinf(le):
+                return lower_le
+            return lower_le + (le - lower_le) * ((rank - lower_n) / max(n - lower_n, 1e-9))
+        lower_le, lower_n = le, n
+    return None
+
+
+def histogram_mean(samples: Samples, name: str, **labels: str) -> float | None:
+    total = sum(v for _, v in _series(samples, name + "_sum", labels))
+    count = sum(v for _, v in _series(samples, name + "_count", labels))
+    return total / count if count else None
+
+
+def stage_figures(samples: Samples) -> dict[str, float | None]:
+    """Where the latency goes, from the worker's own histograms: reported_at -> stored and
+    -> incident published (p50, p99), mean ClickHouse insert per table and mean ingest
+    batch size (rows)."""
+    e2e = "vigie_end_to_end_latency_seconds"
+    out: dict[str, float | None] = {}
+    for stage in ("stored", "incident"):
+        for q in (0.5, 0.99):
+            v = histogram_quantile(samples, e2e, q, stage=stage)
+            out[f"{stage}_p{int(q * 100)}_s"] = None if v is None else round(v, 3)
+    for table in ("reports", "incidents"):
+        v = histogram_mean(samples, "vigie_clickhouse_insert_duration_seconds", table=table)
+        out[f"insert_{table}_mean_s"] = None if v is None else round(v, 4)
+        v = histogram_mean(samples, "vigie_clickhouse_insert_batch_rows", table=table)
+        out[f"insert_{table}_mean_rows"] = None if v is None else round(v, 1)
+    v = histogram_mean(samples, "vigie_consumer_batch_messages", agent="ingest")
+    out["ingest_batch_mean_messages"] = None if v is None else round(v, 1)
+    # the leader's detector shares the store's one thread with the inserts
+    v = histogram_mean(samples, "vigie_detector_run_duration_seconds")
+    out["detector_run_mean_s"] = None if v is None else round(v, 3)
+    # the worker's CPU (all threads) over the phase: robust to a loaded machine, unlike
+    # the latencies, which then measure the queue for the CPU
+    cpu = [v for _, v in _series(samples, "process_cpu_seconds_total", {})]
+    out["worker_cpu_s"] = round(cpu[0], 1) if cpu else None
+    return out
+
+
 def quantile(values: list[float], q: float) -> float:
     """Nearest rank: the smallest value with at least q of them at or below it."""
     ordered = sorted(values)
@@ -182,7 +307,7 @@ def summary(latencies: list[float]) -> dict[str, float | None]:
             "p99": round(quantile(latencies, 0.99), 3), "max": round(max(latencies), 3)}
 
 
-def measure(run: Run) -> dict[str, Any]:
+def measure(run: Run, slice_s: float = SLICE_S) -> dict[str, Any]:
     """Overall and per-slice latencies of the reports seen in an incident."""
     start = min(run.sent.values())
     slices: dict[int, list[float]] = {}
@@ -193,37 +318,128 @@ def measure(run: Run) -> dict[str, Any]:
             continue
         latency = max(0.0, seen - sent)
         overall.append(latency)
-        slices.setdefault(int((sent - start) // SLICE_S), []).append(latency)
+        slices.setdefault(int((sent - start) // slice_s), []).append(latency)
     last = max(slices, default=-1)
     per_slice = [summary(slices.get(i, [])) for i in range(last + 1)]
     return {"overall": summary(overall), "seen": len(overall),
             "slices": per_slice, "slice_counts": [len(slices.get(i, [])) for i in range(last + 1)]}
 
 
+def edge_p99(run: Run, minutes: float) -> tuple[float | None, float | None]:
+    """p99 of the reports sent in the first and in the last `minutes` of the run."""
+    start, end = min(run.sent.values()), max(run.sent.values())
+    first: list[float] = []
+    last: list[float] = []
+    for rid, sent in run.sent.items():
+        seen = run.seen.get(rid)
+        if seen is None:
+            continue
+        if sent - start < minutes * 60:
+            first.append(max(0.0, seen - sent))
+        if end - sent < minutes * 60:
+            last.append(max(0.0, seen - sent))
+    return summary(first)["p99"], summary(last)["p99"]
+
+
+def replay_messages(days: float, per_day: float, seed: int) -> list[Any]:
+    """A simulated stream of `days` days ending now (its own timestamps), realistic mix
+    (malformed messages and re-deliveries included)."""
+    from offline.simulator import SimulationConfig, simulate
+
+    start = datetime.now(UTC) - timedelta(days=days, hours=1)
+    return list(simulate(SimulationConfig(days=days, seed=seed, start=start,
+                                          reports_per_day=per_day)))
+
+
+def sample_rss(pid: int, every_s: float, samples: list[tuple[float, float | None]],
+               stop: threading.Event) -> None:
+    """(epoch seconds, worker RSS MiB) every `every_s` until `stop`."""
+    while not stop.wait(every_s):
+        samples.append((time.time(), rss_mib(pid)))
+
+
+def consumer_lag(samples: Samples) -> float | None:
+    """Messages behind, over every consumer of the worker (ingest, correlate), as its lag
+    gauge reads them from the broker; None before the gauge is set."""
+    lags = _series(samples, "vigie_consumer_lag_messages", {})
+    return sum(v for _, v in lags) if lags else None
+
+
+def wait_replayed(run: Run, proc: Any, port: int, log_name: str) -> int:
+    """Wait until the worker caught up with the replay: its consumers' lag (refreshed every
+    10 s) read 0 on two scrapes `REPLAY_QUIET_S` apart with no incident published between
+    them. Returns the replay's reports seen in an incident."""
+    end = time.monotonic() + REPLAY_MAX_S
+    caught_up_with: int | None = None  # reports seen when the lag first read 0
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited {proc.returncode}; see {log_name}")
+        with run.lock:
+            count = len(run.seen)
+        lag = consumer_lag(parse_metrics(scrape(port)))
+        if lag == 0 and count > 0:
+            if caught_up_with == count:
+                return count
+            caught_up_with = count
+        else:
+            caught_up_with = None
+        time.sleep(REPLAY_QUIET_S)
+    raise RuntimeError(f"replay not done after {REPLAY_MAX_S:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=100.0, help="reports a second")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="soak: run this long (instead of --seconds), slices of a minute")
+    parser.add_argument("--state-days", type=float, default=0.0,
+                        help="first replay a simulated stream of this many days (0: none)")
+    parser.add_argument("--state-per-day", type=float, default=1500.0,
+                        help="valid reports a day of the replay (the simulator's default)")
     add_run_arguments(parser, store="chdb")
     args = parser.parse_args(argv)
-    n = int(args.rate * args.seconds)
+    seconds = args.minutes * 60 if args.minutes is not None else args.seconds
+    slice_s = SOAK_SLICE_S if args.minutes is not None else SLICE_S
+    n = int(args.rate * seconds)
     reports = outgoing(n, args.seed)
+    replay = (replay_messages(args.state_days, args.state_per_day, args.seed + 1000)
+              if args.state_days > 0 else [])
     run = Run()
+    rss: list[tuple[float, float | None]] = []
+    state: dict[str, Any] = {}
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
         bootstrap = start_kafka(tmp / "kafka")
         ch_dir = tmp / "clickhouse"
         proc = log = None
+        sampling = threading.Event()
         try:
             store_url = (start_clickhouse(ch_dir).rsplit("/", 1)[0] + "/bench"
                          if args.store == "server" else f"chdb://{tmp}/chdb")
-            asyncio.run(produce(bootstrap, [], args.partitions))  # the input topics
+            asyncio.run(produce(bootstrap, replay, args.partitions))  # + the input topics
+            # the chDB worker embeds the console: on a port of its own, not 8080, which
+            # another worker on this machine may hold
+            os.environ["VIGIE_CONSOLE_PORT"] = str(free_port())
             proc, port, log = start_worker(bootstrap, store_url, tmp, "bench-latency")
+            replay_began = time.time()
             wait_ready(port, proc)
             rss_start = rss_mib(proc.pid)
             watcher = threading.Thread(target=watch_incidents, args=(bootstrap, run),
                                        daemon=True)
             watcher.start()
+            if replay:
+                state["replay_messages"] = len(replay)
+                state["replay_reports_seen"] = wait_replayed(run, proc, port, log.name)
+                state["replay_s"] = round(time.time() - replay_began - REPLAY_QUIET_S, 1)
+                state["rss_after_replay_mib"] = rss_start = rss_mib(proc.pid)
+                print(f"replayed {args.state_days:g} days ({len(replay):,} messages) in "
+                      f"{state['replay_s']:.0f} s; worker RSS {rss_start} MiB", file=sys.stderr)
+            sampler = threading.Thread(target=sample_rss, daemon=True,
+                                       args=(proc.pid, slice_s, rss, sampling))
+            sampler.start()
+            before = parse_metrics(scrape(port))  # the live phase's figures only
             began = time.time()
             send_steadily(bootstrap, reports, args.rate, run)
             sent_for = time.time() - began
@@ -240,10 +456,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     raise RuntimeError(f"worker exited {proc.returncode}; see {log.name}")
                 time.sleep(0.5)
             rss_end = rss_mib(proc.pid)
+            stages = stage_figures(since(parse_metrics(scrape(port)), before))
             run.stop.set()
             watcher.join(10)
         finally:
             run.stop.set()
+            sampling.set()
             if proc is not None:
                 proc.terminate()
                 try:
@@ -257,25 +475,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 stop_clickhouse(ch_dir)
     if run.errors:
         raise RuntimeError("; ".join(run.errors))
-    m = measure(run)
+    m = measure(run, slice_s)
     overall, slices = m["overall"], m["slices"]
+    # the worker's RSS at the end of each slice of send time (the last sample in it)
+    rss_of: dict[int, float | None] = {}
+    for at, mib in rss:
+        rss_of[round((at - began) / slice_s) - 1] = mib
+    slice_rss = [rss_of.get(i) for i in range(len(slices))]
     print(f"latency, report sent -> first incident version listing it ({args.store}, "
-          f"{args.rate:g}/s for {args.seconds:g} s): {m['seen']:,} of {len(run.sent):,} "
+          f"{args.rate:g}/s for {seconds:g} s): {m['seen']:,} of {len(run.sent):,} "
           f"reports seen", file=sys.stderr)
-    print(f"{'slice (s)':>10} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}",
-          file=sys.stderr)
-    rows = [(f"{i * SLICE_S:g}-{(i + 1) * SLICE_S:g}", c, s)
-            for i, (c, s) in enumerate(zip(m["slice_counts"], slices, strict=True))]
-    for label, c, s in [*rows, ("all", m["seen"], overall)]:
+    print(f"{'slice (s)':>11} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+          f"{'RSS MiB':>8}", file=sys.stderr)
+    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r)
+            for i, (c, s, r) in enumerate(zip(m["slice_counts"], slices, slice_rss,
+                                              strict=True))]
+    for label, c, s, r in [*rows, ("all", m["seen"], overall, rss_end)]:
         cells = " ".join(f"{'-' if s[k] is None else format(s[k], '.3f'):>7}"
                          for k in ("p50", "p95", "p99", "max"))
-        print(f"{label:>10} {c:>6} {cells}", file=sys.stderr)
+        print(f"{label:>11} {c:>6} {cells} {'-' if r is None else r:>8}", file=sys.stderr)
     print(f"worker RSS: {rss_start} MiB when ready, {rss_end} MiB at the end", file=sys.stderr)
+    print("worker stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()), file=sys.stderr)
     result: dict[str, Any] = {
         "bench": "latency",
         "store": args.store,
+        "mode": ("state" if args.state_days > 0 else
+                 "soak" if args.minutes is not None else "steady"),
         "rate_per_s": args.rate,
-        "duration_s": args.seconds,
+        "duration_s": seconds,
         "sent_rate_per_s": round(len(run.sent) / sent_for, 1),
         "reports_sent": len(run.sent),
         "reports_seen": m["seen"],
@@ -283,13 +510,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "latency_p95_s": overall["p95"],
         "latency_p99_s": overall["p99"],
         "latency_max_s": overall["max"],
+        "slice_s": slice_s,
         "slice_p50_s": [s["p50"] for s in slices],
         "slice_p95_s": [s["p95"] for s in slices],
         "slice_p99_s": [s["p99"] for s in slices],
         "slice_max_s": [s["max"] for s in slices],
+        "slice_rss_mib": slice_rss,
         "worker_rss_ready_mib": rss_start,
         "worker_rss_end_mib": rss_end,
+        "worker_stages": stages,
+        "worker_cpu_ms_per_report": (None if stages["worker_cpu_s"] is None or not m["seen"]
+                                     else round(1000 * stages["worker_cpu_s"] / m["seen"], 2)),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
+    if args.state_days > 0:
+        result.update(state_days=args.state_days, state_per_day=args.state_per_day, **state)
+    if seconds >= 2 * EDGE_MINUTES * 60:
+        first, last = edge_p99(run, EDGE_MINUTES)
+        result.update(first_5min_p99_s=first, last_5min_p99_s=last)
+        if first and last is not None:
+            result["last_over_first_p99"] = round(last / first, 3)
+            print(f"p99 first {EDGE_MINUTES} min {first:.3f} s, last {EDGE_MINUTES} min "
+                  f"{last:.3f} s (x{last / first:.2f})", file=sys.stderr)
     print(json.dumps(result))
     return result
 

@@ -105,14 +105,17 @@ BLOCKS: dict[str, Block] = {
         Column("reports_stored", "stored"),
         Column("expected_stored", "expected"),
     ), ("store",)),
-    "latency": Block("latency", (PY + "bench_latency --rate 100 --seconds 60 --store chdb",), (
+    "latency": Block("latency", (
+            PY + "bench_latency --rate 100 --seconds 60 --store chdb",
+            PY + "bench_latency --rate 100 --seconds 60 --store server",
+            PY + "bench_latency --rate 100 --seconds 60 --store server --state-days 30"), (
         Column("latency_p50_s", "p50, report sent → incident", decimals(2, " s")),
         Column("latency_p95_s", "p95", decimals(2, " s")),
         Column("latency_p99_s", "p99", decimals(2, " s")),
         Column("latency_max_s", "max", decimals(2, " s")),
         Column("reports_seen", "reports in an incident"),
         Column("worker_rss_end_mib", "worker RSS at the end", decimals(0, " MiB")),
-    ), ("store",)),
+    ), ("store", "mode")),
     "geo": Block("geo", (PY + "bench_geo --repeat 3",), (
         Column("commune_h3_per_s.cpu", "commune + H3 r9/r8/r7, points / CPU s", thousands,
                "≥ 200,000"),

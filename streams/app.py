@@ -3,6 +3,8 @@ leader, the detector; in embedded mode it also serves the console (chDB is in-pr
 
 from __future__ import annotations
 
+import re
+
 import faust
 
 from streams.settings import Settings
@@ -14,12 +16,29 @@ def broker_urls(bootstrap: str) -> str:
     return ";".join(f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip())
 
 
+def table_store_url(settings: Settings) -> str:
+    """RocksDB via `rocksdict` (prebuilt wheels; `python-rocksdb` needs a compiler): Faust
+    keeps one database per table partition, `<data dir>/v1/tables-<app id>/<table>-<p>.db`, with the
+    changelog offset it holds, so a restart reads only the tail of the changelog. The
+    databases live under `tables-<app id>` (`table_dir`): another app id (a replay group, a
+    second deployment) on the same data directory has its own changelog topics and must not
+    read this one's offsets. A data directory still serves one broker cluster."""
+    return "rocksdb://" if settings.table_store == "rocksdb" else "memory://"
+
+
+def table_dir(settings: Settings) -> str:
+    """The table databases' directory, relative to the data directory: one per app id (one
+    level: Faust creates it without its parents)."""
+    return "tables-" + re.sub(r"[^A-Za-z0-9._-]", "_", settings.app_id)
+
+
 def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
-        store="memory://",
+        store=table_store_url(settings),
         datadir=settings.worker_data_dir,
+        tabledir=table_dir(settings),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
         web_host=settings.web_host,

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     topic_citizen: str = Field("vigie.reports.citizen.v1", description="Citizen reports topic")
     topic_rejected: str = Field("vigie.reports.rejected.v1", description="Dead-letter topic")
     topic_enriched: str = Field(
-        "vigie.reports.enriched.v1", description="Internal: enriched reports keyed by area"
+        "vigie.reports.enriched.v1", description="Internal: enriched reports, partitioned by area"
     )
     topic_incidents: str = Field("vigie.incidents.v1", description="Incident versions")
     topic_alerts: str = Field("vigie.alerts.v1", description="Alert lifecycle messages")
@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "partner principal on its own topic, a partner cannot write as another. Empty: off",
     )
     worker_data_dir: str = Field("var/worker", description="Faust worker data directory")
+    table_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb",
+        description="Where the worker keeps its table state: `rocksdb` (RocksDB under the "
+        "data directory, kept across restarts: a restart reads only the changelog's tail) or "
+        "`memory` (the whole changelog is replayed at every start)",
+    )
     web_port: int = Field(6066, description="Worker HTTP port (metrics, health, console)")
     web_host: str = Field("127.0.0.1", description="Worker HTTP bind address")
     kafka_max_message_bytes: int = Field(
@@ -92,12 +98,37 @@ class Settings(BaseSettings):
         description="Store URL: chdb:///path (embedded) or clickhouse://user:pass@host:9000/db",
     )
     sink_batch_rows: int = Field(5000, description="Flush a batch at this many rows")
-    sink_batch_seconds: float = Field(1.0, description="Flush a batch after this many seconds")
+    # The ingest batch's linger: a report waits up to this long for its batch to close (the
+    # latency floor of every stage after it); each batch is one insert per table, so it
+    # also bounds those inserts to about 1/this a second per worker at low rates.
+    sink_batch_seconds: float = Field(
+        0.2, description="Close an ingest batch this many seconds after its first message "
+        "(latency vs inserts a second)")
+    ingest_max_skew_seconds: float = Field(
+        60.0,
+        description="Event-time alignment of the input partitions when reading a backlog: "
+        "records are handed on in time order (`VIGIE_INGEST_ALIGN_ON`), and a partition "
+        "whose time runs more than this ahead of the slowest partition that still has data "
+        "pending waits (a caught-up or idle partition holds nothing back); -1: off, "
+        "partitions are read as fetched (`agents/ingest_align.py`)",
+    )
+    ingest_align_on: Literal["message_time", "reported_at"] = Field(
+        "message_time",
+        description="The time the input partitions are aligned on: `message_time` (the Kafka "
+        "timestamp: the order a real-time reader and `vigie backtest` see, late uploads "
+        "included) or `reported_at` (the report's own, its partition's running maximum)",
+    )
     correlate_batch_bundles: int = Field(
         20,
         description="Enriched bundles (up to 400 reports each) correlated per batch: bounds "
         "the work between two commits when catching up a backlog",
     )
+    # The correlate agent's batch timer (Faust `take(within=)`): a bundle waits up to this
+    # long after the previous batch ended; each batch is one `incidents` insert and one
+    # round of changelog writes, so it bounds those to about 1/this a second at low rates.
+    correlate_batch_seconds: float = Field(
+        0.1, description="Correlate the bundles received every this many seconds (latency vs "
+        "incident inserts a second)")
     sink_max_retries: int = Field(
         5, description="Retries of a failing ClickHouse call that is not an outage (bad "
         "statement, schema mismatch) before the worker crashes"

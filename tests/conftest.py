@@ -6,7 +6,12 @@ import pytest
 
 from agents.ports import metrics as metrics_module
 
-pytest_plugins = ["tests.infra.clickhouse", "tests.infra.kafka", "tests.infra.vigie"]
+pytest_plugins = [
+    "tests.infra.clickhouse",
+    "tests.infra.kafka",
+    "tests.infra.vigie",
+    "tests.infra.xdist_groups",
+]
 
 
 class MetricsSince:

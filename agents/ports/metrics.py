@@ -283,6 +283,32 @@ CORRELATION_DISPERSION_SCALE = Gauge(
     ["source_kind", "accuracy"],
     registry=REGISTRY,
 )
+# Event-time order of the input (`agents.ingest_align`, `agents.late`): a report read behind
+# its correlator's clock, by how far (0 for one in time); past the allowed lateness (48 h by
+# default), its incident may have left the state and is looked up in the store.
+LATENESS_BUCKETS = (0.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 24 * 3600.0, 48 * 3600.0,
+                    96 * 3600.0, 7 * 86400.0, 30 * 86400.0)
+RECORD_LATENESS = Histogram(
+    "vigie_correlation_record_lateness_seconds",
+    "How far behind its correlator's event-time clock (the greatest reported_at read) a "
+    "report arrives",
+    buckets=LATENESS_BUCKETS,
+    registry=REGISTRY,
+)
+LATE_RECORDS = Counter(
+    "vigie_correlation_late_records",
+    "Reports beyond the allowed lateness, by outcome of the store lookup of their incident "
+    "(readmitted: an incident was found and put back in state; none: no incident around; "
+    "failed: the lookup failed, the report is correlated with the state alone)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+INGEST_HELD_PARTITIONS = Gauge(
+    "vigie_ingest_event_time_paused_partitions",
+    "Input partitions the ingest consumer holds back because their event time runs ahead of "
+    "the slowest partition with data pending (VIGIE_INGEST_MAX_SKEW_SECONDS)",
+    registry=REGISTRY,
+)
 
 # --- detector ----------------------------------------------------------------------------
 DETECTOR_DURATION = Histogram(

@@ -69,9 +69,12 @@ def test_a_legacy_changelog_restores_per_partition_and_goes_on() -> None:
     iid = target["incident_id"]
     written = {key: value for _, key, value in changelog.writes}
     # the joined incident, the clock, the place memory (an occupied hall was reported) and
-    # the learnt parameters
-    assert set(written) == {
-        iid, f"{WATERMARK_KEY}/1", f"{PLACES_KEY}/1", f"{ESTIMATES_KEY}/1"}
+    # the learnt parameters; the place memory as the records of the days it changed
+    # (`place_key`: `__places__/<day>/<p>`) and its day list (`__places__/days/<p>`)
+    places = {k for k in written if k.startswith(f"{PLACES_KEY}/")}
+    assert set(written) - places == {iid, f"{WATERMARK_KEY}/1", f"{ESTIMATES_KEY}/1"}
+    assert f"{PLACES_KEY}/days/1" in places and len(places) >= 2
+    assert all(k.endswith("/1") for k in places)  # partition 1's records only
     state = written[iid]
     assert state["_partition"] == 1
     assert len(state["members"]) == len(target["members"]) + 1

@@ -23,7 +23,13 @@ from faust.types import TP
 
 from agents import faust_agents
 from agents.core.correlation import incident_json
-from agents.correlate import ESTIMATES_KEY, PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
+from agents.correlate import (
+    ESTIMATES_KEY,
+    PLACES_KEY,
+    WATERMARK_KEY,
+    CorrelateProcessor,
+    place_key,
+)
 from agents.detect import DetectProcessor
 from agents.faust_agents import install_correlate, install_detector, install_ingest
 from agents.ingest import IngestProcessor
@@ -65,7 +71,7 @@ async def put_acked(agent: Any, key: bytes, value: bytes, partition: int) -> Any
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(sink_batch_seconds=0.02, topic_partitions=4,
+    return Settings(sink_batch_seconds=0.02, topic_partitions=4, table_store="memory",
                     worker_data_dir=str(tmp_path / "worker"), **overrides)
 
 
@@ -253,8 +259,9 @@ async def test_a_worker_restored_from_the_changelog_continues_the_incident(
 
 async def test_the_chronic_place_memory_survives_a_restart(tmp_path: Path) -> None:
     """Dealing reports at one spot on 3 evenings make it a chronic place; the memory goes
-    to the changelog (one key per partition), and a restarted worker still treats tonight's
-    reports 3 h apart as two incidents, where a worker without it makes one."""
+    to the changelog (one key per day and partition, written when that day changed), and a
+    restarted worker still treats tonight's reports 3 h apart as two incidents, where a
+    worker without it makes one."""
     deal = "trafic_stupefiants"
     evenings = [report(kind="police_municipale", org="pm", category=deal, t=d * DAY + 72_000)
                 for d in range(3)]
@@ -262,10 +269,14 @@ async def test_the_chronic_place_memory_survives_a_restart(tmp_path: Path) -> No
     async with first.agent.test_context() as agent:
         for rec in evenings:
             await put_acked(agent, *bundle(rec), partition=2)
-    places = [v for _, k, v in first.changelog.writes if k == f"{PLACES_KEY}/2"]
-    assert len(places) == 3  # written when it changed: a new day at the place
-    assert [len(days) for days in places[-1].values()] == [3]
-    assert first.table.data[f"{PLACES_KEY}/2"] == places[-1]
+    written = [(k.split("/")[1], v) for _, k, v in first.changelog.writes
+               if k.startswith(f"{PLACES_KEY}/") and k.endswith("/2")]
+    # each evening writes its own day and the list of days, nothing older
+    days = [int(name) for name, _ in written if name != "days"]
+    assert len(days) == 3 and days == sorted(set(days))
+    assert [v for name, v in written if name == "days"][-1] == days
+    assert all(len(v) == 1 for name, v in written if name != "days")
+    assert first.table.data[place_key(2, "days")] == days
     assert metrics.REGISTRY.get_sample_value(
         "vigie_state_entries", {"table": "chronic_places"}) == 1
     tonight = [report(category=deal, t=3 * DAY + 72_000, contact="c1"),
@@ -281,8 +292,44 @@ async def test_the_chronic_place_memory_survives_a_restart(tmp_path: Path) -> No
     assert await incidents_tonight(restarted) == 2
     # control: the same incident states and clock, but not the place memory
     amnesic = Correlation.build(tmp_path / "amnesic")
-    recover(amnesic.table, [w for w in first.changelog.writes if w[1] != f"{PLACES_KEY}/2"])
+    recover(amnesic.table, [w for w in first.changelog.writes
+                            if not (w[1].startswith(PLACES_KEY) and w[1].endswith("/2"))])
     assert await incidents_tonight(amnesic) == 1
+
+
+async def test_a_place_memory_in_the_older_whole_format_is_read_and_rewritten_per_day(
+        tmp_path: Path) -> None:
+    """A changelog written by an older worker holds the whole memory in one record
+    (`PLACES_KEY/<partition>`): it is restored, then written again as per-day records and
+    the old record deleted, so that the next restart reads the same memory."""
+    deal = "trafic_stupefiants"
+    first = Correlation.build(tmp_path / "first")
+    async with first.agent.test_context() as agent:
+        for d in range(3):
+            rec = report(kind="police_municipale", org="pm", category=deal, t=d * DAY + 72_000)
+            await put_acked(agent, *bundle(rec), partition=2)
+    whole = first.processor.engines[2].export_places()  # the older format
+    assert [len(days) for days in whole.values()] == [3]
+    older = [w for w in first.changelog.writes if not w[1].startswith(PLACES_KEY)]
+    older.append((2, f"{PLACES_KEY}/2", whole))
+    tonight = [report(category=deal, t=3 * DAY + 72_000, contact="c1"),
+               report(category=deal, t=3 * DAY + 82_800, east_m=10, contact="c2")]
+
+    upgraded = Correlation.build(tmp_path / "upgraded")
+    recover(upgraded.table, older)
+    async with upgraded.agent.test_context() as agent:
+        await put_acked(agent, *bundle(*tonight), partition=2)
+    assert len({v["incident_id"] for _, v in upgraded.published()}) == 2  # still chronic
+    assert (2, f"{PLACES_KEY}/2", None) in upgraded.changelog.writes  # the old record deleted
+    assert f"{PLACES_KEY}/2" not in upgraded.table.data
+    assert len(upgraded.table.data[place_key(2, "days")]) == 4  # 3 evenings + tonight
+
+    again = Correlation.build(tmp_path / "again")  # restarted over the upgraded changelog
+    recover(again.table, [*older, *upgraded.changelog.writes])
+    assert again.processor.engine(
+        2, lambda: [], None, again_places := faust_agents.IncidentStates(
+            again.table.data, again.changelog.write).places_of(2)).place_count == 1
+    assert again_places == {p: [*days, days[-1] + 1] for p, days in whole.items()}
 
 
 async def test_an_evicted_incident_is_deleted_from_table_and_changelog(tmp_path: Path) -> None:
@@ -327,10 +374,17 @@ async def test_default_changelog_writer_sends_now_and_returns_the_delivery() -> 
         calls.append(kw)
         return f"delivery-{len(calls)}"
 
-    table = SimpleNamespace(changelog_topic=SimpleNamespace(send=send))
+    persisted: list[tuple[TP, int]] = []
+    store = SimpleNamespace(set_persisted_offset=lambda tp, offset: persisted.append((tp, offset)))
+    table = SimpleNamespace(changelog_topic=SimpleNamespace(send=send), data=store)
     write = faust_agents.table_changelog(table)
     assert await write(2, "INC-1", {"version": 1}) == "delivery-1"
     assert await write(2, "INC-1", None) == "delivery-2"
+    # a confirmed record's offset goes to the table's store (a persistent one resumes there)
+    on_sent = [c.pop("callback") for c in calls]
+    on_sent[1](SimpleNamespace(result=lambda: SimpleNamespace(topic_partition=TP("cl", 2),
+                                                              offset=7)))
+    assert persisted == [(TP("cl", 2), 7)]
     assert calls == [
         {"key": "INC-1", "value": {"version": 1}, "partition": 2, "force": True},
         {"key": "INC-1", "value": None, "partition": 2, "value_serializer": "raw",

@@ -166,6 +166,21 @@ class Pipeline:
         consumer.close()
         return committed, end
 
+    def caught_up(self, group: str, topics: Iterable[str]) -> bool:
+        """Whether consumer group `group` has committed the end of every partition of
+        `topics` (keys of `self.topics`): it has read, and acked, all their messages."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap, group_id=group,
+                                 enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(self.topics[t], n) for t in topics
+                   for n in range(int(self.env["VIGIE_TOPIC_PARTITIONS"]))]
+            end = consumer.end_offsets(tps)
+            return all((consumer.committed(tp) or 0) >= end[tp] for tp in tps)
+        finally:
+            consumer.close()
+
     # ---- store ------------------------------------------------------------------------
     @property
     def store(self) -> Store:

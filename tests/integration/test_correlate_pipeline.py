@@ -4,7 +4,6 @@ in ClickHouse without double counting, and a SIGKILLed worker resuming from its 
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 
 import pytest
@@ -70,7 +69,9 @@ def test_killed_worker_resumes_incidents_from_its_changelog(
     produced = p.produce(first)
     before_kill = produced.expected_valid_ids()
     p.wait_for(lambda: all_merged(p, len(before_kill)), 120, "first half merged")
-    time.sleep(3)  # let the Faust commit interval pass so the restart cannot replay it
+    # the first half committed (Faust commits every second), so the restart cannot replay it
+    p.wait_for(lambda: p.caught_up(p.env["VIGIE_APP_ID"], ["enriched"]), 30,
+               "the first half committed")
     worker.kill()
 
     p.worker("second.log").wait_ready(120)

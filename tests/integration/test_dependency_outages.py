@@ -154,8 +154,10 @@ def test_clickhouse_outage_mid_stream_holds_the_batch_and_shows(
                    "/readyz naming ClickHouse", worker)
         wait_until(lambda: value(p.metrics_text(), "vigie_consumer_lag_messages",
                                  consumer="ingest") == fresh, 60, f"ingest lag {fresh}", worker)
-        # far longer than the bounded retries that used to end the worker (~2 s here)
-        time.sleep(15)
+        # far longer than the bounded retries that used to end the worker (~2 s here): ten
+        # seconds of outage as the worker counts them (from its first failed write), alive
+        wait_until(lambda: readyz(p)[1]["checks"]["clickhouse_down_seconds"] > 10, 60,
+                   "10 s of ClickHouse outage", worker)
         assert worker.running, worker.tail()
         text = p.metrics_text()
         assert value(text, "vigie_dependency_up", dependency="clickhouse") == 0

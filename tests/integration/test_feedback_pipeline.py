@@ -60,17 +60,30 @@ def expected_rejete(p: Pipeline) -> set[Identity]:
 
 
 def read_feedback(p: Pipeline, topic: str) -> list[Any]:
-    from kafka import KafkaConsumer
+    """Every message on the topic up to its end offsets at the time of the call (the
+    messages of every row already in `report_feedback`: a row is written only once its
+    message is delivered)."""
+    from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=p.broker.bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=5000,
     )
-    records = list(consumer)
-    consumer.close()
+    try:
+        tps = [TopicPartition(topic, n) for n in sorted(consumer.partitions_for_topic(topic))]
+        assert tps, f"no topic {topic}"
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"{topic} not read to {end} within 60 s"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
     return records
 
 
@@ -130,17 +143,42 @@ def describe(stored: bytes, sent: set[bytes]) -> str:
     return f"{row['status']} {row['feedback_id']}: (stored, sent) {diffs}"
 
 
-def settled(p: Pipeline, topic: str, quiet_s: float = 15.0, timeout_s: float = 240.0) -> int:
-    """The number of messages on the topic once it has not grown for `quiet_s`."""
+def feedback_end(p: Pipeline, topic: str) -> int:
+    """The number of messages ever written to the topic (the sum of its end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=p.broker.bootstrap)
+    try:
+        tps = [TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def settled(
+    p: Pipeline, topic: str, app_id: str, quiet_s: float = 3.0, timeout_s: float = 240.0
+) -> int:
+    """The number of messages on the topic once the worker of `app_id` has read and
+    committed all its input (ingest, then the correlation of what ingest forwarded; a stage
+    acks a batch once its feedback is delivered and stored) and the topic has then not grown
+    for `quiet_s`."""
+    p.wait_for(
+        lambda: (
+            p.caught_up(f"{app_id}-ingest", ["partner", "citizen"])
+            and p.caught_up(app_id, ["enriched"])
+        ),
+        timeout_s,
+        f"{app_id} caught up with its input",
+    )
     deadline = time.monotonic() + timeout_s
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        n = len(read_feedback(p, topic))
+        n = feedback_end(p, topic)
         if n != last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             return n
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"the feedback topic kept growing ({last} messages)")
 
 
@@ -193,9 +231,10 @@ def test_each_transition_once_across_a_sigkill_and_a_replay(
     # correlation (an empty changelog) merges every report again. Reports stored and
     # rejections told are not told again; each incident's merges are, as the same bytes.
     p.workers[-1].kill()
-    replay = p.worker("replay.log", VIGIE_APP_ID=p.env["VIGIE_APP_ID"] + "-replay")
+    replay_id = p.env["VIGIE_APP_ID"] + "-replay"
+    replay = p.worker("replay.log", VIGIE_APP_ID=replay_id)
     replay.wait_ready(120)
-    settled(p, topic)
+    settled(p, topic, replay_id)
     again = check_once(p, topic, produced.expected_valid_ids())
     repeats = len(again) - len(first)
     assert repeats > 0, "the replay told nothing again: it did not replay"

@@ -29,6 +29,7 @@ from agents.ports.sql import (
     feedback,
     incident_hours,
     incidents,
+    late,
     partners,
     rejected,
     reports,
@@ -58,6 +59,7 @@ QUERY_MODULES: list[ModuleType] = [
     feedback,
     incident_hours,
     incidents,
+    late,
     partners,
     rejected,
     reports,
@@ -120,6 +122,14 @@ def cases() -> list[Case]:
             reports.OF_INCIDENT_IDS,
             {"ids": tuple(REPORT_IDS), "lo": DAY_AGO, "hi": T + 86_400, "limit": 10},
         ),
+        Case(
+            "NEAR_INCIDENTS",
+            late.NEAR_INCIDENTS,
+            {"lo": T, "hi": T + 3600, "south": 48.6, "north": 48.7, "west": 2.4, "east": 2.5,
+             "limit": 10},
+        ),
+        Case("CURRENT_VERSIONS", late.CURRENT_VERSIONS, {"ids": ("i1", "i2", "unknown")}),
+        Case("MEMBERS", late.MEMBERS, {"ids": (REPORT_IDS[0], "unknown")}),
         Case("INCIDENTS_COUNT_DISTINCT", incidents.COUNT_DISTINCT),
         Case("INCIDENTS_COUNT_WITH_STATUS", incidents.COUNT_WITH_STATUS, {"status": "open"}),
         Case("SUM_REPORT_COUNT", incidents.SUM_REPORT_COUNT),
@@ -499,6 +509,13 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
         {"h3_r8": "881fb46701fffff", "category": "vol", "hour": H // 3600, "n": 2}
     ]
     assert run(seeded, by_id["table_exists"]) == [{"n": 1}]
+    # the late path: incidents reaching the time span in the box, their current version
+    assert run(seeded, by_id["NEAR_INCIDENTS"]) == [{"incident_id": "i1"}, {"incident_id": "i2"}]
+    current = run(seeded, by_id["CURRENT_VERSIONS"])
+    assert [(r["incident_id"], r["version"], r["status"]) for r in current] == [
+        ("i1", 2, "open"), ("i2", 1, "closed")]
+    assert current[0]["report_ids"] == REPORT_IDS[:3]
+    assert [r["report_id"] for r in run(seeded, by_id["MEMBERS"])] == [REPORT_IDS[0]]
     assert run(seeded, by_id["column_exists"]) == [{"n": 1}]
     last = {r["alert_id"]: r["last_action"] for r in run(seeded, by_id["LAST_PER_ALERT"])}
     assert last == {"a1": "ack", "a2": "close"}

@@ -216,10 +216,12 @@ class CorrelationConfig:
       nuisance.
     chronic: where recurring situations get short windows (`ChronicPlaces`); None = off.
     gate_confidence: share of the true pairs the spatial gate must admit: a point report
-      joins within `radius_m + accuracy_factor * z * s * hypot(report accuracy, centre
-      accuracy)`, z the Rayleigh (chi-square, 2 d.o.f.) quantile of this share and s the
-      per-axis standard deviation per metre of stated accuracy of the report's source, as
-      learnt from the stream (`estimate.StreamEstimates`; the contract's prior before).
+      joins within `radius_m + accuracy_factor * z * sigma`, z the Rayleigh (chi-square,
+      2 d.o.f.) quantile of this share and sigma the per-axis standard deviation of the
+      report around the centre: hypot(s * report accuracy, centre sigma), s the per-axis
+      standard deviation per metre of stated accuracy of the report's source, as learnt
+      from the stream (`estimate.StreamEstimates`; the contract's prior before), the
+      centre's from its members' accuracies corrected alike.
     learn: estimate the dispersion from the stream (False: keep the contract's prior).
     density: where other incidents of a point report's category are around, choose among
       the admissible candidates by match posterior (`Correlator._by_posterior`): the odds

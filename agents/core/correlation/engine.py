@@ -42,7 +42,7 @@ from agents.core.correlation.incident import (
     accuracy_of,
 )
 from agents.core.correlation.index import IncidentIndex, SearchPlan
-from agents.core.correlation.places import PlaceMemory, day_of
+from agents.core.correlation.places import PlaceMemory, PlaceRecord, day_of
 from agents.core.correlation.spatial import distance_m
 from agents.core.record import ReportRecord
 from schemas.enums import SourceKind
@@ -96,9 +96,10 @@ class Correlator:
         # what the engine learns from its stream (`estimate`): the gate reads it
         self.estimates = StreamEstimates()
         self._gate_z = rayleigh_quantile(self.config.gate_confidence)
-        self._gate = self._gate_z * PRIOR_SCALE  # per report: z * the source's learnt scale
+        self._scale = PRIOR_SCALE  # per report: its source's learnt scale
         self._obs_d = math.inf  # per report: the nearest same-category candidate's distance
-        self._obs_v = 0.0  # ... and its variance unit (m^2)
+        self._obs_v = 0.0  # ... the report's variance unit (its accuracy^2, m^2)
+        self._obs_c = 0.0  # ... and that centre's per-axis variance (m^2)
         self._obs_radius: dict[str, float] = {}  # category -> its own search radius
         # per report: how much wider than the contract's its source scatters (>= 1, in
         # quarter steps): the spatial caps, the chain guard and the search reach scale by it
@@ -139,18 +140,18 @@ class Correlator:
         learn = self.config.learn
         key = (record.source_kind, record.accuracy_m is not None and record.accuracy_m > 0)
         scale = self.estimates.scale(key) if learn else PRIOR_SCALE
-        self._gate = self._gate_z * scale
+        self._scale = scale
         self._widen = self._widen_for(record, scale) if learn else 1.0
         self._obs_d = math.inf
         best = self._best_candidate(record, lat, lon, chronic)
         if learn:
             self._learn(record, key, best)
         if best is None:
-            incident = Incident.found(record, lat, lon)
+            incident = Incident.found(record, lat, lon, scale / PRIOR_SCALE)
             self._index.found(incident)
         else:
             incident = best
-            incident.add(record, lat, lon)
+            incident.add(record, lat, lon, scale / PRIOR_SCALE)
             incident.status = OPEN
             self._index.joined(incident)
         heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
@@ -173,7 +174,7 @@ class Correlator:
                 )
             radius *= self._widen  # the reach of this report's search
             if self._obs_d <= radius:
-                est.observe_pair(key, self._obs_d, self._obs_v, radius)
+                est.observe_pair(key, self._obs_d, self._obs_v, radius, self._obs_c)
         est.observe_outcome(self.config.class_of(record.category)._value_, best is not None)
         if best is not None:
             est.observe_join(
@@ -250,6 +251,11 @@ class Correlator:
     def export_places(self) -> dict[str, list[int]]:
         """The place memory (`PlaceMemory.export`), JSON-serialisable; {} when off."""
         return self._places.export() if self._places is not None else {}
+
+    def export_place_changes(self) -> dict[str, PlaceRecord]:
+        """The place memory's records changed since the last export, by name
+        (`PlaceMemory.export_changes`: persist only these); {} when off."""
+        return self._places.export_changes() if self._places is not None else {}
 
     @property
     def estimates_changed(self) -> bool:
@@ -393,8 +399,10 @@ class Correlator:
         `lookback` of its time,
         j left out, over that disc and time span. Where no other such incident is around,
         lambda_j = 0: the odds are unbounded and the gates alone decide (the density term
-        bites only where incidents of the category are actually dense). A match that is
-        not a centre match (mobile link), being no Gaussian, keeps unbounded odds too.
+        bites only where incidents of the category are actually dense). A mobile link
+        match (the report near a member, not the centre: the cluster moves) takes for N the
+        uniform density over the link disc, 1 / (pi link^2): on a moving incident's path,
+        the report may be anywhere within a link of its latest positions.
         Unbounded candidates win over bounded ones, the cheapest (`_cost`) first."""
         est = self.estimates
         cfg = self.config
@@ -482,12 +490,14 @@ class Correlator:
         twice under two ids; occurred_at within the window around the incident's span and
         the span bounded; then by precision: commune-only on either side needs the same
         commune; point against point needs the distance to the centre within
-        `radius_m + accuracy_factor * z * s * hypot(report accuracy, centre accuracy)`
-        capped at `max_radius_m`, z * s the statistically grounded gate of the report's
-        source (`CorrelationConfig.gate_confidence`, `_learn`; for a source that scatters
-        more than the contract says, the cap, the chain guard and the search reach widen
-        by its learnt scale over the prior's) (the centre's accuracy is
-        that of the inverse-variance mean of the located members), or, mobile, to a member
+        `radius_m + accuracy_factor * z * hypot(s * report accuracy, s0 * centre accuracy)`
+        capped at `max_radius_m`, z the statistically grounded gate
+        (`CorrelationConfig.gate_confidence`), s the report's source's learnt scale
+        (`_learn`; for a source that scatters more than the contract says, the cap, the
+        chain guard and the search reach widen by its learnt scale over the prior's), s0
+        the contract's and the centre's accuracy that of the inverse-variance mean of the
+        located members, each corrected by its own source's learnt scale
+        (`Member.eff`), or, mobile, to a member
         within `link_m` (at most
         `mismatch_link_m` across two categories); the distance to every located member
         within `max_diameter_m` (chain guard); and the fit (time gap in
@@ -530,20 +540,26 @@ class Correlator:
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         d_centre = distance_m(lat, lon, incident.lat, incident.lon)
         acc = accuracy_of(record)
-        spread = math.hypot(acc, incident.centre_acc)
+        # per-axis sigma of the report around the centre: its own (its source's learnt
+        # scale times its accuracy) and the centre's (`Incident.centre_acc`, from its
+        # members' learnt scales, in the contract's units)
+        centre_var = (PRIOR_SCALE * incident.centre_acc) ** 2
+        sigma = math.sqrt((self._scale * acc) ** 2 + centre_var)
         if record.category == category and d_centre < self._obs_d:  # for the estimators
-            self._obs_d, self._obs_v = d_centre, spread * spread
+            self._obs_d, self._obs_v, self._obs_c = d_centre, acc * acc, centre_var
         widen = self._widen
-        allowed = min(p.radius_m + p.accuracy_factor * self._gate * spread, p.max_radius_m * widen)
+        allowed = min(p.radius_m + p.accuracy_factor * self._gate_z * sigma, p.max_radius_m * widen)
         d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
         if max(d_members) > p.max_diameter_m * widen:
             return None
         if d_centre <= allowed:
             spatial = d_centre / allowed
-            sigma2 = max((self._gate * spread / self._gate_z) ** 2, 1.0)
+            sigma2 = max(sigma * sigma, 1.0)
             self._match_z2, self._match_s2 = d_centre * d_centre / sigma2, sigma2
         elif link > 0 and min(d_members) <= link:  # mobile: the cluster may move
             spatial = 1.0 + min(d_members) / link
+            # uniform over the link disc (`_by_posterior`): N(0; sigma^2 = link^2 / 2)
+            self._match_z2, self._match_s2 = 0.0, link * link / 2.0
         else:
             return None
         if gap / p.window_s + spatial > p.max_fit:

@@ -3,8 +3,9 @@
 What the engine learns, per partition, from the reports it reads (`StreamEstimates`):
 
 - spatial dispersion per source kind and per "accuracy stated or not" (`DispersionKey`):
-  the scale `s` such that the per-axis standard deviation of a report's position around its
-  incident's centre is `s * hypot(report accuracy, centre accuracy)`. The contract
+  the scale `s` such that the per-axis standard deviation of a report's position around the
+  true place is `s * report accuracy` (around its incident's centre, that variance plus the
+  centre's own, `centre_var`, from its members' learnt scales). The contract
   (docs/contract-v1.md) defines `accuracy_m` as the radius of the 95 % confidence circle,
   so an honest source has `s = 1 / 2.448` (`PRIOR_SCALE`); a source whose accuracy is a
   68 % radius (Android's convention) or understated shows a larger `s`, one that
@@ -25,11 +26,19 @@ located report, the candidate pair is the nearest located incident of the same c
 within the time window and the search radius `R`, whatever the gate then decides (so the
 estimate does not only see the pairs the gate already accepted). Its centre distance `d`
 is drawn from a mixture of
-  match:     Rayleigh(sigma), sigma^2 = s^2 * v, v = report acc^2 + centre acc^2
+  match:     Rayleigh(sigma), sigma^2 = s^2 * v + c, v = report acc^2, c the per-axis
+             variance of the centre (`Incident.centre_acc`: its members' accuracies
+             corrected by their own sources' learnt scales)
   non-match: another incident, uniform over the disc of radius R: density 2 d / R^2.
 Each observation updates, with the current parameters, the responsibility `w` of the match
-class (E step) and the discounted sufficient statistics sum(w), sum(w d^2 / 2v) and the
-pair count (M step: `s^2 = sum(w d^2/2v) / sum(w)`, match share = sum(w) / pairs), starting
+class (E step) and the discounted sufficient statistics sum(w), sum(w h), sum(w h (d^2/2 -
+c) / v) and the pair count (M step, weighted moments: E[d^2 / 2] = s^2 v + c, so `s^2 =
+sum(w h (d^2/2 - c)/v) / sum(w h)`; match share = sum(w) / pairs), h = (a / (a + c))^2,
+a = s^2 v under the current scale: the share of the pair's variance that is the report's,
+squared (the information a pair carries about `s`: a pair whose spread is mostly the
+centre's says little about the report's source). Separating the centre's variance
+matters: a precise partner report joining a centre made of coarse citizen positions would
+otherwise be blamed for the citizens' scatter. Starting
 from prior pseudo-counts (`PRIOR_PAIRS` pairs at the prior), so a cold engine behaves as the
 contract says and the data take over as pairs arrive. Statistics are discounted by
 `FORGET` per observation of their key (exponential forgetting: bounded memory, and the
@@ -86,32 +95,38 @@ class DispersionStats:
     """Discounted online-EM statistics of one dispersion key."""
 
     weight: float = 0.0  # sum of match responsibilities
-    scaled: float = 0.0  # sum of responsibility * d^2 / (2 v)
+    scaled: float = 0.0  # sum of w * h * (d^2 / 2 - c) / v (see the module docstring)
     pairs: float = 0.0  # number of candidate pairs
+    info: float = 0.0  # sum of w * h
 
     def scale(self) -> float:
         """The estimated `s` (see the module docstring), the prior mixed in."""
-        s2 = (PRIOR_PAIRS * PRIOR_SCALE**2 + self.scaled) / (PRIOR_PAIRS + self.weight)
-        return min(max(math.sqrt(s2), MIN_SCALE), MAX_SCALE)
+        s2 = (PRIOR_PAIRS * PRIOR_SCALE**2 + self.scaled) / (PRIOR_PAIRS + self.info)
+        return min(max(math.sqrt(max(s2, 0.0)), MIN_SCALE), MAX_SCALE)
 
     def match_share(self) -> float:
         return (PRIOR_PAIRS * PRIOR_MATCH_SHARE + self.weight) / (PRIOR_PAIRS + self.pairs)
 
-    def observe(self, d: float, v: float, radius: float) -> float:
-        """One candidate pair at distance `d` (m), variance unit `v` (m^2), in a search
-        disc of `radius` m; returns its match responsibility."""
+    def observe(self, d: float, v: float, radius: float, c: float = 0.0) -> float:
+        """One candidate pair at distance `d` (m) between a report of variance unit `v`
+        (its accuracy^2, m^2) and a centre of per-axis variance `c` (m^2), in a search disc
+        of `radius` m; returns its match responsibility."""
         v = max(v, _FLOOR_V)
+        c = max(c, 0.0)
         # tempered E step: while few pairs are in, responsibilities are taken under a wider
         # match law (up to twice the scale), so a source scattering several times more than
         # its prior is not explained away as background and the estimate can climb to it
         s = self.scale() * (1.0 + PRIOR_PAIRS / (PRIOR_PAIRS + self.pairs))
-        sigma2 = s * s * v
+        sigma2 = s * s * v + c
         pi = self.match_share()
         # ratio of the match density to the non-match density at d (the d factors cancel)
         ratio = radius * radius / (2.0 * sigma2) * math.exp(-d * d / (2.0 * sigma2))
         w = pi * ratio / (pi * ratio + (1.0 - pi)) if pi < 1.0 else 1.0
         self.weight = FORGET * self.weight + w
-        self.scaled = FORGET * self.scaled + w * d * d / (2.0 * v)
+        a = self.scale() ** 2 * v  # the report's own variance under the current scale
+        h = w * (a / (a + c)) ** 2
+        self.scaled = FORGET * self.scaled + h * (d * d / 2.0 - c) / v
+        self.info = FORGET * self.info + h
         self.pairs = FORGET * self.pairs + 1.0
         return w
 
@@ -224,12 +239,14 @@ class StreamEstimates:
         return (total - row.get(category, 0.0)) / total if total > 0 else 0.0
 
     # ---- learning ----
-    def observe_pair(self, key: DispersionKey, d: float, v: float, radius: float) -> float:
+    def observe_pair(
+        self, key: DispersionKey, d: float, v: float, radius: float, c: float = 0.0
+    ) -> float:
         stats = self.dispersion.get(key)
         if stats is None:
             stats = self.dispersion[key] = DispersionStats()
         self.changed = True
-        return stats.observe(d, v, radius)
+        return stats.observe(d, v, radius, c)
 
     def observe_lag(self, kind: str, lag_s: float) -> None:
         m = self.lag.get(kind)
@@ -269,7 +286,7 @@ class StreamEstimates:
         self.changed = False
         return {
             "dispersion": {
-                _key_text(k): [s.weight, s.scaled, s.pairs]
+                _key_text(k): [s.weight, s.scaled, s.pairs, s.info]
                 for k, s in sorted(self.dispersion.items())
             },
             "lag": {k: [m.n, m.total, m.squares] for k, m in sorted(self.lag.items())},
@@ -283,8 +300,12 @@ class StreamEstimates:
         """Read `to_dict`'s form back; a malformed state raises ValueError."""
         try:
             out = cls()
-            for text, (w, sc, n) in dict(data.get("dispersion", {})).items():
-                out.dispersion[_key_of(str(text))] = DispersionStats(float(w), float(sc), float(n))
+            for text, values in dict(data.get("dispersion", {})).items():
+                w, sc, n, *rest = (float(x) for x in values)
+                if len(rest) > 1:
+                    raise ValueError(f"dispersion {text!r}: 3 or 4 statistics")
+                # a state saved without `info` (every pair counted whole): info = weight
+                out.dispersion[_key_of(str(text))] = DispersionStats(w, sc, n, *(rest or [w]))
             for name, target in (
                 ("lag", out.lag),
                 ("spread", out.spread),
@@ -297,8 +318,10 @@ class StreamEstimates:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"estimates state: {exc}") from exc
         for s in out.dispersion.values():
-            if not all(math.isfinite(x) and x >= 0.0 for x in (s.weight, s.scaled, s.pairs)):
-                raise ValueError("estimates state: dispersion statistics must be finite, >= 0")
+            # `scaled` may be < 0 (the centre's variance is subtracted), never the counts
+            counts = (s.weight, s.pairs, s.info)
+            if not all(math.isfinite(x) for x in (*counts, s.scaled)) or min(counts) < 0.0:
+                raise ValueError("estimates state: dispersion statistics must be finite")
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -332,4 +355,5 @@ def pooled_scales(engines: Iterable[StreamEstimates]) -> dict[DispersionKey, flo
             p.weight += s.weight
             p.scaled += s.scaled
             p.pairs += s.pairs
+            p.info += s.info
     return {key: s.scale() for key, s in sorted(pooled.items())}

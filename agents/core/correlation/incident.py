@@ -120,7 +120,11 @@ def accuracy_of(record: ReportRecord) -> float:
 class Member:
     """What an incident keeps of one report (no personal data: only the contact hash).
     Never changed once made. `lat`/`lon`: the report's position, or its commune's
-    representative point when `precision` is commune; `acc`: its accuracy (m, `accuracy_of`)."""
+    representative point when `precision` is commune; `acc`: its accuracy (m, `accuracy_of`);
+    `eff`: that accuracy in the contract's units once corrected by its source's learnt
+    dispersion when it joined (`acc` * learnt scale / the contract's scale, see
+    `estimate.StreamEstimates`): what weighs it in the centre (a source that understates its
+    accuracy, or states none while scattering widely, pulls the centre less)."""
 
     report_id: str
     source_kind: SourceKind
@@ -136,12 +140,19 @@ class Member:
     insee: str
     commune: str
     jurisdiction: str
+    eff: float = 0.0  # 0: the same as `acc` (set by `of` and `from_dict`)
     _dict: StateDict | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.eff <= 0.0:
+            self.eff = self.acc
+
     @classmethod
-    def of(cls, record: ReportRecord, lat: float, lon: float) -> Member:
+    def of(cls, record: ReportRecord, lat: float, lon: float, scale_ratio: float = 1.0) -> Member:
         """The member of an enriched record at (`lat`, `lon`), its position (never None
-        once enriched: a commune-only report sits at its commune's point)."""
+        once enriched: a commune-only report sits at its commune's point); `scale_ratio`:
+        its source's learnt dispersion scale over the contract's (`eff`)."""
+        acc = accuracy_of(record)
         # inline look-ups (this runs once per report): a member is a non-empty string
         return cls(
             record.report_id,
@@ -153,11 +164,12 @@ class Member:
             record.reported_at,
             lat,
             lon,
-            accuracy_of(record),
+            acc,
             _PRECISIONS.get(record.precision) or _invalid(Precision, record.precision),
             record.insee or "",
             record.commune,
             record.jurisdiction,
+            acc * scale_ratio,
         )
 
     @property
@@ -187,6 +199,8 @@ class Member:
             "commune": self.commune,
             "jurisdiction": self.jurisdiction,
         }
+        if self.eff != self.acc:  # states written before `eff` existed read back alike
+            self._dict["eff"] = self.eff
         return self._dict
 
     @classmethod
@@ -207,6 +221,7 @@ class Member:
             str(data["insee"]),
             str(data["commune"]),
             str(data["jurisdiction"]),
+            float(data.get("eff", 0.0)),
         )
 
 
@@ -245,13 +260,15 @@ class Incident:
         self.refresh()
 
     @classmethod
-    def found(cls, record: ReportRecord, lat: float, lon: float) -> Incident:
-        """A new incident of one report at (`lat`, `lon`)."""
+    def found(
+        cls, record: ReportRecord, lat: float, lon: float, scale_ratio: float = 1.0
+    ) -> Incident:
+        """A new incident of one report at (`lat`, `lon`) (`scale_ratio`: `Member.of`)."""
         return cls(
             incident_id=incident_id_for(record),
             version=0,
             status=OPEN,
-            members=[Member.of(record, lat, lon)],
+            members=[Member.of(record, lat, lon, scale_ratio)],
             first_occurred_at=record.occurred_at,
             last_occurred_at=record.occurred_at,
             last_seen=record.reported_at,
@@ -259,9 +276,10 @@ class Incident:
             first_seen_at=record.reported_at,
         )
 
-    def add(self, record: ReportRecord, lat: float, lon: float) -> None:
-        """Merge one report at (`lat`, `lon`); the status is the caller's."""
-        self.members.append(Member.of(record, lat, lon))
+    def add(self, record: ReportRecord, lat: float, lon: float, scale_ratio: float = 1.0) -> None:
+        """Merge one report at (`lat`, `lon`) (`scale_ratio`: `Member.of`); the status is the
+        caller's."""
+        self.members.append(Member.of(record, lat, lon, scale_ratio))
         self.first_occurred_at = min(self.first_occurred_at, record.occurred_at)
         self.last_occurred_at = max(self.last_occurred_at, record.occurred_at)
         self.last_seen = max(self.last_seen, record.reported_at)
@@ -270,11 +288,16 @@ class Incident:
     def refresh(self) -> None:
         """Recompute the derived fields from the members.
 
-        Centre: inverse-variance (1 / accuracy^2) weighted mean of the point members;
-        commune-only members never move it (an incident with only commune-only members sits
-        at the commune's representative point, precision "commune"). Category: the vote of
-        the members weighted by source (`confidence.source_weight`), ties to the earliest.
-        Commune: the commune of the point member closest to the centre.
+        Centre: inverse-variance (1 / `Member.eff`^2: the accuracy corrected by the source's
+        learnt dispersion) weighted mean of the point members; `centre_acc` is its accuracy
+        in the same units; commune-only members never move it (an incident with only
+        commune-only members sits at the commune's representative point, precision
+        "commune"). Category: the vote of the members weighted by source
+        (`confidence.source_weight`), ties to the earliest.
+        Commune: the commune of the point member closest to the centre, unless more
+        commune-only members name one other commune than name it: a commune-only report
+        states the commune itself, a position only near which commune it lies (each such
+        report counts one vote, the position one; ties go to the position).
         """
         members = self.members
         points = self.points = [m for m in members if m.precision == POINT]
@@ -282,7 +305,7 @@ class Incident:
         if points:
             wsum, lat, lon = 0.0, 0.0, 0.0
             for m in points:
-                w = 1.0 / (m.acc * m.acc)
+                w = 1.0 / (m.eff * m.eff)
                 wsum += w
                 lat += w * m.lat
                 lon += w * m.lon
@@ -294,6 +317,14 @@ class Incident:
         self.lat, self.lon = lat, lon
         self.precision = POINT if points else COMMUNE
         nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
+        if points and len(points) < len(members):
+            stated: dict[str, int] = {}
+            for m in members:
+                if m.precision != POINT:
+                    stated[m.insee] = stated.get(m.insee, 0) + 1
+            top = max(stated, key=lambda c: (stated[c], c))
+            if top != nearest.insee and stated[top] > stated.get(nearest.insee, 0) + 1:
+                nearest = next(m for m in members if m.insee == top and m.precision != POINT)
         self.insee, self.commune = nearest.insee, nearest.commune
         self.jurisdiction = nearest.jurisdiction
         votes: dict[Category, float] = {}

@@ -32,6 +32,18 @@ distinct clusters, collapsed as the alert lifecycle collapses overlapping zones
 which they open at most R clusters a day (`cluster_rate_threshold`): what operators count,
 alerts opened a day. Real outbreaks of the history are kept out of that count by their
 scores, far above a null cluster's (see `cluster_rate_threshold`).
+
+Operators read the configured rate as a promise ("at most 1 false alert a day"), not as a
+long-run mean: a threshold whose mean is exactly 1 a day opens more than 7 in 40 % of weeks,
+and the mean itself is known only from the history's few days. So the cluster count the
+history may hold at the threshold has a margin for both (`allowed_history_clusters`): the
+rate's posterior given the history's count (Jeffreys prior) and the Poisson scatter of the
+period until the next calibration, whose count must stay within the configured rate with
+probability `promise` (`predictive_excess`, a negative binomial). The threshold reaches
+that count along the exponential tail of the null clusters' scores, its slope read between
+the floor and the mean-rate threshold where null clusters dominate (`promise_margin`): the
+history's weaker real outbreaks, counted as null clusters higher up, would otherwise lift
+it above them all.
 """
 
 from __future__ import annotations
@@ -66,6 +78,9 @@ class Calibration:
     # the least threshold at which the history's days open at most `false_alerts_per_day`
     # distinct clusters a day (`cluster_rate_threshold`); None when not computed
     cluster_threshold: float | None = None
+    # the probability with which `cluster_threshold` holds `false_alerts_per_day` over the
+    # period until the next calibration (0: as a mean), see `allowed_history_clusters`
+    promise: float = 0.0
 
     @property
     def observed_share(self) -> float:
@@ -109,11 +124,65 @@ def blended_threshold(
     return max(sim_q, (w * sim_q + n * from_obs) / (w + n)), from_obs
 
 
+def predictive_excess(count: int, days: float, horizon_days: float, allowed: float) -> float:
+    """The probability that more than `allowed` alerts open in the next `horizon_days` when
+    `count` opened in `days` of history, alerts being a Poisson process of unknown rate:
+    the rate's posterior under the Jeffreys prior is Gamma(count + 1/2, days), the horizon's
+    count is then negative binomial (r = count + 1/2, p = days / (days + horizon_days)).
+
+    It holds both margins a finite history needs: the rate is estimated from a few days
+    (the posterior's spread), and the promise is about the days to come, whose count
+    scatters around the rate (a stream whose mean is exactly 1 a day has more than 7 in
+    40 % of its weeks)."""
+    if days <= 0:
+        return 1.0
+    if horizon_days <= 0:
+        return 0.0
+    r = count + 0.5
+    p = days / (days + horizon_days)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    cdf, log_pmf = 0.0, r * log_p  # pmf(0) = p^r
+    for k in range(math.floor(allowed) + 1):
+        if k:
+            log_pmf += math.log((k - 1 + r) / k) + log_q
+        cdf += math.exp(log_pmf)
+    return max(0.0, 1.0 - cdf)
+
+
+def allowed_history_clusters(
+    days: float, false_alerts_per_day: float, horizon_days: float, promise: float
+) -> float:
+    """How many null clusters `days` of history may hold at a threshold: `false_alerts_per_day`
+    a day on average with `promise` 0; with `promise` in (0, 1), the most such that the next
+    `horizon_days` bring at most `false_alerts_per_day` a day with that probability
+    (`predictive_excess`); -1 when even none would not (a history too short to promise it)."""
+    if promise <= 0 or horizon_days <= 0:
+        return false_alerts_per_day * days
+    allowed = false_alerts_per_day * horizon_days
+
+    def ok(count: int) -> bool:
+        return predictive_excess(count, days, horizon_days, allowed) <= 1.0 - promise
+
+    if not ok(0):
+        return -1.0
+    # the excess grows with the count: the last count whose excess is small enough
+    low, high = 0, 1
+    while ok(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if ok(mid) else (low, mid)
+    return float(low)
+
+
 def cluster_rate_threshold(
     days: Sequence[Sequence[float] | FloatArray],
     false_alerts_per_day: float,
     floor: float,
     reach: float = 2.0,
+    *,
+    horizon_days: float = 0.0,
+    promise: float = 0.0,
 ) -> float:
     """The least threshold t >= `floor` at which the history's days (each the scores of its
     distinct clusters, `DayMaxScanner.day_clusters`) open at most `false_alerts_per_day`
@@ -124,20 +193,65 @@ def cluster_rate_threshold(
     Real outbreaks of the history are clusters too. They stand far above the threshold
     within hours (their counts grow, and a cluster's score with them), while a null
     cluster's score has a short tail: a cluster scoring `reach` times t or more is not
-    counted as a null one at t. Returns `floor` without history days."""
+    counted as a null one at t. Returns `floor` without history days.
+
+    With `promise` > 0 the threshold then rises by `promise_margin`, until the history's
+    count leaves that probability that the next `horizon_days` (the period until the next
+    calibration) open at most `false_alerts_per_day` a day: the configured rate as a bound,
+    not as a mean."""
     if not days:
         return floor
-    scores = np.concatenate([np.asarray(d, dtype=np.float64) for d in days])
-    allowed = false_alerts_per_day * len(days)
+    scores = np.sort(np.concatenate([np.asarray(d, dtype=np.float64) for d in days]))
+    t0 = _least_allowed(scores, false_alerts_per_day * len(days), floor, reach)
+    if promise <= 0 or horizon_days <= 0:
+        return t0
+    allowed = allowed_history_clusters(
+        float(len(days)), false_alerts_per_day, horizon_days, promise
+    )
+    return t0 + promise_margin(scores, t0, floor, reach, allowed)
+
+
+def _null_count(ordered: FloatArray, t: float, reach: float) -> int:
+    """The clusters of sorted scores `ordered` counted as null ones at t: t <= score <
+    reach * t."""
+    return int(np.searchsorted(ordered, reach * t)) - int(np.searchsorted(ordered, t))
+
+
+def _least_allowed(ordered: FloatArray, allowed: float, floor: float, reach: float) -> float:
+    """The least t >= floor at which at most `allowed` null clusters open (see
+    `cluster_rate_threshold`)."""
     # floor, else just above a cluster's score (the threshold that no longer opens it)
-    above = np.nextafter(scores[scores >= floor], np.inf)
-    ordered = np.sort(scores)
+    above = np.nextafter(ordered[ordered >= floor], np.inf)
     for t in np.unique(np.concatenate([[floor], above])):
-        # the clusters with t <= score < reach * t
-        n = int(np.searchsorted(ordered, reach * t)) - int(np.searchsorted(ordered, t))
-        if n <= allowed:
+        if _null_count(ordered, float(t), reach) <= allowed:
             return float(t)
     return floor  # not reached: the last candidate is above every score
+
+
+def promise_margin(
+    ordered: FloatArray, t0: float, floor: float, reach: float, allowed: float
+) -> float:
+    """How far above t0 the threshold must go for the history's null clusters at t0 (sorted
+    scores `ordered`, counted as in `cluster_rate_threshold`) to fall to `allowed`, along
+    the exponential tail of the null clusters' scores: slope * ln(count at t0 / allowed).
+
+    Read along the tail, not by counting the history's clusters at ever higher thresholds:
+    up there the counted clusters are mostly the history's weaker real outbreaks (a
+    cluster scoring under `reach` times t is counted as a null one), and the count would
+    push the threshold above them all. The slope is read where null clusters dominate,
+    between the floor and t0 (the count's fall from one to the other; the median excess
+    over the floor when t0 is the floor). 0 when the count at t0 already meets `allowed`;
+    an `allowed` under 1/2 (a history too short to promise anything) counts as 1/2."""
+    n0 = _null_count(ordered, t0, reach)
+    if n0 <= allowed:
+        return 0.0
+    n_floor = _null_count(ordered, floor, reach)
+    if t0 > floor and n_floor > n0:
+        slope = (t0 - floor) / math.log(n_floor / n0)
+    else:
+        near = ordered[(ordered >= floor) & (ordered < reach * floor)]
+        slope = float(np.median(near - floor)) / math.log(2.0) if near.shape[0] else 0.0
+    return slope * math.log(n0 / max(allowed, 0.5))
 
 
 def observed_daily_max(
@@ -335,12 +449,15 @@ def calibrate(
     episode_cap: int = 0,
     observed_clusters: Sequence[Sequence[float] | FloatArray] = (),
     cluster_reach: float = 0.0,
+    horizon_days: float = 0.0,
+    promise: float = 0.0,
 ) -> Calibration:
     """The threshold of `false_alerts_per_day` from `days` simulated null days blended with
     the `observed` daily maxima of the stream's history (see the module docstring), raised
     with `cluster_reach` > 0 to where the history's days, each the scores of its distinct
     clusters (`observed_clusters`), open at most `false_alerts_per_day` clusters a day
-    (`cluster_rate_threshold`)."""
+    (`cluster_rate_threshold`), with probability `promise` over the next `horizon_days`
+    when `promise` > 0."""
     daily = null_daily_max(
         baseline,
         index,
@@ -360,7 +477,12 @@ def calibrate(
     by_clusters = None
     if cluster_reach > 0 and observed_clusters:
         by_clusters = cluster_rate_threshold(
-            observed_clusters, false_alerts_per_day, threshold, cluster_reach
+            observed_clusters,
+            false_alerts_per_day,
+            threshold,
+            cluster_reach,
+            horizon_days=horizon_days,
+            promise=promise,
         )
         threshold = max(threshold, by_clusters)
     return Calibration(
@@ -371,6 +493,7 @@ def calibrate(
         tuple(float(x) for x in observed),
         prior_days if len(observed) else 0.0,
         by_clusters,
+        promise if by_clusters is not None else 0.0,
     )
 
 

@@ -77,6 +77,13 @@ class DetectionConfig:
     # `false_alerts_per_day` distinct clusters a day, a cluster scoring this many times the
     # threshold or more being taken for a real outbreak (`calibration.cluster_rate_threshold`)
     calibration_cluster_reach: float = 2.0
+    # the cluster-rate threshold holds `false_alerts_per_day` as a bound: the history's
+    # clusters at the threshold must leave this probability that the period until the next
+    # calibration opens at most that many a day (`calibration.allowed_history_clusters`:
+    # the rate's uncertainty from few history days plus the period's own scatter, reached
+    # along the null clusters' score tail, `calibration.promise_margin`); 0: as a mean over
+    # the history (a mean of 1 a day is more than 7 in 40 % of weeks)
+    calibration_promise: float = 0.9
     # at most this many incidents of one (cell, category, hour) count (0: all), see
     # `calibration.episodes`: with 1, the incidents of one event split by the correlation
     # into one bucket count as one; it also caps a real spree's busiest buckets (later alerts)
@@ -220,6 +227,8 @@ class PoissonScanDetector:
             episode_cap=cfg.episode_cap,
             observed_clusters=clusters,
             cluster_reach=cfg.calibration_cluster_reach,
+            horizon_days=cfg.recalibrate_every_s / 86400.0,
+            promise=cfg.calibration_promise,
         )
         self._calibrated_at = now
         self.set_threshold(self.calibration.threshold)

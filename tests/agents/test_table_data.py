@@ -1,0 +1,147 @@
+"""`agents.table_data` on a real RocksDB table store (Faust's `rocksdb://`, rocksdict driver):
+the correlate agent's writes land in each record's own partition database, survive a
+reopen with the changelog offset the store holds, and the entry count stays exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from faust.stores.rocksdb import Store as RocksStore
+from faust.types import TP
+
+from agents.correlate import PLACES_KEY, WATERMARK_KEY, PartitionChanges, place_key
+from agents.faust_agents import IncidentStates
+from agents.table_data import RoutedRocksData, partition_of, table_data
+
+TABLE = "vigie-incident-state"
+
+
+def open_table(datadir: Path, partitions: int = 3) -> tuple[Any, RocksStore]:
+    """A table on the RocksDB store as a worker that owns every partition sees it."""
+    app = faust.App(
+        "vigie-table-data-test",
+        broker="kafka://127.0.0.1:1",
+        store="rocksdb://",
+        datadir=str(datadir),
+        autodiscover=False,
+    )
+    table = app.Table(TABLE, default=None, partitions=partitions, key_type=str, value_type=None)
+    store = table.data
+    assert isinstance(store, RocksStore)
+    changelog = table.changelog_topic.get_topic_name()
+    actives = {TP(changelog, p) for p in range(partitions)}
+    # the store lists the active partitions only (no broker here: no assignment)
+    app.assignor.assigned_actives = lambda: actives  # type: ignore[method-assign]
+    for p in range(partitions):  # as Faust's rebalance opens the assigned partitions
+        store._db_for_partition(p)
+    return table, store
+
+
+def close(store: RocksStore) -> None:
+    for db in store._dbs.values():
+        db.close()
+    store._dbs.clear()
+
+
+@pytest.fixture
+def datadir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "worker"
+
+
+def raw_in(store: RocksStore, partition: int, key: str) -> bytes | None:
+    value: bytes | None = store._db_for_partition(partition).get(store._encode_key(key))
+    return value
+
+
+async def noop_write(_partition: int, _key: str, _value: Any) -> Any:
+    async def done() -> None:
+        return None
+
+    return done()
+
+
+def test_records_are_routed_by_their_own_partition() -> None:
+    assert partition_of("INC-1", {"_partition": 2, "version": 1}) == 2
+    assert partition_of(f"{WATERMARK_KEY}/5", 1.0e9) == 5
+    assert partition_of(f"{PLACES_KEY}/0", {"a": [1]}) == 0
+    assert partition_of(place_key(4, "d1"), {"a": [1]}) == 4
+    with pytest.raises(ValueError, match="names no partition"):
+        partition_of("INC-1", {"version": 1})
+    with pytest.raises(ValueError, match="names no partition"):
+        partition_of(f"{WATERMARK_KEY}/x", 1.0)
+
+
+def test_the_table_data_is_the_store_itself_in_memory(tmp_path: Path) -> None:
+    app = faust.App(
+        "vigie-table-data-mem",
+        broker="kafka://127.0.0.1:1",
+        store="memory://",
+        datadir=str(tmp_path),
+        autodiscover=False,
+    )
+    table = app.Table(TABLE, default=None, key_type=str, value_type=None)
+    assert table_data(table) is table.data
+
+
+async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
+    datadir: Path,
+) -> None:
+    table, store = open_table(datadir)
+    data = table_data(table)
+    assert isinstance(data, RoutedRocksData)
+    states = IncidentStates(data, noop_write)
+    await states.persist(
+        {
+            0: PartitionChanges(
+                states={"INC-a": {"incident_id": "INC-a", "version": 1}}, watermark=100.0
+            ),
+            2: PartitionChanges(
+                states={
+                    "INC-b": {"incident_id": "INC-b", "version": 3},
+                    "INC-c": {"incident_id": "INC-c", "version": 1},
+                },
+                watermark=200.0,
+                places={"d1": [1, 2]},
+            ),
+        }
+    )
+    # each record is in its own partition's database, not in the current event's
+    assert raw_in(store, 0, "INC-a") is not None
+    assert raw_in(store, 2, "INC-a") is None
+    assert raw_in(store, 2, "INC-b") is not None
+    assert raw_in(store, 2, place_key(2, "d1")) is not None
+    assert len(data) == 6  # 3 incidents, 2 watermarks, 1 place memory
+    await states.persist({2: PartitionChanges(evicted={"INC-c"}, watermark=300.0)})
+    assert raw_in(store, 2, "INC-c") is None
+    assert len(data) == 5 == sum(1 for _ in data.items())
+    store.set_persisted_offset(TP(table.changelog_topic.get_topic_name(), 2), 41)
+    close(store)
+
+    table2, store2 = open_table(datadir)  # a restarted worker: same data directory
+    again = IncidentStates(table_data(table2), noop_write)
+    assert [s["incident_id"] for s in again.states_of(2)] == ["INC-b"]
+    assert [s["version"] for s in again.states_of(0)] == [1]
+    assert again.watermark_of(2) == 300.0
+    assert again.data[place_key(2, "d1")] == [1, 2]
+    assert store2.persisted_offset(TP(table2.changelog_topic.get_topic_name(), 2)) == 41
+    assert len(again.data) == 5
+    close(store2)
+
+
+def test_a_missing_key_is_a_key_error_and_the_count_follows_overwrites(datadir: Path) -> None:
+    table, store = open_table(datadir)
+    data = table_data(table)
+    assert data.get("INC-x") is None
+    with pytest.raises(KeyError):
+        del data["INC-x"]
+    data["INC-x"] = {"_partition": 1, "version": 1}
+    data["INC-x"] = {"_partition": 1, "version": 2}  # an overwrite is not a new entry
+    assert len(data) == 1
+    assert data["INC-x"]["version"] == 2
+    assert data.pop("INC-x")["version"] == 2
+    assert len(data) == 0
+    close(store)
