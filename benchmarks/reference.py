@@ -68,6 +68,10 @@ def decimals(digits: int, suffix: str = "") -> Callable[[Value], str]:
 hours = decimals(2, " h")
 
 
+def yes_no(v: Value) -> str:
+    return NO_VALUE if not isinstance(v, bool) else ("yes" if v else "no")
+
+
 @dataclass(frozen=True)
 class Column:
     metric: str
@@ -173,6 +177,21 @@ BLOCKS: dict[str, Block] = {
         Column("bursts_detected_share.median", "bursts detected, median", percent(), "≥ 90 %"),
         Column("median_delay_h.median", "median delay, median", hours, "≤ 2.5 h"),
     ), ("scenario",), transpose=True),
+    "chaos": Block("chaos", (PY + "chaos",), (
+        Column("sigkills", "SIGKILLs"),
+        Column("outage_s", "ClickHouse outage", decimals(0, " s")),
+        Column("hard_checks_passed", "hard guarantees held", yes_no, "yes"),
+        Column("pair_f1_vs_backtest", "pair F1, live vs `vigie backtest`", decimals(3),
+               "≥ 0.98"),
+        Column("pair_f1_live_vs_truth", "pair F1, live vs truth", decimals(3)),
+        Column("pair_f1_backtest_vs_truth", "pair F1, backtest vs truth", decimals(3)),
+        Column("recovery_clickhouse_s", "recovery after the outage", decimals(1, " s")),
+        Column("recovery_broker_s", "recovery after the broker restart", decimals(1, " s")),
+        Column("recovery_max_s", "slowest recovery", decimals(1, " s")),
+        Column("alerts.doubles", "alerts under two ids", thousands, "0"),
+        Column("alerts.orphans", "orphaned alerts", thousands, "0"),
+        Column("run_s", "scenario", decimals(0, " s")),
+    ), ("seed",), transpose=True),
     "diagnostic": Block("diagnostic", (PY + "bench_diagnostic -n 520000 --store server",), (
         Column("diagnostic_median_s", "diagnostic, median", decimals(2, " s"), "≤ 1 s"),
         Column("diagnostic_max_s", "diagnostic, max", decimals(2, " s"), "≤ 1 s"),

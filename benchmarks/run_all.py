@@ -39,6 +39,8 @@ BENCHES: dict[str, list[str]] = {
     "detection-sweep": ["benchmarks.bench_detection", "--sweep"],
     "diagnostic": ["benchmarks.bench_diagnostic", "-n", "520000", "--store", "server"],
     "robustness": ["benchmarks.bench_robustness"],
+    # faults on a real broker, ClickHouse server and worker (docs/chaos.md), ~8 min
+    "chaos": ["benchmarks.chaos"],
 }
 # The results file of each command's failure record (a failed command prints no benchmark).
 BENCHMARK_OF: dict[str, str] = {
@@ -55,6 +57,7 @@ BENCHMARK_OF: dict[str, str] = {
     "detection-sweep": "detection_sweep",
     "robustness": "robustness",
     "diagnostic": "diagnostic",
+    "chaos": "chaos",
 }
 
 

@@ -22,7 +22,8 @@ def table_store_url(settings: Settings) -> str:
     changelog offset it holds, so a restart reads only the tail of the changelog. The
     databases live under `tables-<app id>` (`table_dir`): another app id (a replay group, a
     second deployment) on the same data directory has its own changelog topics and must not
-    read this one's offsets. A data directory still serves one broker cluster."""
+    read this one's offsets; a store from another changelog is set aside at start
+    (`streams.table_guard`)."""
     return "rocksdb://" if settings.table_store == "rocksdb" else "memory://"
 
 

@@ -36,6 +36,7 @@ from agents.ports.retry import RetriesExhausted, RetryPolicy, retry_async
 from agents.ports.store import Store, StoreError
 from agents.sink import unavailable
 from streams.app import create_app
+from streams.detector_store import DetectorStore, open_detector_store
 from streams.lag import LaggedConsumer, LagMonitor
 from streams.local_api import write_token
 from streams.logging_setup import flush_repeated_logs, logging_config, setup_logging
@@ -52,6 +53,7 @@ from streams.settings import (
 )
 from streams.storage import open_store
 from streams.storage.gate import SchemaFirstStore
+from streams.table_guard import guard_app_tables
 from streams.topics import create_missing_topics
 from streams.web import install_worker_pages, stored_counts
 
@@ -111,10 +113,13 @@ class BuiltWorker:
     app: faust.App
     store: Store
     store_thread: StoreThread
+    detector_store: DetectorStore | None = None
 
     def close(self) -> None:
         """Stop the store thread and close the store (chDB: its engine and background
         threads stop here, not in the interpreter's exit handlers)."""
+        if self.detector_store is not None:
+            self.detector_store.close()
         self.store_thread.close()
         try:
             self.store.close()
@@ -185,7 +190,10 @@ def build_worker(settings: Settings) -> BuiltWorker:
         health=health,
     )
     install_correlate(app, topics, correlate, stages)
-    counts = ClickHouseCountStore(store)
+    guard_app_tables(app, settings)  # a store from another changelog is set aside
+    # its own connection and thread: a run does not hold up ingest/correlate store calls
+    detector_store = open_detector_store(store)
+    counts = ClickHouseCountStore(detector_store.store)
     detector = PoissonScanDetector(
         counts,
         cell_index_from_refdata(refdata),
@@ -196,8 +204,8 @@ def build_worker(settings: Settings) -> BuiltWorker:
         return counts.latest() or time.time()
 
     detect = DetectProcessor(
-        detector=detector, store=store, send=send, alerts_topic=settings.topic_alerts,
-        retry=retry, run_blocking=run_blocking,
+        detector=detector, store=detector_store.store, send=send,
+        alerts_topic=settings.topic_alerts, retry=retry, run_blocking=detector_store.thread.run,
         clock=data_clock if settings.detector_clock == "data" else time.time,
         health=health)
     install_detector(app, detect, stages)
@@ -226,7 +234,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
     metrics.track_readiness(health.is_ready)
     for dependency in DEPENDENCIES:
         metrics.track_dependency(dependency, partial(health.dependency_up, dependency))
-    return BuiltWorker(app, store, store_thread)
+    return BuiltWorker(app, store, store_thread, detector_store)
 
 
 def install_lag_monitor(app: faust.App, settings: Settings, health: Health,

@@ -2,7 +2,8 @@
 
 chDB sessions and clickhouse-driver clients are not meant to be shared across threads;
 one worker thread serialises every call to the store and keeps the event loop free. The
-runtime makes one `StoreThread` for the store it opens and hands its `run` to the stages
+runtime makes one `StoreThread` per store connection it opens (the main one; the detector's,
+so that its long runs do not hold up the other stages) and hands its `run` to the stages
 and the console (the `BlockingRunner` port): no module-level pool.
 """
 

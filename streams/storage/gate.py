@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.ports.store import Store
+from agents.ports.store import Store, StoreUnavailable
 
 
 class SchemaFirstStore:
@@ -30,6 +30,41 @@ class SchemaFirstStore:
     def _gate(self) -> None:
         if not self.schema_ready:
             self.ensure_schema()
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._gate()
+        self.inner.insert(table, rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._gate()
+        return self.inner.query(sql, params)
+
+    def ping(self) -> bool:
+        return self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SchemaReadyStore:
+    """`Store` wrapper for a second connection to the same ClickHouse (the detector's): its
+    calls go through only once `schema` (the worker's main store) has ensured the schema, and
+    it never creates or migrates the schema itself (one schema run per worker); before that a
+    call fails as unavailable, and its caller retries later."""
+
+    def __init__(self, inner: Store, schema: SchemaFirstStore) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.schema = schema
+
+    def ensure_schema(self) -> None:
+        self._gate()
+
+    def _gate(self) -> None:
+        if not self.schema.schema_ready:
+            raise StoreUnavailable(
+                "clickhouse schema not ready yet (the worker's start-up task creates or checks it)"
+            )
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._gate()
