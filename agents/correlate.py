@@ -186,8 +186,8 @@ class CorrelateProcessor:
                     touched.states.pop(iid, None)
                     touched.evicted.add(iid)
             touched.watermark = engine.watermark
-            if engine.places_changed:
-                touched.places = engine.export_place_changes()
+            if engine.places_changed:  # merged: a batch may hold several of its bundles
+                touched.places = {**(touched.places or {}), **engine.export_place_changes()}
             if engine.estimates_changed:
                 touched.estimates = engine.export_estimates()
             for iid in touched.states:

@@ -80,6 +80,9 @@ class Pipeline:
             "VIGIE_CLICKHOUSE": store_url,
             "VIGIE_WEB_PORT": str(self.web_port),
             "VIGIE_WEB_HOST": "127.0.0.1",
+            # embedded mode serves the console too: on a port of its own, never a fixed one
+            # another process (a `make run`, a parallel test) may hold
+            "VIGIE_CONSOLE_PORT": str(free_port()),
             "VIGIE_WORKER_DATA_DIR": str(tmp / "worker"),
             "VIGIE_TOPIC_PARTITIONS": "3",
             "VIGIE_SINK_BATCH_SECONDS": "0.5",
