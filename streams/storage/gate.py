@@ -14,13 +14,37 @@ from typing import Any
 from agents.ports.store import Store, StoreUnavailable
 
 
-class SchemaFirstStore:
-    """`Store` wrapper: `ensure_schema()` runs (once it succeeded, never again) before the
-    first `insert` or `query`."""
+class _GatedStore:
+    """`Store` wrapper whose `insert` and `query` pass `_gate()` first; the rest delegates."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.url = inner.url
+
+    def _gate(self) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._gate()
+        self.inner.insert(table, rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._gate()
+        return self.inner.query(sql, params)
+
+    def ping(self) -> bool:
+        return self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SchemaFirstStore(_GatedStore):
+    """`Store` wrapper: `ensure_schema()` runs (once it succeeded, never again) before the
+    first `insert` or `query`."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
         self.schema_ready = False
 
     def ensure_schema(self) -> None:
@@ -31,30 +55,15 @@ class SchemaFirstStore:
         if not self.schema_ready:
             self.ensure_schema()
 
-    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._gate()
-        self.inner.insert(table, rows)
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self._gate()
-        return self.inner.query(sql, params)
-
-    def ping(self) -> bool:
-        return self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class SchemaReadyStore:
+class SchemaReadyStore(_GatedStore):
     """`Store` wrapper for a second connection to the same ClickHouse (the detector's): its
     calls go through only once `schema` (the worker's main store) has ensured the schema, and
     it never creates or migrates the schema itself (one schema run per worker); before that a
     call fails as unavailable, and its caller retries later."""
 
     def __init__(self, inner: Store, schema: SchemaFirstStore) -> None:
-        self.inner = inner
-        self.url = inner.url
+        super().__init__(inner)
         self.schema = schema
 
     def ensure_schema(self) -> None:
@@ -65,17 +74,3 @@ class SchemaReadyStore:
             raise StoreUnavailable(
                 "clickhouse schema not ready yet (the worker's start-up task creates or checks it)"
             )
-
-    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._gate()
-        self.inner.insert(table, rows)
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self._gate()
-        return self.inner.query(sql, params)
-
-    def ping(self) -> bool:
-        return self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
