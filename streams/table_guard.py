@@ -21,15 +21,16 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+_C = TypeVar("_C")  # a kafka-python client class
 
 MARKER = "changelog-origin.json"
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
@@ -156,15 +157,14 @@ def observe(
         # worth waiting for here, the worker starts not ready and Faust keeps retrying
         log.warning("table store not checked: no broker", extra={"bootstrap": bootstrap})
         return None
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=servers,
-            client_id=client_id,
-            request_timeout_ms=timeout_ms,
-            bootstrap_timeout_ms=timeout_ms,
-        )
-    except (KafkaError, OSError) as exc:
-        log.warning("table store not checked: no broker", extra={"error": repr(exc)})
+    common: dict[str, Any] = {
+        "bootstrap_servers": servers,
+        "client_id": client_id,
+        "request_timeout_ms": timeout_ms,
+        "bootstrap_timeout_ms": timeout_ms,
+    }
+    admin = _connect(KafkaAdminClient, common)
+    if admin is None:
         return None
     try:
         cluster = admin.describe_cluster().get("cluster_id")
@@ -184,16 +184,8 @@ def observe(
         partitions += [KafkaTP(t["name"], p["partition_index"]) for p in t.get("partitions", [])]
     ends: dict[TopicPartition, int] = {}
     if partitions:
-        try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=servers,
-                client_id=client_id,
-                enable_auto_commit=False,
-                request_timeout_ms=timeout_ms,
-                bootstrap_timeout_ms=timeout_ms,
-            )
-        except (KafkaError, OSError) as exc:
-            log.warning("table store not checked: no broker", extra={"error": repr(exc)})
+        consumer = _connect(KafkaConsumer, {**common, "enable_auto_commit": False})
+        if consumer is None:
             return None
         try:
             got = consumer.end_offsets(partitions)
@@ -204,6 +196,17 @@ def observe(
             consumer.close()
         ends = {(tp.topic, tp.partition): int(off) for tp, off in got.items()}
     return BrokerView(ChangelogOrigin(cluster, {n: ids.get(n) for n in names}), ends)
+
+
+def _connect(factory: Callable[..., _C], kwargs: dict[str, Any]) -> _C | None:
+    """A Kafka client from `factory(**kwargs)`; None (logged) when no broker answers."""
+    from kafka.errors import KafkaError
+
+    try:
+        return factory(**kwargs)
+    except (KafkaError, OSError) as exc:
+        log.warning("table store not checked: no broker", extra={"error": repr(exc)})
+        return None
 
 
 def _accepts(server: str, timeout_s: float) -> bool:
