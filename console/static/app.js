@@ -436,11 +436,16 @@
       await api("/api/alerts/" + encodeURIComponent(pending.alert.alert_id) + "/actions", {
         method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
       });
+      // the buttons are re-rendered (by the live feed or the refresh): keep the keyboard user
+      // on the alert they handled, from the moment the dialog closes
+      const focusHandled = () => {
+        const item = document.querySelector('[data-alert-id="' + CSS.escape(pending.alert.alert_id) + '"]');
+        if (item) item.focus();
+      };
       $("action-dialog").close();
+      focusHandled();
       await refreshAlerts();
-      // the buttons were re-rendered: keep the keyboard user on the alert they handled
-      const item = document.querySelector('[data-alert-id="' + CSS.escape(pending.alert.alert_id) + '"]');
-      if (item) item.focus();
+      focusHandled();
     } catch (err) {
       if (err instanceof SessionEnded) return;
       if (err instanceof AuthError) return showLogin("Jeton refusé.");

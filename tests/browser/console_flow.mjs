@@ -133,8 +133,11 @@ try {
   await page.keyboard.type("Patrouille envoyée, situation suivie");
   await page.keyboard.press("Tab"); // → Confirmer
   await page.keyboard.press("Enter");
+  // the live feed may show the new state before the POST returns: wait until the dialog is
+  // closed too, which is when the console hands the focus back
   await page.waitForFunction(
-    (id) => document.querySelector(`[data-alert-id="${id}"] .alert-state`)?.textContent.includes("Acquittée par"),
+    (id) => !document.getElementById("action-dialog").open &&
+      document.querySelector(`[data-alert-id="${id}"] .alert-state`)?.textContent.includes("Acquittée par"),
     alertId, { timeout: 5_000 });
   const after = await page.evaluate(() => document.activeElement?.dataset?.alertId);
   if (after !== alertId) throw new Error(`focus after the action is on ${after}, not the alert`);
