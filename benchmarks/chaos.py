@@ -1000,6 +1000,11 @@ def run_chaos(cfg: ChaosConfig, env: Environment,
         "alerts": run.outage.get("alerts", {}),
         "hard_checks_passed": all(r.ok for r in run.faults)
         and all(c.ok for c in checks if c.hard),
+        # which guarantees failed, so a recorded run says why without its printed table
+        "failed_checks": "; ".join(
+            [f"{r.fault}: {r.outcome} {' '.join(r.notes)}".strip() for r in run.faults if not r.ok]
+            + [f"{c.check}: {c.got}" for c in checks if c.hard and not c.ok])[:1000]
+        or None,
         "run_s": round(seconds, 1),
     }
     return ChaosResult(run.faults, checks, summary, seconds)

@@ -97,6 +97,10 @@ def git_rev() -> str | None:
     return out.stdout.strip() or None
 
 
+# every command's whole output, one file per run (git-ignored with var/)
+LOG_DIR = ROOT / "var" / "bench-logs"
+
+
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
 
@@ -121,6 +125,12 @@ def run(name: str, argv: list[str]) -> list[dict[str, Any]]:
     proc = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
                           text=True, check=False)
     results = parse_output(proc.stdout)
+    # the full output (a benchmark's tables and progress) is kept, not only its JSON lines
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    log.write_text(f"$ python -m {' '.join(argv)}\n--- stdout\n{proc.stdout}\n"
+                   f"--- stderr\n{proc.stderr}", encoding="utf-8")
+    print(f"run_all: {name}: output in {log.relative_to(ROOT)}", file=sys.stderr)
     if proc.returncode != 0:
         results.append({"bench": name, "error": f"exit {proc.returncode}",
                         "stderr_tail": proc.stderr[-400:]})

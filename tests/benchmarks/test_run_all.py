@@ -3,6 +3,7 @@ history and rewrites the reference tables (a fake runner stands for the subproce
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,16 @@ def test_an_unknown_benchmark_name_is_refused(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nope"], runner=FakeRunner({}))
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_run_keeps_the_whole_output_of_the_command(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # a benchmark's tables (chaos prints faults x outcome) are not JSON lines: they go to a log
+    monkeypatch.setattr(run_all, "LOG_DIR", tmp_path / "logs")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    results = run_all.run("geo", ["platform"])
+    assert results == []
+    (log,) = (tmp_path / "logs").glob("geo-*.log")
+    text = log.read_text(encoding="utf-8")
+    assert text.startswith("$ python -m platform")
+    assert platform.system() in text
