@@ -124,6 +124,35 @@ class ClickHouseCountStore:
         return self._revision
 
 
+# Catch-up: when the clock moved on by more than an hour since the last successful run (a
+# backlog read at once on the data clock, runs failed through an outage), the detector also
+# runs at the end of each hour in between, as it would have run had the data come at its
+# pace: a hotspot that began and ended inside the jump is still alerted (and closed). The
+# scan's counts are hourly, so the end of each hour sees what every run of that hour saw.
+CATCH_UP_STEP_S = 3600.0
+# at most a week of hourly runs in one go: a longer jump (a replay of old data, a clock far
+# ahead) catches up on its last week only
+MAX_CATCH_UP_STEPS = 168
+
+
+def run_times(last: float, now: float) -> list[float]:
+    """The times the detector runs at when its clock went from `last` (the previous
+    successful run) to `now`: the end of every hour strictly between them (at most
+    `MAX_CATCH_UP_STEPS`, the latest ones), then `now`."""
+    if not last < now - CATCH_UP_STEP_S:  # also a first run (last = -inf)
+        return [now]
+    step = CATCH_UP_STEP_S
+    t = (last // step) * step + step - 1.0  # the last second of `last`'s hour
+    if t <= last:
+        t += step
+    t = max(t, (now // step - MAX_CATCH_UP_STEPS) * step + step - 1.0)
+    times = []
+    while t < now:  # every hour that ended before `now`
+        times.append(t)
+        t += step
+    return [*times, now]
+
+
 class DetectProcessor:
     def __init__(self, *, detector: Detector, store: Store, send: SendFn, alerts_topic: str,
                  retry: RetryPolicy, run_blocking: BlockingRunner,
@@ -132,6 +161,7 @@ class DetectProcessor:
         self.detector = detector
         self.clock = clock
         self._last_now = float("-inf")
+        self._last_run = float("-inf")  # the clock of the last successful run
         self.store = store
         self.send = send
         self.alerts_topic = alerts_topic
@@ -139,6 +169,13 @@ class DetectProcessor:
         self.run_blocking = run_blocking
         self.health = health
         self._restore_due = True
+
+    def _run_at(self, times: list[float]) -> list[dict[str, Any]]:
+        """The detector's messages of a run at each of `times`, in order."""
+        out: list[dict[str, Any]] = []
+        for t in times:
+            out.extend(self.detector.run(t))
+        return out
 
     def rebalanced(self) -> None:
         """A rebalance happened: the leader may have changed, and another worker may have
@@ -165,9 +202,10 @@ class DetectProcessor:
             if now is None:  # the clock never goes back (a data clock, read from the store,
                 # may stall, or fail while ClickHouse is down: a failed run, not a crash)
                 now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
+            times = run_times(self._last_run, now)
             if self._restore_due:
-                await self._restore(now)
-            messages: list[dict[str, Any]] = await self.run_blocking(self.detector.run, now)
+                await self._restore(times[0])
+            messages: list[dict[str, Any]] = await self.run_blocking(self._run_at, times)
         except Exception:
             self._restore_due = True  # its state may be half-updated: take the stored one back
             metrics.observe_detector_run(time.perf_counter() - started, ok=False)
@@ -190,6 +228,10 @@ class DetectProcessor:
                 metrics.count_alert(m["status"], time.time() - float(m["window_end"]))
                 log.info("alert", extra={"alert_id": m["alert_id"], "status": m["status"]})
         self._restore_due = False
+        self._last_run = max(self._last_run, now)
+        if len(times) > 1:
+            log.info("detector caught up", extra={"runs": len(times), "since": times[0],
+                                                   "until": now})
         ready = getattr(self.detector, "ready", None)
         metrics.observe_detector_run(time.perf_counter() - started, ok=True, ready=ready)
         return messages
