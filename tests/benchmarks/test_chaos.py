@@ -74,6 +74,12 @@ def test_alert_checks_find_doubles_gaps_and_orphans() -> None:
     ]
     got = alert_checks(clean, ref)
     assert (got["doubles"], got["gaps"], got["orphans"], got["open_at_end"]) == ([], [], [], 0)
+    assert got["reference_alerted_live"] == 1
+    # the same zone alerted two days later, or another zone: not the backtest's hotspot
+    late = [alert("a1", 1, "open", "2024-03-29T10:05:00Z", ["c1"])]
+    assert alert_checks(late, ref)["reference_alerted_live"] == 0
+    assert alert_checks([alert("a1", 1, "open", "2024-03-27T10:05:00Z", ["c9"])],
+                        ref)["reference_alerted_live"] == 0
     # a restart that lost the state: a second id opened on the same hotspot, left open
     lost = [*clean[:2], alert("a2", 1, "open", "2024-03-27T11:30:00Z", ["c2"])]
     got = alert_checks(lost, ref)
