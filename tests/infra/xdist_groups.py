@@ -12,6 +12,9 @@ longer lets it do; instead each worker writes the group of every test it collect
 (`ENV_FILE`, set by the controller before the workers start) and the controller's scheduler
 reads it when it distributes the groups, the largest (the service tests) first. Without
 xdist, or without `--dist loadgroup`, nothing changes.
+
+At the end the controller prints the time each worker and the slowest groups spent in their
+tests, so the run's critical path (CI must stay under 20 min) is read off every CI log.
 """
 
 from __future__ import annotations
@@ -74,6 +77,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     partial = Path(f"{path}.{worker}")
     partial.write_text(json.dumps(groups))
     partial.replace(path)
+
+
+_TIMES: dict[tuple[str, str], float] = {}  # (worker, nodeid) -> seconds, on the controller
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    node = getattr(report, "node", None)  # set by xdist on the controller's copy of a report
+    if node is None:
+        return
+    worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
+    key = (worker, report.nodeid)
+    _TIMES[key] = _TIMES.get(key, 0.0) + float(report.duration)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _TIMES:
+        return
+    path = os.environ.get(ENV_FILE, "")
+    try:
+        groups: dict[str, str] = json.loads(Path(path).read_text() or "{}") if path else {}
+    except (OSError, ValueError):
+        groups = {}
+    by_worker: dict[str, float] = {}
+    by_group: dict[str, float] = {}
+    for (worker, nodeid), seconds in _TIMES.items():
+        by_worker[worker] = by_worker.get(worker, 0.0) + seconds
+        group = groups.get(nodeid) or nodeid.split("::", 1)[0]
+        by_group[group] = by_group.get(group, 0.0) + seconds
+    terminalreporter.write_sep("=", "time in tests per worker and slowest groups")
+    for worker, seconds in sorted(by_worker.items()):
+        terminalreporter.write_line(f"{worker}: {seconds:.0f} s")
+    for group, seconds in sorted(by_group.items(), key=lambda kv: -kv[1])[:8]:
+        terminalreporter.write_line(f"{seconds:7.0f} s  {group}")
 
 
 @pytest.hookimpl(optionalhook=True)
