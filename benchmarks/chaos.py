@@ -152,15 +152,15 @@ def split(stream: Sequence[Message], parts: int, backlog_share: float) -> list[l
     return [*chunks, list(stream[head:])]
 
 
-def fault_plan(kills: int) -> list[tuple[str, bool]]:
-    """The faults in order, (name, flag): kills spread around the ClickHouse outage and the
-    broker restart, every other one (flag) with a second kill during its restart; the
-    backlog last, its flag a kill in its catch-up, which takes the last kill when there are
-    at least 3."""
+def fault_plan(kills: int, outage: bool = True) -> list[tuple[str, bool]]:
+    """The faults in order, (name, flag): kills spread around the ClickHouse outage (unless
+    `outage` is False: `--outage-seconds 0`) and the broker restart, every other one (flag)
+    with a second kill during its restart; the backlog last, its flag a kill in its
+    catch-up, which takes the last kill when there are at least 3."""
     in_backlog = kills >= 3
     plain = [("kill", i % 2 == 1) for i in range(kills - int(in_backlog))]
     steps: list[tuple[str, bool]] = []
-    others = [("clickhouse", False), ("broker", False)]
+    others = [("clickhouse", False), ("broker", False)] if outage else [("broker", False)]
     slots = len(others) + 1
     per = [len(plain) // slots + (1 if i < len(plain) % slots else 0) for i in range(slots)]
     k = 0
@@ -656,7 +656,7 @@ class Run:
         self.faults.append(row)
 
     def run(self) -> None:
-        steps = fault_plan(self.cfg.kills)
+        steps = fault_plan(self.cfg.kills, outage=self.cfg.outage_s > 0)
         chunks, groups = chunk_groups(self.stream, len(steps), self.cfg.chunks,
                                       self.cfg.backlog_share)
         self.say(f"chaos: {len(self.stream)} messages in {len(chunks)} chunks, steps "
@@ -928,7 +928,8 @@ def compare(run: Run, state: Mapping[str, Any], reference_dir: Path) -> list[Che
         "ready 0, clickhouse 0, lag > 0 growing = uncommitted",
         "not measured" if problems is None else ("yes" if not problems else
                                                    "; ".join(problems)),
-        problems == []))
+        problems == [],
+        hard=run.cfg.outage_s > 0))  # without an outage (`--outage-seconds 0`): shown only
     return checks
 
 

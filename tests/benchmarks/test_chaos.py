@@ -31,6 +31,9 @@ def test_the_plan_has_every_fault_and_the_kills_asked() -> None:
         assert names[-1] == "backlog"
         kill_faults = names.count("kill") + int(plan[-1][1])
         assert kill_faults == kills
+    # `--outage-seconds 0`: no ClickHouse step (its readiness check is then not measured)
+    no_outage = [n for n, _ in fault_plan(4, outage=False)]
+    assert "clickhouse" not in no_outage and no_outage.count("broker") == 1
     plan = fault_plan(5)
     # every other kill also kills the restart: 5 kill faults, 7 SIGKILLs
     assert sum(1 + int(flag) for n, flag in plan if n == "kill") + int(plan[-1][1]) == 7
