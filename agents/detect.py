@@ -15,6 +15,12 @@ may have run the detector meanwhile) and after a failed run, the processor takes
 there (`alerts.DETECTOR_STATE` -> `RestorableDetector.restore`), so that a hotspot goes on
 under its alert id after a restart or a change of leader and an alert of a zone gone quiet
 closes. No detection runs until that restore succeeded.
+
+Catch-up: when its clock jumped by more than an hour since the last successful run (a
+backlog read at once, runs failed through an outage, or a restart: the last run time is
+stored in `detector_runs` once per hour of the clock), the detector also runs at the end of
+every hour it skipped (`run_times`), so what it alerts does not depend on how fast the data
+arrived.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.retry import RetryPolicy
-from agents.ports.sql import alerts, incident_hours, incidents
+from agents.ports.sql import alerts, detector_runs, incident_hours, incidents
 from agents.ports.store import Store
 from agents.sink import insert_confirmed
 
@@ -162,6 +168,7 @@ class DetectProcessor:
         self.clock = clock
         self._last_now = float("-inf")
         self._last_run = float("-inf")  # the clock of the last successful run
+        self._stored_run = float("-inf")  # the last one written to `detector_runs`
         self.store = store
         self.send = send
         self.alerts_topic = alerts_topic
@@ -182,6 +189,14 @@ class DetectProcessor:
         run the detector meanwhile; the next run restores the alert state first."""
         self._restore_due = True
 
+    def _stored_last_run(self) -> float | None:
+        """The stored time of this detector's last run (any process's), None when none."""
+        query = detector_runs.LAST_RUN
+        rows = self.store.query(query.sql, query.bind(detector=self.detector.name))
+        if not rows or not int(rows[0]["n"]):
+            return None
+        return float(rows[0]["last"])
+
     async def _restore(self, now: float) -> None:
         detector = self.detector
         if not isinstance(detector, RestorableDetector):
@@ -196,12 +211,30 @@ class DetectProcessor:
             "closed": sum(s.status == "closed" for s in states),
         })
 
+    async def _store_run(self, now: float) -> None:
+        """Write the run's time once per hour of the detector's clock (what a restart
+        catches up from); a failure is logged and retried at the next run, never fatal."""
+        if now // CATCH_UP_STEP_S <= self._stored_run // CATCH_UP_STEP_S:
+            return
+        try:
+            await self.run_blocking(self.store.insert, detector_runs.TABLE,
+                                    [{"detector": self.detector.name, "run_at": int(now)}])
+        except Exception as exc:  # the alerts are stored: the next run writes it again
+            log.warning("detector run time not stored", extra={"error": repr(exc)[:300]})
+            return
+        self._stored_run = now
+
     async def run(self, now: float | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
         try:
             if now is None:  # the clock never goes back (a data clock, read from the store,
                 # may stall, or fail while ClickHouse is down: a failed run, not a crash)
                 now = self._last_now = max(self._last_now, await self.run_blocking(self.clock))
+            if self._restore_due:  # another process (a restart, a leader) may have run since
+                stored = await self.run_blocking(self._stored_last_run)
+                if stored is not None:
+                    self._last_run = max(self._last_run, stored)
+                    self._stored_run = max(self._stored_run, stored)
             times = run_times(self._last_run, now)
             if self._restore_due:
                 await self._restore(times[0])
@@ -229,6 +262,7 @@ class DetectProcessor:
                 log.info("alert", extra={"alert_id": m["alert_id"], "status": m["status"]})
         self._restore_due = False
         self._last_run = max(self._last_run, now)
+        await self._store_run(now)
         if len(times) > 1:
             log.info("detector caught up", extra={"runs": len(times), "since": times[0],
                                                    "until": now})

@@ -45,3 +45,44 @@ async def test_a_spree_inside_a_clock_jump_is_alerted_and_closed() -> None:
     assert [v["version"] for v in versions] == list(range(1, len(versions) + 1))
     # opened in the hours of the spree, not two days later
     assert SPREE_HOUR * 3600.0 <= float(versions[0]["emitted_at"]) < (SPREE_HOUR + 6) * 3600.0
+
+
+async def test_a_restarted_detector_catches_up_from_the_stored_run_time() -> None:
+    """A SIGKILL, then the data of two days read at once by the new process: it runs the
+    hours since the killed process's last stored run, not only its first clock reading."""
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    killed = processor(counts, index, store, kafka)
+    await killed.run((SPREE_HOUR - 1) * 3600.0)
+    assert [r["run_at"] for r in store.rows["detector_runs"]] == [(SPREE_HOUR - 1) * 3600]
+    await killed.run((SPREE_HOUR - 1) * 3600.0 + 600)  # the same hour: not written again
+    assert len(store.rows["detector_runs"]) == 1
+    restarted = processor(counts, index, store, kafka)
+    await restarted.run((SPREE_HOUR + 48) * 3600.0)
+    versions = of_spree(store.rows.get("alert_events", []), zone)
+    assert versions, "the spree during the restart was never alerted"
+    assert SPREE_HOUR * 3600.0 <= float(versions[0]["emitted_at"]) < (SPREE_HOUR + 6) * 3600.0
+    assert versions[-1]["status"] == "closed"
+    assert max(r["run_at"] for r in store.rows["detector_runs"]) == (SPREE_HOUR + 48) * 3600
+
+
+async def test_catch_up_never_runs_before_the_restored_alerts() -> None:
+    """A run time that was not stored (its write failed): the restarted detector scans
+    again hours its restored alert state has seen, and the spree's alert goes on under its
+    id (the lifecycle matches it to the open alert) instead of opening a second one."""
+    counts, index, zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    first = processor(counts, index, store, kafka)
+    await first.run((SPREE_HOUR - 1) * 3600.0)
+    now = (SPREE_HOUR - 1) * 3600.0
+    while not of_spree(store.rows.get("alerts", []), zone):
+        now += 300.0
+        await first.run(now)
+    store.rows["detector_runs"].clear()  # as if every later run time had failed to store
+    store.rows["detector_runs"].append({"detector": "poisson_scan",
+                                        "run_at": (SPREE_HOUR - 1) * 3600})
+    restarted = processor(counts, index, store, kafka)
+    await restarted.run(now + 4 * 3600.0)
+    versions = of_spree(store.rows["alert_events"], zone)
+    assert len({r["alert_id"] for r in versions}) == 1  # no second id for the spree
+    assert [r["version"] for r in versions] == list(range(1, len(versions) + 1))

@@ -22,7 +22,7 @@ from agents.core.detection import (
 from agents.core.detection.cells import CellIndex
 from agents.detect import DetectProcessor, alert_state
 from agents.ports.retry import RetryPolicy
-from agents.ports.sql import alerts
+from agents.ports.sql import alerts, detector_runs
 from agents.ports.store import StoreError
 from streams import worker
 from streams.settings import Settings
@@ -46,6 +46,11 @@ class AlertStore(FakeStore):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         if self.fail_queries:
             raise StoreError("clickhouse unreachable (test)")
+        if sql == detector_runs.LAST_RUN.sql:  # as ClickHouse: count() and max() of the runs
+            assert params is not None
+            runs = [int(r["run_at"]) for r in self.rows.get("detector_runs", [])
+                    if r["detector"] == params["detector"]]
+            return [{"n": len(runs), "last": max(runs, default=0)}]
         if sql != alerts.DETECTOR_STATE.sql:
             return []
         assert params is not None

@@ -25,6 +25,7 @@ from agents.ports.sql import (
     alerts,
     audit,
     changes,
+    detector_runs,
     diagnostic,
     feedback,
     incident_hours,
@@ -55,6 +56,7 @@ QUERY_MODULES: list[ModuleType] = [
     alerts,
     audit,
     changes,
+    detector_runs,
     diagnostic,
     feedback,
     incident_hours,
@@ -141,6 +143,8 @@ def cases() -> list[Case]:
         Case("BY_IDS", alerts.BY_IDS, {"ids": ("a1", "a2"), "since": DAY_AGO, "limit": 2}),
         Case("DETECTOR_STATE", alerts.DETECTOR_STATE, {"since": DAY_AGO}),
         Case("DETECTOR_STATE-open", alerts.DETECTOR_STATE, {"since": T + 2}),
+        Case("LAST_RUN", detector_runs.LAST_RUN, {"detector": "poisson_scan"}),
+        Case("LAST_RUN-none", detector_runs.LAST_RUN, {"detector": "other"}),
         Case("OF_ALERT", actions.OF_ALERT, {"id": "a1", "floor": FLOOR}),
         Case(
             "LAST_PER_ALERT",
@@ -383,6 +387,8 @@ def seed(store: Store) -> None:
     store.insert(
         "alert_actions", [_action("x1", "a1", "ack", T + 10), _action("x2", "a2", "close", T + 20)]
     )
+    for at in (T - 3600, T):  # separate parts, unmerged
+        store.insert("detector_runs", [{"detector": "poisson_scan", "run_at": at}])
     for version in (1, 2):  # separate parts, unmerged
         store.insert("partners", [_partner("csp-evry", version)])
     store.insert("webhook_deliveries", [_webhook("w1", 0, "queued"), _webhook("w2", 0, "queued")])
@@ -503,6 +509,8 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     state = [(r["alert_id"], r["version"], r["status"]) for r in rows]
     assert state == [("a1", 2, "update"), ("a2", 1, "closed")]
     assert [r["alert_id"] for r in run(seeded, by_id["DETECTOR_STATE-open"])] == ["a1"]
+    assert run(seeded, by_id["LAST_RUN"]) == [{"n": 2, "last": T}]
+    assert run(seeded, by_id["LAST_RUN-none"])[0]["n"] == 0
     listed = run(seeded, by_id["alerts.list-any-all"])  # current versions, last emitted first
     assert [(r["alert_id"], r["version"]) for r in listed] == [("a1", 2), ("a2", 1)]
     assert run(seeded, by_id["LIVE_COUNTS"]) == [

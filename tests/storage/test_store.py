@@ -30,6 +30,7 @@ TABLES = {
     "alerts",
     "alert_events",
     "alert_actions",
+    "detector_runs",
     "audit_events",
     "partners",
     "report_feedback",

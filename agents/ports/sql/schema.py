@@ -174,6 +174,15 @@ STATEMENTS: list[str] = [
     ) ENGINE = ReplacingMergeTree()
     ORDER BY (alert_id, version)
     """,
+    # The live detector's last run time (`agents.ports.sql.detector_runs`), one row per
+    # detector once merged.
+    """
+    CREATE TABLE IF NOT EXISTS {db}.detector_runs (
+        detector String,
+        run_at DateTime('UTC')
+    ) ENGINE = ReplacingMergeTree(run_at)
+    ORDER BY detector
+    """,
     # Operator acknowledgements and closures of alerts (action: 'ack' | 'close').
     """
     CREATE TABLE IF NOT EXISTS {db}.alert_actions (
