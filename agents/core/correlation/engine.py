@@ -1,6 +1,6 @@
 """The correlation engine: merges accepted, enriched reports into incidents (pure, no Faust).
 
-Candidates come from the search-grid cells around a point report (`spatial.grid_box`;
+Candidates come from the search-grid cells around a point report (`spatial.grid_disc`;
 incidents are indexed under the grid cells of their located members and of their successive
 centres, per member category) or, for a commune-only report, from the incidents touching its
 commune: `index.IncidentIndex` holds the incidents and those look-ups. A candidate must
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from agents.core.clock import StreamClock
@@ -43,7 +43,7 @@ from agents.core.correlation.incident import (
 )
 from agents.core.correlation.index import IncidentIndex, SearchPlan
 from agents.core.correlation.places import PlaceMemory, PlaceRecord, day_of
-from agents.core.correlation.spatial import distance_m
+from agents.core.correlation.spatial import distance_floor_m, distance_m
 from agents.core.record import ReportRecord
 from schemas.enums import SourceKind
 
@@ -63,6 +63,8 @@ COMMUNE_MARGIN = 1.0
 # (`Correlator._widen_for`) up to this factor.
 MAX_WIDEN = 4.0
 _COMMUNE_LEVEL = 100.0  # cost offset of a commune-level match (spatial costs stay below 10)
+# relative (and absolute, m) margin of the candidate loop's far test over rounding
+_FAR_MARGIN = 1e-9
 
 
 class Correlator:
@@ -87,6 +89,7 @@ class Correlator:
         # category -> ((radius m, compatible categories searched that far), ...)
         self._search: dict[str, SearchPlan] = {}
         self._reach: dict[str, float] = {}  # category -> longest window it may join within
+        self._commune_reaches: dict[str, float] = {}  # ... and commune window (`_cost`)
         self._evicted: list[str] = []
         chronic = self.config.chronic
         self._places = PlaceMemory(chronic) if chronic is not None else None
@@ -324,21 +327,27 @@ class Correlator:
         commune_level: list[tuple[float, Incident]] = []
         t = record.occurred_at
         reach = self._time_reach(record.category)
+        category = record.category
+        p = self.config.params(category)
+        density = self.config.density and record.precision == POINT
+        radius = p.max_radius_m
+        lookback = max(reach, p.close_after_s)
         incidents = self._index.incidents
+        # a match without a position on one side must be within the pair's commune window
+        commune_reach = self._commune_reach(category)
+        # only incidents whose latest report is within `lookback` (>= `reach`) of the report
+        # can pass a time window below or count in `around`, and for a commune-only report
+        # within its commune reach: the index skips the older ones
+        since = t - (lookback if record.precision == POINT else commune_reach)
+        candidates = [incidents[i] for i in self._candidates(record, lat, lon, since)]
         # out of every time window: what `_cost` would say, only sooner (most candidates are
         # old incidents of busy cells kept for late reports)
-        candidates = [incidents[i] for i in self._candidates(record, lat, lon)]
         near = [
             s
             for s in candidates
             if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach
         ]
         near.sort(key=lambda s: s.incident_id)  # ties go the same way on replay
-        category = record.category
-        p = self.config.params(category)
-        density = self.config.density and record.precision == POINT
-        radius = p.max_radius_m
-        lookback = max(reach, p.close_after_s)
         # same-category located incidents that started within `lookback` of the report,
         # their centre within `radius` of it: the local rate of that category
         around = (
@@ -355,7 +364,10 @@ class Correlator:
         )
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
         spatial: list[tuple[float, Incident, float, float]] = []
+        skip = self._skip_test(record, chronic, commune_reach)
         for state in near:
+            if skip(state):
+                continue
             self._match_z2 = -1.0
             cost = self._cost(state, record, chronic)
             if cost is None:
@@ -434,15 +446,18 @@ class Correlator:
         odds, _, best = max(scored, key=lambda ocs: (ocs[0], -ocs[1]))
         return best if odds / (1.0 + odds) >= cfg.match_posterior else None
 
-    def _candidates(self, record: ReportRecord, lat: float, lon: float) -> set[str]:
+    def _candidates(
+        self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
+    ) -> set[str]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
         incident touching its commune; a point report, the incidents with a member of a
         compatible category indexed within the search radius of that category pair
         (`CorrelationConfig.search_radius_m`), plus the commune's incidents that have no
-        located member yet."""
+        located member yet. `since`: of those, the index may leave out any whose latest
+        `occurred_at` is before it (`IncidentIndex.nearby`)."""
         insee = record.insee or ""
         if record.precision != POINT:
-            return self._index.in_commune(insee)
+            return self._index.in_commune(insee, since)
         plan = self._search_plan(record.category)
         if self._widen > 1.0:
             widened = self._plans.get((record.category, self._widen))
@@ -451,7 +466,65 @@ class Correlator:
                     (radius * self._widen, others) for radius, others in plan
                 )
             plan = widened
-        return self._index.nearby(insee, lat, lon, plan)
+        return self._index.nearby(insee, lat, lon, plan, since)
+
+    def _skip_test(
+        self, record: ReportRecord, chronic: bool, commune_reach: float
+    ) -> Callable[[Incident], bool]:
+        """A test of a candidate that is True only when `_cost` would refuse it and `_learn`
+        not count it, whatever its members' sources: the candidate loop skips it before the
+        member by member work. A match without a position on one side (a commune-only
+        report, or an incident with no located member): its span further than
+        `commune_reach` (`_commune_reach`) from the report. Between two positions, far: the
+        centre beyond `max_radius_m` times the widening of the pair (the centre gate's cap)
+        and, for a same-category incident, beyond the report's own search reach (`_learn`
+        observes no nearer pair), and every located member beyond the link distance of the
+        pair (none in a non-mobile pair), by a lower bound from the incident's extent
+        (`spatial.distance_floor_m`, with a margin for rounding)."""
+        cfg = self.config
+        rcat = record.category
+        t = record.occurred_at
+        lat, lon = record.lat, record.lon
+        point = record.precision == POINT and lat is not None and lon is not None
+        widen = self._widen
+        extent = self._index.extent
+        # incident category -> (centre distance beyond which it is far, link distance):
+        # None for a category the report cannot join
+        limits: dict[str, tuple[float, float] | None] = {}
+
+        def skip(incident: Incident) -> bool:
+            if not point or incident.precision != POINT:  # `_cost`'s commune-level rules
+                return (
+                    t - incident.last_occurred_at > commune_reach
+                    or incident.first_occurred_at - t > commune_reach
+                )
+            assert lat is not None and lon is not None
+            category = incident.category
+            if category in limits:
+                limit = limits[category]
+            else:
+                limit = None
+                if cfg.compatible(rcat, category):
+                    p = cfg.pair_params(rcat, category, chronic)
+                    if category == rcat:
+                        own = cfg.search_radius_m(rcat, rcat) * widen
+                        limit = (max(p.max_radius_m * widen, own), p.link_m)
+                    else:
+                        limit = (p.max_radius_m * widen, min(p.link_m, cfg.mismatch_link_m))
+                limits[category] = limit
+            if limit is None:
+                return True
+            if distance_m(lat, lon, incident.lat, incident.lon) <= limit[0]:
+                return False
+            link = limit[1]
+            if link <= 0.0:
+                return True
+            box = extent(incident.incident_id)
+            return box is not None and (
+                distance_floor_m(lat, lon, *box) > link * (1.0 + _FAR_MARGIN) + _FAR_MARGIN
+            )
+
+        return skip
 
     def _search_plan(self, category: str) -> SearchPlan:
         """(radius in m, categories) groups: how far to look for incidents of each category
@@ -475,6 +548,20 @@ class Correlator:
         if reach is None:
             reach = self._reach[category] = max(
                 self.config.pair_params(category, other, chronic).window_s
+                for _, others in self._search_plan(category)
+                for other in others
+                for chronic in (False, True)
+            )
+        return reach
+
+    def _commune_reach(self, category: str) -> float:
+        """The longest commune window (`ClassParams.commune_window_s`) of any category a
+        report of `category` may join: a match without a position on one side is further
+        from the incident's span than that, in no case."""
+        reach = self._commune_reaches.get(category)
+        if reach is None:
+            reach = self._commune_reaches[category] = max(
+                self.config.pair_params(category, other, chronic).commune_window_s
                 for _, others in self._search_plan(category)
                 for other in others
                 for chronic in (False, True)

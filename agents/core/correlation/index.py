@@ -5,27 +5,54 @@ only code that changes those look-ups:
 
 - by report identity (`ReportKey`: source kind, source org, report_id; a re-delivered
   report is ignored, another source's report with the same id is not);
-- by search-grid cell (`spatial.grid_cell`) and member category: an incident is indexed
-  under the cells of its located members and of its successive centres (`grid`), for every
-  category of its members (its voted category is always one of them);
-- by commune (INSEE) of its members;
+- by search-grid cell (`spatial.grid_cell`), member category and time bucket: an incident is
+  indexed under the cells of its located members and of its successive centres (`grid`), for
+  every category of its members (its voted category is always one of them), in the bucket
+  (`time_bucket`) of its latest `occurred_at`;
+- by commune (INSEE) of its members, and time bucket likewise;
 - incidents with no located member, by the communes of their members ("unlocated").
 
 The engine tells it what happened to an incident (`found`, `joined`, `restored`, `evict`);
 each keeps every look-up consistent with the incident's members.
+
+The time buckets keep a look-up's work bounded by the incidents a report can reach: state
+holds closed incidents for days after their last report (`allowed_lateness_s`, for late
+reports), and a look-up `since` a time skips every bucket that ended before it (an incident
+changes bucket only when a report later than its latest one joins it, at most once a
+bucket's length). The index also keeps each located incident's extent (the box of its
+located members), so the engine can rule out a far incident without a distance per member.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import TypeVar
 
 from agents.core.correlation.incident import POINT, Incident
-from agents.core.correlation.spatial import GridCell, grid_box, grid_cell
+from agents.core.correlation.spatial import GridCell, grid_cell, grid_disc
 from agents.core.record import ReportKey
 
 # ((radius m, categories searched that far), ...): `Correlator._search_plan`
 SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
+# (lat min, lat max, lon min, lon max) of an incident's located members
+Extent = tuple[float, float, float, float]
+# Length of a time bucket (s): about a time window, so a look-up of a recent report reads
+# one or two buckets of a cell and skips the days of closed incidents kept for late ones.
+BUCKET_S = 6.0 * 3600.0
+_ALL_TIME = -(1 << 62)  # a bucket before any other
+_LAST_BUCKET = 1 << 62  # ... and after any other
+_K = TypeVar("_K")
+
+
+def time_bucket(t: float) -> int:
+    """The time bucket of an (event) time: `BUCKET_S`-long, from the epoch. A time that is
+    not finite (a hand-edited state) gets the first bucket, or the last one for +inf: no
+    time window reaches NaN or -inf, every look-up reads the last bucket."""
+    if math.isfinite(t):
+        return math.floor(t / BUCKET_S)
+    return _LAST_BUCKET if t > 0.0 else _ALL_TIME
 
 
 class IncidentIndex:
@@ -33,8 +60,11 @@ class IncidentIndex:
         self._incidents: dict[str, Incident] = {}
         self._reports: dict[ReportKey, str] = {}  # report identity -> incident_id
         self._grid: dict[str, list[GridCell]] = {}  # incident_id -> cells it is indexed under
-        self._cells: dict[GridCell, dict[str, set[str]]] = {}  # cell -> category -> ids
-        self._communes: dict[str, set[str]] = {}  # insee -> incident ids
+        # cell -> category -> time bucket -> ids
+        self._cells: dict[GridCell, dict[str, dict[int, set[str]]]] = {}
+        self._communes: dict[str, dict[int, set[str]]] = {}  # insee -> time bucket -> ids
+        self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
+        self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
         self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
         # incident_id -> incident, read-only (a view: reading it costs no method call)
         self.incidents: Mapping[str, Incident] = MappingProxyType(self._incidents)
@@ -53,24 +83,41 @@ class IncidentIndex:
         """The search-grid cells an incident is indexed under (read-only: the index's own)."""
         return self._grid[incident_id]
 
-    def in_commune(self, insee: str) -> set[str]:
-        """Ids of the incidents with a member in commune `insee` (a new set)."""
-        return set(self._communes.get(insee, ()))
+    def extent(self, incident_id: str) -> Extent | None:
+        """The box of a located incident's located members (None: no located member)."""
+        return self._extents.get(incident_id)
 
-    def nearby(self, insee: str, lat: float, lon: float, plan: SearchPlan) -> set[str]:
+    def in_commune(self, insee: str, since: float = -math.inf) -> set[str]:
+        """Ids of the incidents with a member in commune `insee` (a new set); with `since`,
+        at least those whose latest `occurred_at` is not before it (and maybe a few more)."""
+        lo = _first_bucket(since)
+        found: set[str] = set()
+        for bucket, ids in self._communes.get(insee, {}).items():
+            if bucket >= lo:
+                found.update(ids)
+        return found
+
+    def nearby(
+        self, insee: str, lat: float, lon: float, plan: SearchPlan, since: float = -math.inf
+    ) -> set[str]:
         """Ids of the incidents indexed, under one of a plan's categories, in a grid cell
         within that category's radius of (lat, lon), plus those of commune `insee` that have
-        no located member (a new set)."""
+        no located member (a new set). With `since`, of the indexed ones at least those whose
+        latest `occurred_at` is not before it (and maybe a few more): the time buckets before
+        it are not read."""
+        lo = _first_bucket(since)
         found = set(self._unlocated.get(insee, ()))
         get = self._cells.get
         for radius, categories in plan:
-            for cell in grid_box(lat, lon, radius):
+            for cell in grid_disc(lat, lon, radius):
                 by_category = get(cell)
                 if by_category is not None:
                     for category in categories:
-                        ids = by_category.get(category)
-                        if ids:
-                            found.update(ids)
+                        by_bucket = by_category.get(category)
+                        if by_bucket:
+                            for bucket, ids in by_bucket.items():
+                                if bucket >= lo:
+                                    found.update(ids)
         return found
 
     # ---- changes ----
@@ -84,26 +131,30 @@ class IncidentIndex:
         iid = incident.incident_id
         if iid in self._incidents:
             raise ValueError(f"incident {iid} is already in the index")
+        bucket = time_bucket(incident.last_occurred_at)
         self._incidents[iid] = incident
+        self._buckets[iid] = bucket
         for m in incident.members:
             self._reports[m.key] = iid
-            self._communes.setdefault(m.insee, set()).add(iid)
+            self._communes.setdefault(m.insee, {}).setdefault(bucket, set()).add(iid)
             if incident.precision != POINT:
                 self._unlocated.setdefault(m.insee, set()).add(iid)
-        grid = self._grid[iid] = list(dict.fromkeys(
-            [grid_cell(incident.lat, incident.lon)]
-            + [grid_cell(m.lat, m.lon) for m in incident.points]
-        ))
-        categories = incident.categories()
-        for cell in grid:
-            by_category = self._cells.setdefault(cell, {})
-            for category in categories:
-                by_category.setdefault(category, set()).add(iid)
+        points = incident.points
+        if points:
+            lats, lons = [m.lat for m in points], [m.lon for m in points]
+            self._extents[iid] = (min(lats), max(lats), min(lons), max(lons))
+        grid = self._grid[iid] = list(
+            dict.fromkeys(
+                [grid_cell(incident.lat, incident.lon)] + [grid_cell(m.lat, m.lon) for m in points]
+            )
+        )
+        self._add_cells(iid, grid, incident.categories(), bucket)
 
     def joined(self, incident: Incident) -> None:
         """`incident`'s last member was just added (`Incident.add`): index it under the cell
         of its new centre and of that member's position, under that member's category if new
-        to it, under its commune, and out of "unlocated" once it has a position."""
+        to it, under its commune, and out of "unlocated" once it has a position; all of it
+        in the time bucket of its latest `occurred_at`, where it moves if that changed."""
         iid = incident.incident_id
         member = incident.members[-1]
         self._reports[member.key] = iid
@@ -111,22 +162,35 @@ class IncidentIndex:
         new = [grid_cell(incident.lat, incident.lon)]
         if member.precision == POINT:
             new.append(grid_cell(member.lat, member.lon))
+            box = self._extents.get(iid)
+            lat, lon = member.lat, member.lon
+            self._extents[iid] = (
+                (lat, lat, lon, lon)
+                if box is None
+                else (min(box[0], lat), max(box[1], lat), min(box[2], lon), max(box[3], lon))
+            )
         fresh = [c for c in dict.fromkeys(new) if c not in grid]
-        grid.extend(fresh)
-        cells = self._cells
-        # new cells go under every category of the incident, a category new to the
-        # incident under all its cells
-        if fresh:
-            categories = incident.categories()
-            for cell in fresh:
-                by_category = cells.setdefault(cell, {})
-                for category in categories:
-                    by_category.setdefault(category, set()).add(iid)
-        category = member.category
-        if sum(1 for m in incident.members if m.category == category) == 1:
-            for cell in grid:
-                cells.setdefault(cell, {}).setdefault(category, set()).add(iid)
-        self._communes.setdefault(member.insee, set()).add(iid)
+        categories = incident.categories()
+        bucket, was = time_bucket(incident.last_occurred_at), self._buckets[iid]
+        if bucket != was:  # a later report: every entry moves to the new bucket
+            self._drop_cells(iid, grid, categories, was)
+            insees = {m.insee for m in incident.members}
+            for insee in insees:
+                _discard_in(self._communes, insee, was, iid)
+            grid.extend(fresh)
+            self._buckets[iid] = bucket
+            self._add_cells(iid, grid, categories, bucket)
+            for insee in insees:
+                self._communes.setdefault(insee, {}).setdefault(bucket, set()).add(iid)
+        else:
+            grid.extend(fresh)
+            # new cells go under every category of the incident, a category new to the
+            # incident under all its cells
+            self._add_cells(iid, fresh, categories, bucket)
+            category = member.category
+            if sum(1 for m in incident.members if m.category == category) == 1:
+                self._add_cells(iid, grid, (category,), bucket)
+            self._communes.setdefault(member.insee, {}).setdefault(bucket, set()).add(iid)
         if incident.precision == POINT:
             for m in incident.members:
                 ids = self._unlocated.get(m.insee)
@@ -139,20 +203,35 @@ class IncidentIndex:
         """Remove an incident from every look-up; returns it."""
         incident = self._incidents.pop(incident_id)
         grid = self._grid.pop(incident_id)
+        bucket = self._buckets.pop(incident_id)
+        self._extents.pop(incident_id, None)
         for m in incident.members:
             self._reports.pop(m.key, None)
-            _discard(self._communes, m.insee, incident_id)
+            _discard_in(self._communes, m.insee, bucket, incident_id)
             _discard(self._unlocated, m.insee, incident_id)
-        categories = incident.categories()
-        for cell in grid:
+        self._drop_cells(incident_id, grid, incident.categories(), bucket)
+        return incident
+
+    def _add_cells(
+        self, iid: str, cells: Sequence[GridCell], categories: Iterable[str], bucket: int
+    ) -> None:
+        index = self._cells
+        for cell in cells:
+            by_category = index.setdefault(cell, {})
+            for category in categories:
+                by_category.setdefault(category, {}).setdefault(bucket, set()).add(iid)
+
+    def _drop_cells(
+        self, iid: str, cells: Sequence[GridCell], categories: Iterable[str], bucket: int
+    ) -> None:
+        for cell in cells:
             by_category = self._cells.get(cell)
             if by_category is None:
                 continue
             for category in categories:
-                _discard(by_category, category, incident_id)
+                _discard_in(by_category, category, bucket, iid)
             if not by_category:
                 del self._cells[cell]
-        return incident
 
     # ---- consistency (tests) ----
     def entries(self) -> dict[str, set[tuple[object, ...]]]:
@@ -163,17 +242,52 @@ class IncidentIndex:
             "cells": {
                 (cell, category, iid)
                 for cell, by_category in self._cells.items()
-                for category, ids in by_category.items()
+                for category, by_bucket in by_category.items()
+                for ids in by_bucket.values()
                 for iid in ids
             },
-            "communes": {(k, iid) for k, ids in self._communes.items() for iid in ids},
+            "communes": {
+                (k, iid)
+                for k, by_bucket in self._communes.items()
+                for ids in by_bucket.values()
+                for iid in ids
+            },
             "unlocated": {(k, iid) for k, ids in self._unlocated.items() for iid in ids},
         }
 
+    def bucketing(self) -> dict[str, set[int]]:
+        """incident id -> the time buckets its cell and commune entries are under (for
+        tests: always exactly one, `time_bucket` of its latest `occurred_at`)."""
+        out: dict[str, set[int]] = {}
+        for by_category in self._cells.values():
+            for by_bucket in by_category.values():
+                for bucket, ids in by_bucket.items():
+                    for iid in ids:
+                        out.setdefault(iid, set()).add(bucket)
+        for by_bucket in self._communes.values():
+            for bucket, ids in by_bucket.items():
+                for iid in ids:
+                    out.setdefault(iid, set()).add(bucket)
+        return out
 
-def _discard(index: dict[str, set[str]], key: str, incident_id: str) -> None:
+
+def _first_bucket(since: float) -> int:
+    return time_bucket(since) if since > -math.inf else _ALL_TIME
+
+
+def _discard(index: dict[_K, set[str]], key: _K, incident_id: str) -> None:
     ids = index.get(key)
     if ids is not None:
         ids.discard(incident_id)
         if not ids:
+            del index[key]
+
+
+def _discard_in(
+    index: dict[str, dict[int, set[str]]], key: str, bucket: int, incident_id: str
+) -> None:
+    by_bucket = index.get(key)
+    if by_bucket is not None:
+        _discard(by_bucket, bucket, incident_id)
+        if not by_bucket:
             del index[key]

@@ -19,6 +19,22 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return _M_PER_DEG * math.hypot(x, lat2 - lat1)
 
 
+def distance_floor_m(
+    lat: float, lon: float, lat_min: float, lat_max: float, lon_min: float, lon_max: float
+) -> float:
+    """A lower bound of `distance_m` from (lat, lon) to every point of a box: the smallest
+    gaps in latitude and longitude, the longitude gap at the smallest cosine of the mid
+    latitudes the box allows (the cosine's least value on an interval of latitudes is at
+    one of its ends). Exact arithmetic would make it at most the least distance; rounding
+    may exceed it by a few units in the last place, so callers compare it with a margin."""
+    dlat = lat_min - lat if lat < lat_min else (lat - lat_max if lat > lat_max else 0.0)
+    dlon = lon_min - lon if lon < lon_min else (lon - lon_max if lon > lon_max else 0.0)
+    cos = min(
+        math.cos(math.radians(0.5 * (lat + lat_min))), math.cos(math.radians(0.5 * (lat + lat_max)))
+    )
+    return _M_PER_DEG * math.hypot(dlon * cos, dlat)
+
+
 # Candidate search grid: cells GRID_M metres tall (latitude) and GRID_M metres wide at
 # GRID_REF_LAT (longitude step widened by 1 / cos(GRID_REF_LAT), so cells are square in
 # Essonne; elsewhere they are only less square, and `grid_box` widens its span to stay
@@ -30,6 +46,7 @@ _GRID_LON_DEG = _GRID_LAT_DEG / math.cos(math.radians(GRID_REF_LAT))
 _ROW = 1 << 20  # > twice the largest |col| (180 / _GRID_LON_DEG ~ 26,500)
 GridCell = int
 _OFFSETS: dict[tuple[int, int], tuple[int, ...]] = {}
+_DISC_MARGIN = 1.0 + 1e-9  # `grid_disc`: its extent's relative margin over rounding
 _SPANS: dict[tuple[int, float], tuple[int, int]] = {}
 
 
@@ -57,9 +74,7 @@ def box_offsets(n_lat: int, n_lon: int) -> tuple[int, ...]:
     offsets = _OFFSETS.get((n_lat, n_lon))
     if offsets is None:
         offsets = _OFFSETS[(n_lat, n_lon)] = tuple(
-            dr * _ROW + dc
-            for dr in range(-n_lat, n_lat + 1)
-            for dc in range(-n_lon, n_lon + 1)
+            dr * _ROW + dc for dr in range(-n_lat, n_lat + 1) for dc in range(-n_lon, n_lon + 1)
         )
     return offsets
 
@@ -68,6 +83,24 @@ def grid_box(lat: float, lon: float, radius_m: float) -> list[GridCell]:
     """The grid cells holding every point within `radius_m` of (lat, lon)."""
     centre = grid_cell(lat, lon)
     return [centre + off for off in box_offsets(*grid_span(lat, radius_m))]
+
+
+def grid_disc(lat: float, lon: float, radius_m: float) -> list[GridCell]:
+    """The grid cells holding every point within `radius_m` (`distance_m`) of (lat, lon):
+    those the disc's latitude and longitude extent crosses, from the point itself (at most
+    (2 x radius / `GRID_M` + 1)^2 of them, often fewer: `grid_box` spans the worst case of
+    any point of the cell). A point within the radius is at most radius / `_M_PER_DEG`
+    degrees of latitude away, and of longitude that over the least cosine of the mid
+    latitudes it may have; the margin covers rounding."""
+    dlat = radius_m / _M_PER_DEG * _DISC_MARGIN
+    edge = min(abs(lat) + dlat, 89.0)
+    dlon = radius_m / (_M_PER_DEG * math.cos(math.radians(edge))) * _DISC_MARGIN
+    rows = range(
+        math.floor((lat - dlat) / _GRID_LAT_DEG), math.floor((lat + dlat) / _GRID_LAT_DEG) + 1
+    )
+    c0 = math.floor((lon - dlon) / _GRID_LON_DEG)
+    c1 = math.floor((lon + dlon) / _GRID_LON_DEG) + 1
+    return [row * _ROW + col for row in rows for col in range(c0, c1)]
 
 
 def cell_of(lat: float, lon: float) -> str:
