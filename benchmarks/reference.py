@@ -190,6 +190,8 @@ BLOCKS: dict[str, Block] = {
         Column("recovery_max_s", "slowest recovery", decimals(1, " s")),
         Column("alerts.doubles", "alerts under two ids", thousands, "0"),
         Column("alerts.orphans", "orphaned alerts", thousands, "0"),
+        Column("alerts.reference_alert_ids", "alerts in the backtest", thousands),
+        Column("alerts.reference_alerted_live", "of them alerted live too", thousands),
         Column("run_s", "scenario", decimals(0, " s")),
     ), ("seed",), transpose=True),
     "diagnostic": Block("diagnostic", (PY + "bench_diagnostic -n 520000 --store server",), (

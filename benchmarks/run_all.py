@@ -89,12 +89,22 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 
+# What recording itself writes: a tree whose only changes are these is measured as clean
+# (else every record after the first of a session would say `-dirty`).
+RECORD_PATHS = (":!benchmarks/results", ":!BENCHMARKS.md")
+
+
 def git_rev() -> str | None:
-    """Short commit of the working tree, `-dirty` when it has uncommitted changes."""
-    out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7",
-                          "--exclude=*"], cwd=ROOT, capture_output=True, text=True,
-                         check=False)
-    return out.stdout.strip() or None
+    """Short commit of the working tree, `-dirty` when it has uncommitted changes to tracked
+    files other than the benchmark records."""
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True, check=False).stdout.strip()
+    if not head:
+        return None
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                              ".", *RECORD_PATHS], cwd=ROOT, capture_output=True, text=True,
+                             check=False).stdout.strip()
+    return head + ("-dirty" if changed else "")
 
 
 # every command's whole output, one file per run (git-ignored with var/)

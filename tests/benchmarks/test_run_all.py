@@ -4,6 +4,7 @@ history and rewrites the reference tables (a fake runner stands for the subproce
 from __future__ import annotations
 
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,27 @@ def test_run_keeps_the_whole_output_of_the_command(tmp_path: Path,
     text = log.read_text(encoding="utf-8")
     assert text.startswith("$ python -m platform")
     assert platform.system() in text
+
+
+def test_recording_does_not_make_the_tree_dirty(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "x.jsonl").write_text("{}\n")
+    (tmp_path / "BENCHMARKS.md").write_text("# B\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    rev = run_all.git_rev()
+    assert rev is not None and not rev.endswith("-dirty")
+    # a record appended and the reference rewritten: still the commit measured
+    (tmp_path / "benchmarks" / "results" / "x.jsonl").write_text("{}\n{}\n")
+    (tmp_path / "BENCHMARKS.md").write_text("# B\n\nnew table\n")
+    assert run_all.git_rev() == rev
+    (tmp_path / "code.py").write_text("x = 2\n")  # the code measured is not the commit's
+    assert run_all.git_rev() == f"{rev}-dirty"
