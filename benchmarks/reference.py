@@ -114,6 +114,7 @@ BLOCKS: dict[str, Block] = {
             PY + "bench_latency --rate 100 --seconds 60 --store server",
             PY + "bench_latency --rate 1000 --seconds 60 --store chdb",
             PY + "bench_latency --rate 1000 --seconds 60 --store server",
+            PY + "bench_latency --rate 200 --minutes 30 --store server",
             PY + "bench_latency --rate 100 --seconds 60 --store server --state-days 30"), (
         Column("latency_p50_s", "p50, report sent → incident", decimals(2, " s")),
         Column("latency_p95_s", "p95", decimals(2, " s")),
@@ -121,6 +122,8 @@ BLOCKS: dict[str, Block] = {
         Column("latency_max_s", "max", decimals(2, " s")),
         Column("reports_seen", "reports in an incident"),
         Column("worker_rss_end_mib", "worker RSS at the end", decimals(0, " MiB")),
+        Column("last_over_first_p99", "p99 last 5 min / first 5 min (soak)", decimals(2),
+               "≤ 1.2"),
     ), ("store", "mode")),
     "geo": Block("geo", (PY + "bench_geo --repeat 3",), (
         Column("commune_h3_per_s.cpu", "commune + H3 r9/r8/r7, points / CPU s", thousands,

@@ -32,6 +32,9 @@ BENCHES: dict[str, list[str]] = {
                      "--store", "chdb"],
     "latency-server-1000": ["benchmarks.bench_latency", "--rate", "1000", "--seconds", "60",
                             "--store", "server"],
+    # 30 minutes at 200/s: does latency stay flat as the state grows? (~33 min)
+    "latency-soak": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
+                     "--store", "server"],
     # over a month of correlation state and stored reports (a simulated 30 days replayed first)
     "latency-state": ["benchmarks.bench_latency", "--rate", "100", "--seconds", "60",
                       "--store", "server", "--state-days", "30"],
@@ -54,6 +57,7 @@ BENCHMARK_OF: dict[str, str] = {
     "latency-server": "latency",
     "latency-state": "latency",
     "latency-1000": "latency",
+    "latency-soak": "latency",
     "latency-server-1000": "latency",
     "geo": "geo",
     "correlation": "correlation",
