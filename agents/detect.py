@@ -130,11 +130,8 @@ class ClickHouseCountStore:
         return self._revision
 
 
-# Catch-up: when the clock moved on by more than an hour since the last successful run (a
-# backlog read at once on the data clock, runs failed through an outage), the detector also
-# runs at the end of each hour in between, as it would have run had the data come at its
-# pace: a hotspot that began and ended inside the jump is still alerted (and closed). The
-# scan's counts are hourly, so the end of each hour sees what every run of that hour saw.
+# Catch-up step (module docstring): the scan's counts are hourly, so a run at the end of
+# each skipped hour sees what every run of that hour would have seen.
 CATCH_UP_STEP_S = 3600.0
 # at most a week of hourly runs in one go: a longer jump (a replay of old data, a clock far
 # ahead) catches up on its last week only

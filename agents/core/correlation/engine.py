@@ -88,8 +88,9 @@ class Correlator:
         self._deadlines: list[tuple[float, str]] = []  # (close or evict time, id), lazy
         # category -> ((radius m, compatible categories searched that far), ...)
         self._search: dict[str, SearchPlan] = {}
-        self._reach: dict[str, float] = {}  # category -> longest window it may join within
-        self._commune_reaches: dict[str, float] = {}  # ... and commune window (`_cost`)
+        # category -> (longest time window, longest commune window) of the categories it
+        # may join (`_reaches`)
+        self._reach: dict[str, tuple[float, float]] = {}
         self._evicted: list[str] = []
         chronic = self.config.chronic
         self._places = PlaceMemory(chronic) if chronic is not None else None
@@ -326,15 +327,13 @@ class Correlator:
         best_cost = float("inf")
         commune_level: list[tuple[float, Incident]] = []
         t = record.occurred_at
-        reach = self._time_reach(record.category)
+        reach, commune_reach = self._reaches(record.category)
         category = record.category
         p = self.config.params(category)
         density = self.config.density and record.precision == POINT
         radius = p.max_radius_m
         lookback = max(reach, p.close_after_s)
         incidents = self._index.incidents
-        # a match without a position on one side must be within the pair's commune window
-        commune_reach = self._commune_reach(category)
         # only incidents whose latest report is within `lookback` (>= `reach`) of the report
         # can pass a time window below or count in `around`, and for a commune-only report
         # within its commune reach: the index skips the older ones
@@ -475,7 +474,7 @@ class Correlator:
         not count it, whatever its members' sources: the candidate loop skips it before the
         member by member work. A match without a position on one side (a commune-only
         report, or an incident with no located member): its span further than
-        `commune_reach` (`_commune_reach`) from the report. Between two positions, far: the
+        `commune_reach` (`_reaches`) from the report. Between two positions, far: the
         centre beyond `max_radius_m` times the widening of the pair (the centre gate's cap)
         and, for a same-category incident, beyond the report's own search reach (`_learn`
         observes no nearer pair), and every located member beyond the link distance of the
@@ -542,29 +541,22 @@ class Correlator:
             )
         return plan
 
-    def _time_reach(self, category: str) -> float:
-        """The longest time window of any category a report of `category` may join."""
+    def _reaches(self, category: str) -> tuple[float, float]:
+        """The longest time window (`ClassParams.window_s`) and the longest commune window
+        (`commune_window_s`) of any category a report of `category` may join: a match
+        without a position on one side (`_cost`'s commune-level rules) is further from the
+        incident's span than the second, in no case."""
         reach = self._reach.get(category)
         if reach is None:
-            reach = self._reach[category] = max(
-                self.config.pair_params(category, other, chronic).window_s
+            params = [
+                self.config.pair_params(category, other, chronic)
                 for _, others in self._search_plan(category)
                 for other in others
                 for chronic in (False, True)
-            )
-        return reach
-
-    def _commune_reach(self, category: str) -> float:
-        """The longest commune window (`ClassParams.commune_window_s`) of any category a
-        report of `category` may join: a match without a position on one side is further
-        from the incident's span than that, in no case."""
-        reach = self._commune_reaches.get(category)
-        if reach is None:
-            reach = self._commune_reaches[category] = max(
-                self.config.pair_params(category, other, chronic).commune_window_s
-                for _, others in self._search_plan(category)
-                for other in others
-                for chronic in (False, True)
+            ]
+            reach = self._reach[category] = (
+                max(p.window_s for p in params),
+                max(p.commune_window_s for p in params),
             )
         return reach
 
