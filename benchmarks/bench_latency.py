@@ -291,6 +291,16 @@ def stage_figures(samples: Samples) -> dict[str, float | None]:
     # the latencies, which then measure the queue for the CPU
     cpu = [v for _, v in _series(samples, "process_cpu_seconds_total", {})]
     out["worker_cpu_s"] = round(cpu[0], 1) if cpu else None
+    # the process stops while Python's garbage collector runs: full collections (generation
+    # 2) walk the whole heap, so their pauses grow with the state held
+    for gen in ("0", "1", "2"):
+        name = "vigie_gc_pause_seconds"
+        count = sum(v for _, v in _series(samples, name + "_count", {"generation": gen}))
+        total = sum(v for _, v in _series(samples, name + "_sum", {"generation": gen}))
+        out[f"gc{gen}_collections"] = count
+        out[f"gc{gen}_pause_s"] = round(total, 2)
+    v = histogram_quantile(samples, "vigie_gc_pause_seconds", 0.99, generation="2")
+    out["gc2_pause_p99_s"] = None if v is None else round(v, 3)
     return out
 
 

@@ -320,6 +320,7 @@ def run_worker(args: argparse.Namespace) -> int:
     # Faust configures logging as it starts: given ours, every line is JSON from the first
     # one, on the process's real stderr (Faust then redirects sys.stderr into logging)
     worker = faust_worker(built.app, settings)
+    metrics.watch_gc_pauses()
     code: Any = 0
     try:
         worker.execute_from_commandline()

@@ -356,6 +356,21 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+# --- Python's cyclic garbage collector -----------------------------------------------------
+# A collection stops the whole process (the event loop and every thread): a full one walks
+# every tracked object, so its pause grows with the state held in memory. Seen from outside
+# it is latency with no CPU reason in any stage.
+GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+GC_PAUSE = Histogram(
+    "vigie_gc_pause_seconds",
+    "Duration of one collection of Python's cyclic garbage collector, by generation "
+    "(0, 1, 2 = full): the process is stopped meanwhile",
+    ["generation"],
+    buckets=GC_BUCKETS,
+    registry=REGISTRY,
+)
+
+
 # --- helpers (one call per event) --------------------------------------------------------
 def observe_accepted(source_kind: str, category: str, stored_latency_seconds: float) -> None:
     """One accepted and stored report."""
@@ -549,3 +564,21 @@ READY.set(0)
 
 if __name__ == "__main__":  # pragma: no cover
     print(markdown_table())
+
+
+def watch_gc_pauses() -> Callable[[], None]:
+    """Time every garbage collection into `vigie_gc_pause_seconds` (a `gc.callbacks` hook,
+    two clock reads a collection). Returns the function that removes the hook."""
+    import gc
+
+    pauses = tuple(GC_PAUSE.labels(generation=str(g)) for g in range(3))
+    started = [0.0]
+
+    def hook(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(hook)
+    return lambda: gc.callbacks.remove(hook)
