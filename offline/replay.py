@@ -56,6 +56,7 @@ from agents.core.pseudonym import Pseudonymiser
 from agents.core.refdata import load_refdata
 from agents.core.validation import Rejection
 from schemas.report import parse_rfc3339
+from streams import gc_policy
 from streams.settings import correlation_config, get_settings, time_bounds
 
 Message = dict[str, object]
@@ -217,7 +218,7 @@ def _few_gc_collections() -> Iterator[None]:
     out of collection, and the generation thresholds are raised; both are restored at exit."""
     saved = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(*gc_policy.THRESHOLDS)  # the worker's (`streams.gc_policy`)
     try:
         yield
     finally:

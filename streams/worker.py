@@ -35,6 +35,7 @@ from agents.ports.process import EXIT_WRITE_FAILED, crash
 from agents.ports.retry import RetriesExhausted, RetryPolicy, retry_async
 from agents.ports.store import Store, StoreError
 from agents.sink import unavailable
+from streams import gc_policy
 from streams.app import create_app
 from streams.detector_store import DetectorStore, open_detector_store
 from streams.lag import LaggedConsumer, LagMonitor
@@ -321,6 +322,7 @@ def run_worker(args: argparse.Namespace) -> int:
     # one, on the process's real stderr (Faust then redirects sys.stderr into logging)
     worker = faust_worker(built.app, settings)
     metrics.watch_gc_pauses()
+    gc_policy.apply()  # built: the reference data and geometry are frozen out of collections
     code: Any = 0
     try:
         worker.execute_from_commandline()

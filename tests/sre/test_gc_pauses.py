@@ -9,9 +9,12 @@ from agents.ports import metrics
 
 
 def _count(generation: int) -> float:
-    return metrics.REGISTRY.get_sample_value(
-        "vigie_gc_pause_seconds_count", {"generation": str(generation)}
-    ) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value(
+            "vigie_gc_pause_seconds_count", {"generation": str(generation)}
+        )
+        or 0.0
+    )
 
 
 def test_each_collection_is_timed_under_its_generation() -> None:
@@ -26,9 +29,7 @@ def test_each_collection_is_timed_under_its_generation() -> None:
         remove()
     # automatic young collections may also happen meanwhile: at least the forced ones count
     assert after[0] - before[0] >= 1 and after[2] - before[2] >= 2
-    total = metrics.REGISTRY.get_sample_value(
-        "vigie_gc_pause_seconds_sum", {"generation": "2"}
-    )
+    total = metrics.REGISTRY.get_sample_value("vigie_gc_pause_seconds_sum", {"generation": "2"})
     assert total is not None and total > 0.0
     gc.collect(2)  # the hook is off: nothing more is counted
     assert _count(2) == after[2]
