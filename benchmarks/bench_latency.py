@@ -65,13 +65,14 @@ DRAIN_MAX_S = 120.0
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One report to send: its topic, key, payload and its reporting delay (reported_at -
-    occurred_at) to keep when it is stamped."""
+    """One report to send: its topic, key, payload, its reporting delay (reported_at -
+    occurred_at) to keep when it is stamped, and its simulated reported_at (epoch s)."""
 
     topic: str
     key: bytes
     payload: dict[str, Any]
     delay_s: float
+    reported_s: float
 
 
 def _instant(text: str) -> datetime:
@@ -102,7 +103,8 @@ def _valid(n: int, seed: int, want: int) -> list[Outgoing]:
         reported = (_instant(payload["reported_at"]) if payload.get("reported_at")
                     else datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
         out.append(Outgoing(m.topic, m.key, payload,
-                            max(0.0, (reported - occurred).total_seconds())))
+                            max(0.0, (reported - occurred).total_seconds()),
+                            reported.timestamp()))
         if len(out) == n:
             break
     return out
@@ -119,23 +121,30 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
 
-def send_steadily(bootstrap: str, reports: list[Outgoing], rate: float, run: Run) -> None:
-    """Send report i at start + i / rate, stamped with the moment it is sent."""
+def send_steadily(bootstrap: str, reports: list[Outgoing], rate: float, run: Run,
+                  event_time: str = "wall") -> None:
+    """Send report i at start + i / rate. `event_time` "wall": stamped with the moment it is
+    sent. "stream": it keeps its simulated times, all shifted by one offset so that the
+    last report is stamped at the end of the run (its Kafka timestamp too, the reference of
+    the age checks): the simulated months pass in minutes, at the département's density."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
         start = time.time()
+        shift = (start + len(reports) / rate - max((r.reported_s for r in reports), default=0.0))
         for i, r in enumerate(reports):
             wait = start + i / rate - time.time()
             if wait > 0:
                 time.sleep(wait)
             now = time.time()
-            stamped = datetime.fromtimestamp(now, UTC)
+            stamp = now if event_time == "wall" else min(now, r.reported_s + shift)
+            stamped = datetime.fromtimestamp(stamp, UTC)
             payload = {**r.payload, "reported_at": stamped.isoformat(timespec="milliseconds"),
                        "occurred_at": (stamped - timedelta(seconds=r.delay_s))
                        .isoformat(timespec="seconds")}
-            producer.send(r.topic, json.dumps(payload).encode(), key=r.key)
+            producer.send(r.topic, json.dumps(payload).encode(), key=r.key,
+                          timestamp_ms=int(stamp * 1000))
             with run.lock:
                 run.sent[payload["report_id"]] = now
         producer.flush(60)
@@ -408,6 +417,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="first replay a simulated stream of this many days (0: none)")
     parser.add_argument("--state-per-day", type=float, default=1500.0,
                         help="valid reports a day of the replay (the simulator's default)")
+    parser.add_argument("--event-time", choices=("wall", "stream"), default="wall",
+                        help="wall: reports stamped when sent (every report of the run is "
+                             "recent: the département's months at once); stream: they keep "
+                             "the simulated stream's times, shifted to end with the run "
+                             "(months pass in minutes at the département's density)")
     add_run_arguments(parser, store="chdb")
     args = parser.parse_args(argv)
     seconds = args.minutes * 60 if args.minutes is not None else args.seconds
@@ -451,7 +465,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             sampler.start()
             before = parse_metrics(scrape(port))  # the live phase's figures only
             began = time.time()
-            send_steadily(bootstrap, reports, args.rate, run)
+            send_steadily(bootstrap, reports, args.rate, run, args.event_time)
             sent_for = time.time() - began
             quiet_since, last_seen = time.monotonic(), -1
             drain_end = time.monotonic() + DRAIN_MAX_S
@@ -510,7 +524,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "bench": "latency",
         "store": args.store,
         "mode": ("state" if args.state_days > 0 else
-                 "soak" if args.minutes is not None else "steady"),
+                 "soak" if args.minutes is not None else "steady")
+                + ("" if args.event_time == "wall" else ", stream time"),
+        "event_time": args.event_time,
         "rate_per_s": args.rate,
         "duration_s": seconds,
         "sent_rate_per_s": round(len(run.sent) / sent_for, 1),

@@ -115,6 +115,7 @@ BLOCKS: dict[str, Block] = {
             PY + "bench_latency --rate 1000 --seconds 60 --store chdb",
             PY + "bench_latency --rate 1000 --seconds 60 --store server",
             PY + "bench_latency --rate 200 --minutes 30 --store server",
+            PY + "bench_latency --rate 200 --minutes 30 --store server --event-time stream",
             PY + "bench_latency --rate 100 --seconds 60 --store server --state-days 30"), (
         Column("latency_p50_s", "p50, report sent → incident", decimals(2, " s")),
         Column("latency_p95_s", "p95", decimals(2, " s")),

@@ -35,6 +35,10 @@ BENCHES: dict[str, list[str]] = {
     # 30 minutes at 200/s: does latency stay flat as the state grows? (~33 min)
     "latency-soak": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
                      "--store", "server"],
+    # the same at the département's density: each report keeps its simulated time (eight
+    # months pass in the 30 minutes, so state is evicted as in a long live run)
+    "latency-soak-stream": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
+                            "--store", "server", "--event-time", "stream"],
     # over a month of correlation state and stored reports (a simulated 30 days replayed first)
     "latency-state": ["benchmarks.bench_latency", "--rate", "100", "--seconds", "60",
                       "--store", "server", "--state-days", "30"],
@@ -58,6 +62,7 @@ BENCHMARK_OF: dict[str, str] = {
     "latency-state": "latency",
     "latency-1000": "latency",
     "latency-soak": "latency",
+    "latency-soak-stream": "latency",
     "latency-server-1000": "latency",
     "geo": "geo",
     "correlation": "correlation",
