@@ -219,6 +219,13 @@ class Settings(BaseSettings):
         "`a:b` comma-separated, replacing the built-in table (empty: built-in, "
         "`agents/core/correlation/config.py`)",
     )
+    correlation_max_reports: int = Field(
+        500,
+        ge=2,
+        description="An incident holding this many reports takes no more (the next report of "
+        "the event founds a new incident): bounds one incident's work and its Kafka records "
+        "(keep them under VIGIE_KAFKA_MAX_MESSAGE_BYTES: about 1.2 KB a report at worst)",
+    )
     correlation_chronic_places: bool = Field(
         True,
         description="Learn chronic dealing/hall places, where each night is its own incident "
@@ -293,6 +300,7 @@ def correlation_config(settings: Settings) -> CorrelationConfig:
         allowed_lateness_s=settings.allowed_lateness_hours * 3600.0,
         compatible_pairs=pairs,
         chronic=base.chronic if settings.correlation_chronic_places else None,
+        max_reports=settings.correlation_max_reports,
     )
 
 

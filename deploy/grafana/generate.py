@@ -203,6 +203,31 @@ def sre_dashboard() -> Board:
         w=6,
         h=5,
     )
+    b.panel(
+        "Share of time stopped by the garbage collector, by generation (2 = full)",
+        [
+            (
+                f"sum by (instance, generation) (rate(vigie_gc_pause_seconds_sum[{RI}]))",
+                "{{instance}} gen {{generation}}",
+            )
+        ],
+        unit="percentunit",
+        w=12,
+        h=5,
+    )
+    b.panel(
+        "Full garbage collections: pause p99",
+        [
+            (
+                "histogram_quantile(0.99, sum by (le) "
+                f'(rate(vigie_gc_pause_seconds_bucket{{generation="2"}}[{RI}])))',
+                "p99",
+            )
+        ],
+        unit="s",
+        w=12,
+        h=5,
+    )
 
     b.row("Throughput")
     b.panel(

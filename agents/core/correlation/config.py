@@ -229,6 +229,13 @@ class CorrelationConfig:
       rate of such incidents; False: the cheapest admissible candidate.
     match_posterior: the least posterior (the best candidate against a new incident) the
       best candidate needs there to be joined.
+    max_reports: an incident holding this many reports takes no more: the next report of
+      the same event founds a new incident. It bounds the work and memory one incident
+      costs (each report re-derives the incident from its members) and the size of its
+      records: with the longest ids the contract allows, a full incident's changelog state
+      and published version stay under Kafka's default 1 MB message limit
+      (tests/correlation/test_incident_cap.py), where a flood of reports at one place would
+      otherwise grow one record past it and stop the pipeline.
     """
 
     classes: dict[CategoryClass, ClassParams] = field(default_factory=default_classes)
@@ -243,6 +250,7 @@ class CorrelationConfig:
     learn: bool = True
     density: bool = True
     match_posterior: float = 0.5
+    max_reports: int = 500
     _compat: frozenset[tuple[str, str]] = field(init=False, repr=False)
     _pair_cache: dict[tuple[str, str, bool], ClassParams] = field(init=False, repr=False)
 

@@ -364,8 +364,9 @@ class Correlator:
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
         spatial: list[tuple[float, Incident, float, float]] = []
         skip = self._skip_test(record, chronic, commune_reach)
+        full = self.config.max_reports
         for state in near:
-            if skip(state):
+            if len(state.members) >= full or skip(state):
                 continue
             self._match_z2 = -1.0
             cost = self._cost(state, record, chronic)
