@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -107,6 +108,9 @@ def decode_bundle(event: Any) -> list[Any]:
 # `IncidentStates.persist`): `delete.retention.ms` (7 days, default 1) keeps them readable that
 # long after compaction, the longest a worker's persistent store can be away and still catch
 # up by reading the tail (an older store must be deleted: it would keep evicted incidents).
+# how often the correlate agent reads RocksDB's memory figures (a property read per database)
+MEMORY_GAUGE_EVERY_S = 10.0
+
 CHANGELOG_TOPIC_CONFIGS = {
     "segment.ms": "3600000",
     "min.cleanable.dirty.ratio": "0.1",
@@ -176,6 +180,7 @@ class IncidentStates:
         self.write = write
         # partition -> incident ids (a dict: ordered like the table); None: to build
         self._keys: dict[int, dict[str, None]] | None = None
+        self._memory_read_at = -math.inf  # when RocksDB's memory figures were last read
 
     def reindex(self) -> None:
         """The table changed outside `persist` (recovery): rebuild the index when next read."""
@@ -255,6 +260,11 @@ class IncidentStates:
                 self.data[key] = change.estimates
                 deliveries.append(await self.write(partition, key, change.estimates))
         metrics.set_state_size("incident_state", len(self.data))
+        if isinstance(self.data, RoutedRocksData) and (
+            time.monotonic() - self._memory_read_at >= MEMORY_GAUGE_EVERY_S
+        ):
+            self._memory_read_at = time.monotonic()
+            metrics.set_table_store_memory(self.data.memory_bytes())
         await asyncio.gather(*deliveries)
 
 

@@ -25,6 +25,13 @@ from typing import Any
 
 from faust.stores.rocksdb import Store as RocksStore
 
+# part of RocksDB's memory -> the database property that measures it
+ROCKSDB_MEMORY = {
+    "memtables": "rocksdb.cur-size-all-mem-tables",
+    "block_cache": "rocksdb.block-cache-usage",
+    "table_readers": "rocksdb.estimate-table-readers-mem",
+}
+
 
 def partition_of(key: str, value: Any) -> int:
     """The table partition a record belongs to (see the module docstring)."""
@@ -125,6 +132,17 @@ class RoutedRocksData(MutableMapping[str, Any]):
                     ids[key] = None
                     self._where[key] = partition
         return keys
+
+    def memory_bytes(self) -> dict[str, int]:
+        """What RocksDB holds in memory over this worker's partition databases, by part:
+        `memtables` (writes not yet flushed), `block_cache` (blocks read back), and
+        `table_readers` (index and filter blocks of the files)."""
+        out = dict.fromkeys(ROCKSDB_MEMORY, 0)
+        for db in list(self.store._dbs.values()):
+            for part, prop in ROCKSDB_MEMORY.items():
+                value = db.property_int_value(prop)
+                out[part] += int(value or 0)
+        return out
 
     def items(self) -> ItemsView[str, Any]:
         items: ItemsView[str, Any] = self.store.items()  # one pass, no lookup per key

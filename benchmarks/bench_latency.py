@@ -315,6 +315,13 @@ def stage_figures(samples: Samples) -> dict[str, float | None]:
     return out
 
 
+def store_memory(samples: Samples) -> dict[str, float | None]:
+    """RocksDB's memory for the incident-state table at the time of `samples` (MiB, by
+    part), to tell it from the Python heap in the worker's RSS."""
+    return {f"rocksdb_{lb['part']}_mib": round(v / 2**20, 1)
+            for lb, v in _series(samples, "vigie_table_store_memory_bytes", {})}
+
+
 def quantile(values: list[float], q: float) -> float:
     """Nearest rank: the smallest value with at least q of them at or below it."""
     ordered = sorted(values)
@@ -482,7 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     raise RuntimeError(f"worker exited {proc.returncode}; see {log.name}")
                 time.sleep(0.5)
             rss_end = rss_mib(proc.pid)
-            stages = stage_figures(since(parse_metrics(scrape(port)), before))
+            end_samples = parse_metrics(scrape(port))
+            stages = stage_figures(since(end_samples, before))
+            stages.update(store_memory(end_samples))
             run.stop.set()
             watcher.join(10)
         finally:

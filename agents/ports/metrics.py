@@ -268,6 +268,13 @@ CONSUMER_LAG = Gauge(
     ["consumer", "topic", "partition"],
     registry=REGISTRY,
 )
+TABLE_STORE_MEMORY = Gauge(
+    "vigie_table_store_memory_bytes",
+    "Memory RocksDB holds for the incident-state table over this worker's partitions, by "
+    "part (memtables, block_cache, table_readers); absent with VIGIE_TABLE_STORE=memory",
+    ["part"],
+    registry=REGISTRY,
+)
 STATE_ENTRIES = Gauge(
     "vigie_state_entries",
     "Entries in a worker state table (dedup, open_incidents, chronic_places), partitions "
@@ -444,6 +451,11 @@ def set_consumer_lags(lags: Iterable[tuple[str, int, int]], consumer: str = "ing
 
 def set_state_size(table: str, entries: int) -> None:
     STATE_ENTRIES.labels(table=table).set(entries)
+
+
+def set_table_store_memory(parts: Mapping[str, int]) -> None:
+    for part, size in parts.items():
+        TABLE_STORE_MEMORY.labels(part=part).set(size)
 
 
 def set_dispersion_scales(scales: Mapping[tuple[str, bool], float]) -> None:

@@ -212,7 +212,14 @@ def sre_dashboard() -> Board:
             )
         ],
         unit="percentunit",
-        w=12,
+        w=8,
+        h=5,
+    )
+    b.panel(
+        "Incident-state store memory (RocksDB), by part",
+        [("sum by (instance, part) (vigie_table_store_memory_bytes)", "{{instance}} {{part}}")],
+        unit="bytes",
+        w=8,
         h=5,
     )
     b.panel(
@@ -225,7 +232,7 @@ def sre_dashboard() -> Board:
             )
         ],
         unit="s",
-        w=12,
+        w=8,
         h=5,
     )
 

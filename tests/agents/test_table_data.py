@@ -145,3 +145,17 @@ def test_a_missing_key_is_a_key_error_and_the_count_follows_overwrites(datadir: 
     assert data.pop("INC-x")["version"] == 2
     assert len(data) == 0
     close(store)
+
+
+def test_rocksdb_memory_is_read_per_part_and_grows_with_unflushed_writes(datadir: Path) -> None:
+    table, store = open_table(datadir)
+    data = table_data(table)
+    assert isinstance(data, RoutedRocksData)
+    data["INC-0"] = {"_partition": 0, "version": 0}
+    before = data.memory_bytes()
+    assert set(before) == {"memtables", "block_cache", "table_readers"}
+    for i in range(2_000):
+        data[f"INC-{i}"] = {"_partition": i % 3, "members": ["x" * 200]}
+    after = data.memory_bytes()
+    assert after["memtables"] >= before["memtables"] + 2_000 * 200
+    close(store)
