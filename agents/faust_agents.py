@@ -98,6 +98,9 @@ def decode_bundle(event: Any) -> list[Any]:
         return []
 
 
+# how often the correlate agent reads RocksDB's memory figures (a property read per database)
+MEMORY_GAUGE_EVERY_S = 10.0
+
 # Configs of the incident-state changelog when Faust creates it (compacted: Faust's default).
 # Every batch rewrites each partition's watermark, places and estimates and every touched
 # incident, so without these the log holds every version ever written and a replay grows with
@@ -108,9 +111,6 @@ def decode_bundle(event: Any) -> list[Any]:
 # `IncidentStates.persist`): `delete.retention.ms` (7 days, default 1) keeps them readable that
 # long after compaction, the longest a worker's persistent store can be away and still catch
 # up by reading the tail (an older store must be deleted: it would keep evicted incidents).
-# how often the correlate agent reads RocksDB's memory figures (a property read per database)
-MEMORY_GAUGE_EVERY_S = 10.0
-
 CHANGELOG_TOPIC_CONFIGS = {
     "segment.ms": "3600000",
     "min.cleanable.dirty.ratio": "0.1",
