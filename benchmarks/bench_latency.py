@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_pipeline import (
+    GENERATE_PER_DAY,
     _workdir,
     add_run_arguments,
     free_port,
@@ -79,21 +80,22 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def outgoing(n: int, seed: int) -> list[Outgoing]:
-    """N valid simulated reports, without re-deliveries (every report_id is new)."""
+def outgoing(n: int, seed: int, per_day: float = GENERATE_PER_DAY) -> list[Outgoing]:
+    """N valid simulated reports, without re-deliveries (every report_id is new), from a
+    stream of about `per_day` messages a day."""
     out: list[Outgoing] = []
     want = int(n * 1.15) + 200
     for _ in range(4):  # the simulator's share of invalid messages varies: ask for more
-        out = _valid(n, seed, want)
+        out = _valid(n, seed, want, per_day)
         if len(out) == n:
             return out
         want = int(want * 1.5)
     raise RuntimeError(f"the simulator gave {len(out)} valid reports, {n} wanted")
 
 
-def _valid(n: int, seed: int, want: int) -> list[Outgoing]:
+def _valid(n: int, seed: int, want: int, per_day: float) -> list[Outgoing]:
     """Up to N valid reports of `want` simulated messages."""
-    messages, _ = generate(want, seed)
+    messages, _ = generate(want, seed, per_day)
     out: list[Outgoing] = []
     for m in messages:
         if m.truth["expected_reject_reason"] or m.truth["is_redelivery"]:
@@ -127,8 +129,9 @@ def send_steadily(bootstrap: str, reports: list[Outgoing], rate: float, run: Run
     sent. "stream": it keeps its simulated times, all shifted by one offset so that the
     last report is stamped at the end of the run (its Kafka timestamp too, the reference of
     the age checks): the simulated days pass in minutes at the simulated stream's density
-    (`bench_pipeline.generate`: about 30,000 reports a day, 20 times the département's),
-    and correlation state is evicted on event time as in a long live run."""
+    (`--stream-per-day`; by default `bench_pipeline.generate`'s, about 30,000 reports a day,
+    20 times the département's), and correlation state is evicted on event time as in a
+    long live run."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
@@ -429,14 +432,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--event-time", choices=("wall", "stream"), default="wall",
                         help="wall: reports stamped when sent (every report of the run is "
                              "within the correlation's reach of every other); stream: they "
-                             "keep the simulated stream's times (about 30,000 a day), shifted "
+                             "keep the simulated stream's times (--stream-per-day), shifted "
                              "to end with the run (days pass in minutes, state is evicted)")
+    parser.add_argument("--stream-per-day", type=float, default=float(GENERATE_PER_DAY),
+                        help="messages a day of simulated time in the sent stream (default "
+                             "30,000, 20 times the département's; 1500: its own density, "
+                             "so a 30-minute soak at 200/s passes about 8 months)")
     add_run_arguments(parser, store="chdb")
     args = parser.parse_args(argv)
     seconds = args.minutes * 60 if args.minutes is not None else args.seconds
     slice_s = SOAK_SLICE_S if args.minutes is not None else SLICE_S
     n = int(args.rate * seconds)
-    reports = outgoing(n, args.seed)
+    reports = outgoing(n, args.seed, args.stream_per_day)
     replay = (replay_messages(args.state_days, args.state_per_day, args.seed + 1000)
               if args.state_days > 0 else [])
     run = Run()
@@ -538,6 +545,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  "soak" if args.minutes is not None else "steady")
                 + ("" if args.event_time == "wall" else ", stream time"),
         "event_time": args.event_time,
+        **({"stream_per_day": args.stream_per_day} if args.event_time == "stream" else {}),
         "rate_per_s": args.rate,
         "duration_s": seconds,
         "sent_rate_per_s": round(len(run.sent) / sent_for, 1),

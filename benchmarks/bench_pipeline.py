@@ -70,11 +70,15 @@ def stop_clickhouse(directory: Path) -> None:
                    check=False, capture_output=True, timeout=60)
 
 
-def generate(n: int, seed: int) -> tuple[list[Any], int]:
-    """N messages (realistic mix incl. malformed and re-deliveries); expected stored rows."""
+GENERATE_PER_DAY = 30_000  # messages a day of `generate`'s stream (20 times the département's)
+
+
+def generate(n: int, seed: int, per_day: float = GENERATE_PER_DAY) -> tuple[list[Any], int]:
+    """N messages (realistic mix incl. malformed and re-deliveries) at about `per_day` a
+    day of simulated time; expected stored rows."""
     from offline.simulator import SimulationConfig, simulate
 
-    days = max(1, n // 30_000 + 1)
+    days = max(1, int(n // per_day) + 1)
     msgs = []
     for m in simulate(SimulationConfig(days=days, seed=seed, reports_per_day=n / days * 1.05)):
         msgs.append(m)
@@ -90,7 +94,10 @@ async def produce(bootstrap: str, messages: list[Any], partitions: int) -> None:
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    await admin.create_topics([NewTopic(t, partitions, 1) for t in TOPICS])
+    # simulated reports are stamped in the past (a replay, a stream-time soak): no time
+    # retention, which would delete a rolled segment of them before the worker reads it
+    await admin.create_topics([NewTopic(t, partitions, 1, topic_configs={"retention.ms": "-1"})
+                               for t in TOPICS])
     await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024)

@@ -41,6 +41,7 @@ Value: TypeAlias = Scalar | list[Scalar]
 PARAM_KEYS = frozenset({
     "seed", "scenario", "mode", "store", "messages", "days", "points", "batch", "lines",
     "extra_incidents_per_h", "outbreak", "category", "radius_m", "warmup_days",
+    "table_store", "case",
 })
 # Keys that are not measurements: the benchmark's name, a description, a constant target and
 # the pass/fail flags derived from it and the values, the per-command wall time (kept once

@@ -68,6 +68,11 @@ def decimals(digits: int, suffix: str = "") -> Callable[[Value], str]:
 hours = decimals(2, " h")
 
 
+def mebibytes(v: Value) -> str:
+    x = _num(v)
+    return NO_VALUE if x is None else f"{x / 2**20:.1f} MiB"
+
+
 def yes_no(v: Value) -> str:
     return NO_VALUE if not isinstance(v, bool) else ("yes" if v else "no")
 
@@ -90,6 +95,10 @@ class Block:
     row_params: tuple[str, ...] = ()  # params naming each row (seed, scenario...)
     kind: str = "table"  # or "anatomy" (a per-category summary of the outbreak lines)
     transpose: bool = False  # one column per row of params (many seeds, few metrics)
+    # a row label per command, for commands whose records carry the same params (the
+    # latency runs at 100/s and 1,000/s both say store and mode only): else a later
+    # command's row would replace an earlier one's
+    command_labels: tuple[str, ...] = ()
 
 
 PY = "python -m benchmarks."
@@ -116,7 +125,9 @@ BLOCKS: dict[str, Block] = {
             PY + "bench_latency --rate 1000 --seconds 60 --store server",
             PY + "bench_latency --rate 200 --minutes 30 --store server",
             PY + "bench_latency --rate 200 --minutes 30 --store server --event-time stream",
-            PY + "bench_latency --rate 100 --seconds 60 --store server --state-days 30"), (
+            PY + "bench_latency --rate 100 --seconds 60 --store server --state-days 30",
+            PY + "bench_latency --rate 200 --minutes 30 --store server --event-time stream "
+                 "--stream-per-day 1500"), (
         Column("latency_p50_s", "p50, report sent → incident", decimals(2, " s")),
         Column("latency_p95_s", "p95", decimals(2, " s")),
         Column("latency_p99_s", "p99", decimals(2, " s")),
@@ -125,7 +136,11 @@ BLOCKS: dict[str, Block] = {
         Column("worker_rss_end_mib", "worker RSS at the end", decimals(0, " MiB")),
         Column("last_over_first_p99", "p99 last 5 min / first 5 min (soak)", decimals(2),
                "≤ 1.2"),
-    ), ("store", "mode")),
+    ), ("store", "mode"), command_labels=(
+        "chdb, 100/s", "server, 100/s", "chdb, 1,000/s", "server, 1,000/s",
+        "server, 200/s, 30-min soak", "server, 200/s, 30-min soak, stream time",
+        "server, 100/s, after 30 days of state",
+        "server, 200/s, 30-min soak, stream time, département density")),
     "geo": Block("geo", (PY + "bench_geo --repeat 3",), (
         Column("commune_h3_per_s.cpu", "commune + H3 r9/r8/r7, points / CPU s", thousands,
                "≥ 200,000"),
@@ -200,6 +215,14 @@ BLOCKS: dict[str, Block] = {
         Column("alerts.reference_alerted_live", "of them alerted live too", thousands),
         Column("run_s", "scenario", decimals(0, " s")),
     ), ("seed",), transpose=True),
+    "restart": Block("restart", (PY + "bench_restart --store server",), (
+        Column("reports", "reports in the history"),
+        Column("ready_s", "start → ready", decimals(1, " s")),
+        Column("recovery_s", "table recovery", decimals(1, " s")),
+        Column("replayed", "changelog records read"),
+        Column("changelog", "changelog records written"),
+        Column("store_bytes", "data directory", mebibytes),
+    ), ("days", "table_store", "case")),
     "diagnostic": Block("diagnostic", (PY + "bench_diagnostic -n 520000 --store server",), (
         Column("diagnostic_median_s", "diagnostic, median", decimals(2, " s"), "≤ 1 s"),
         Column("diagnostic_max_s", "diagnostic, max", decimals(2, " s"), "≤ 1 s"),
@@ -261,7 +284,8 @@ def provenance(run: Sequence[Measurement], commands: Sequence[str]) -> str:
 # How a row's params read ("seed 1", "3 extra incidents/h"); others read "name value".
 PARAM_LABELS: dict[str, str] = {
     "seed": "seed {}", "scenario": "{}", "store": "{}", "mode": "{}", "lines": "{:,} lines",
-    "points": "{:,} points", "extra_incidents_per_h": "+{:g}/h",
+    "points": "{:,} points", "extra_incidents_per_h": "+{:g}/h", "days": "{:g} days",
+    "table_store": "{}", "case": "{}",
 }
 
 
@@ -271,12 +295,18 @@ def _param_label(params: Mapping[str, object], keys: Sequence[str]) -> str:
     return ", ".join(parts) or NO_VALUE
 
 
+def _row_label(m: Measurement, block: Block) -> str:
+    if block.command_labels and m.command in block.commands:
+        return block.command_labels[block.commands.index(m.command)]
+    return _param_label(m.params, block.row_params)
+
+
 def table(run: Sequence[Measurement], block: Block) -> list[str]:
     rows: dict[str, dict[str, Value]] = {}
     for m in run:
         if m.metric == "bench_wall_s":
             continue
-        rows.setdefault(_param_label(m.params, block.row_params), {})[m.metric] = m.value
+        rows.setdefault(_row_label(m, block), {})[m.metric] = m.value
     # columns the run measured (an older run or another command may print fewer metrics)
     cols = [c for c in block.columns if any(c.metric in v for v in rows.values())]
     rows = {k: v for k, v in rows.items() if any(c.metric in v for c in cols)}

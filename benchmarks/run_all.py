@@ -39,6 +39,11 @@ BENCHES: dict[str, list[str]] = {
     # in the 30 minutes, so correlation state is evicted as in a long live run)
     "latency-soak-stream": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
                             "--store", "server", "--event-time", "stream"],
+    # the same at the département's own density (about 1,500 messages a day): 8 months of
+    # stream in the 30 minutes, correlation and detector windows at their steady size
+    "latency-soak-departement": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
+                                 "--store", "server", "--event-time", "stream",
+                                 "--stream-per-day", "1500"],
     # over a month of correlation state and stored reports (a simulated 30 days replayed first)
     "latency-state": ["benchmarks.bench_latency", "--rate", "100", "--seconds", "60",
                       "--store", "server", "--state-days", "30"],
@@ -50,6 +55,9 @@ BENCHES: dict[str, list[str]] = {
     "detection-sweep": ["benchmarks.bench_detection", "--sweep"],
     "diagnostic": ["benchmarks.bench_diagnostic", "-n", "520000", "--store", "server"],
     "robustness": ["benchmarks.bench_robustness"],
+    # worker restart time against 2, 7 and 28 days of history, table state in memory and in
+    # RocksDB (SIGTERM, SIGKILL, store deleted), ~15 min
+    "restart": ["benchmarks.bench_restart", "--store", "server"],
     # faults on a real broker, ClickHouse server and worker (docs/chaos.md), ~8 min
     "chaos": ["benchmarks.chaos"],
 }
@@ -63,6 +71,7 @@ BENCHMARK_OF: dict[str, str] = {
     "latency-1000": "latency",
     "latency-soak": "latency",
     "latency-soak-stream": "latency",
+    "latency-soak-departement": "latency",
     "latency-server-1000": "latency",
     "geo": "geo",
     "correlation": "correlation",
@@ -71,6 +80,7 @@ BENCHMARK_OF: dict[str, str] = {
     "detection-anatomy": "detection_anatomy",
     "detection-sweep": "detection_sweep",
     "robustness": "robustness",
+    "restart": "restart",
     "diagnostic": "diagnostic",
     "chaos": "chaos",
 }

@@ -76,6 +76,40 @@ def test_commands_of_one_block_share_a_table() -> None:
     assert "| server | 6,098 | 6.4 % |" in out and "| chdb | 4,869 | 6.4 % |" in out
 
 
+def test_commands_with_the_same_params_keep_a_row_each() -> None:
+    """The latency runs at 100/s and 1,000/s both say only store and mode: each command's
+    row keeps its own label instead of the later one replacing the earlier."""
+    block = BLOCKS["latency"]
+    ms = []
+    for command, p99 in ((block.commands[1], 0.5), (block.commands[3], 28.6)):
+        ms += history.measurements_from_run(
+            [{"bench": "latency", "store": "server", "mode": "steady", "latency_p99_s": p99}],
+            benchmark="latency", date="2026-12-01T10:00Z", commit="c1", machine="box",
+            command=command)
+    out = reference.render("latency", ms)
+    assert "| server, 100/s | 0.50 s |" in out
+    assert "| server, 1,000/s | 28.60 s |" in out
+
+
+def test_every_block_labels_all_its_commands_or_none() -> None:
+    for name, block in BLOCKS.items():
+        assert len(block.command_labels) in (0, len(block.commands)), name
+        assert len(set(block.command_labels)) == len(block.command_labels), name
+
+
+def test_the_restart_rows_name_history_store_and_case() -> None:
+    cmd = BLOCKS["restart"].commands[0]
+    ms = history.measurements_from_run(
+        [{"bench": "restart", "store": "server", "days": 28.0, "reports": 42000,
+          "table_store": "rocksdb", "case": "sigkill", "ready_s": 6.21, "recovery_s": 0.4,
+          "replayed": 120, "changelog": 90000, "store_bytes": 12 * 2**20}],
+        benchmark="restart", date="2026-12-01T10:00Z", commit="c1", machine="box",
+        command=cmd)
+    out = reference.render("restart", ms)
+    assert "| 28 days, rocksdb, sigkill | 42,000 | 6.2 s | 0.4 s | 120 | 90,000 | 12.0 MiB |" \
+        in out
+
+
 def test_a_transposed_block_has_one_column_per_seed() -> None:
     cmd = BLOCKS["detection-physics"].commands[0]
     ms = [m for seed, h in ((1, 1.89), (2, 2.33)) for m in history.measurements_from_result(
