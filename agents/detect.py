@@ -16,6 +16,12 @@ there (`alerts.DETECTOR_STATE` -> `RestorableDetector.restore`), so that a hotsp
 under its alert id after a restart or a change of leader and an alert of a zone gone quiet
 closes. No detection runs until that restore succeeded.
 
+Its schedule (when it last fitted its baseline and calibrated its threshold, and that
+threshold: `DetectorSchedule`) is stored in `detector_schedules` when it changes and taken back
+with the alert state, so a restarted detector keeps the threshold an uninterrupted one has and
+refits and recalibrates when that one would (a calibration depends on the history and the hour
+it runs at: recalibrating at every start made the live alerts depend on when the worker died).
+
 Catch-up: when its clock jumped by more than an hour since the last successful run (a
 backlog read at once, runs failed through an outage, or a restart: the last run time is
 stored in `detector_runs` once per hour of the clock), the detector also runs at the end of
@@ -31,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents.core.detection import AlertState, Detector, RestorableDetector
+from agents.core.detection import AlertState, Detector, DetectorSchedule, RestorableDetector
 from agents.core.detection.counts import CountRow
 from agents.core.detection.output import alert_json
 from agents.ingest import SendFn
@@ -166,6 +172,7 @@ class DetectProcessor:
         self._last_now = float("-inf")
         self._last_run = float("-inf")  # the clock of the last successful run
         self._stored_run = float("-inf")  # the last one written to `detector_runs`
+        self._stored_schedule: DetectorSchedule | None = None  # in `detector_schedules`
         self.store = store
         self.send = send
         self.alerts_topic = alerts_topic
@@ -194,6 +201,16 @@ class DetectProcessor:
             return None
         return float(rows[0]["last"])
 
+    def _stored_schedule_row(self) -> DetectorSchedule | None:
+        """The stored schedule of this detector (any process's), None when none."""
+        query = detector_runs.SCHEDULE
+        rows = self.store.query(query.sql, query.bind(detector=self.detector.name))
+        if not rows:
+            return None
+        row = rows[0]
+        return DetectorSchedule(float(row["fit_at"]), float(row["calibrated_at"]),
+                                float(row["threshold"]))
+
     async def _restore(self, now: float) -> None:
         detector = self.detector
         if not isinstance(detector, RestorableDetector):
@@ -201,12 +218,42 @@ class DetectProcessor:
             return
         since = now - detector.cooldown_s
         states = await self.run_blocking(stored_alert_states, self.store, since)
+        schedule = await self.run_blocking(self._stored_schedule_row)
         await self.run_blocking(detector.restore, states, now)
+        own = detector.schedule()
+        if schedule is not None and (own is None or (schedule.fit_at, schedule.calibrated_at)
+                                     > (own.fit_at, own.calibrated_at)):
+            # a new process, or a leader back after another one ran the detector: a leader
+            # that kept the lead has its own schedule, the one stored
+            await self.run_blocking(detector.restore_schedule, schedule)
+        self._stored_schedule = schedule
         self._restore_due = False
         log.info("alert state restored", extra={
             "open": sum(s.status != "closed" for s in states),
             "closed": sum(s.status == "closed" for s in states),
+            "schedule": None if schedule is None else {
+                "fit_at": schedule.fit_at, "calibrated_at": schedule.calibrated_at,
+                "threshold": schedule.threshold},
         })
+
+    async def _store_schedule(self) -> None:
+        """Write the detector's schedule when it changed (a fit or a calibration); a failure
+        is logged and retried at the next run, never fatal."""
+        detector = self.detector
+        if not isinstance(detector, RestorableDetector):
+            return
+        schedule = detector.schedule()
+        if schedule is None or schedule == self._stored_schedule:
+            return
+        row = {"detector": detector.name, "fit_at": int(schedule.fit_at),
+               "calibrated_at": int(schedule.calibrated_at), "threshold": schedule.threshold,
+               "updated_at": int(max(schedule.fit_at, schedule.calibrated_at))}
+        try:
+            await self.run_blocking(self.store.insert, detector_runs.SCHEDULE_TABLE, [row])
+        except Exception as exc:  # the next run writes it again
+            log.warning("detector schedule not stored", extra={"error": repr(exc)[:300]})
+            return
+        self._stored_schedule = schedule
 
     async def _store_run(self, now: float) -> None:
         """Write the run's time once per hour of the detector's clock (what a restart
@@ -260,6 +307,7 @@ class DetectProcessor:
         self._restore_due = False
         self._last_run = max(self._last_run, now)
         await self._store_run(now)
+        await self._store_schedule()
         if len(times) > 1:
             log.info("detector caught up", extra={"runs": len(times), "since": times[0],
                                                    "until": now})

@@ -51,6 +51,13 @@ class AlertStore(FakeStore):
             runs = [int(r["run_at"]) for r in self.rows.get("detector_runs", [])
                     if r["detector"] == params["detector"]]
             return [{"n": len(runs), "last": max(runs, default=0)}]
+        if sql == detector_runs.SCHEDULE.sql:  # as ClickHouse: the latest row, if any
+            assert params is not None
+            rows = [r for r in self.rows.get(detector_runs.SCHEDULE_TABLE, [])
+                    if r["detector"] == params["detector"]]
+            rows.sort(key=lambda r: (r["updated_at"], r["calibrated_at"]))
+            return [{k: r[k] for k in ("fit_at", "calibrated_at", "threshold")}
+                    for r in rows[-1:]]
         if sql != alerts.DETECTOR_STATE.sql:
             return []
         assert params is not None
@@ -242,3 +249,67 @@ async def test_a_failed_run_takes_the_stored_state_back(
     await run_span(proc, now + 300.0, (SPREE_HOUR + 30) * 3600.0)
     assert store.state_queries == 2
     assert len({r["alert_id"] for r in of_spree(store.rows["alerts"], zone)}) == 1
+
+
+async def test_a_restarted_detector_keeps_the_stored_threshold_until_it_is_due() -> None:
+    """A calibrated detector (no fixed threshold) writes its schedule when it fits or
+    calibrates; the detector of a new process takes it back before its first run and alerts
+    on the same threshold, where calibrating on its own start gave another one."""
+    counts, index, _zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    config = DetectionConfig(calibration_days=4)
+
+    def calibrated() -> DetectProcessor:
+        return DetectProcessor(detector=PoissonScanDetector(counts, index, config), store=store,
+                               send=kafka.send, alerts_topic=TOPIC,
+                               retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+
+    first = calibrated()
+    start = (SPREE_HOUR - 30) * 3600.0
+    await first.run(start)
+    [row] = store.rows[detector_runs.SCHEDULE_TABLE]
+    assert row["calibrated_at"] == int(start) and row["fit_at"] == int(start)
+    await first.run(start + 600.0)  # nothing fitted or calibrated: nothing written
+    assert len(store.rows[detector_runs.SCHEDULE_TABLE]) == 1
+    threshold = first.detector.threshold  # type: ignore[attr-defined]
+    later = start + 5 * 3600.0
+    restarted = calibrated()  # SIGKILL, then a new process
+    await restarted.run(later)
+    assert restarted.detector.threshold == threshold  # type: ignore[attr-defined]
+    schedule = restarted.detector.schedule()  # type: ignore[attr-defined]
+    assert (schedule.fit_at, schedule.calibrated_at) == (start, start)
+    fresh_store = AlertStore()  # the same restart without the stored schedule
+    alone = DetectProcessor(detector=PoissonScanDetector(counts, index, config),
+                            store=fresh_store, send=kafka.send, alerts_topic=TOPIC,
+                            retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+    await alone.run(later)
+    assert alone.detector.threshold != threshold  # type: ignore[attr-defined]
+    # a day after the first fit, the restarted detector refits as the first one would have
+    await restarted.run(start + 86400.0 + 300.0)
+    refit = restarted.detector.schedule()  # type: ignore[attr-defined]
+    assert refit.fit_at == start + 86400.0 + 300.0 and refit.calibrated_at == start
+    stored = max(store.rows[detector_runs.SCHEDULE_TABLE], key=lambda r: r["updated_at"])
+    assert stored["fit_at"] == int(refit.fit_at)
+
+
+async def test_a_leader_back_takes_the_newer_schedule_of_the_other_leader() -> None:
+    counts, index, _zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    config = DetectionConfig(calibration_days=4)
+
+    def calibrated() -> DetectProcessor:
+        return DetectProcessor(detector=PoissonScanDetector(counts, index, config), store=store,
+                               send=kafka.send, alerts_topic=TOPIC,
+                               retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+
+    first, second = calibrated(), calibrated()
+    start = (SPREE_HOUR - 30) * 3600.0
+    await first.run(start)
+    await second.run(start + 3600.0)  # the new leader after a rebalance takes it back
+    assert second.detector.schedule() == first.detector.schedule()  # type: ignore[attr-defined]
+    await second.run(start + 86400.0 + 60.0)  # ... and refits a day later
+    newer = second.detector.schedule()  # type: ignore[attr-defined]
+    assert newer.fit_at == start + 86400.0 + 60.0
+    first.rebalanced()  # the lead comes back
+    await first.run(start + 86400.0 + 360.0)
+    assert first.detector.schedule() == newer  # type: ignore[attr-defined]

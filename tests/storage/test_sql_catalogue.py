@@ -145,6 +145,7 @@ def cases() -> list[Case]:
         Case("DETECTOR_STATE-open", alerts.DETECTOR_STATE, {"since": T + 2}),
         Case("LAST_RUN", detector_runs.LAST_RUN, {"detector": "poisson_scan"}),
         Case("LAST_RUN-none", detector_runs.LAST_RUN, {"detector": "other"}),
+        Case("SCHEDULE", detector_runs.SCHEDULE, {"detector": "poisson_scan"}),
         Case("OF_ALERT", actions.OF_ALERT, {"id": "a1", "floor": FLOOR}),
         Case(
             "LAST_PER_ALERT",
@@ -389,6 +390,10 @@ def seed(store: Store) -> None:
     )
     for at in (T - 3600, T):  # separate parts, unmerged
         store.insert("detector_runs", [{"detector": "poisson_scan", "run_at": at}])
+    for fit_at in (T - 3600, T):  # separate parts, unmerged: the later refit is the one
+        store.insert("detector_schedules", [{"detector": "poisson_scan", "fit_at": fit_at,
+                                             "calibrated_at": T - 7200, "threshold": 7.5,
+                                             "updated_at": fit_at}])
     for version in (1, 2):  # separate parts, unmerged
         store.insert("partners", [_partner("csp-evry", version)])
     store.insert("webhook_deliveries", [_webhook("w1", 0, "queued"), _webhook("w2", 0, "queued")])
@@ -511,6 +516,10 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     assert [r["alert_id"] for r in run(seeded, by_id["DETECTOR_STATE-open"])] == ["a1"]
     assert run(seeded, by_id["LAST_RUN"]) == [{"n": 2, "last": T}]
     assert run(seeded, by_id["LAST_RUN-none"])[0]["n"] == 0
+    assert run(seeded, by_id["SCHEDULE"]) == [
+        {"fit_at": T, "calibrated_at": T - 7200, "threshold": 7.5}]
+    none = detector_runs.SCHEDULE
+    assert seeded.query(none.sql, none.bind(detector="other")) == []
     listed = run(seeded, by_id["alerts.list-any-all"])  # current versions, last emitted first
     assert [(r["alert_id"], r["version"]) for r in listed] == [("a1", 2), ("a2", 1)]
     assert run(seeded, by_id["LIVE_COUNTS"]) == [

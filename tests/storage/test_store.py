@@ -31,6 +31,7 @@ TABLES = {
     "alert_events",
     "alert_actions",
     "detector_runs",
+    "detector_schedules",
     "audit_events",
     "partners",
     "report_feedback",

@@ -32,6 +32,7 @@ from agents.core.detection.counts import (
 from agents.core.detection.detector import (
     DetectionConfig,
     Detector,
+    DetectorSchedule,
     PoissonScanDetector,
     RestorableDetector,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "CountStore",
     "DetectionConfig",
     "Detector",
+    "DetectorSchedule",
     "HistoryStats",
     "InMemoryCountStore",
     "IncidentCounter",

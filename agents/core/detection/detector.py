@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -53,6 +54,29 @@ class RestorableDetector(Detector, Protocol):
         ...
 
     def restore(self, alerts: Iterable[AlertState], now: float) -> None: ...
+
+    def schedule(self) -> DetectorSchedule | None:
+        """When the detector last fitted and calibrated, and the threshold it uses: what a
+        restarted detector takes back (`restore_schedule`); None before it is calibrated."""
+        ...
+
+    def restore_schedule(self, schedule: DetectorSchedule) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSchedule:
+    """The detector's fit and calibration times (its clock, epoch seconds) and its current
+    threshold. A detector fits its baseline every `refit_every_s` and calibrates every
+    `recalibrate_every_s` from its first ready run, and a calibration depends on the history
+    and the hour it runs at: a restarted detector that recalibrated at its own first run
+    would alert on another threshold than an uninterrupted one (`make chaos` saw 3 to 8 of
+    the backtest's 8 hotspots alerted live across runs with SIGKILLs). Taking this back, it
+    refits on the window of the stored fit and keeps the stored threshold until the next
+    calibration falls due, at the times an uninterrupted detector would."""
+
+    fit_at: float
+    calibrated_at: float
+    threshold: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,7 @@ class PoissonScanDetector:
         self._raw: dict[tuple[int, int, int], int] = {}  # incidents per windowed bucket
         self._fit_at = -np.inf
         self._calibrated_at = -np.inf
+        self._restored: DetectorSchedule | None = None  # taken back at the next run
         self._fit_cells = -1
         self._fit_complete = False
         self.learning = True
@@ -327,6 +352,37 @@ class PoissonScanDetector:
         self.manager.restore(alerts, now)
         self._full_due = True
 
+    def schedule(self) -> DetectorSchedule | None:
+        if self._restored is not None:  # not taken back yet: still the stored one
+            return self._restored
+        if self._fixed is not None or not math.isfinite(self._calibrated_at):
+            return None
+        return DetectorSchedule(float(self._fit_at), float(self._calibrated_at), self.threshold)
+
+    def restore_schedule(self, schedule: DetectorSchedule) -> None:
+        """Take back a stored schedule (`DetectorSchedule`) at the next run, before any fit
+        or calibration of the detector's own."""
+        self._restored = schedule
+
+    def _take_back(self, s: DetectorSchedule, now: float) -> bool:
+        """Refit on the window of the latest fit an uninterrupted detector would have made
+        (the stored one plus whole `refit_every_s` periods) and use the stored threshold
+        until the stored calibration is `recalibrate_every_s` old. False (nothing kept) when
+        the schedule cannot be this store's: from the detector's future, a threshold that is
+        not a positive number, or a fit that was not ready on the stored history."""
+        if (self._fixed is not None or not s.fit_at <= now or not s.calibrated_at <= now
+                or not math.isfinite(s.threshold) or s.threshold <= 0.0):
+            return False
+        # the latest refit an uninterrupted detector would have made by `now`
+        period = self.config.refit_every_s
+        self.refit(s.fit_at + max(0.0, (now - s.fit_at) // period) * period)
+        if not self.ready:
+            self.baseline = None  # start over from `now`, as without a stored schedule
+            return False
+        self._calibrated_at = s.calibrated_at
+        self.set_threshold(s.threshold)
+        return True
+
     # -- running ---------------------------------------------------------------------------
     def _too_short(self, span: tuple[int, int] | None, now: float) -> bool:
         """The stored history (first/last hour) covers less than `min_history_days`."""
@@ -339,6 +395,9 @@ class PoissonScanDetector:
 
     def _maintain(self, now: float) -> None:
         cfg = self.config
+        if self._restored is not None:
+            restored, self._restored = self._restored, None
+            self._take_back(restored, now)
         if self.learning and self.baseline is not None and self._too_short(self.store.span(), now):
             return  # still learning: nothing to alert on, the next fit waits
         catching_up = self.baseline is not None and not self._fit_complete

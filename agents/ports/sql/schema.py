@@ -183,6 +183,18 @@ STATEMENTS: list[str] = [
     ) ENGINE = ReplacingMergeTree(run_at)
     ORDER BY detector
     """,
+    # The live detector's fit and calibration times and threshold
+    # (`agents.ports.sql.detector_runs.SCHEDULE`), one row per detector once merged.
+    """
+    CREATE TABLE IF NOT EXISTS {db}.detector_schedules (
+        detector String,
+        fit_at DateTime('UTC'),
+        calibrated_at DateTime('UTC'),
+        threshold Float64,
+        updated_at DateTime('UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at)
+    ORDER BY detector
+    """,
     # Operator acknowledgements and closures of alerts (action: 'ack' | 'close').
     """
     CREATE TABLE IF NOT EXISTS {db}.alert_actions (
