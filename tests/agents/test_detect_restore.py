@@ -251,18 +251,24 @@ async def test_a_failed_run_takes_the_stored_state_back(
     assert len({r["alert_id"] for r in of_spree(store.rows["alerts"], zone)}) == 1
 
 
+def calibrated_processor(counts: InMemoryCountStore, index: CellIndex, store: FakeStore,
+                         kafka: FakeKafka) -> DetectProcessor:
+    """A processor whose detector calibrates its threshold (no fixed one), on a short
+    simulated null."""
+    detector = PoissonScanDetector(counts, index, DetectionConfig(calibration_days=4))
+    return DetectProcessor(detector=detector, store=store, send=kafka.send, alerts_topic=TOPIC,
+                           retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+
+
 async def test_a_restarted_detector_keeps_the_stored_threshold_until_it_is_due() -> None:
     """A calibrated detector (no fixed threshold) writes its schedule when it fits or
     calibrates; the detector of a new process takes it back before its first run and alerts
     on the same threshold, where calibrating on its own start gave another one."""
     counts, index, _zone = spree()
     store, kafka = AlertStore(), FakeKafka()
-    config = DetectionConfig(calibration_days=4)
 
     def calibrated() -> DetectProcessor:
-        return DetectProcessor(detector=PoissonScanDetector(counts, index, config), store=store,
-                               send=kafka.send, alerts_topic=TOPIC,
-                               retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+        return calibrated_processor(counts, index, store, kafka)
 
     first = calibrated()
     start = (SPREE_HOUR - 30) * 3600.0
@@ -278,10 +284,8 @@ async def test_a_restarted_detector_keeps_the_stored_threshold_until_it_is_due()
     assert restarted.detector.threshold == threshold  # type: ignore[attr-defined]
     schedule = restarted.detector.schedule()  # type: ignore[attr-defined]
     assert (schedule.fit_at, schedule.calibrated_at) == (start, start)
-    fresh_store = AlertStore()  # the same restart without the stored schedule
-    alone = DetectProcessor(detector=PoissonScanDetector(counts, index, config),
-                            store=fresh_store, send=kafka.send, alerts_topic=TOPIC,
-                            retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+    # the same restart without the stored schedule
+    alone = calibrated_processor(counts, index, AlertStore(), kafka)
     await alone.run(later)
     assert alone.detector.threshold != threshold  # type: ignore[attr-defined]
     # a day after the first fit, the restarted detector refits as the first one would have
@@ -295,12 +299,9 @@ async def test_a_restarted_detector_keeps_the_stored_threshold_until_it_is_due()
 async def test_a_leader_back_takes_the_newer_schedule_of_the_other_leader() -> None:
     counts, index, _zone = spree()
     store, kafka = AlertStore(), FakeKafka()
-    config = DetectionConfig(calibration_days=4)
 
     def calibrated() -> DetectProcessor:
-        return DetectProcessor(detector=PoissonScanDetector(counts, index, config), store=store,
-                               send=kafka.send, alerts_topic=TOPIC,
-                               retry=RetryPolicy(max_retries=0), run_blocking=run_inline)
+        return calibrated_processor(counts, index, store, kafka)
 
     first, second = calibrated(), calibrated()
     start = (SPREE_HOUR - 30) * 3600.0
