@@ -166,9 +166,11 @@ class CorrelateProcessor:
             # correlation is CPU work on the event loop: hand it back between bundles so
             # Kafka heartbeats (ingest consumer, Faust) and timers keep running
             await asyncio.sleep(0)
-            engine = self.engine(partition, partial(restore, partition),
-                                 watermark_of(partition), places_of(partition),
-                                 estimates_of(partition))
+            # the saved watermark, places and estimates are read only to build a partition's
+            # engine: reading them for every batch cost a walk of the place memory each time
+            engine = self.engines.get(partition) or self.engine(
+                partition, partial(restore, partition), watermark_of(partition),
+                places_of(partition), estimates_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
                 await self.before(engine, record)

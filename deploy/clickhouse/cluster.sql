@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS vigie.reports ON CLUSTER '{cluster}' (
     ingested_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/reports', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (report_id, source_kind, source_org);  -- a report's identity (ids are per source)
+ORDER BY (report_id, source_kind, source_org)  -- a report's identity (ids are per source)
+SETTINGS index_granularity = 256;  -- read by id every batch (agents/ports/sql/query.py)
 
 CREATE TABLE IF NOT EXISTS vigie.incidents ON CLUSTER '{cluster}' (
     incident_id String,
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS vigie.incidents ON CLUSTER '{cluster}' (
     category String
     -- ... every other column of `incidents` ...
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/incidents', '{replica}', version)
-ORDER BY incident_id;
+ORDER BY incident_id
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS vigie.alerts ON CLUSTER '{cluster}' (
     alert_id String,
@@ -47,7 +49,8 @@ CREATE TABLE IF NOT EXISTS vigie.alerts ON CLUSTER '{cluster}' (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/alerts', '{replica}', version)
 ORDER BY alert_id;
 
--- rejected, incident_hours, alert_events, alert_actions: same pattern,
+-- rejected, incident_hours, alert_events, alert_actions: same pattern (report_feedback
+-- with SETTINGS index_granularity = 256 as reports),
 -- ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/<table>', '{replica}'[, version])
 -- with the ORDER BY (and PARTITION BY) of schema.py. The materialized view
 -- incident_hours_mv2 (schema.py VIEW_STATEMENTS; incident_hours has the ADDED_COLUMNS too)
@@ -70,7 +73,8 @@ CREATE TABLE IF NOT EXISTS vigie.reports_local ON CLUSTER '{cluster}' (
     ingested_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/reports_local', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (report_id, source_kind, source_org);  -- a report's identity (ids are per source)
+ORDER BY (report_id, source_kind, source_org)  -- a report's identity (ids are per source)
+SETTINGS index_granularity = 256;  -- read by id every batch (agents/ports/sql/query.py)
 
 CREATE TABLE IF NOT EXISTS vigie.reports ON CLUSTER '{cluster}'
 AS vigie.reports_local
@@ -83,7 +87,8 @@ CREATE TABLE IF NOT EXISTS vigie.incidents_local ON CLUSTER '{cluster}' (
     category String
     -- ... every other column of `incidents` ...
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/vigie/incidents_local', '{replica}', version)
-ORDER BY incident_id;
+ORDER BY incident_id
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS vigie.incidents ON CLUSTER '{cluster}'
 AS vigie.incidents_local

@@ -86,3 +86,36 @@ def test_every_bundle_of_a_batch_persists_its_place_days() -> None:
         1, lambda: again.states_of(1), again.watermark_of(1), again.places_of(1)
     )
     assert engine.export_places() == live
+
+
+def test_saved_state_is_read_only_to_build_a_partition_engine() -> None:
+    """The watermark, place memory and estimates saved for a partition are read when its
+    engine is built, not for every batch: reading the place memory walks every day record
+    it holds, a cost per batch that grew with the memory."""
+    data: dict[str, Any] = {}
+    changelog = FakeChangelog()
+    states = IncidentStates(data, changelog.write)
+    processor = _processor()
+    reads: dict[str, int] = {"watermark": 0, "places": 0, "estimates": 0}
+
+    def counted(name: str, read: Any) -> Any:
+        def wrapped(partition: int) -> Any:
+            reads[name] += 1
+            return read(partition)
+
+        return wrapped
+
+    async def run() -> None:
+        for day in range(4):  # four batches of one partition
+            changes = await processor.process(
+                [(1, [_dealing(day, day)])],
+                states.states_of,
+                counted("watermark", states.watermark_of),
+                counted("places", states.places_of),
+                counted("estimates", states.estimates_of),
+            )
+            await states.persist(changes)
+
+    asyncio.run(run())
+    assert reads == {"watermark": 1, "places": 1, "estimates": 1}
+    assert len(next(iter(processor.engines[1].export_places().values()))) == 4

@@ -10,7 +10,7 @@ write (a replay's row may carry a later one: `SHARE` takes the earliest of them)
 
 from __future__ import annotations
 
-from agents.ports.sql.query import Query
+from agents.ports.sql.query import LOOKUP_SETTINGS, Query
 
 TABLE = "report_feedback"
 ACTIONS_TABLE = "incident_actions"
@@ -32,7 +32,8 @@ STATEMENTS: list[str] = [
         recorded_at DateTime('UTC')
     ) ENGINE = ReplacingMergeTree()
     ORDER BY (report_id, source_kind, source_org, status)
-    """,
+    """
+    + LOOKUP_SETTINGS,
     # action: 'pris_en_compte' | 'clos' (with `outcome`); `org`: a partner's organisation
     # ('' for an operator); `comment`: the operator's note, never sent to reporters.
     """

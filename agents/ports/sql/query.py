@@ -10,6 +10,17 @@ from typing import Any
 
 _PARAMETER = re.compile(r"%\((\w+)\)s")
 
+# Storage setting of the tables the pipeline reads by id on every batch (`reports`: the
+# ingest's re-delivery check; `report_feedback`: the transitions already recorded;
+# `incidents`: a late report's incidents). Ids are random strings, so the k ids of one
+# lookup fall in k different granules of every part, and ClickHouse reads those granules
+# whole: with the default 8,192-row granules, a lookup read about the whole table until it
+# held millions of rows, a cost per batch growing with every day stored. 256-row granules
+# bound it to about k x 256 rows per part, for a primary index of one entry per 256 rows
+# (a few hundred KiB per million rows). ClickHouse cannot alter the granularity of an
+# existing table: one created before keeps 8,192 (docs/sre.md, "Lookup tables").
+LOOKUP_SETTINGS = "SETTINGS index_granularity = 256"
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Query:

@@ -6,7 +6,9 @@ Never edit a released statement in place: `IF NOT EXISTS` would silently keep th
 definition on existing installs; add the column to `ADDED_COLUMNS` instead (ClickHouse 18.16
 has no `ADD COLUMN IF NOT EXISTS`, so `ensure_schema` checks `system.columns` first). A
 sorting key cannot be altered: a table whose key changes is copied into a new table that
-takes its name (`migrate_reports_key`, which `ensure_schema` runs first).
+takes its name (`migrate_reports_key`, which `ensure_schema` runs first). Storage settings
+(`query.LOOKUP_SETTINGS`) apply to tables created from then on: they change costs, never
+results, and an existing table keeps its own (docs/sre.md, "Lookup tables").
 
 The SQL must run on both ClickHouse 18.16 (Debian's server, used in tests) and chDB 26.x:
 - times are `DateTime('UTC')` (second precision; no `DateTime64` in 18.16);
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.ports.sql import feedback
-from agents.ports.sql.query import Query
+from agents.ports.sql.query import LOOKUP_SETTINGS, Query
 
 # Columns of an alert message (contract v1, `center` flattened), shared by `alerts` (current
 # state) and `alert_events` (every version).
@@ -51,7 +53,8 @@ _ALERT_COLUMNS = """
 # `reports`, keyed by the report's identity (`agents.core.record.ReportKey`): `report_id` is
 # unique per source system only. Partitioned by the month of occurred_at, which a replay of
 # the same report repeats. `{table}`: its name (`migrate_reports_key` fills a copy first).
-REPORTS_TABLE = """
+REPORTS_TABLE = (
+    """
     CREATE TABLE IF NOT EXISTS {db}.{table} (
         report_id String,
         source_kind String,
@@ -83,6 +86,8 @@ REPORTS_TABLE = """
     PARTITION BY toYYYYMM(occurred_at)
     ORDER BY (report_id, source_kind, source_org)
     """
+    + LOOKUP_SETTINGS
+)
 # Its sorting key as `system.tables.sorting_key` shows it.
 REPORTS_KEY = "report_id, source_kind, source_org"
 
@@ -136,7 +141,8 @@ STATEMENTS: list[str] = [
         first_seen_at DateTime('UTC') DEFAULT first_occurred_at
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY incident_id
-    """,
+    """
+    + LOOKUP_SETTINGS,
     # One row per incident for counting (kept by the materialized view in `VIEW_STATEMENTS`
     # from every incident version; the highest version of an id wins, as in `incidents`):
     # the hour it was first reported (`first_seen_at`, fixed for good) with the category,
