@@ -168,9 +168,12 @@ class CorrelateProcessor:
             await asyncio.sleep(0)
             # the saved watermark, places and estimates are read only to build a partition's
             # engine: reading them for every batch cost a walk of the place memory each time
-            engine = self.engines.get(partition) or self.engine(
-                partition, partial(restore, partition), watermark_of(partition),
-                places_of(partition), estimates_of(partition))
+            # (`is None`: an engine holding no incident is falsy, `Correlator.__len__`)
+            engine = self.engines.get(partition)
+            if engine is None:
+                engine = self.engine(partition, partial(restore, partition),
+                                     watermark_of(partition), places_of(partition),
+                                     estimates_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
                 await self.before(engine, record)

@@ -437,9 +437,11 @@ def test_schema_replaces_the_view_without_precision(store: Store) -> None:
 def test_tables_read_by_id_every_batch_have_small_granules(store: Store) -> None:
     """`reports`, `report_feedback` and `incidents` are read by a batch's ids: with the
     default 8,192-row granules each lookup read about the whole table (LOOKUP_SETTINGS)."""
+
+    def ddl(table: str) -> str:
+        return " ".join(str(v) for row in store.query(f"SHOW CREATE TABLE {table}")
+                        for v in row.values())
+
     for table in ("reports", "report_feedback", "incidents"):
-        rows = store.query(f"SHOW CREATE TABLE {table}")
-        ddl = " ".join(str(v) for row in rows for v in row.values())
-        assert "index_granularity = 256" in ddl, (table, ddl)
-    ddl = " ".join(str(v) for row in store.query("SHOW CREATE TABLE alerts") for v in row.values())
-    assert "index_granularity = 8192" in ddl  # the others keep ClickHouse's default
+        assert "index_granularity = 256" in ddl(table), (table, ddl(table))
+    assert "index_granularity = 8192" in ddl("alerts")  # the others keep ClickHouse's default
