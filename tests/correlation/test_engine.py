@@ -11,6 +11,7 @@ import pytest
 
 from agents.core.correlation import VERSION_KEYS, Correlator, incident_json
 from agents.core.correlation.config import CorrelationConfig
+from agents.core.correlation.estimate import StreamEstimates
 from agents.core.record import ReportRecord
 from schemas.incident import Incident
 
@@ -215,36 +216,77 @@ def test_commune_only_report_stays_apart_when_ambiguous_or_elsewhere() -> None:
     assert len(final(run(Correlator(), d, e))) == 2
 
 
-def test_commune_only_report_must_fall_close_in_time() -> None:
-    """Without a position, time is the only evidence: a commune-level match needs the report
-    within `commune_window_s` of the incident's span (much tighter than the spatial window)."""
+def test_commune_only_match_weighs_closeness_in_time() -> None:
+    """Without a position, time is the only evidence: a commune-level match is taken when
+    its posterior (`Correlator._by_commune_posterior`) holds, which closeness in time
+    raises. 40 minutes after a burglary, past the fixed 15-minute commune window of the
+    older rule (`commune_posterior` off), a commune-only report of one joins; three hours
+    after, it stays apart."""
     cfg = CorrelationConfig()
-    window = cfg.params("cambriolage").commune_window_s
-    assert window < cfg.params("cambriolage").window_s
-    a = rec(kind="police_nationale", org="csp-evry")
-    near = rec(commune_only=True, t=window - 60, contact="n")
-    assert len(final(run(Correlator(cfg), a, near))) == 1
-    b = rec(kind="police_nationale", org="csp-evry")
-    far = rec(commune_only=True, t=window + 3600, contact="f")
-    assert len(final(run(Correlator(cfg), b, far))) == 2
-    # a point report that close in time and place still merges (the spatial window holds)
+    assert cfg.commune_posterior
+    old_rule = CorrelationConfig(commune_posterior=False)
+    assert old_rule.params("cambriolage").commune_window_s < 40 * 60
+
+    def merged(config: CorrelationConfig, after_s: float) -> bool:
+        a = rec(kind="police_nationale", org="csp-evry")
+        b = rec(commune_only=True, t=after_s, contact="n")
+        return len(final(run(Correlator(config), a, b))) == 1
+
+    assert merged(cfg, 40 * 60)
+    assert not merged(old_rule, 40 * 60)
+    assert not merged(cfg, 1.25 * 3600)
+    assert not merged(cfg, 3 * 3600)
+    # a point report as far in time as a refused commune-only one (1.25 h), close in place,
+    # merges (the spatial evidence)
     c = rec(kind="police_nationale", org="csp-evry")
-    d = rec(east_m=40, t=window + 3600, contact="p")
+    d = rec(east_m=40, t=1.25 * 3600, contact="p")
     assert len(final(run(Correlator(cfg), c, d))) == 1
+
+
+def test_commune_only_match_reads_the_communes_rate_of_the_category() -> None:
+    """The same commune-only report, 40 minutes after a burglary, joins it in a commune
+    where no other burglary started lately, and stays apart in one where six did (they are
+    no candidates: too long ago for its time window, but they tell that another burglary
+    in the town is likely)."""
+
+    def merged(others: int) -> bool:
+        engine = Correlator()
+        # six burglaries 4 to 5 hours earlier, far apart, one partner each (none merge)
+        for i in range(others):
+            engine.process(
+                rec(
+                    kind="police_municipale",
+                    org=f"pm-{i}",
+                    east_m=-3000 + 1000 * i,
+                    north_m=2000,
+                    t=-5 * 3600 + 600 * i,
+                )
+            )
+        engine.estimates = StreamEstimates()  # the same priors in both towns
+        a = rec(kind="police_nationale", org="csp-evry")
+        b = rec(commune_only=True, t=40 * 60, contact="n")
+        run(engine, a)
+        out = engine.process(b)
+        return out[-1]["report_count"] == 2
+
+    assert merged(0)
+    assert not merged(6)
 
 
 def test_encampment_reports_days_apart_merge_but_dealing_nights_do_not() -> None:
     day = 86400.0
     camp = [
         rec(category="campement_illicite", kind="police_municipale", org="pm", t=0.0),
-        rec(category="campement_illicite", kind="bailleur_social", org="b3f", t=2.5 * day,
-            east_m=30),
+        rec(
+            category="campement_illicite", kind="bailleur_social", org="b3f", t=2.5 * day, east_m=30
+        ),
     ]
     assert len(final(run(Correlator(), *camp))) == 1
     deal = [
         rec(category="trafic_stupefiants", kind="police_municipale", org="pm", t=0.0),
-        rec(category="trafic_stupefiants", kind="bailleur_social", org="b3f", t=2.5 * day,
-            east_m=30),
+        rec(
+            category="trafic_stupefiants", kind="bailleur_social", org="b3f", t=2.5 * day, east_m=30
+        ),
     ]
     assert len(final(run(Correlator(), *deal))) == 2
 

@@ -99,6 +99,37 @@ def test_lag_spread_and_confusion_are_recovered() -> None:
     assert est.confusion_rate("vol") == 0.0  # never seen
 
 
+def test_each_category_learns_its_own_spread_and_join_share() -> None:
+    """Categories of one class behave differently (a burglary's victims guess the hour, a
+    noise complaint is filed on the spot; a dealing point is reported again and again):
+    each category's spread and join share are recovered, shrunk towards its class's, and a
+    category never seen reads its class's."""
+    rnd = random.Random(5)
+    est = StreamEstimates()
+    for _ in range(4000):
+        est.observe_join("point", "cambriolage", "cambriolage", rnd.expovariate(1 / 3600.0))
+        est.observe_join("point", "nuisance", "nuisance", rnd.expovariate(1 / 300.0))
+        est.observe_outcome("point", rnd.random() < 0.75, "cambriolage")
+        est.observe_outcome("point", rnd.random() < 0.2, "nuisance")
+    assert est.mean_spread_s("point", "cambriolage") == pytest.approx(3600.0, rel=0.1)
+    assert est.mean_spread_s("point", "nuisance") == pytest.approx(300.0, rel=0.1)
+    assert est.further_reports("point", "cambriolage") == pytest.approx(3.0, rel=0.2)
+    assert est.further_reports("point", "nuisance") == pytest.approx(0.25, rel=0.2)
+    # unseen category: its class's figures (between the two)
+    assert est.mean_spread_s("point", "vol") == est.mean_spread_s("point")
+    assert est.further_reports("point", "vol") == est.further_reports("point")
+    assert 300.0 < est.mean_spread_s("point") < 3600.0
+    # the time density follows the category's spread: an hour away is likely for a burglary,
+    # not for a noise complaint
+    hour = 3600.0
+    assert est.time_density("point", hour, "cambriolage") > 50 * est.time_density(
+        "point", hour, "nuisance"
+    )
+    # the per-category figures survive the state's round trip
+    back = StreamEstimates.from_dict(json.loads(json.dumps(est.to_dict())))
+    assert back.mean_spread_s("point", "nuisance") == est.mean_spread_s("point", "nuisance")
+
+
 def test_state_round_trip_is_exact_and_deterministic() -> None:
     def learn() -> StreamEstimates:
         rnd = random.Random(5)

@@ -44,10 +44,12 @@ class ClassParams:
       [first_occurred_at, last_occurred_at] span.
     max_span_s: the incident's span (last - first occurred_at) may not grow beyond this.
     close_after_s: the incident closes after this long without any change (stream clock).
-    commune_window_s: a match without a position on one side (commune-only report, or an
-      incident with no located member) carries no spatial evidence: the report's occurred_at
-      must then fall within this much of the incident's span (much tighter than `window_s`:
-      without a place, only closeness in time speaks for the match).
+    commune_window_s: with `CorrelationConfig.commune_posterior` off, a match without a
+      position on one side (commune-only report, or an incident with no located member),
+      which carries no spatial evidence, needs the report's occurred_at within this much of
+      the incident's span (much tighter than `window_s`: without a place, only closeness in
+      time speaks for the match). With it on (the default), the posterior weighs that
+      closeness instead, within `window_s`.
     max_fit: a spatial match is taken only if its time gap (in windows) plus its distance
       (in allowed radii; mobile link matches count 1 + distance in links) stays at most this:
       a report both at the edge of the radius and of the window is more likely another
@@ -229,6 +231,13 @@ class CorrelationConfig:
       rate of such incidents; False: the cheapest admissible candidate.
     match_posterior: the least posterior (the best candidate against a new incident) the
       best candidate needs there to be joined.
+    commune_posterior: a match without a position on one side (a commune-only report, or
+      an incident with no located member) is weighed by its posterior
+      (`Correlator._by_commune_posterior`: closeness in time, the learnt time spread and
+      reports per incident of the category, against the commune's rate of incidents of the
+      category and the other candidates) within the class's time window, and taken at
+      `match_posterior`; False: only within `ClassParams.commune_window_s`, and only when
+      single or clearly the cheapest.
     max_reports: an incident holding this many reports takes no more: the next report of
       the same event founds a new incident. It bounds the work and memory one incident
       costs (each report re-derives the incident from its members) and the size of its
@@ -250,6 +259,7 @@ class CorrelationConfig:
     learn: bool = True
     density: bool = True
     match_posterior: float = 0.5
+    commune_posterior: bool = True
     max_reports: int = 500
     _compat: frozenset[tuple[str, str]] = field(init=False, repr=False)
     _pair_cache: dict[tuple[str, str, bool], ClassParams] = field(init=False, repr=False)

@@ -11,7 +11,9 @@ really scatter for their stated accuracy. Where other incidents of a point repor
 category are around (a burst), the admissible candidates are weighed instead by their
 match posterior against the report being another incident of that category at the local
 rate (`Correlator._by_posterior`), from the learnt dispersion, time spread, reports per
-incident and category confusion.
+incident and category confusion. A match without a position on one side (commune level) is
+weighed alike, on time alone, against the commune's rate of incidents of the category and
+the other candidates of the commune (`Correlator._by_commune_posterior`).
 
 Clock: the watermark is the greatest `reported_at` seen (event time, never the wall clock),
 read through `agents.core.clock.StreamClock`: a lone record far ahead of the others does not
@@ -55,13 +57,18 @@ _CITIZEN = SourceKind.CITIZEN
 # that partner's other records in the incident: a landlord re-reporting an encampment the
 # next day is a new observation of the same persistent incident, not a second encampment.
 DEFAULT_PARTNER_REPEAT_S: dict[str, float] = {PERSISTENT: 3.0 * 3600.0}
-# A commune-level match (no position on one side) is taken only if it is the single
+# With `CorrelationConfig.commune_posterior` off, a commune-level match (no position on one
+# side) is taken only if it is the single
 # admissible one, or cheaper than the next by this much (cost units: 1 = a whole time
 # window, or an exact-vs-compatible category difference of `category_mismatch_cost` x 2).
 COMMUNE_MARGIN = 1.0
 # A report's search reach, spatial cap and chain guard widen with its source's dispersion
 # (`Correlator._widen_for`) up to this factor.
 MAX_WIDEN = 4.0
+# Prior of the commune's rate of new incidents of a category (`_by_commune_posterior`):
+# this many incidents per time span besides those seen, so a commune with none seen yet is
+# not taken for one where no other incident can happen (a Jeffreys-like half count).
+COMMUNE_RATE_PRIOR = 0.5
 _COMMUNE_LEVEL = 100.0  # cost offset of a commune-level match (spatial costs stay below 10)
 # relative (and absolute, m) margin of the candidate loop's far test over rounding
 _FAR_MARGIN = 1e-9
@@ -179,7 +186,9 @@ class Correlator:
             radius *= self._widen  # the reach of this report's search
             if self._obs_d <= radius:
                 est.observe_pair(key, self._obs_d, self._obs_v, radius, self._obs_c)
-        est.observe_outcome(self.config.class_of(record.category)._value_, best is not None)
+        est.observe_outcome(
+            self.config.class_of(record.category)._value_, best is not None, record.category
+        )
         if best is not None:
             est.observe_join(
                 self.config.class_of(best.category)._value_,
@@ -319,7 +328,9 @@ class Correlator:
     ) -> Incident | None:
         """The cheapest admissible incident. A match at commune level (a commune-only report,
         or an incident with no located member) carries no position, so it is taken only
-        when it is the single commune-level candidate or clearly the best one (by
+        when its posterior against a new incident and the other commune-level candidates
+        holds (`_by_commune_posterior`; with `CorrelationConfig.commune_posterior` off: when
+        it is the single commune-level candidate or clearly the best one, by
         `commune_margin`): otherwise the report stays apart rather than glue two incidents
         of one town. A spatial match always wins over a commune-level one. `chronic`: the
         report is at a chronic place (`ChronicPlaces` windows); (`lat`, `lon`): its position."""
@@ -382,6 +393,8 @@ class Correlator:
             return self._by_posterior(record, spatial, around, radius, lookback)
         if best is None and commune_level:
             commune_level.sort(key=lambda cs: cs[0])
+            if self.config.commune_posterior:
+                return self._by_commune_posterior(record, commune_level, lookback)
             if len(commune_level) == 1 or (
                 commune_level[1][0] - commune_level[0][0] >= self.commune_margin
             ):
@@ -432,8 +445,8 @@ class Correlator:
                 continue
             klass = cfg.class_of(state.category)._value_
             odds = (
-                est.further_reports(klass)
-                * est.time_density(klass, t - state.first_occurred_at)
+                est.further_reports(klass, state.category)
+                * est.time_density(klass, t - state.first_occurred_at, state.category)
                 * math.exp(-0.5 * z2)
                 / (2.0 * math.pi * sigma2)
                 * est.category_likelihood(category, state.category._value_, n_compatible)
@@ -445,6 +458,56 @@ class Correlator:
             return min(unbounded, key=lambda cs: cs[0])[1]
         odds, _, best = max(scored, key=lambda ocs: (ocs[0], -ocs[1]))
         return best if odds / (1.0 + odds) >= cfg.match_posterior else None
+
+    def _by_commune_posterior(
+        self, record: ReportRecord, commune_level: list[tuple[float, Incident]], lookback: float
+    ) -> Incident | None:
+        """The commune-level candidate of greatest match odds, or None when its posterior
+        against a new incident and every other candidate, odds / (1 + sum of the odds), is
+        below `CorrelationConfig.match_posterior` (the report then founds an incident).
+
+        Without a position on one side, the commune and the time are the only evidence.
+        Each candidate j (same commune, within its class's time window) is weighed as
+        the source of the report against the report being the first of another incident
+        of its category in that commune:
+          odds_j = m * g(gap_j) * P(category | j's) * span / (others_j + COMMUNE_RATE_PRIOR)
+        with m the further reports an incident of j's category receives, g their time
+        density at the report's distance in time from j's span (0 inside it), P the
+        learnt category confusion (`estimate.StreamEstimates`, as `_by_posterior`), and the
+        last factor the inverse of the commune's rate of new incidents of the report's
+        category: the same-category incidents of the commune (j left out) that started
+        within `lookback` of the report, over the time span they were counted in. Unlike
+        the spatial posterior, the other candidates share the evidence (nothing but the
+        time tells two incidents of one commune apart): their odds count against the best
+        one, so a report between two incidents of its commune stays apart."""
+        est = self.estimates
+        cfg = self.config
+        t, category = record.occurred_at, record.category
+        # the incidents counted started from `lookback` before the report up to the clock
+        span = lookback + min(max(self.watermark - t, 0.0), lookback)
+        incidents = self._index.incidents
+        around = {
+            iid
+            for iid in self._index.in_commune(record.insee or "", t - lookback)
+            if incidents[iid].category == category
+            and abs(incidents[iid].first_occurred_at - t) <= lookback
+        }
+        n_compatible = sum(len(others) for _, others in self._search_plan(category))
+        total, best, best_odds = 0.0, None, -1.0
+        for _, state in commune_level:  # cheapest first: ties go to the cheaper
+            others = len(around) - (state.incident_id in around)
+            gap = max(state.first_occurred_at - t, t - state.last_occurred_at, 0.0)
+            odds = (
+                est.further_reports(cfg.class_of(state.category)._value_, state.category)
+                * est.time_density(cfg.class_of(state.category)._value_, gap, state.category)
+                * est.category_likelihood(category, state.category._value_, n_compatible)
+                * span
+                / (others + COMMUNE_RATE_PRIOR)
+            )
+            total += odds
+            if odds > best_odds:
+                best, best_odds = state, odds
+        return best if best_odds / (1.0 + total) >= cfg.match_posterior else None
 
     def _candidates(
         self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
@@ -544,7 +607,8 @@ class Correlator:
 
     def _reaches(self, category: str) -> tuple[float, float]:
         """The longest time window (`ClassParams.window_s`) and the longest commune window
-        (`commune_window_s`) of any category a report of `category` may join: a match
+        (`commune_window_s`; the time window with `CorrelationConfig.commune_posterior`)
+        of any category a report of `category` may join: a match
         without a position on one side (`_cost`'s commune-level rules) is further from the
         incident's span than the second, in no case."""
         reach = self._reach.get(category)
@@ -557,7 +621,10 @@ class Correlator:
             ]
             reach = self._reach[category] = (
                 max(p.window_s for p in params),
-                max(p.commune_window_s for p in params),
+                max(
+                    p.window_s if self.config.commune_posterior else p.commune_window_s
+                    for p in params
+                ),
             )
         return reach
 
@@ -582,7 +649,9 @@ class Correlator:
         `mismatch_link_m` across two categories); the distance to every located member
         within `max_diameter_m` (chain guard); and the fit (time gap in
         windows + distance in allowed radii) at most `max_fit`. Without a position on one
-        side, the gap must stay within `commune_window_s`. Per-category parameters
+        side, the gap must stay within `commune_window_s` (the window with
+        `CorrelationConfig.commune_posterior`: `_by_commune_posterior` weighs it).
+        Per-category parameters
         (`CorrelationConfig.category_params`) override the class's, and at a chronic place
         (`chronic`) the `ChronicPlaces` window and span override those.
         """
@@ -615,7 +684,7 @@ class Correlator:
                 m.insee != record.insee for m in incident.members
             ):
                 return None
-            if gap > p.commune_window_s:
+            if gap > (p.window_s if cfg.commune_posterior else p.commune_window_s):
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         d_centre = distance_m(lat, lon, incident.lat, incident.lon)

@@ -13,10 +13,13 @@ What the engine learns, per partition, from the reports it reads (`StreamEstimat
   own key. The gate (`Correlator._cost`) uses the learnt `s`, so it follows each source's
   real convention instead of trusting the stated number.
 - reporting lag per source kind (`reported_at - occurred_at`: log-normal moments);
-- time spread per category class (how far after an incident's first report the reports
-  that join it occurred: exponential mean);
+- time spread per category class and per category (how far after an incident's first
+  report the reports that join it occurred: exponential mean; a category's own is shrunk
+  towards its class's, so a rare category borrows its class's until its own joins speak:
+  a burglary's victims guess the hour, a noise complaint is filed on the spot);
 - category confusion (how often a report joins an incident of another category);
-- join share per category class (how many further reports an incident receives).
+- join share per category class and per category, shrunk alike (how many further reports
+  an incident receives).
 
 The match posterior (`Correlator._by_posterior`) reads the dispersion, the time spread,
 the join share and the confusions; the gate reads the dispersion.
@@ -198,22 +201,31 @@ class StreamEstimates:
         prior = math.log1p(PRIOR_LAG_S)
         return math.expm1(m.mean(prior) if m is not None else prior)
 
-    def mean_spread_s(self, category_class: str) -> float:
+    def mean_spread_s(self, category_class: str, category: str | None = None) -> float:
+        """Mean time after an incident's first report at which its further reports
+        occurred: of the class, or with `category`, of that category's incidents, shrunk
+        towards its class's (`PRIOR_OBSERVATIONS` pseudo-observations at the class mean)."""
         m = self.spread.get(category_class)
-        return m.mean(PRIOR_SPREAD_S) if m is not None else PRIOR_SPREAD_S
+        mean = m.mean(PRIOR_SPREAD_S) if m is not None else PRIOR_SPREAD_S
+        own = self.spread.get(category) if category is not None else None
+        return own.mean(mean) if own is not None else mean
 
-    def further_reports(self, category_class: str) -> float:
-        """Expected reports an incident of the class receives after its first: j / (1 - j),
-        j the share of reports that join an incident (prior: one further report)."""
+    def further_reports(self, category_class: str, category: str | None = None) -> float:
+        """Expected reports an incident of the class (with `category`: of that category,
+        shrunk towards its class) receives after its first: j / (1 - j), j the share of
+        reports that join an incident (prior: one further report)."""
         m = self.outcome.get(category_class)
         share = m.mean(PRIOR_JOIN_SHARE) if m is not None else PRIOR_JOIN_SHARE
+        own = self.outcome.get(category) if category is not None else None
+        if own is not None:
+            share = own.mean(share)
         return share / max(1.0 - share, 1e-3)
 
-    def time_density(self, category_class: str, dt_s: float) -> float:
+    def time_density(self, category_class: str, dt_s: float, category: str | None = None) -> float:
         """Density (per second) of a further report of an incident occurring `dt_s` away
-        from its first: Laplace with the learnt mean spread (victims may also guess a time
-        before the first report's)."""
-        tau = max(self.mean_spread_s(category_class), 60.0)
+        from its first: Laplace with the learnt mean spread of its class or category
+        (`mean_spread_s`; victims may also guess a time before the first report's)."""
+        tau = max(self.mean_spread_s(category_class, category), 60.0)
         return math.exp(-abs(dt_s) / tau) / (2.0 * tau)
 
     def category_likelihood(
@@ -255,11 +267,18 @@ class StreamEstimates:
         m.observe(math.log1p(max(lag_s, 0.0)))
         self.changed = True
 
-    def observe_outcome(self, category_class: str, joined: bool) -> None:
-        m = self.outcome.get(category_class)
-        if m is None:
-            m = self.outcome[category_class] = Moments()
-        m.observe(1.0 if joined else 0.0)
+    def observe_outcome(
+        self, category_class: str, joined: bool, category: str | None = None
+    ) -> None:
+        """One report joined an incident or founded one: counted for its category's class
+        and, with `category`, for that category (its own share, shrunk to the class's)."""
+        for key in (category_class, category):
+            if key is None:
+                continue
+            m = self.outcome.get(key)
+            if m is None:
+                m = self.outcome[key] = Moments()
+            m.observe(1.0 if joined else 0.0)
         self.changed = True
 
     def observe_join(
@@ -269,10 +288,13 @@ class StreamEstimates:
         incident_category: str,
         after_start_s: float,
     ) -> None:
-        m = self.spread.get(category_class)
-        if m is None:
-            m = self.spread[category_class] = Moments()
-        m.observe(max(after_start_s, 0.0))
+        # the class's and the incident category's spread (class values and category
+        # values are disjoint names: one map holds both)
+        for key in (category_class, incident_category):
+            m = self.spread.get(key)
+            if m is None:
+                m = self.spread[key] = Moments()
+            m.observe(max(after_start_s, 0.0))
         row = self.joins.setdefault(report_category, {})
         for k in row:
             row[k] *= FORGET
