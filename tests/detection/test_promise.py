@@ -92,9 +92,23 @@ def test_history_outbreaks_do_not_lift_the_promise_above_them() -> None:
 def test_too_short_a_history_counts_as_half_a_cluster_allowed() -> None:
     ordered = np.sort(np.asarray([7.0, 8.0, 9.0, 10.0]))
     margin = promise_margin(ordered, 9.5, FLOOR, math.inf, -1.0)
-    # one cluster at 9.5, half a cluster allowed: ln 2 times the slope
-    slope = (9.5 - FLOOR) / math.log(4.0 / 1.0)
+    # one cluster at 9.5, half a cluster allowed: ln 2 times the slope (the median excess
+    # over the floor, 2.5, over ln 2)
+    slope = 2.5 / math.log(2.0)
     assert margin == pytest.approx(slope * math.log(2.0))
+
+
+def test_the_tail_slope_does_not_rest_on_two_neighbouring_scores() -> None:
+    """t0 just above the floor (one cluster between them, 0.02 below the next): the slope
+    is still read from every null cluster's excess, not from that one gap (which gave a
+    slope of 0.25 and a margin of 0.17 on a history whose excesses showed about 3)."""
+    excess = [0.0, 0.02, 0.3, 0.7, 1.2, 1.4, 2.2, 2.3, 2.6, 2.8, 4.5, 7.0, 10.0]
+    ordered = np.sort(FLOOR + np.asarray(excess))
+    t0 = FLOOR + 0.01  # 12 clusters at or above it, 13 at the floor
+    margin = promise_margin(ordered, t0, FLOOR, math.inf, 6.0)
+    slope = 2.2 / math.log(2.0)  # the median excess over ln 2
+    assert margin == pytest.approx(slope * math.log(12 / 6.0))
+    assert margin > 2.0
 
 
 def _weekly_excess_share(promise: float, history_days: int, trials: int, seed: int) -> float:

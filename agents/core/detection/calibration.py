@@ -238,19 +238,20 @@ def promise_margin(
     Read along the tail, not by counting the history's clusters at ever higher thresholds:
     up there the counted clusters are mostly the history's weaker real outbreaks (a
     cluster scoring under `reach` times t is counted as a null one), and the count would
-    push the threshold above them all. The slope is read where null clusters dominate,
-    between the floor and t0 (the count's fall from one to the other; the median excess
-    over the floor when t0 is the floor). 0 when the count at t0 already meets `allowed`;
-    an `allowed` under 1/2 (a history too short to promise anything) counts as 1/2."""
+    push the threshold above them all. The slope is read where null clusters dominate:
+    the median excess over the floor of the clusters counted as null ones there, over
+    ln 2 (an exponential's median excess is its mean times ln 2; the median leaves out the
+    history's few real outbreaks). Every such cluster speaks, where the count's fall
+    between the floor and t0 rests on the gap between two neighbouring scores when t0 is
+    just above the floor (a history whose 13th and 12th scores were 0.02 apart gave a
+    slope of 0.25 and a margin of 0.17, where its clusters' excesses showed about 3).
+    0 when the count at t0 already meets `allowed`; an `allowed` under 1/2 (a history too
+    short to promise anything) counts as 1/2."""
     n0 = _null_count(ordered, t0, reach)
     if n0 <= allowed:
         return 0.0
-    n_floor = _null_count(ordered, floor, reach)
-    if t0 > floor and n_floor > n0:
-        slope = (t0 - floor) / math.log(n_floor / n0)
-    else:
-        near = ordered[(ordered >= floor) & (ordered < reach * floor)]
-        slope = float(np.median(near - floor)) / math.log(2.0) if near.shape[0] else 0.0
+    near = ordered[(ordered >= floor) & (ordered < reach * floor)]
+    slope = float(np.median(near - floor)) / math.log(2.0) if near.shape[0] else 0.0
     return slope * math.log(n0 / max(allowed, 0.5))
 
 
