@@ -104,14 +104,29 @@ def test_two_records_of_one_partner_system_stay_apart() -> None:
         assert not {a.report_id, b.report_id} <= g
 
 
-def test_same_partner_may_re_report_a_persistent_incident_later() -> None:
+def test_same_partner_may_re_report_a_persistent_incident_at_any_interval() -> None:
+    """A persistent situation is observed again and again by the same partner (each round
+    of a landlord's guard, each patrol): its records merge, half a day or five minutes
+    apart; one-off events keep the rule (`test_two_records_of_one_partner_system_stay_apart`).
+    The exception is configurable per class (`partner_repeat_s`)."""
     day = 86400.0
     a = rec(category="campement_illicite", kind="bailleur_social", org="bailleur-3f")
     b = rec(category="campement_illicite", kind="bailleur_social", org="bailleur-3f", t=0.5 * day)
     assert len(final(run(Correlator(), a, b))) == 1
-    c = rec(category="campement_illicite", kind="bailleur_social", org="bailleur-3f", t=600)
-    d = rec(category="campement_illicite", kind="bailleur_social", org="bailleur-3f", t=900)
-    assert len(final(run(Correlator(), c, d))) == 2  # two simultaneous records: two camps
+    c = rec(category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=600)
+    d = rec(category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=900)
+    assert len(final(run(Correlator(), c, d))) == 1
+    # with a minimum interval between a partner's records of one situation: kept apart
+    three_hours = Correlator(partner_repeat_s={"persistent": 3 * 3600.0})
+    c = rec(category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=600)
+    d = rec(category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=900)
+    assert len(final(run(three_hours, c, d))) == 2
+    # two places of one partner, 400 m apart: two situations (the spatial gate)
+    e = rec(category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=600)
+    f = rec(
+        category="occupation_hall", kind="bailleur_social", org="bailleur-3f", t=900, east_m=400
+    )
+    assert len(final(run(Correlator(), e, f))) == 2
 
 
 @pytest.mark.parametrize(("cat_a", "cat_b"), [("rodeo", "nuisance"), ("incendie", "degradation")])
