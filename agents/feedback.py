@@ -33,6 +33,7 @@ from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.retry import RetryPolicy
 from agents.ports.sql import feedback as sql
+from agents.ports.sql.query import Query
 from agents.ports.store import Store
 from agents.sink import insert_confirmed, query_confirmed
 
@@ -82,26 +83,39 @@ class FeedbackSink:
         return found
 
     async def stored_payloads(self, events: Iterable[FeedbackEvent]) -> dict[str, bytes]:
-        """The stored payload of each of `events` already recorded, by `feedback_id`."""
-        wanted = {event.feedback_id for event in events}
-        ids = sorted({event.key.report_id for event in events})
-        statuses = tuple(sorted({event.status.value for event in events}))
-        found: dict[str, bytes] = {}
-        query = sql.PAYLOADS
+        """The stored payload of each of `events` already recorded, by `feedback_id`. Two
+        steps: which of them are recorded (`sql.STORED_IDS`, narrow columns), then the
+        payloads of those only (`sql.PAYLOADS`): new transitions, nearly all of them, never
+        read the wide payload column."""
+        by_id = {event.feedback_id: event for event in events}
+        ids = sorted({event.key.report_id for event in by_id.values()})
+        statuses = tuple(sorted({event.status.value for event in by_id.values()}))
+        recorded: set[str] = set()
         for chunk in lookup_chunks(ids):
-            rows = await query_confirmed(
-                self.store,
-                query.sql,
-                query.bind(ids=chunk, statuses=statuses),
-                table=sql.TABLE,
-                retry=self.retry,
-                run_blocking=self.run_blocking,
-                health=self.health,
-            )
-            for row in rows:
-                if row["feedback_id"] in wanted:
+            rows = await self._query(sql.STORED_IDS, ids=chunk, statuses=statuses)
+            recorded.update(str(row["feedback_id"]) for row in rows)
+        recorded &= by_id.keys()
+        found: dict[str, bytes] = {}
+        if not recorded:
+            return found
+        fids = tuple(sorted(recorded))
+        for chunk in lookup_chunks(sorted({by_id[f].key.report_id for f in recorded})):
+            for row in await self._query(sql.PAYLOADS, ids=chunk, fids=fids):
+                if row["feedback_id"] in recorded:
                     found.setdefault(row["feedback_id"], str(row["payload"]).encode())
         return found
+
+    async def _query(self, query: Query, **params: object) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await query_confirmed(
+            self.store,
+            query.sql,
+            query.bind(**params),
+            table=sql.TABLE,
+            retry=self.retry,
+            run_blocking=self.run_blocking,
+            health=self.health,
+        )
+        return rows
 
     async def publish(self, events: Sequence[Outgoing]) -> None:
         """Send `events`, wait for every delivery, then store the new ones; raises when

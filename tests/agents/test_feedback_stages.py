@@ -41,6 +41,7 @@ class TableStore(FakeStore):
         super().__init__()
         self.fail_table: str | None = None
         self.order: list[str] = []
+        self.asked: list[str] = []  # the queries run, by name
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if table == self.fail_table:
@@ -51,12 +52,19 @@ class TableStore(FakeStore):
     def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         assert params is not None
         if sql_text == reports.STORED_KEYS.sql:
+            self.asked.append(reports.STORED_KEYS.name)
             rows = self.rows.get("reports", [])
             cols: tuple[str, ...] = ("source_kind", "source_org", "report_id", "content_hash")
-        elif sql_text == sql.PAYLOADS.sql:
+        elif sql_text == sql.STORED_IDS.sql:
+            self.asked.append(sql.STORED_IDS.name)
             rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
+            cols = ("feedback_id",)
+        elif sql_text == sql.PAYLOADS.sql:
+            self.asked.append(sql.PAYLOADS.name)
+            rows = [r for r in self.rows.get(sql.TABLE, []) if r["feedback_id"] in params["fids"]]
             cols = ("feedback_id", "payload")
         else:
+            self.asked.append(sql.RECORDED.name)
             assert sql_text == sql.RECORDED.sql
             rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
             cols = ("source_kind", "source_org", "report_id", "status")
@@ -225,8 +233,12 @@ async def test_a_rattache_told_again_after_a_restore_is_the_first_bytes() -> Non
     first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
     assert len(first) == 2
 
+    # new transitions never read the wide payload column, only which ones are recorded
+    assert sql.STORED_IDS.name in store.asked and sql.PAYLOADS.name not in store.asked
+
     restarted = correlate_stage(kafka, store)
     await restarted.process([(0, [later, a, b])], lambda _p: [], lambda _p: None)
+    assert sql.PAYLOADS.name in store.asked  # the recorded ones' payloads, sent again
     again = [v for t, _k, v in kafka.sent if t == FEEDBACK][2:]
     recomputed = [m for v in again for m in [orjson.loads(v)]]
     assert [m["report_id"] for m in recomputed] == [a.report_id, b.report_id]

@@ -173,9 +173,17 @@ def cases() -> list[Case]:
             {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rejete")},
         ),
         Case(
+            "FEEDBACK_STORED_IDS",
+            feedback.STORED_IDS,
+            {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rattache")},
+        ),
+        Case(
             "FEEDBACK_PAYLOADS",
             feedback.PAYLOADS,
-            {"ids": ("fb-1", "unknown"), "statuses": ("recu", "rattache")},
+            {
+                "ids": ("fb-1", "unknown"),
+                "fids": ("fb-1-recu".ljust(32, "0"), "fb-1-rattache".ljust(32, "0"), "none"),
+            },
         ),
         Case(
             "FEEDBACK_SHARE",
@@ -543,6 +551,8 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     # one row per (report, status) however often written; fb-1 attached 10 min after recu,
     # fb-2 after 2 h
     assert [r["status"] for r in run(seeded, by_id["FEEDBACK_OF_REPORT"])] == ["recu", "rattache"]
+    stored = sorted(r["feedback_id"] for r in run(seeded, by_id["FEEDBACK_STORED_IDS"]))
+    assert stored == ["fb-1-rattache".ljust(32, "0"), "fb-1-recu".ljust(32, "0")]
     payloads = sorted(r["feedback_id"] for r in run(seeded, by_id["FEEDBACK_PAYLOADS"]))
     assert payloads == ["fb-1-rattache".ljust(32, "0"), "fb-1-recu".ljust(32, "0")]
     assert run(seeded, by_id["FEEDBACK_SHARE"]) == [
