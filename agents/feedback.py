@@ -65,17 +65,8 @@ class FeedbackSink:
         """The identities among `keys` with a recorded transition of one of `statuses`."""
         asked = set(keys)
         found: set[ReportKey] = set()
-        query = sql.RECORDED
         for ids in lookup_chunks(sorted({k.report_id for k in asked})):
-            rows = await query_confirmed(
-                self.store,
-                query.sql,
-                query.bind(ids=ids, statuses=tuple(sorted(statuses))),
-                table=sql.TABLE,
-                retry=self.retry,
-                run_blocking=self.run_blocking,
-                health=self.health,
-            )
+            rows = await self._query(sql.RECORDED, ids=ids, statuses=tuple(sorted(statuses)))
             for row in rows:
                 key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
                 if key in asked:

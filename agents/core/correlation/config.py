@@ -289,6 +289,12 @@ class CorrelationConfig:
             p = replace(p, window_s=self.chronic.window_s, max_span_s=self.chronic.max_span_s)
         return p
 
+    def commune_reach_s(self, p: ClassParams) -> float:
+        """How far in time from an incident's span a match without a position on one side
+        may be: the class's window with `commune_posterior` (the posterior weighs the
+        closeness), else its `commune_window_s`."""
+        return p.window_s if self.commune_posterior else p.commune_window_s
+
     def pair_params(self, a: str, b: str, chronic: bool = False) -> ClassParams:
         """Parameters for a report of category `a` against an incident of category `b`:
         the more permissive class of the two (a rodeo reported as a nuisance is a rodeo).

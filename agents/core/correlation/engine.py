@@ -503,9 +503,10 @@ class Correlator:
         for _, state in commune_level:  # cheapest first: ties go to the cheaper
             others = len(around) - (state.incident_id in around)
             gap = max(state.first_occurred_at - t, t - state.last_occurred_at, 0.0)
+            klass = cfg.class_of(state.category)._value_
             odds = (
-                est.further_reports(cfg.class_of(state.category)._value_, state.category)
-                * est.time_density(cfg.class_of(state.category)._value_, gap, state.category)
+                est.further_reports(klass, state.category)
+                * est.time_density(klass, gap, state.category)
                 * est.category_likelihood(category, state.category._value_, n_compatible)
                 * span
                 / (others + COMMUNE_RATE_PRIOR)
@@ -627,10 +628,7 @@ class Correlator:
             ]
             reach = self._reach[category] = (
                 max(p.window_s for p in params),
-                max(
-                    p.window_s if self.config.commune_posterior else p.commune_window_s
-                    for p in params
-                ),
+                max(self.config.commune_reach_s(p) for p in params),
             )
         return reach
 
@@ -673,11 +671,14 @@ class Correlator:
             return None
         if record.source_kind != _CITIZEN:
             repeat = self.partner_repeat_s.get(cfg.class_of(category))
-            for m in incident.members:
-                if m.source_org == record.source_org and (
-                    repeat is None or abs(m.occurred_at - t) < repeat
-                ):
-                    return None
+            # a repeat interval of 0 (the persistent class's default) refuses nothing:
+            # the members are not read
+            if repeat is None or repeat > 0.0:
+                for m in incident.members:
+                    if m.source_org == record.source_org and (
+                        repeat is None or abs(m.occurred_at - t) < repeat
+                    ):
+                        return None
         cost = gap / p.window_s
         link = p.link_m
         if record.category != category:
@@ -690,7 +691,7 @@ class Correlator:
                 m.insee != record.insee for m in incident.members
             ):
                 return None
-            if gap > (p.window_s if cfg.commune_posterior else p.commune_window_s):
+            if gap > cfg.commune_reach_s(p):
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         d_centre = distance_m(lat, lon, incident.lat, incident.lon)

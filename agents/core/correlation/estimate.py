@@ -157,6 +157,17 @@ class Moments:
         return math.sqrt(max(self.squares / self.n - m * m, 0.0))
 
 
+def _shrunk_mean(
+    table: Mapping[str, Moments], category_class: str, category: str | None, prior: float
+) -> float:
+    """The class's mean of `table` (towards `prior` while its observations are few) or,
+    with `category`, that category's, shrunk towards its class's alike."""
+    m = table.get(category_class)
+    mean = m.mean(prior) if m is not None else prior
+    own = table.get(category) if category is not None else None
+    return own.mean(mean) if own is not None else mean
+
+
 # (source kind, accuracy stated)
 DispersionKey = tuple[str, bool]
 
@@ -205,20 +216,13 @@ class StreamEstimates:
         """Mean time after an incident's first report at which its further reports
         occurred: of the class, or with `category`, of that category's incidents, shrunk
         towards its class's (`PRIOR_OBSERVATIONS` pseudo-observations at the class mean)."""
-        m = self.spread.get(category_class)
-        mean = m.mean(PRIOR_SPREAD_S) if m is not None else PRIOR_SPREAD_S
-        own = self.spread.get(category) if category is not None else None
-        return own.mean(mean) if own is not None else mean
+        return _shrunk_mean(self.spread, category_class, category, PRIOR_SPREAD_S)
 
     def further_reports(self, category_class: str, category: str | None = None) -> float:
         """Expected reports an incident of the class (with `category`: of that category,
         shrunk towards its class) receives after its first: j / (1 - j), j the share of
         reports that join an incident (prior: one further report)."""
-        m = self.outcome.get(category_class)
-        share = m.mean(PRIOR_JOIN_SHARE) if m is not None else PRIOR_JOIN_SHARE
-        own = self.outcome.get(category) if category is not None else None
-        if own is not None:
-            share = own.mean(share)
+        share = _shrunk_mean(self.outcome, category_class, category, PRIOR_JOIN_SHARE)
         return share / max(1.0 - share, 1e-3)
 
     def time_density(self, category_class: str, dt_s: float, category: str | None = None) -> float:
