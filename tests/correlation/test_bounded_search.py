@@ -2,7 +2,8 @@
 
 State keeps closed incidents for days after their last report (`allowed_lateness_s`, for
 late reports), and a burst packs many open ones into a few cells: a report must neither
-gather the incidents its time windows cannot reach (`IncidentIndex` time buckets) nor run
+gather the incidents its time windows cannot reach (`IncidentIndex` time buckets) or of
+categories it cannot join (`IncidentIndex` categories, in a commune too), nor run
 the member by member rules on those too far away for any gate or past any commune window
 (`Correlator._skip_test`), and what it decides must stay what the full rules decide.
 """
@@ -45,9 +46,11 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
         seen["gathered"] += len(found)
         return found
 
-    def costed(incident: Incident, record: ReportRecord, chronic: bool = False) -> float | None:
+    def costed(
+        incident: Incident, record: ReportRecord, chronic: bool = False, d_centre: float = -1.0
+    ) -> float | None:
         seen["costed"] += 1
-        return cost(incident, record, chronic)
+        return cost(incident, record, chronic, d_centre)
 
     engine._candidates = gathered  # type: ignore[method-assign, assignment]
     engine._cost = costed  # type: ignore[method-assign]
@@ -93,6 +96,61 @@ def test_old_incidents_in_state_are_not_gathered(commune_only: bool) -> None:
     # 16 times the old incidents, the same work: only the recent incident (and at most the
     # old ones of its time bucket, none here) is gathered
     assert gathered[0] == gathered[1] == 1
+
+
+def test_a_commune_full_of_other_categories_is_not_gathered() -> None:
+    """A commune holds every category's incidents: a commune-only report gathers only those
+    of a category it may join, and a point report only the commune's incidents without a
+    position (commune-only ones) of such a category, whatever the others' number."""
+    assert not Correlator().config.compatible("cambriolage", "rodeo")
+    for commune_only in (False, True):
+        gathered = []
+        for n in (50, 800):
+            engine = Correlator()
+            for i in range(n):  # open commune-only rodeo incidents, one partner's: apart
+                engine.process(
+                    rec(
+                        t=i * 2.0,
+                        category="rodeo",
+                        kind="police_municipale",
+                        org="pm-1",
+                        commune_only=True,
+                    )
+                )
+            recent = rec(t=n * 2.0, category="cambriolage", commune_only=True)
+            report = rec(t=n * 2.0 + 60.0, category="cambriolage", commune_only=commune_only)
+            engine.process(recent)
+            with counting(engine) as seen:
+                out = engine.process(report)
+            assert set(out[-1]["report_ids"]) == {recent.report_id, report.report_id}
+            gathered.append(seen["gathered"])
+        assert gathered == [1, 1]
+
+
+def test_old_commune_only_incidents_are_not_gathered_by_a_point_report() -> None:
+    """Incidents without a position are looked up by commune and time bucket too: the days
+    of closed commune-only incidents kept for late reports are not read."""
+    gathered = []
+    for n in (50, 800):
+        engine = Correlator()
+        for i in range(n):
+            engine.process(
+                rec(
+                    t=i * 60.0,
+                    category="degradation",
+                    kind="police_municipale",
+                    org="pm-1",
+                    commune_only=True,
+                )
+            )
+        engine.advance(engine.watermark + 20 * HOUR)
+        assert len(engine) == n and engine.open_count == 0
+        engine.estimates = StreamEstimates()  # as `old_state`
+        now = engine.watermark - T0 - 60.0
+        with counting(engine) as seen:
+            engine.process(rec(t=now, category="degradation"))
+        gathered.append(seen["gathered"])
+    assert gathered == [0, 0]
 
 
 def test_a_burst_runs_the_full_rules_only_on_incidents_in_reach() -> None:
@@ -142,7 +200,7 @@ def test_skipping_far_incidents_decides_as_the_full_rules() -> None:
         for i in range(1500)
     ]
     fast, full = Correlator(), Correlator()
-    full._skip_test = lambda *_: lambda incident: False  # type: ignore[method-assign]
+    full._skip_test = lambda *_: lambda incident, d: False  # type: ignore[method-assign]
     for r in stream:
         assert fast.process(r) == full.process(r)
     assert fast.export_estimates() == full.export_estimates()

@@ -47,9 +47,10 @@ def _expected(index: IncidentIndex) -> dict[str, set[tuple[object, ...]]]:
         assert {grid_cell(m.lat, m.lon) for m in incident.points} <= set(grid)
         out["reports"] |= {(m.key, iid) for m in incident.members}
         out["cells"] |= {(c, k, iid) for c in grid for k in incident.categories()}
-        out["communes"] |= {(m.insee, iid) for m in incident.members}
+        communes = {(m.insee, k, iid) for m in incident.members for k in incident.categories()}
+        out["communes"] |= communes
         if not incident.points:
-            out["unlocated"] |= {(m.insee, iid) for m in incident.members}
+            out["unlocated"] |= communes
     return out
 
 

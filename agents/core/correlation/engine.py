@@ -80,6 +80,10 @@ _COMMUNE_LEVEL = 100.0  # cost offset of a commune-level match (spatial costs st
 _FAR_MARGIN = 1e-9
 
 
+def _first(item: tuple[str, Incident, float]) -> str:
+    return item[0]
+
+
 class Correlator:
     """Stateful merge of reports into incidents; every change returns a new version dict."""
 
@@ -122,6 +126,7 @@ class Correlator:
         # quarter steps): the spatial caps, the chain guard and the search reach scale by it
         self._widen = 1.0
         self._plans: dict[tuple[str, float], SearchPlan] = {}  # (category, widen) -> plan
+        self._joinable_of: dict[str, tuple[str, ...]] = {}  # category -> `_joinable`
         # per candidate (`_cost`): a centre match's squared distance in sigmas (-1: none)
         # and its sigma^2 (m^2), for `_by_posterior`
         self._match_z2 = -1.0
@@ -354,39 +359,41 @@ class Correlator:
         # only incidents whose latest report is within `lookback` (>= `reach`) of the report
         # can pass a time window below or count in `around`, and for a commune-only report
         # within its commune reach: the index skips the older ones
-        since = t - (lookback if record.precision == POINT else commune_reach)
-        candidates = [incidents[i] for i in self._candidates(record, lat, lon, since)]
-        # out of every time window: what `_cost` would say, only sooner (most candidates are
-        # old incidents of busy cells kept for late reports)
-        near = [
-            s
-            for s in candidates
-            if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach
-        ]
-        near.sort(key=lambda s: s.incident_id)  # ties go the same way on replay
+        point = record.precision == POINT
+        since = t - (lookback if point else commune_reach)
+        # (incident id, incident, distance from the report to its centre, -1: not computed)
+        near: list[tuple[str, Incident, float]] = []
         # same-category located incidents that started within `lookback` of the report,
         # their centre within `radius` of it: the local rate of that category
-        around = (
-            {
-                s.incident_id
-                for s in candidates
-                if s.category == category
+        around: set[str] = set()
+        for iid in self._candidates(record, lat, lon, since):
+            s = incidents[iid]
+            d = -1.0
+            if (
+                density
+                and s.category == category
                 and s.precision == POINT
                 and abs(s.first_occurred_at - t) <= lookback
-                and distance_m(lat, lon, s.lat, s.lon) <= radius
-            }
-            if density
-            else set()
-        )
+            ):
+                d = distance_m(lat, lon, s.lat, s.lon)
+                if d <= radius:
+                    around.add(iid)
+            # out of every time window: what `_cost` would say, only sooner (most candidates
+            # are old incidents of busy cells kept for late reports)
+            if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach:
+                near.append((iid, s, d))
+        near.sort(key=_first)  # ties go the same way on replay
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
         spatial: list[tuple[float, Incident, float, float]] = []
         skip = self._skip_test(record, chronic, commune_reach)
         full = self.config.max_reports
-        for state in near:
-            if len(state.members) >= full or skip(state):
+        for _, state, d in near:
+            if point and state.precision == POINT and d < 0.0:
+                d = distance_m(lat, lon, state.lat, state.lon)
+            if len(state.members) >= full or skip(state, d):
                 continue
             self._match_z2 = -1.0
-            cost = self._cost(state, record, chronic)
+            cost = self._cost(state, record, chronic, d)
             if cost is None:
                 continue
             if cost >= _COMMUNE_LEVEL:
@@ -494,7 +501,7 @@ class Correlator:
         incidents = self._index.incidents
         around = {
             iid
-            for iid in self._index.in_commune(record.insee or "", t - lookback)
+            for iid in self._index.in_commune(record.insee or "", t - lookback, (category,))
             if incidents[iid].category == category
             and abs(incidents[iid].first_occurred_at - t) <= lookback
         }
@@ -520,15 +527,16 @@ class Correlator:
         self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
     ) -> set[str]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
-        incident touching its commune; a point report, the incidents with a member of a
-        compatible category indexed within the search radius of that category pair
-        (`CorrelationConfig.search_radius_m`), plus the commune's incidents that have no
-        located member yet. `since`: of those, the index may leave out any whose latest
-        `occurred_at` is before it (`IncidentIndex.nearby`)."""
+        incident touching its commune with a member of a category it may join; a point
+        report, the incidents with a member of a compatible category indexed within the
+        search radius of that category pair (`CorrelationConfig.search_radius_m`), plus the
+        commune's incidents of such categories that have no located member yet. `since`:
+        of those, the index may leave out any whose latest `occurred_at` is before it
+        (`IncidentIndex.nearby`)."""
         insee = record.insee or ""
-        if record.precision != POINT:
-            return self._index.in_commune(insee, since)
         plan = self._search_plan(record.category)
+        if record.precision != POINT:
+            return self._index.in_commune(insee, since, self._joinable(record.category))
         if self._widen > 1.0:
             widened = self._plans.get((record.category, self._widen))
             if widened is None:
@@ -538,9 +546,18 @@ class Correlator:
             plan = widened
         return self._index.nearby(insee, lat, lon, plan, since)
 
+    def _joinable(self, category: str) -> tuple[str, ...]:
+        """Every category a report of `category` may join (its search plan's)."""
+        joinable = self._joinable_of.get(category)
+        if joinable is None:
+            joinable = self._joinable_of[category] = tuple(
+                other for _, others in self._search_plan(category) for other in others
+            )
+        return joinable
+
     def _skip_test(
         self, record: ReportRecord, chronic: bool, commune_reach: float
-    ) -> Callable[[Incident], bool]:
+    ) -> Callable[[Incident, float], bool]:
         """A test of a candidate that is True only when `_cost` would refuse it and `_learn`
         not count it, whatever its members' sources: the candidate loop skips it before the
         member by member work. A match without a position on one side (a commune-only
@@ -550,7 +567,9 @@ class Correlator:
         and, for a same-category incident, beyond the report's own search reach (`_learn`
         observes no nearer pair), and every located member beyond the link distance of the
         pair (none in a non-mobile pair), by a lower bound from the incident's extent
-        (`spatial.distance_floor_m`, with a margin for rounding)."""
+        (`spatial.distance_floor_m`, with a margin for rounding). The test's second
+        argument: the distance from the report to the incident's centre (`distance_m`),
+        read between two positions only."""
         cfg = self.config
         rcat = record.category
         t = record.occurred_at
@@ -562,7 +581,7 @@ class Correlator:
         # None for a category the report cannot join
         limits: dict[str, tuple[float, float] | None] = {}
 
-        def skip(incident: Incident) -> bool:
+        def skip(incident: Incident, d_centre: float) -> bool:
             if not point or incident.precision != POINT:  # `_cost`'s commune-level rules
                 return (
                     t - incident.last_occurred_at > commune_reach
@@ -584,7 +603,7 @@ class Correlator:
                 limits[category] = limit
             if limit is None:
                 return True
-            if distance_m(lat, lon, incident.lat, incident.lon) <= limit[0]:
+            if d_centre <= limit[0]:
                 return False
             link = limit[1]
             if link <= 0.0:
@@ -633,7 +652,11 @@ class Correlator:
         return reach
 
     def _cost(
-        self, incident: Incident, record: ReportRecord, chronic: bool = False
+        self,
+        incident: Incident,
+        record: ReportRecord,
+        chronic: bool = False,
+        d_centre: float = -1.0,
     ) -> float | None:
         """Cost of merging `record` into `incident`, or None when a rule forbids it.
 
@@ -657,7 +680,8 @@ class Correlator:
         `CorrelationConfig.commune_posterior`: `_by_commune_posterior` weighs it).
         Per-category parameters
         (`CorrelationConfig.category_params`) override the class's, and at a chronic place
-        (`chronic`) the `ChronicPlaces` window and span override those.
+        (`chronic`) the `ChronicPlaces` window and span override those. `d_centre`: the
+        distance from the report to the incident's centre when the caller has it (-1: not).
         """
         cfg = self.config
         category = incident.category
@@ -694,7 +718,8 @@ class Correlator:
             if gap > cfg.commune_reach_s(p):
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
-        d_centre = distance_m(lat, lon, incident.lat, incident.lon)
+        if d_centre < 0.0:
+            d_centre = distance_m(lat, lon, incident.lat, incident.lon)
         acc = accuracy_of(record)
         # per-axis sigma of the report around the centre: its own (its source's learnt
         # scale times its accuracy) and the centre's (`Incident.centre_acc`, from its

@@ -9,8 +9,9 @@ only code that changes those look-ups:
   indexed under the cells of its located members and of its successive centres (`grid`), for
   every category of its members (its voted category is always one of them), in the bucket
   (`time_bucket`) of its latest `occurred_at`;
-- by commune (INSEE) of its members, and time bucket likewise;
-- incidents with no located member, by the communes of their members ("unlocated").
+- by commune (INSEE) of its members, member category and time bucket likewise;
+- incidents with no located member, by the communes of their members, member category and
+  time bucket likewise ("unlocated").
 
 The engine tells it what happened to an incident (`found`, `joined`, `restored`, `evict`);
 each keeps every look-up consistent with the incident's members.
@@ -19,8 +20,11 @@ The time buckets keep a look-up's work bounded by the incidents a report can rea
 holds closed incidents for days after their last report (`allowed_lateness_s`, for late
 reports), and a look-up `since` a time skips every bucket that ended before it (an incident
 changes bucket only when a report later than its latest one joins it, at most once a
-bucket's length). The index also keeps each located incident's extent (the box of its
-located members), so the engine can rule out a far incident without a distance per member.
+bucket's length). The categories keep it bounded by the incidents a report may join: a
+look-up reads only the categories it is given (a commune holds every category's incidents;
+where reports are dense, most of them are of categories the report cannot join). The index
+also keeps each located incident's extent (the box of its located members), so the engine
+can rule out a far incident without a distance per member.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ from agents.core.correlation.incident import POINT, Incident
 from agents.core.correlation.spatial import GridCell, grid_cell, grid_disc
 from agents.core.record import ReportKey
 
+_K = TypeVar("_K")
 # ((radius m, categories searched that far), ...): `Correlator._search_plan`
 SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
+# key (grid cell, INSEE) -> member category -> time bucket -> incident ids
+_Lookup = dict[_K, dict[str, dict[int, set[str]]]]
 # (lat min, lat max, lon min, lon max) of an incident's located members
 Extent = tuple[float, float, float, float]
 # Length of a time bucket (s): about a time window, so a look-up of a recent report reads
@@ -43,7 +50,6 @@ Extent = tuple[float, float, float, float]
 BUCKET_S = 6.0 * 3600.0
 _ALL_TIME = -(1 << 62)  # a bucket before any other
 _LAST_BUCKET = 1 << 62  # ... and after any other
-_K = TypeVar("_K")
 
 
 def time_bucket(t: float) -> int:
@@ -60,12 +66,13 @@ class IncidentIndex:
         self._incidents: dict[str, Incident] = {}
         self._reports: dict[ReportKey, str] = {}  # report identity -> incident_id
         self._grid: dict[str, list[GridCell]] = {}  # incident_id -> cells it is indexed under
-        # cell -> category -> time bucket -> ids
-        self._cells: dict[GridCell, dict[str, dict[int, set[str]]]] = {}
-        self._communes: dict[str, dict[int, set[str]]] = {}  # insee -> time bucket -> ids
+        self._cells: _Lookup[GridCell] = {}
+        self._communes: _Lookup[str] = {}
+        self._unlocated: _Lookup[str] = {}  # incidents with no located member
+        # incident_id -> what its commune entries are under: (communes, categories, unlocated)
+        self._commune_keys: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {}
         self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
         self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
-        self._unlocated: dict[str, set[str]] = {}  # insee -> ids of incidents with no position
         # incident_id -> incident, read-only (a view: reading it costs no method call)
         self.incidents: Mapping[str, Incident] = MappingProxyType(self._incidents)
 
@@ -87,14 +94,16 @@ class IncidentIndex:
         """The box of a located incident's located members (None: no located member)."""
         return self._extents.get(incident_id)
 
-    def in_commune(self, insee: str, since: float = -math.inf) -> set[str]:
-        """Ids of the incidents with a member in commune `insee` (a new set); with `since`,
-        at least those whose latest `occurred_at` is not before it (and maybe a few more)."""
-        lo = _first_bucket(since)
+    def in_commune(
+        self, insee: str, since: float = -math.inf, categories: Iterable[str] | None = None
+    ) -> set[str]:
+        """Ids of the incidents with a member in commune `insee` (a new set), with a member of
+        one of `categories` (None: any); with `since`, at least those whose latest
+        `occurred_at` is not before it (and maybe a few more)."""
         found: set[str] = set()
-        for bucket, ids in self._communes.get(insee, {}).items():
-            if bucket >= lo:
-                found.update(ids)
+        by_category = self._communes.get(insee)
+        if by_category is not None:
+            _read(by_category, categories, _first_bucket(since), found)
         return found
 
     def nearby(
@@ -102,22 +111,20 @@ class IncidentIndex:
     ) -> set[str]:
         """Ids of the incidents indexed, under one of a plan's categories, in a grid cell
         within that category's radius of (lat, lon), plus those of commune `insee` that have
-        no located member (a new set). With `since`, of the indexed ones at least those whose
-        latest `occurred_at` is not before it (and maybe a few more): the time buckets before
-        it are not read."""
+        no located member and a member of one of the plan's categories (a new set). With
+        `since`, at least those whose latest `occurred_at` is not before it (and maybe a few
+        more): the time buckets before it are not read."""
         lo = _first_bucket(since)
-        found = set(self._unlocated.get(insee, ()))
+        found: set[str] = set()
+        unlocated = self._unlocated.get(insee)
         get = self._cells.get
         for radius, categories in plan:
+            if unlocated is not None:
+                _read(unlocated, categories, lo, found)
             for cell in grid_disc(lat, lon, radius):
                 by_category = get(cell)
                 if by_category is not None:
-                    for category in categories:
-                        by_bucket = by_category.get(category)
-                        if by_bucket:
-                            for bucket, ids in by_bucket.items():
-                                if bucket >= lo:
-                                    found.update(ids)
+                    _read(by_category, categories, lo, found)
         return found
 
     # ---- changes ----
@@ -136,9 +143,8 @@ class IncidentIndex:
         self._buckets[iid] = bucket
         for m in incident.members:
             self._reports[m.key] = iid
-            self._communes.setdefault(m.insee, {}).setdefault(bucket, set()).add(iid)
-            if incident.precision != POINT:
-                self._unlocated.setdefault(m.insee, set()).add(iid)
+        categories = incident.categories()
+        self._index_communes(iid, incident, categories, bucket)
         points = incident.points
         if points:
             lats, lons = [m.lat for m in points], [m.lon for m in points]
@@ -148,7 +154,7 @@ class IncidentIndex:
                 [grid_cell(incident.lat, incident.lon)] + [grid_cell(m.lat, m.lon) for m in points]
             )
         )
-        self._add_cells(iid, grid, incident.categories(), bucket)
+        _add(self._cells, grid, categories, bucket, iid)
 
     def joined(self, incident: Incident) -> None:
         """`incident`'s last member was just added (`Incident.add`): index it under the cell
@@ -173,31 +179,20 @@ class IncidentIndex:
         categories = incident.categories()
         bucket, was = time_bucket(incident.last_occurred_at), self._buckets[iid]
         if bucket != was:  # a later report: every entry moves to the new bucket
-            self._drop_cells(iid, grid, categories, was)
-            insees = {m.insee for m in incident.members}
-            for insee in insees:
-                _discard_in(self._communes, insee, was, iid)
+            _drop(self._cells, grid, categories, was, iid)
             grid.extend(fresh)
             self._buckets[iid] = bucket
-            self._add_cells(iid, grid, categories, bucket)
-            for insee in insees:
-                self._communes.setdefault(insee, {}).setdefault(bucket, set()).add(iid)
+            _add(self._cells, grid, categories, bucket, iid)
         else:
             grid.extend(fresh)
             # new cells go under every category of the incident, a category new to the
             # incident under all its cells
-            self._add_cells(iid, fresh, categories, bucket)
+            _add(self._cells, fresh, categories, bucket, iid)
             category = member.category
             if sum(1 for m in incident.members if m.category == category) == 1:
-                self._add_cells(iid, grid, (category,), bucket)
-            self._communes.setdefault(member.insee, {}).setdefault(bucket, set()).add(iid)
-        if incident.precision == POINT:
-            for m in incident.members:
-                ids = self._unlocated.get(m.insee)
-                if ids is not None:
-                    ids.discard(iid)
-        else:
-            self._unlocated.setdefault(member.insee, set()).add(iid)
+                _add(self._cells, grid, (category,), bucket, iid)
+        self._drop_communes(iid, was)
+        self._index_communes(iid, incident, categories, bucket)
 
     def evict(self, incident_id: str) -> Incident:
         """Remove an incident from every look-up; returns it."""
@@ -207,67 +202,54 @@ class IncidentIndex:
         self._extents.pop(incident_id, None)
         for m in incident.members:
             self._reports.pop(m.key, None)
-            _discard_in(self._communes, m.insee, bucket, incident_id)
-            _discard(self._unlocated, m.insee, incident_id)
-        self._drop_cells(incident_id, grid, incident.categories(), bucket)
+        self._drop_communes(incident_id, bucket)
+        del self._commune_keys[incident_id]
+        _drop(self._cells, grid, incident.categories(), bucket, incident_id)
         return incident
 
-    def _add_cells(
-        self, iid: str, cells: Sequence[GridCell], categories: Iterable[str], bucket: int
+    def _index_communes(
+        self, iid: str, incident: Incident, categories: Iterable[str], bucket: int
     ) -> None:
-        index = self._cells
-        for cell in cells:
-            by_category = index.setdefault(cell, {})
-            for category in categories:
-                by_category.setdefault(category, {}).setdefault(bucket, set()).add(iid)
+        """Index an incident under the communes of its members and their categories (and
+        as unlocated while it has no located member), in `bucket`."""
+        keys = (
+            frozenset(m.insee for m in incident.members),
+            frozenset(categories),
+            incident.precision != POINT,
+        )
+        self._commune_keys[iid] = keys
+        insees, cats, unlocated = keys
+        _add(self._communes, insees, cats, bucket, iid)
+        if unlocated:
+            _add(self._unlocated, insees, cats, bucket, iid)
 
-    def _drop_cells(
-        self, iid: str, cells: Sequence[GridCell], categories: Iterable[str], bucket: int
-    ) -> None:
-        for cell in cells:
-            by_category = self._cells.get(cell)
-            if by_category is None:
-                continue
-            for category in categories:
-                _discard_in(by_category, category, bucket, iid)
-            if not by_category:
-                del self._cells[cell]
+    def _drop_communes(self, iid: str, bucket: int) -> None:
+        insees, cats, unlocated = self._commune_keys[iid]
+        _drop(self._communes, insees, cats, bucket, iid)
+        if unlocated:
+            _drop(self._unlocated, insees, cats, bucket, iid)
 
     # ---- consistency (tests) ----
     def entries(self) -> dict[str, set[tuple[object, ...]]]:
-        """Every (key, ..., incident id) entry of each look-up: for tests checking the
-        look-ups against the incidents."""
+        """Every (key, category, incident id) entry of each look-up ((report identity,
+        incident id) for "reports"): for tests checking the look-ups against the incidents."""
         return {
             "reports": {(key, iid) for key, iid in self._reports.items()},
-            "cells": {
-                (cell, category, iid)
-                for cell, by_category in self._cells.items()
-                for category, by_bucket in by_category.items()
-                for ids in by_bucket.values()
-                for iid in ids
-            },
-            "communes": {
-                (k, iid)
-                for k, by_bucket in self._communes.items()
-                for ids in by_bucket.values()
-                for iid in ids
-            },
-            "unlocated": {(k, iid) for k, ids in self._unlocated.items() for iid in ids},
+            "cells": _entries(self._cells),
+            "communes": _entries(self._communes),
+            "unlocated": _entries(self._unlocated),
         }
 
     def bucketing(self) -> dict[str, set[int]]:
         """incident id -> the time buckets its cell and commune entries are under (for
         tests: always exactly one, `time_bucket` of its latest `occurred_at`)."""
         out: dict[str, set[int]] = {}
-        for by_category in self._cells.values():
-            for by_bucket in by_category.values():
-                for bucket, ids in by_bucket.items():
-                    for iid in ids:
-                        out.setdefault(iid, set()).add(bucket)
-        for by_bucket in self._communes.values():
-            for bucket, ids in by_bucket.items():
-                for iid in ids:
-                    out.setdefault(iid, set()).add(bucket)
+        for lookup in (self._cells, self._communes, self._unlocated):
+            for by_category in lookup.values():
+                for by_bucket in by_category.values():
+                    for bucket, ids in by_bucket.items():
+                        for iid in ids:
+                            out.setdefault(iid, set()).add(bucket)
         return out
 
 
@@ -275,19 +257,58 @@ def _first_bucket(since: float) -> int:
     return time_bucket(since) if since > -math.inf else _ALL_TIME
 
 
-def _discard(index: dict[_K, set[str]], key: _K, incident_id: str) -> None:
-    ids = index.get(key)
-    if ids is not None:
-        ids.discard(incident_id)
-        if not ids:
-            del index[key]
-
-
-def _discard_in(
-    index: dict[str, dict[int, set[str]]], key: str, bucket: int, incident_id: str
+def _read(
+    by_category: dict[str, dict[int, set[str]]],
+    categories: Iterable[str] | None,
+    lo: int,
+    found: set[str],
 ) -> None:
-    by_bucket = index.get(key)
-    if by_bucket is not None:
-        _discard(by_bucket, bucket, incident_id)
-        if not by_bucket:
-            del index[key]
+    """Add to `found` the ids of a key's `categories` (None: all) in buckets from `lo` on."""
+    if categories is None:
+        categories = by_category
+    for category in categories:
+        by_bucket = by_category.get(category)
+        if by_bucket:
+            for bucket, ids in by_bucket.items():
+                if bucket >= lo:
+                    found.update(ids)
+
+
+def _add(
+    lookup: _Lookup[_K], keys: Iterable[_K], categories: Iterable[str], bucket: int, iid: str
+) -> None:
+    for key in keys:
+        by_category = lookup.setdefault(key, {})
+        for category in categories:
+            by_category.setdefault(category, {}).setdefault(bucket, set()).add(iid)
+
+
+def _drop(
+    lookup: _Lookup[_K], keys: Iterable[_K], categories: Iterable[str], bucket: int, iid: str
+) -> None:
+    for key in keys:
+        by_category = lookup.get(key)
+        if by_category is None:
+            continue
+        for category in categories:
+            by_bucket = by_category.get(category)
+            if by_bucket is not None:
+                ids = by_bucket.get(bucket)
+                if ids is not None:
+                    ids.discard(iid)
+                    if not ids:
+                        del by_bucket[bucket]
+                if not by_bucket:
+                    del by_category[category]
+        if not by_category:
+            del lookup[key]
+
+
+def _entries(lookup: _Lookup[_K]) -> set[tuple[object, ...]]:
+    return {
+        (key, category, iid)
+        for key, by_category in lookup.items()
+        for category, by_bucket in by_category.items()
+        for ids in by_bucket.values()
+        for iid in ids
+    }
