@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TypeVar
 
-from agents.core.correlation.incident import POINT, Incident
+from agents.core.correlation.incident import POINT, Incident, Member
 from agents.core.correlation.spatial import GridCell, grid_cell, grid_disc
 from agents.core.record import ReportKey
 
@@ -43,6 +43,8 @@ _K = TypeVar("_K")
 SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
 # key (grid cell, INSEE) -> member category -> time bucket -> incident ids
 _Lookup = dict[_K, dict[str, dict[int, set[str]]]]
+# (communes, categories, no located member) of an incident's members: `_commune_keys`
+_CommuneKeys = tuple[set[str], set[str], bool]
 # (lat min, lat max, lon min, lon max) of an incident's located members
 Extent = tuple[float, float, float, float]
 # Length of a time bucket (s): about a time window, so a look-up of a recent report reads
@@ -69,8 +71,6 @@ class IncidentIndex:
         self._cells: _Lookup[GridCell] = {}
         self._communes: _Lookup[str] = {}
         self._unlocated: _Lookup[str] = {}  # incidents with no located member
-        # incident_id -> what its commune entries are under: (communes, categories, unlocated)
-        self._commune_keys: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {}
         self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
         self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
         # incident_id -> incident, read-only (a view: reading it costs no method call)
@@ -144,7 +144,7 @@ class IncidentIndex:
         for m in incident.members:
             self._reports[m.key] = iid
         categories = incident.categories()
-        self._index_communes(iid, incident, categories, bucket)
+        self._add_communes(iid, _commune_keys(incident.members), bucket)
         points = incident.points
         if points:
             lats, lons = [m.lat for m in points], [m.lon for m in points]
@@ -191,8 +191,11 @@ class IncidentIndex:
             category = member.category
             if sum(1 for m in incident.members if m.category == category) == 1:
                 _add(self._cells, grid, (category,), bucket, iid)
-        self._drop_communes(iid, was)
-        self._index_communes(iid, incident, categories, bucket)
+        # the commune entries of the incident without its new member, and with it
+        was_keys, keys = _commune_keys(incident.members[:-1]), _commune_keys(incident.members)
+        if bucket != was or keys != was_keys:
+            self._drop_communes(iid, was_keys, was)
+            self._add_communes(iid, keys, bucket)
 
     def evict(self, incident_id: str) -> Incident:
         """Remove an incident from every look-up; returns it."""
@@ -202,32 +205,23 @@ class IncidentIndex:
         self._extents.pop(incident_id, None)
         for m in incident.members:
             self._reports.pop(m.key, None)
-        self._drop_communes(incident_id, bucket)
-        del self._commune_keys[incident_id]
+        self._drop_communes(incident_id, _commune_keys(incident.members), bucket)
         _drop(self._cells, grid, incident.categories(), bucket, incident_id)
         return incident
 
-    def _index_communes(
-        self, iid: str, incident: Incident, categories: Iterable[str], bucket: int
-    ) -> None:
-        """Index an incident under the communes of its members and their categories (and
-        as unlocated while it has no located member), in `bucket`."""
-        keys = (
-            frozenset(m.insee for m in incident.members),
-            frozenset(categories),
-            incident.precision != POINT,
-        )
-        self._commune_keys[iid] = keys
-        insees, cats, unlocated = keys
-        _add(self._communes, insees, cats, bucket, iid)
+    def _add_communes(self, iid: str, keys: _CommuneKeys, bucket: int) -> None:
+        """Index an incident under its members' communes and categories (`_commune_keys`),
+        and as unlocated too while it has no located member, in `bucket`."""
+        insees, categories, unlocated = keys
+        _add(self._communes, insees, categories, bucket, iid)
         if unlocated:
-            _add(self._unlocated, insees, cats, bucket, iid)
+            _add(self._unlocated, insees, categories, bucket, iid)
 
-    def _drop_communes(self, iid: str, bucket: int) -> None:
-        insees, cats, unlocated = self._commune_keys[iid]
-        _drop(self._communes, insees, cats, bucket, iid)
+    def _drop_communes(self, iid: str, keys: _CommuneKeys, bucket: int) -> None:
+        insees, categories, unlocated = keys
+        _drop(self._communes, insees, categories, bucket, iid)
         if unlocated:
-            _drop(self._unlocated, insees, cats, bucket, iid)
+            _drop(self._unlocated, insees, categories, bucket, iid)
 
     # ---- consistency (tests) ----
     def entries(self) -> dict[str, set[tuple[object, ...]]]:
@@ -251,6 +245,17 @@ class IncidentIndex:
                         for iid in ids:
                             out.setdefault(iid, set()).add(bucket)
         return out
+
+
+def _commune_keys(members: Sequence[Member]) -> _CommuneKeys:
+    """What an incident of these members is indexed under by commune: their communes, their
+    categories, and whether it has no located member (computed, not kept: a few bytes per
+    incident in state add up)."""
+    return (
+        {m.insee for m in members},
+        {m.category for m in members},
+        all(m.precision != POINT for m in members),
+    )
 
 
 def _first_bucket(since: float) -> int:
