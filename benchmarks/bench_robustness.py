@@ -22,7 +22,12 @@ per-world tuning). Scored on the evaluated days (metric code reused:
 - incidents found / true: predicted incidents holding an evaluated report / true incidents
   with one;
 - bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
-  evaluated days; an alert matching no outbreak is false).
+  evaluated days; an alert matching no outbreak is false);
+- where the delay comes from: the floor (the median outbreak's 3rd incident first reported,
+  `delay_floor`), and the bursts detected and median delay of the same detector on the true
+  incidents (`offline.detection_quality.detect_on`, each true incident counted once when
+  first reported, at its true place and category): the difference with the pipeline's is
+  what its incidents (positions, categories, merges and splits) cost the detection.
 
 Prints one JSON line per world, then a summary line (min / median of each figure and each
 target with PASS/FAIL) and a readable table on stderr. The targets are measured, not tuned
@@ -146,7 +151,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
     from agents.core.correlation.quality import score
     from agents.core.detection.quality import OutbreakTruth, evaluate
-    from offline.detection_quality import BURST
+    from offline.detection_quality import BURST, TruthEvent, detect_on, truth_incidents
     from offline.replay import run_backtest
     from offline.simulator import SimulationConfig, apply_world, draw_world, simulate
     from offline.simulator.world import burst_fields
@@ -168,7 +173,9 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     in_outbreak: set[str] = set()  # those of an outbreak's incidents
     true_insee: dict[str, str] = {}
     first_reports: dict[str, list[float]] = {}  # outbreak -> its incidents' first reports
+    events: list[TruthEvent] = []  # each message's send time and the incident it founds
     for m in sim:
+        events.append(TruthEvent(m.timestamp_ms, m.incident_truth))
         if m.incident_truth is not None:
             true_insee[str(m.incident_truth["incident_id"])] = str(m.incident_truth["insee"])
             if m.incident_truth.get("outbreak_id") is not None:
@@ -209,6 +216,14 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     )
     q = quality.as_dict()
     floor = delay_floor(result.alerts, sim.outbreaks, first_reports, split, sim.t1)
+    # the same detector on the true incidents (each counted once, when first reported, at its
+    # true place and category): what the pipeline's incidents add to the delay
+    on_truth = evaluate(
+        detect_on(truth_incidents(events), split, backtest_defaults()),
+        [OutbreakTruth.from_truth(o) for o in sim.outbreaks],
+        eval_start=split,
+        eval_end=sim.t1,
+    ).as_dict()
     return {
         "bench": "robustness",
         "scenario": spec.scenario,
@@ -231,6 +246,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         "bursts_detected_share": q["detected_share"] if quality.outbreaks else None,
         "median_delay_h": q["median_delay_h"],
         **floor,
+        "truth_bursts_detected_share": (on_truth["detected_share"] if quality.outbreaks else None),
+        "truth_median_delay_h": on_truth["median_delay_h"],
         "alerts_opened": q["alerts_opened"],
         "false_alerts": q["false_alerts"],
         "false_alerts_per_day": q["false_alerts_per_day"],
@@ -305,6 +322,8 @@ SUMMARY_METRICS = (
     ("median_delay_h", OUTBREAKS),
     ("delay_floor_h", OUTBREAKS),
     ("delay_over_floor_h", OUTBREAKS),
+    ("truth_bursts_detected_share", OUTBREAKS),
+    ("truth_median_delay_h", OUTBREAKS),
     ("false_alerts_per_day", OUTBREAKS),
     ("false_alerts_per_day", NULL),
 )
@@ -361,6 +380,7 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
         "inc found/true",
         "bursts",
         "delay h",
+        "truth delay h",
         "FA/day",
         "cit err m",
         "stated",
@@ -395,6 +415,7 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
                     f"{r['incidents_found']}/{r['incidents_true']}",
                     bursts,
                     _fmt(r["median_delay_h"], 2),
+                    _fmt(r["truth_median_delay_h"], 2),
                     _fmt(r["false_alerts_per_day"], 2),
                     _fmt(w["citizen_error_m"], 0),
                     stated,

@@ -197,6 +197,9 @@ BLOCKS: dict[str, Block] = {
                decimals(2), "≤ 1"),
         Column("bursts_detected_share.median", "bursts detected, median", percent(), "≥ 90 %"),
         Column("median_delay_h.median", "median delay, median", hours, "≤ 2.5 h"),
+        Column("delay_floor_h.median", "3rd incident first reported, median", hours),
+        Column("truth_median_delay_h.median", "median delay on the true incidents, median",
+               hours),
     ), ("scenario",), transpose=True),
     "chaos": Block("chaos", (PY + "chaos",), (
         Column("sigkills", "SIGKILLs"),

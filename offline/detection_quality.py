@@ -91,7 +91,7 @@ class QualitySetup:
         )
 
 
-def _truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None]]:
+def truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None]]:
     """(send time, incident as the correlation would emit it once) per simulator message."""
     for m in sim:
         clock = m.timestamp_ms / 1000.0
@@ -119,7 +119,7 @@ SPLIT_JITTER_M = 150.0  # position error of a split-off incident (per axis, metr
 def _split_incidents(
     sim: Iterable[Any], share: float, seed: int
 ) -> Iterator[tuple[float, Message | None]]:
-    """`_truth_incidents`, with each later report of an incident founding an incident of its
+    """`truth_incidents`, with each later report of an incident founding an incident of its
     own with probability `share`: same category, first seen when that report is sent, its
     position a Gaussian `SPLIT_JITTER_M` off the incident's (a stream whose correlation
     splits one event into several incidents)."""
@@ -144,13 +144,30 @@ def _split_incidents(
                     "lon": lon,
                     "start": clock,
                 }
-        yield from _truth_incidents([_Truth(m.timestamp_ms, t)])
+        yield from truth_incidents([TruthEvent(m.timestamp_ms, t)])
 
 
 @dataclass(frozen=True, slots=True)
-class _Truth:
+class TruthEvent:
+    """What `truth_incidents` reads of a simulator message: its send time, and the true
+    incident it is the first report of (None: any other message)."""
+
     timestamp_ms: int
     incident_truth: dict[str, Any] | None
+
+
+def detect_on(
+    stream: Iterable[tuple[float, Message | None]], detect_from: float, options: BacktestOptions
+) -> list[dict[str, Any]]:
+    """The alerts of the backtest's detection loop over a stream of (clock, incident version
+    or None), detecting from `detect_from` on (the truth mode of `run_quality`)."""
+    loop = DetectionLoop(cell_index_from_refdata(load_refdata()), options)
+    loop.start_detection_at(detect_from)
+    for clock, incident in stream:
+        if incident is not None:
+            loop.counter.observe(incident, clock)
+        loop.tick(clock)
+    return loop.alerts
 
 
 def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[str, Any]]:
@@ -163,16 +180,10 @@ def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[
         lines = (m.value for m in sim)
         alerts = run_backtest(lines, options=opts).alerts
     else:
-        loop = DetectionLoop(cell_index_from_refdata(load_refdata()), opts)
-        loop.start_detection_at(sim.t0 + 86400.0 * s.warmup_days)
         stream = (
-            _split_incidents(sim, s.split_share, s.seed) if s.split_share else _truth_incidents(sim)
+            _split_incidents(sim, s.split_share, s.seed) if s.split_share else truth_incidents(sim)
         )
-        for clock, incident in stream:
-            if incident is not None:
-                loop.counter.observe(incident, clock)
-            loop.tick(clock)
-        alerts = loop.alerts
+        alerts = detect_on(stream, sim.t0 + 86400.0 * s.warmup_days, opts)
     elapsed = time.perf_counter() - started
     outbreaks = [OutbreakTruth.from_truth(o) for o in sim.outbreaks]
     report = evaluate(

@@ -33,6 +33,8 @@ def row(scenario: str, seed: int, **figures: Any) -> dict[str, Any]:
         "bursts_detected": 10 if scenario == b.OUTBREAKS else 0,
         "bursts_detected_share": 1.0 if scenario == b.OUTBREAKS else None,
         "median_delay_h": 1.5 if scenario == b.OUTBREAKS else None,
+        "truth_bursts_detected_share": 1.0 if scenario == b.OUTBREAKS else None,
+        "truth_median_delay_h": 1.2 if scenario == b.OUTBREAKS else None,
         "false_alerts_per_day": 0.5,
         "elapsed_s": 10.0,
         "world": b.world_flat(draw_world(seed)),
