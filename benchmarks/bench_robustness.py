@@ -191,7 +191,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             if t["outbreak_id"] is not None:
                 in_outbreak.add(str(t["report_id"]))
     simulated = time.perf_counter() - began
-    result = run_backtest(lines, history=history, options=backtest_defaults())
+    options = backtest_defaults()
+    result = run_backtest(lines, history=history, options=options)
     predicted: dict[str, str] = {}
     insee_of: dict[str, str] = {}
     for v in result.incidents:
@@ -208,9 +209,10 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     right = sum(
         1 for iid, c in members.items() if insee_of[iid] == true_insee[c.most_common(1)[0][0]]
     )
+    outbreaks = [OutbreakTruth.from_truth(o) for o in sim.outbreaks]
     quality = evaluate(
         result.alerts,
-        [OutbreakTruth.from_truth(o) for o in sim.outbreaks],
+        outbreaks,
         eval_start=split,
         eval_end=sim.t1,
     )
@@ -219,8 +221,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     # the same detector on the true incidents (each counted once, when first reported, at its
     # true place and category): what the pipeline's incidents add to the delay
     on_truth = evaluate(
-        detect_on(truth_incidents(events), split, backtest_defaults()),
-        [OutbreakTruth.from_truth(o) for o in sim.outbreaks],
+        detect_on(truth_incidents(events), split, options),
+        outbreaks,
         eval_start=split,
         eval_end=sim.t1,
     ).as_dict()

@@ -60,15 +60,30 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
         del engine._candidates, engine._cost  # back to the class's
 
 
-def old_state(n: int) -> Correlator:
-    """`n` closed incidents at one spot, one partner's reports a minute apart (one partner's
-    reports never merge), then a day's quiet: all still in state (late reports may reopen
-    them), none within any time window of a report now."""
+def partner_incidents(
+    n: int, category: str, step_s: float, commune_only: bool = False
+) -> Correlator:
+    """An engine holding `n` incidents at one spot (or, `commune_only`, in one commune): one
+    partner's reports of `category`, `step_s` apart (one partner's reports never merge)."""
     engine = Correlator()
     for i in range(n):
         engine.process(
-            rec(t=i * 60.0, category="degradation", kind="police_municipale", org="pm-1")
+            rec(
+                t=i * step_s,
+                category=category,
+                kind="police_municipale",
+                org="pm-1",
+                commune_only=commune_only,
+            )
         )
+    return engine
+
+
+def old_state(n: int, commune_only: bool = False) -> Correlator:
+    """`n` closed incidents at one spot (`partner_incidents`, a minute apart), then a day's
+    quiet: all still in state (late reports may reopen them), none within any time window
+    of a report now."""
+    engine = partner_incidents(n, "degradation", 60.0, commune_only)
     engine.advance(engine.watermark + 20 * HOUR)
     assert len(engine) == n and engine.open_count == 0
     # what the engine learnt from those reports (none of them ever joined an incident, so
@@ -106,17 +121,7 @@ def test_a_commune_full_of_other_categories_is_not_gathered() -> None:
     for commune_only in (False, True):
         gathered = []
         for n in (50, 800):
-            engine = Correlator()
-            for i in range(n):  # open commune-only rodeo incidents, one partner's: apart
-                engine.process(
-                    rec(
-                        t=i * 2.0,
-                        category="rodeo",
-                        kind="police_municipale",
-                        org="pm-1",
-                        commune_only=True,
-                    )
-                )
+            engine = partner_incidents(n, "rodeo", 2.0, commune_only=True)  # open, apart
             recent = rec(t=n * 2.0, category="cambriolage", commune_only=True)
             report = rec(t=n * 2.0 + 60.0, category="cambriolage", commune_only=commune_only)
             engine.process(recent)
@@ -132,20 +137,7 @@ def test_old_commune_only_incidents_are_not_gathered_by_a_point_report() -> None
     of closed commune-only incidents kept for late reports are not read."""
     gathered = []
     for n in (50, 800):
-        engine = Correlator()
-        for i in range(n):
-            engine.process(
-                rec(
-                    t=i * 60.0,
-                    category="degradation",
-                    kind="police_municipale",
-                    org="pm-1",
-                    commune_only=True,
-                )
-            )
-        engine.advance(engine.watermark + 20 * HOUR)
-        assert len(engine) == n and engine.open_count == 0
-        engine.estimates = StreamEstimates()  # as `old_state`
+        engine = old_state(n, commune_only=True)
         now = engine.watermark - T0 - 60.0
         with counting(engine) as seen:
             engine.process(rec(t=now, category="degradation"))

@@ -448,7 +448,7 @@ class Correlator:
         # the incidents counted started from `lookback` before the report up to the clock
         span = lookback + min(max(self.watermark - t, 0.0), lookback)
         exposure = math.pi * radius * radius * span
-        n_compatible = sum(len(others) for _, others in self._search_plan(category))
+        n_compatible = len(self._joinable(category))
         scored: list[tuple[float, float, Incident]] = []  # (odds, cost, incident)
         unbounded: list[tuple[float, Incident]] = []
         for cost, state, z2, sigma2 in spatial:
@@ -505,7 +505,7 @@ class Correlator:
             if incidents[iid].category == category
             and abs(incidents[iid].first_occurred_at - t) <= lookback
         }
-        n_compatible = sum(len(others) for _, others in self._search_plan(category))
+        n_compatible = len(self._joinable(category))
         total, best, best_odds = 0.0, None, -1.0
         for _, state in commune_level:  # cheapest first: ties go to the cheaper
             others = len(around) - (state.incident_id in around)

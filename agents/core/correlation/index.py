@@ -94,12 +94,10 @@ class IncidentIndex:
         """The box of a located incident's located members (None: no located member)."""
         return self._extents.get(incident_id)
 
-    def in_commune(
-        self, insee: str, since: float = -math.inf, categories: Iterable[str] | None = None
-    ) -> set[str]:
+    def in_commune(self, insee: str, since: float, categories: Iterable[str]) -> set[str]:
         """Ids of the incidents with a member in commune `insee` (a new set), with a member of
-        one of `categories` (None: any); with `since`, at least those whose latest
-        `occurred_at` is not before it (and maybe a few more)."""
+        one of `categories`: at least those whose latest `occurred_at` is not before `since`
+        (and maybe a few more)."""
         found: set[str] = set()
         by_category = self._communes.get(insee)
         if by_category is not None:
@@ -263,14 +261,9 @@ def _first_bucket(since: float) -> int:
 
 
 def _read(
-    by_category: dict[str, dict[int, set[str]]],
-    categories: Iterable[str] | None,
-    lo: int,
-    found: set[str],
+    by_category: dict[str, dict[int, set[str]]], categories: Iterable[str], lo: int, found: set[str]
 ) -> None:
-    """Add to `found` the ids of a key's `categories` (None: all) in buckets from `lo` on."""
-    if categories is None:
-        categories = by_category
+    """Add to `found` the ids of a key's `categories` in buckets from `lo` on."""
     for category in categories:
         by_bucket = by_category.get(category)
         if by_bucket:
