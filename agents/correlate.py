@@ -14,12 +14,14 @@ a partition; `streams.partition_groups`) and, for one batch of bundles:
    whose incident first holds another report (`agents.core.feedback.attached`);
 4. returns the incident states (and the engine's place memory and learnt parameters,
    `agents.core.correlation.estimate`, when they changed) to persist
-   (the Faust agent writes them to its changelog table) and only then are the input
-   offsets acked.
+   (the Faust agent writes them to its changelog table, each partition's as one journalled
+   batch: `agents.state_journal`) and only then are the input offsets acked.
 
 A crash before 4 replays the batch on an engine restored from the changelog: the same
 deterministic ids and versions are produced again, which both sinks absorb (the topic's
-subscribers get a repeated version; the table keeps one row per version).
+subscribers get a repeated version; the table keeps one row per version). A crash inside
+4 leaves each partition's state as it was before the batch or after it (the journal), never
+part of it, so the replay decides alike or finds the batch's reports already merged.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ from agents.ingest import IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop, IngestLoopConfig
 from agents.ports import metrics
 from agents.ports.process import crash
+from agents.state_journal import (
+    Write,
+    journal_parts,
+    journal_writes,
+    part_budget,
+    parts_written,
+    pending,
+)
 from agents.table_data import RoutedRocksData, table_data
 
 log = logging.getLogger(__name__)
@@ -57,6 +66,7 @@ class AgentConfig:
     correlate_batch_bundles: int
     batch_seconds: float
     detect_interval_seconds: float
+    max_message_bytes: int = 1_000_000  # the producer's largest record (journal parts fit it)
 
 
 async def ack_all(stream: Any, events: Sequence[Any]) -> None:
@@ -175,16 +185,23 @@ class IncidentStates:
     another way (changelog recovery after a rebalance or a restart) is indexed by one pass
     over the table at the next `states_of` after `reindex`, not one pass per partition."""
 
-    def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter) -> None:
+    def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter,
+                 max_part_bytes: int = part_budget(1_000_000)) -> None:
         self.data = data
         self.write = write
+        self.max_part_bytes = max_part_bytes  # a journal part's writes, encoded
+        self._settled: set[int] = set()  # partitions whose journal was looked at (`settle`)
+        self._parts: dict[int, int] = {}  # partition -> journal parts its last batch wrote
         # partition -> incident ids (a dict: ordered like the table); None: to build
         self._keys: dict[int, dict[str, None]] | None = None
         self._memory_read_at = -math.inf  # when RocksDB's memory figures were last read
 
     def reindex(self) -> None:
-        """The table changed outside `persist` (recovery): rebuild the index when next read."""
+        """The table changed outside `persist` (recovery): rebuild the index when next read,
+        and look again for journalled batches to write (`settle`)."""
         self._keys = None
+        self._settled.clear()
+        self._parts.clear()
 
     def _index(self) -> dict[int, dict[str, None]]:
         if self._keys is None and isinstance(self.data, RoutedRocksData):
@@ -223,42 +240,77 @@ class IncidentStates:
     def _indexed(self, partition: int) -> dict[str, None]:
         return self._index().setdefault(partition, {})
 
+    def _put(self, partition: int, key: str, value: Any) -> None:
+        """One write to the local data (None: delete), the key index kept up to date."""
+        if value is None:
+            self.data.pop(key, None)
+            if not key.startswith("__"):
+                self._indexed(partition).pop(key, None)
+        else:
+            self.data[key] = value
+            if not key.startswith("__"):
+                self._indexed(partition)[key] = None
+
+    def _writes(self, partition: int, change: PartitionChanges) -> list[Write]:
+        """A batch's changes to one partition as table writes (key, value; None: delete)."""
+        writes: list[Write] = []
+        for iid, state in change.states.items():
+            state["_partition"] = partition
+            writes.append((iid, state))
+        writes += [(iid, None) for iid in change.evicted]
+        if math.isfinite(change.watermark):  # an engine that saw no record has no clock
+            writes.append((f"{WATERMARK_KEY}/{partition}", change.watermark))
+        if change.places is not None:  # only the days that changed (`places`)
+            writes += [(place_key(partition, name), record)
+                       for name, record in change.places.items()]
+            if f"{PLACES_KEY}/{partition}" in self.data:  # the older format, now per day
+                writes.append((f"{PLACES_KEY}/{partition}", None))
+        if change.estimates is not None:
+            writes.append((f"{ESTIMATES_KEY}/{partition}", change.estimates))
+        return writes
+
+    async def _write_batch(self, partition: int, token: str,
+                           writes: list[Write]) -> list[Awaitable[Any]]:
+        """Journal one partition's writes, then make them (`agents.state_journal`): locally
+        and to the changelog, in that order; returns the deliveries."""
+        previous = self._parts.get(partition)
+        if previous is None:
+            previous = parts_written(self.data.get, partition)
+        parts = journal_parts(token, writes, self.max_part_bytes)
+        deliveries: list[Awaitable[Any]] = []
+        for i, (key, value) in enumerate(journal_writes(partition, parts, previous) + writes):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            self._put(partition, key, value)
+            deliveries.append(await self.write(partition, key, value))
+        self._parts[partition] = len(parts)
+        return deliveries
+
+    async def settle(self, partitions: Iterable[int]) -> None:
+        """Before a partition's engine is built from the table: a batch journalled but
+        perhaps not wholly written when the previous run stopped is written again, locally
+        and to the changelog (confirmed), so the engine starts from the state after it, not
+        from part of it."""
+        deliveries: list[Awaitable[Any]] = []
+        for partition in partitions:
+            if partition in self._settled:
+                continue
+            self._settled.add(partition)
+            batch = pending(self.data.get, partition)
+            if batch is not None:
+                log.info("journalled batch written again",
+                         extra={"partition": partition, "writes": len(batch.writes)})
+                deliveries += await self._write_batch(partition, batch.token, batch.writes)
+        await asyncio.gather(*deliveries)
+
     async def persist(self, changes: dict[int, PartitionChanges]) -> None:
-        """Write the changes locally and to the changelog; returns once the broker confirmed
-        every record."""
+        """Write the changes locally and to the changelog, each partition's as one journalled
+        batch; returns once the broker confirmed every record."""
         deliveries: list[Awaitable[Any]] = []
         for partition, change in changes.items():
-            for i, (iid, state) in enumerate(change.states.items()):
-                if i % YIELD_EVERY == YIELD_EVERY - 1:
-                    await asyncio.sleep(0)
-                state["_partition"] = partition
-                self.data[iid] = state
-                self._indexed(partition)[iid] = None
-                deliveries.append(await self.write(partition, iid, state))
-            for iid in change.evicted:
-                self.data.pop(iid, None)
-                self._indexed(partition).pop(iid, None)
-                deliveries.append(await self.write(partition, iid, None))
-            if math.isfinite(change.watermark):  # an engine that saw no record has no clock
-                key = f"{WATERMARK_KEY}/{partition}"
-                self.data[key] = change.watermark
-                deliveries.append(await self.write(partition, key, change.watermark))
-            if change.places is not None:  # only the days that changed (`places`)
-                for name, record in change.places.items():
-                    key = place_key(partition, name)
-                    if record is None:
-                        self.data.pop(key, None)
-                    else:
-                        self.data[key] = record
-                    deliveries.append(await self.write(partition, key, record))
-                key = f"{PLACES_KEY}/{partition}"
-                if key in self.data:  # the older format, restored and now written per day
-                    del self.data[key]
-                    deliveries.append(await self.write(partition, key, None))
-            if change.estimates is not None:
-                key = f"{ESTIMATES_KEY}/{partition}"
-                self.data[key] = change.estimates
-                deliveries.append(await self.write(partition, key, change.estimates))
+            writes = self._writes(partition, change)
+            if writes:
+                deliveries += await self._write_batch(partition, secrets.token_hex(8), writes)
         metrics.set_state_size("incident_state", len(self.data))
         if isinstance(self.data, RoutedRocksData) and (
             time.monotonic() - self._memory_read_at >= MEMORY_GAUGE_EVERY_S
@@ -295,13 +347,15 @@ def install_correlate(
 
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
-        states = IncidentStates(table_data(table), write)
+        states = IncidentStates(table_data(table), write,
+                                part_budget(settings.max_message_bytes))
         live[:] = [states]
         async for events in stream.noack_take(
             settings.correlate_batch_bundles, within=settings.batch_seconds
         ):
             batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
             try:
+                await states.settle(p for p, _ in batch)  # before an engine is built
                 changes = await processor.process(
                     batch, states.states_of, states.watermark_of, states.places_of,
                     states.estimates_of,

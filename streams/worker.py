@@ -80,6 +80,7 @@ def agent_config(settings: Settings) -> AgentConfig:
         correlate_batch_bundles=settings.correlate_batch_bundles,
         batch_seconds=settings.correlate_batch_seconds,
         detect_interval_seconds=settings.detect_interval_seconds,
+        max_message_bytes=settings.kafka_max_message_bytes,
     )
 
 

@@ -35,6 +35,7 @@ from agents.faust_agents import install_correlate, install_detector, install_ing
 from agents.ingest import IngestProcessor
 from agents.ports import metrics
 from agents.ports.retry import RetryPolicy
+from agents.state_journal import journal_key
 from schemas.alert import Alert
 from schemas.incident import Incident
 from streams.app import create_app
@@ -156,7 +157,9 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     # changelog (partition 3)
     written = {k: v for _, k, v in w.changelog.writes}
     assert {p for p, _, _ in w.changelog.writes} == {3}
-    assert set(written) == {iid, f"{WATERMARK_KEY}/3", f"{ESTIMATES_KEY}/3"}
+    head = journal_key(3, 0)  # first the batch's journal (`agents.state_journal`)
+    assert set(written) == {iid, f"{WATERMARK_KEY}/3", f"{ESTIMATES_KEY}/3", head}
+    assert w.changelog.writes[0][1] == head
     assert w.table.data[f"{ESTIMATES_KEY}/3"] == written[f"{ESTIMATES_KEY}/3"]
     assert written[iid]["_partition"] == 3
     assert {m["report_id"] for m in written[iid]["members"]} == {
@@ -165,8 +168,8 @@ async def test_two_reports_of_one_incident_are_published_stored_and_persisted(
     # ... and to the table itself; every write confirmed by the broker before the ack
     assert w.table.data[iid] == written[iid]
     assert w.table.data[f"{WATERMARK_KEY}/3"] == citizen.reported_at
-    assert w.changelog.confirmed == 3
-    assert acked_at_confirm == [False, False, False]
+    assert w.changelog.confirmed == 4
+    assert acked_at_confirm == [False] * 4
 
 
 async def test_undecodable_message_is_counted_skipped_and_the_agent_goes_on(

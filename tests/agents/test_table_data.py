@@ -15,6 +15,7 @@ from faust.types import TP
 
 from agents.correlate import PLACES_KEY, WATERMARK_KEY, PartitionChanges, place_key
 from agents.faust_agents import IncidentStates
+from agents.state_journal import journal_key
 from agents.table_data import RoutedRocksData, partition_of, table_data
 
 TABLE = "vigie-incident-state"
@@ -114,10 +115,11 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     assert raw_in(store, 2, "INC-a") is None
     assert raw_in(store, 2, "INC-b") is not None
     assert raw_in(store, 2, place_key(2, "d1")) is not None
-    assert len(data) == 6  # 3 incidents, 2 watermarks, 1 place memory
+    assert raw_in(store, 2, journal_key(2, 0)) is not None
+    assert len(data) == 8  # 3 incidents, 2 watermarks, 1 place memory, 2 journals
     await states.persist({2: PartitionChanges(evicted={"INC-c"}, watermark=300.0)})
     assert raw_in(store, 2, "INC-c") is None
-    assert len(data) == 5 == sum(1 for _ in data.items())
+    assert len(data) == 7 == sum(1 for _ in data.items())
     store.set_persisted_offset(TP(table.changelog_topic.get_topic_name(), 2), 41)
     close(store)
 
@@ -128,7 +130,7 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     assert again.watermark_of(2) == 300.0
     assert again.data[place_key(2, "d1")] == [1, 2]
     assert store2.persisted_offset(TP(table2.changelog_topic.get_topic_name(), 2)) == 41
-    assert len(again.data) == 5
+    assert len(again.data) == 7
     close(store2)
 
 

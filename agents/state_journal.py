@@ -1,0 +1,121 @@
+"""One correlate batch's state writes, all or none, across a kill: a redo journal per partition.
+
+The correlate agent persists a batch as many table records per partition (the incident
+states it changed, evictions, the watermark, place records, the learnt estimates), each
+written locally and to the changelog in turn. A kill between two of them used to leave part
+of the batch in the state: the replay then decided the batch's other reports on incidents
+and estimates the first run never had (a report told "rattaché" could end up alone, and the
+same incident version could be published twice with other members).
+
+So each partition's writes of a batch go first into the journal, `__journal__/<i>/<p>` for
+part i of n, all tagged with one random token, then to their own keys. The parts are written
+in the order 1 .. n-1 then 0 (the head, which says n), before any of the batch's own
+records, to the same changelog partition p: the broker keeps that order, and the local store
+takes the writes in program order. Restoring a partition (`pending`): a head whose parts all
+carry its token is a batch that may be part-applied, and its writes are applied again (each
+is a whole record: applying it twice is applying it once). A head whose parts do not all
+match belongs to an older batch that was fully written before the next one began (a batch
+starts only once the previous one's writes are confirmed): nothing to do. No head: nothing.
+A restored partition thus holds either the state before a batch or after it, never a mix:
+the replay of the unacked batch then makes the same decisions (before) or finds its reports
+already merged (after).
+
+The journal is one more record per partition and batch (more only when the batch's writes
+exceed one record: `max_part_bytes`, kept under the broker's message limit), overwritten
+by the next batch; the changelog topic is compacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+JOURNAL_KEY = "__journal__"
+
+Write = tuple[str, Any]  # a table key and its new value (None: the key is deleted)
+
+
+def part_budget(max_message_bytes: int) -> int:
+    """The encoded writes a journal part may hold so that its record fits the producer's
+    `max_message_bytes`: a tenth and 4 KiB left for the key, the part's own fields and the
+    record's framing."""
+    return max(4096, max_message_bytes * 9 // 10 - 4096)
+
+
+def journal_key(partition: int, part: int) -> str:
+    """The table key of one journal part (the partition last, as every per-partition key)."""
+    return f"{JOURNAL_KEY}/{part}/{partition}"
+
+
+def encoded_size(key: str, value: Any) -> int:
+    """The bytes one write takes inside a journal part's JSON object (`"key":value,`)."""
+    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)) + len(key) + 4
+
+
+def journal_parts(token: str, writes: Sequence[Write], max_part_bytes: int) -> list[dict[str, Any]]:
+    """The journal records of one partition's batch, in part order: the writes cut into
+    parts of at most `max_part_bytes` of encoded writes (a single larger write is a part of
+    its own, as large as that record would be anyway)."""
+    groups: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    size = 0
+    for key, value in writes:
+        n = encoded_size(key, value)
+        if current and size + n > max_part_bytes:
+            groups.append(current)
+            current, size = {}, 0
+        current[key] = value
+        size += n
+    groups.append(current)
+    return [
+        {"token": token, "part": i, "parts": len(groups), "writes": group}
+        for i, group in enumerate(groups)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A journalled batch of one partition, to apply again."""
+
+    token: str
+    parts: int
+    writes: list[Write]
+
+
+def pending(read: Callable[[str], Any], partition: int) -> Pending | None:
+    """The partition's journalled batch when all its parts are there (see the module
+    docstring), else None."""
+    head = read(journal_key(partition, 0))
+    if not isinstance(head, dict):
+        return None
+    token, n = head.get("token"), head.get("parts")
+    if not isinstance(token, str) or not isinstance(n, int) or n < 1:
+        return None
+    parts = [head] + [read(journal_key(partition, i)) for i in range(1, n)]
+    if any(
+        not isinstance(p, dict) or p.get("token") != token or not isinstance(p.get("writes"), dict)
+        for p in parts
+    ):
+        return None
+    return Pending(token, n, [(k, v) for p in parts for k, v in p["writes"].items()])
+
+
+def parts_written(read: Callable[[str], Any], partition: int) -> int:
+    """How many journal parts the partition's last batch wrote (0: none), from its head."""
+    head = read(journal_key(partition, 0))
+    n = head.get("parts") if isinstance(head, dict) else None
+    return n if isinstance(n, int) and n > 0 else 0
+
+
+def journal_writes(partition: int, parts: list[dict[str, Any]], previous_parts: int) -> list[Write]:
+    """The writes that journal a batch, in their order: parts 1 .. n-1, the previous batch's
+    parts beyond n deleted (their head is not written yet, so they are never read as a
+    batch), then the head."""
+    n = len(parts)
+    out: list[Write] = [(journal_key(partition, i), parts[i]) for i in range(1, n)]
+    out += [(journal_key(partition, i), None) for i in range(n, previous_parts)]
+    out.append((journal_key(partition, 0), parts[0]))
+    return out
