@@ -15,7 +15,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -141,7 +141,13 @@ TABLE_STORE_OPTIONS = {
 
 # write(partition, key, value) -> the broker's confirmation of one record of the
 # incident-state changelog (value None = delete)
-ChangelogWriter = Callable[[int, str, Any], Awaitable[Awaitable[Any]]]
+class ChangelogWriter(Protocol):
+    """Sends one table record to the changelog (`value` None: a tombstone; `raw`: the value's
+    JSON when the caller has it, sent as it is) and returns its delivery."""
+
+    async def __call__(
+        self, partition: int, key: str, value: Any, raw: bytes | None = None
+    ) -> Awaitable[Any]: ...
 
 
 def table_changelog(table: Any) -> ChangelogWriter:
@@ -161,9 +167,14 @@ def table_changelog(table: Any) -> ChangelogWriter:
         meta = fut.result()
         table.data.set_persisted_offset(meta.topic_partition, meta.offset)
 
-    async def write(partition: int, key: str, value: Any) -> Awaitable[Any]:
+    async def write(
+        partition: int, key: str, value: Any, raw: bytes | None = None
+    ) -> Awaitable[Any]:
         delivery: Awaitable[Any]
-        if value is None:  # tombstone: the raw serializer sends a null value
+        if value is not None and raw is not None:  # already the codec's JSON
+            delivery = await topic.send(key=key, value=raw, partition=partition,
+                                        value_serializer="raw", force=True, callback=stored)
+        elif value is None:  # tombstone: the raw serializer sends a null value
             delivery = await topic.send(key=key, value=None, partition=partition,
                                         value_serializer="raw", force=True, callback=stored)
         else:
@@ -240,33 +251,38 @@ class IncidentStates:
     def _indexed(self, partition: int) -> dict[str, None]:
         return self._index().setdefault(partition, {})
 
-    def _put(self, partition: int, key: str, value: Any) -> None:
-        """One write to the local data (None: delete), the key index kept up to date."""
-        if value is None:
+    def _put(self, partition: int, write: Write) -> None:
+        """One write to the local data (None: delete), the key index kept up to date; a
+        RocksDB store takes the value's JSON as it is (`RoutedRocksData.put_raw`)."""
+        key = write.key
+        if write.value is None:
             self.data.pop(key, None)
             if not key.startswith("__"):
                 self._indexed(partition).pop(key, None)
+            return
+        if write.raw is not None and isinstance(self.data, RoutedRocksData):
+            self.data.put_raw(partition, key, write.raw)
         else:
-            self.data[key] = value
-            if not key.startswith("__"):
-                self._indexed(partition)[key] = None
+            self.data[key] = write.value
+        if not key.startswith("__"):
+            self._indexed(partition)[key] = None
 
     def _writes(self, partition: int, change: PartitionChanges) -> list[Write]:
-        """A batch's changes to one partition as table writes (key, value; None: delete)."""
+        """A batch's changes to one partition as table writes (a None value: delete)."""
         writes: list[Write] = []
         for iid, state in change.states.items():
             state["_partition"] = partition
-            writes.append((iid, state))
-        writes += [(iid, None) for iid in change.evicted]
+            writes.append(Write.of(iid, state))
+        writes += [Write.of(iid, None) for iid in change.evicted]
         if math.isfinite(change.watermark):  # an engine that saw no record has no clock
-            writes.append((f"{WATERMARK_KEY}/{partition}", change.watermark))
+            writes.append(Write.of(f"{WATERMARK_KEY}/{partition}", change.watermark))
         if change.places is not None:  # only the days that changed (`places`)
-            writes += [(place_key(partition, name), record)
+            writes += [Write.of(place_key(partition, name), record)
                        for name, record in change.places.items()]
             if f"{PLACES_KEY}/{partition}" in self.data:  # the older format, now per day
-                writes.append((f"{PLACES_KEY}/{partition}", None))
+                writes.append(Write.of(f"{PLACES_KEY}/{partition}", None))
         if change.estimates is not None:
-            writes.append((f"{ESTIMATES_KEY}/{partition}", change.estimates))
+            writes.append(Write.of(f"{ESTIMATES_KEY}/{partition}", change.estimates))
         return writes
 
     async def _write_batch(self, partition: int, token: str,
@@ -278,11 +294,11 @@ class IncidentStates:
             previous = parts_written(self.data.get, partition)
         parts = journal_parts(token, writes, self.max_part_bytes)
         deliveries: list[Awaitable[Any]] = []
-        for i, (key, value) in enumerate(journal_writes(partition, parts, previous) + writes):
+        for i, write in enumerate(journal_writes(partition, parts, previous) + writes):
             if i % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-            self._put(partition, key, value)
-            deliveries.append(await self.write(partition, key, value))
+            self._put(partition, write)
+            deliveries.append(await self.write(partition, write.key, write.value, write.raw))
         self._parts[partition] = len(parts)
         return deliveries
 

@@ -35,7 +35,26 @@ import orjson
 
 JOURNAL_KEY = "__journal__"
 
-Write = tuple[str, Any]  # a table key and its new value (None: the key is deleted)
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One table write: a key, its new value (None: the key is deleted) and that value's
+    JSON (`encode`; None for a delete), made once for the journal, the local store and the
+    changelog alike."""
+
+    key: str
+    value: Any
+    raw: bytes | None
+
+    @classmethod
+    def of(cls, key: str, value: Any) -> Write:
+        return cls(key, value, None if value is None else encode(value))
+
+
+def encode(value: Any) -> bytes:
+    """A table value's JSON, as the table's `json` codec writes it (orjson, non-string keys
+    allowed)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def part_budget(max_message_bytes: int) -> int:
@@ -50,30 +69,40 @@ def journal_key(partition: int, part: int) -> str:
     return f"{JOURNAL_KEY}/{part}/{partition}"
 
 
-def encoded_size(key: str, value: Any) -> int:
+def _size(write: Write) -> int:
     """The bytes one write takes inside a journal part's JSON object (`"key":value,`)."""
-    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)) + len(key) + 4
+    return len(write.key) + 4 + (4 if write.raw is None else len(write.raw))
 
 
-def journal_parts(token: str, writes: Sequence[Write], max_part_bytes: int) -> list[dict[str, Any]]:
-    """The journal records of one partition's batch, in part order: the writes cut into
-    parts of at most `max_part_bytes` of encoded writes (a single larger write is a part of
-    its own, as large as that record would be anyway)."""
-    groups: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
+def journal_parts(token: str, writes: Sequence[Write], max_part_bytes: int) -> list[Write]:
+    """The journal records of one partition's batch, in part order (keys as `journal_key`
+    of partition 0: `journal_writes` places them): the writes cut into parts of at most
+    `max_part_bytes` of encoded writes (a single larger write is a part of its own, as large
+    as that record would be anyway). Each part's JSON is made of the writes' own."""
+    groups: list[list[Write]] = []
+    current: list[Write] = []
     size = 0
-    for key, value in writes:
-        n = encoded_size(key, value)
+    for write in writes:
+        n = _size(write)
         if current and size + n > max_part_bytes:
             groups.append(current)
-            current, size = {}, 0
-        current[key] = value
+            current, size = [], 0
+        current.append(write)
         size += n
     groups.append(current)
-    return [
-        {"token": token, "part": i, "parts": len(groups), "writes": group}
-        for i, group in enumerate(groups)
-    ]
+    parts: list[Write] = []
+    head = b'{"token":' + encode(token) + b',"parts":' + str(len(groups)).encode()
+    for i, group in enumerate(groups):
+        value = {
+            "token": token,
+            "parts": len(groups),
+            "part": i,
+            "writes": {w.key: w.value for w in group},
+        }
+        body = b",".join(encode(w.key) + b":" + (w.raw or b"null") for w in group)
+        raw = head + b',"part":' + str(i).encode() + b',"writes":{' + body + b"}}"
+        parts.append(Write(journal_key(0, i), value, raw))
+    return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +129,7 @@ def pending(read: Callable[[str], Any], partition: int) -> Pending | None:
         for p in parts
     ):
         return None
-    return Pending(token, n, [(k, v) for p in parts for k, v in p["writes"].items()])
+    return Pending(token, n, [Write.of(k, v) for p in parts for k, v in p["writes"].items()])
 
 
 def parts_written(read: Callable[[str], Any], partition: int) -> int:
@@ -110,12 +139,16 @@ def parts_written(read: Callable[[str], Any], partition: int) -> int:
     return n if isinstance(n, int) and n > 0 else 0
 
 
-def journal_writes(partition: int, parts: list[dict[str, Any]], previous_parts: int) -> list[Write]:
+def journal_writes(partition: int, parts: Sequence[Write], previous_parts: int) -> list[Write]:
     """The writes that journal a batch, in their order: parts 1 .. n-1, the previous batch's
     parts beyond n deleted (their head is not written yet, so they are never read as a
     batch), then the head."""
     n = len(parts)
-    out: list[Write] = [(journal_key(partition, i), parts[i]) for i in range(1, n)]
-    out += [(journal_key(partition, i), None) for i in range(n, previous_parts)]
-    out.append((journal_key(partition, 0), parts[0]))
+
+    def placed(i: int) -> Write:
+        return Write(journal_key(partition, i), parts[i].value, parts[i].raw)
+
+    out = [placed(i) for i in range(1, n)]
+    out += [Write(journal_key(partition, i), None, None) for i in range(n, previous_parts)]
+    out.append(placed(0))
     return out

@@ -80,7 +80,9 @@ class FakeChangelog:
     confirmed: int = 0
     on_confirm: Callable[[], None] | None = None
 
-    async def write(self, partition: int, key: str, value: Any) -> Awaitable[None]:
+    async def write(
+        self, partition: int, key: str, value: Any, raw: bytes | None = None
+    ) -> Awaitable[None]:
         self.writes.append((partition, key, value))
         return self._deliver()
 

@@ -83,7 +83,9 @@ def test_the_loop_runs_while_a_large_batch_is_persisted() -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
 
-        async def write(partition: int, key: str, value: Any) -> Awaitable[None]:
+        async def write(
+            partition: int, key: str, value: Any, raw: bytes | None = None
+        ) -> Awaitable[None]:
             writes.append((partition, key, value))
             return done
 

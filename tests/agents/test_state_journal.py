@@ -24,6 +24,7 @@ from agents.faust_agents import IncidentStates
 from agents.ports.retry import RetryPolicy
 from agents.state_journal import (
     JOURNAL_KEY,
+    Write,
     journal_key,
     journal_parts,
     journal_writes,
@@ -46,7 +47,9 @@ class Changelog:
         self.records: list[tuple[str, Any]] = []
         self.kill_at = kill_at
 
-    async def write(self, partition: int, key: str, value: Any) -> Awaitable[None]:
+    async def write(
+        self, partition: int, key: str, value: Any, raw: bytes | None = None
+    ) -> Awaitable[None]:
         if self.kill_at is not None and len(self.records) >= self.kill_at:
             raise Killed
         self.records.append((key, copy.deepcopy(value)))
@@ -170,36 +173,38 @@ def test_a_kill_at_any_write_of_a_batch_restores_before_or_after_it(max_part_byt
 
 
 def test_a_head_whose_parts_are_another_batchs_is_not_applied() -> None:
-    writes = [(f"INC-{i}", {"v": i, "pad": "x" * 300}) for i in range(4)]
+    writes = [Write.of(f"INC-{i}", {"v": i, "pad": "x" * 300}) for i in range(4)]
     old = journal_parts("old", writes, 400)
-    assert [p["parts"] for p in old] == [4] * 4
-    table: Table = dict(journal_writes(0, old, 0))
+    assert [p.value["parts"] for p in old] == [4] * 4
+    table: Table = {w.key: w.value for w in journal_writes(0, old, 0)}
     batch = pending(table.get, 0)
     assert batch is not None and batch.token == "old" and batch.writes == writes
     # the next batch, of two parts, killed after its part 1 and the old part 2's deletion
     new = journal_parts("new", writes[:2], 400)
-    for key, value in journal_writes(0, new, 4)[:3]:
-        if value is None:
-            table.pop(key, None)
+    for w in journal_writes(0, new, 4)[:3]:
+        if w.value is None:
+            table.pop(w.key, None)
         else:
-            table[key] = value
+            table[w.key] = w.value
     assert table[journal_key(0, 0)]["token"] == "old"
     assert pending(table.get, 0) is None  # the old batch was whole before the new began
-    table[journal_key(0, 0)] = new[0]
+    table[journal_key(0, 0)] = new[0].value
     assert pending(table.get, 0) is not None
     assert journal_key(0, 2) not in table and journal_key(0, 3) not in table
 
 
-def test_parts_fit_the_budget_and_keep_the_writes_order() -> None:
-    writes = [(f"INC-{i}", {"members": list(range(i * 10))}) for i in range(40)]
+def test_parts_fit_the_budget_keep_the_writes_order_and_are_their_json() -> None:
+    writes = [Write.of(f"INC-{i}", {"members": list(range(i * 10))}) for i in range(40)]
+    writes.append(Write.of("INC-gone", None))
     parts = journal_parts("t", writes, 1000)
     assert len(parts) > 3
-    assert all(
-        len(json.dumps(p["writes"], separators=(",", ":"))) <= 1000
-        for p in parts
-        if len(p["writes"]) > 1
-    )
-    assert [kv for p in parts for kv in p["writes"].items()] == writes
-    big = [("INC-big", {"pad": "x" * 5000})]
-    assert [p["writes"] for p in journal_parts("t", big, 1000)] == [dict(big)]
+    for p in parts:
+        assert json.loads(p.raw or b"") == p.value  # the record is the part's JSON
+        if len(p.value["writes"]) > 1:
+            assert len(json.dumps(p.value["writes"], separators=(",", ":"))) <= 1000
+    assert [(k, v) for p in parts for k, v in p.value["writes"].items()] == [
+        (w.key, w.value) for w in writes
+    ]
+    big = [Write.of("INC-big", {"pad": "x" * 5000})]
+    assert [p.value["writes"] for p in journal_parts("t", big, 1000)] == [{"INC-big": big[0].value}]
     assert part_budget(1_000_000) < 1_000_000 - 4096

@@ -15,7 +15,7 @@ from faust.types import TP
 
 from agents.correlate import PLACES_KEY, WATERMARK_KEY, PartitionChanges, place_key
 from agents.faust_agents import IncidentStates
-from agents.state_journal import journal_key
+from agents.state_journal import journal_key, pending
 from agents.table_data import RoutedRocksData, partition_of, table_data
 
 TABLE = "vigie-incident-state"
@@ -58,7 +58,7 @@ def raw_in(store: RocksStore, partition: int, key: str) -> bytes | None:
     return value
 
 
-async def noop_write(_partition: int, _key: str, _value: Any) -> Any:
+async def noop_write(_partition: int, _key: str, _value: Any, _raw: bytes | None = None) -> Any:
     async def done() -> None:
         return None
 
@@ -131,6 +131,13 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     assert again.data[place_key(2, "d1")] == [1, 2]
     assert store2.persisted_offset(TP(table2.changelog_topic.get_topic_name(), 2)) == 41
     assert len(again.data) == 7
+    # the journal written as raw JSON reads back through the codec: the last batch's writes
+    batch = pending(again.data.get, 2)
+    assert batch is not None
+    assert [(w.key, w.value) for w in batch.writes] == [
+        ("INC-c", None),
+        (f"{WATERMARK_KEY}/2", 300.0),
+    ]
     close(store2)
 
 
