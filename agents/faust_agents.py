@@ -38,10 +38,10 @@ from agents.ports import metrics
 from agents.ports.process import crash
 from agents.state_journal import (
     Write,
+    journal_key,
     journal_parts,
     journal_writes,
     part_budget,
-    parts_written,
     pending,
 )
 from agents.table_data import RoutedRocksData, table_data
@@ -139,8 +139,6 @@ TABLE_STORE_OPTIONS = {
     "block_cache_size": 16 * 2**20,
 }
 
-# write(partition, key, value) -> the broker's confirmation of one record of the
-# incident-state changelog (value None = delete)
 class ChangelogWriter(Protocol):
     """Sends one table record to the changelog (`value` None: a tombstone; `raw`: the value's
     JSON when the caller has it, sent as it is) and returns its delivery."""
@@ -158,14 +156,12 @@ def table_changelog(table: Any) -> ChangelogWriter:
     drains a message at a time. A batch's thousands of states
     kept it full, every consumed event then waited for it to ebb, and the worker ran at half
     speed; its flush also gives up after 0.1 s without progress, so it did not even prove
-    the states were written before the acks."""
-    topic = table.changelog_topic
+    the states were written before the acks.
 
-    def stored(fut: Any) -> None:
-        # the broker has the record and the local store had it before it was sent: a
-        # persistent store remembers the offset, and a restart reads only the changelog's tail
-        meta = fut.result()
-        table.data.set_persisted_offset(meta.topic_partition, meta.offset)
+    A delivery's result is the record's metadata (`offset`): `IncidentStates` stores the
+    batch's last offset with the batch's local writes, not here, when each record lands
+    (Faust's persisted offset must never be ahead of the local data)."""
+    topic = table.changelog_topic
 
     async def write(
         partition: int, key: str, value: Any, raw: bytes | None = None
@@ -173,13 +169,12 @@ def table_changelog(table: Any) -> ChangelogWriter:
         delivery: Awaitable[Any]
         if value is not None and raw is not None:  # already the codec's JSON
             delivery = await topic.send(key=key, value=raw, partition=partition,
-                                        value_serializer="raw", force=True, callback=stored)
+                                        value_serializer="raw", force=True)
         elif value is None:  # tombstone: the raw serializer sends a null value
             delivery = await topic.send(key=key, value=None, partition=partition,
-                                        value_serializer="raw", force=True, callback=stored)
+                                        value_serializer="raw", force=True)
         else:
-            delivery = await topic.send(key=key, value=value, partition=partition, force=True,
-                                        callback=stored)
+            delivery = await topic.send(key=key, value=value, partition=partition, force=True)
         return delivery
 
     return write
@@ -251,22 +246,6 @@ class IncidentStates:
     def _indexed(self, partition: int) -> dict[str, None]:
         return self._index().setdefault(partition, {})
 
-    def _put(self, partition: int, write: Write) -> None:
-        """One write to the local data (None: delete), the key index kept up to date; a
-        RocksDB store takes the value's JSON as it is (`RoutedRocksData.put_raw`)."""
-        key = write.key
-        if write.value is None:
-            self.data.pop(key, None)
-            if not key.startswith("__"):
-                self._indexed(partition).pop(key, None)
-            return
-        if write.raw is not None and isinstance(self.data, RoutedRocksData):
-            self.data.put_raw(partition, key, write.raw)
-        else:
-            self.data[key] = write.value
-        if not key.startswith("__"):
-            self._indexed(partition)[key] = None
-
     def _writes(self, partition: int, change: PartitionChanges) -> list[Write]:
         """A batch's changes to one partition as table writes (a None value: delete)."""
         writes: list[Write] = []
@@ -285,55 +264,85 @@ class IncidentStates:
             writes.append(Write.of(f"{ESTIMATES_KEY}/{partition}", change.estimates))
         return writes
 
-    async def _write_batch(self, partition: int, token: str,
-                           writes: list[Write]) -> list[Awaitable[Any]]:
-        """Journal one partition's writes, then make them (`agents.state_journal`): locally
-        and to the changelog, in that order; returns the deliveries."""
-        previous = self._parts.get(partition)
-        if previous is None:
-            previous = parts_written(self.data.get, partition)
+    async def _send_batch(self, partition: int, token: str,
+                          writes: list[Write]) -> list[Awaitable[Any]]:
+        """Send one partition's writes to the changelog after their journal
+        (`agents.state_journal`); returns the deliveries, in the order sent."""
         parts = journal_parts(token, writes, self.max_part_bytes)
+        sends = journal_writes(partition, parts, self._parts.get(partition, 0)) + writes
         deliveries: list[Awaitable[Any]] = []
-        for i, write in enumerate(journal_writes(partition, parts, previous) + writes):
+        for i, write in enumerate(sends):
             if i % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-            self._put(partition, write)
             deliveries.append(await self.write(partition, write.key, write.value, write.raw))
         self._parts[partition] = len(parts)
         return deliveries
 
+    def _apply(self, partition: int, writes: list[Write], delivered: Sequence[Any],
+               journal_parts_held: int = 0) -> None:
+        """Once the broker confirmed a partition's batch: its writes to the local data, and
+        the local copy of a journal read by `settle` deleted. A RocksDB store takes them in
+        one atomic write with the changelog offset of the batch's last record (Faust's
+        persisted offset, where a restart's recovery starts), so a kill leaves it at a batch
+        boundary: a restart then recovers the records after it, the journal first."""
+        drop = [Write(journal_key(partition, i), None, None) for i in range(journal_parts_held)]
+        for write in writes:
+            if not write.key.startswith("__"):
+                if write.value is None:
+                    self._indexed(partition).pop(write.key, None)
+                else:
+                    self._indexed(partition)[write.key] = None
+        if isinstance(self.data, RoutedRocksData):
+            offsets = [meta.offset for meta in delivered if hasattr(meta, "offset")]
+            self.data.write_batch(partition, [(w.key, w.raw) for w in writes + drop],
+                                  max(offsets) if offsets else None)
+            return
+        for write in writes + drop:
+            if write.value is None:
+                self.data.pop(write.key, None)
+            else:
+                self.data[write.key] = write.value
+
     async def settle(self, partitions: Iterable[int]) -> None:
         """Before a partition's engine is built from the table: a batch journalled but
-        perhaps not wholly written when the previous run stopped is written again, locally
-        and to the changelog (confirmed), so the engine starts from the state after it, not
-        from part of it."""
-        deliveries: list[Awaitable[Any]] = []
+        perhaps not wholly written when the previous run stopped (its journal came back
+        with the changelog's recovery) is written again, to the changelog (confirmed) and
+        locally, so the engine starts from the state after it, not from part of it."""
         for partition in partitions:
             if partition in self._settled:
                 continue
             self._settled.add(partition)
             batch = pending(self.data.get, partition)
-            if batch is not None:
-                log.info("journalled batch written again",
-                         extra={"partition": partition, "writes": len(batch.writes)})
-                deliveries += await self._write_batch(partition, batch.token, batch.writes)
-        await asyncio.gather(*deliveries)
+            if batch is None:
+                continue
+            log.info("journalled batch written again",
+                     extra={"partition": partition, "writes": len(batch.writes)})
+            deliveries = await self._send_batch(partition, batch.token, batch.writes)
+            self._apply(partition, batch.writes, await asyncio.gather(*deliveries),
+                        batch.parts)
 
     async def persist(self, changes: dict[int, PartitionChanges]) -> None:
-        """Write the changes locally and to the changelog, each partition's as one journalled
-        batch; returns once the broker confirmed every record."""
+        """Write the changes to the changelog, each partition's as one journalled batch,
+        then, once the broker confirmed every record, to the local data."""
+        sent: list[tuple[int, list[Write], int]] = []  # partition, writes, deliveries
         deliveries: list[Awaitable[Any]] = []
         for partition, change in changes.items():
             writes = self._writes(partition, change)
             if writes:
-                deliveries += await self._write_batch(partition, secrets.token_hex(8), writes)
+                mine = await self._send_batch(partition, secrets.token_hex(8), writes)
+                sent.append((partition, writes, len(mine)))
+                deliveries += mine
+        delivered = await asyncio.gather(*deliveries)
+        at = 0
+        for partition, writes, n in sent:
+            self._apply(partition, writes, delivered[at:at + n])
+            at += n
         metrics.set_state_size("incident_state", len(self.data))
         if isinstance(self.data, RoutedRocksData) and (
             time.monotonic() - self._memory_read_at >= MEMORY_GAUGE_EVERY_S
         ):
             self._memory_read_at = time.monotonic()
             metrics.set_table_store_memory(self.data.memory_bytes())
-        await asyncio.gather(*deliveries)
 
 
 def install_correlate(

@@ -1,24 +1,29 @@
 """One correlate batch's state writes, all or none, across a kill: a redo journal per partition.
 
 The correlate agent persists a batch as many table records per partition (the incident
-states it changed, evictions, the watermark, place records, the learnt estimates), each
-written locally and to the changelog in turn. A kill between two of them used to leave part
-of the batch in the state: the replay then decided the batch's other reports on incidents
-and estimates the first run never had (a report told "rattaché" could end up alone, and the
-same incident version could be published twice with other members).
+states it changed, evictions, the watermark, place records, the learnt estimates), each sent
+to the changelog in turn. A kill between two of them used to leave part of the batch in the
+state: the replay then decided the batch's other reports on incidents and estimates the
+first run never had (a report told "rattaché" could end up alone, and the same incident
+version could be published twice with other members).
 
 So each partition's writes of a batch go first into the journal, `__journal__/<i>/<p>` for
-part i of n, all tagged with one random token, then to their own keys. The parts are written
+part i of n, all tagged with one random token, then to their own keys. The parts are sent
 in the order 1 .. n-1 then 0 (the head, which says n), before any of the batch's own
-records, to the same changelog partition p: the broker keeps that order, and the local store
-takes the writes in program order. Restoring a partition (`pending`): a head whose parts all
-carry its token is a batch that may be part-applied, and its writes are applied again (each
-is a whole record: applying it twice is applying it once). A head whose parts do not all
-match belongs to an older batch that was fully written before the next one began (a batch
-starts only once the previous one's writes are confirmed): nothing to do. No head: nothing.
-A restored partition thus holds either the state before a batch or after it, never a mix:
-the replay of the unacked batch then makes the same decisions (before) or finds its reports
-already merged (after).
+records, to the same changelog partition p: the broker keeps that order. Restoring a
+partition (`pending`): a head whose parts all carry its token is a batch that may be
+part-applied, and its writes are applied again (each is a whole record: applying it twice
+is applying it once). A head whose parts do not all match belongs to an older batch that
+was fully written before the next one began (a batch starts only once the previous one's
+writes are confirmed): nothing to do. No head: nothing. A restored partition thus holds
+either the state before a batch or after it, never a mix: the replay of the unacked batch
+then makes the same decisions (before) or finds its reports already merged (after).
+
+The local store (`agents.faust_agents.IncidentStates`) takes a batch only once the broker
+confirmed all of it, in one atomic RocksDB write with the changelog offset of its last
+record, and never the journal: a restart's recovery reads the records after that offset,
+so it brings back a batch's journal before any of its writes, and `settle` writes the batch
+again and drops the journal's local copy.
 
 The journal is one more record per partition and batch (more only when the batch's writes
 exceed one record: `max_part_bytes`, kept under the broker's message limit), overwritten

@@ -20,10 +20,11 @@ It relies on the store's internals of the pinned faust-streaming (`_dbs`,
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from faust.stores.rocksdb import Store as RocksStore
+from rocksdict import WriteBatch
 
 # part of RocksDB's memory -> the database property that measures it
 ROCKSDB_MEMORY = {
@@ -104,6 +105,39 @@ class RoutedRocksData(MutableMapping[str, Any]):
         self.store._key_index[raw_key] = partition
         if named_partition(key) is None:
             self._where[key] = partition
+
+    def write_batch(self, partition: int, items: Sequence[tuple[str, bytes | None]],
+                    offset: int | None) -> None:
+        """Write values already encoded by the table's codec (None: delete) to `partition`'s
+        database in one atomic RocksDB write, with the changelog `offset` they reach (the
+        store's persisted offset, where a restart's recovery resumes; None: unchanged)."""
+        if not self.store.use_rocksdict:  # python-rocksdb: not pinned, not supported
+            raise RuntimeError("the table store's RocksDB driver must be rocksdict")
+        db = self.store._db_for_partition(partition)
+        self._count(partition, db)  # a database first seen is counted before the change
+        batch = WriteBatch(raw_mode=True)  # the driver Faust uses (`rocksdict`): raw bytes
+        delta = 0
+        seen: dict[bytes, bool] = {}  # raw key -> held after the writes so far
+        for key, raw in items:
+            raw_key = self.store._encode_key(key)
+            held = seen[raw_key] if raw_key in seen else db.get(raw_key) is not None
+            if raw is None:
+                if held:
+                    batch.delete(raw_key)
+                    delta -= 1
+                self._where.pop(key, None)
+                self.store._key_index.pop(raw_key, None)
+            else:
+                batch.put(raw_key, raw)
+                delta += 0 if held else 1
+                self.store._key_index[raw_key] = partition
+                if named_partition(key) is None:
+                    self._where[key] = partition
+            seen[raw_key] = raw is not None
+        if offset is not None:
+            batch.put(self.store.offset_key, str(offset).encode())
+        db.write(batch)
+        self._adjust(partition, db, delta)
 
     def __delitem__(self, key: str) -> None:
         raw_key = self.store._encode_key(key)

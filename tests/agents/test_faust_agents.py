@@ -369,28 +369,26 @@ async def test_revoked_partitions_are_forgotten(tmp_path: Path) -> None:
 
 
 async def test_default_changelog_writer_sends_now_and_returns_the_delivery() -> None:
-    """States go straight to the producer (`force`, not Faust's one-at-a-time buffer) and
-    the writer hands back each record's delivery for the agent to await before its acks."""
+    """States go straight to the producer (`force`, not Faust's one-at-a-time buffer), as
+    the JSON the caller made when it has it, and the writer hands back each record's
+    delivery for the agent to await before its acks. It stores no offset: the agent writes
+    the batch's last one with the batch's local writes (`RoutedRocksData.write_batch`)."""
     calls: list[dict[str, Any]] = []
 
     async def send(**kw: Any) -> str:
         calls.append(kw)
         return f"delivery-{len(calls)}"
 
-    persisted: list[tuple[TP, int]] = []
-    store = SimpleNamespace(set_persisted_offset=lambda tp, offset: persisted.append((tp, offset)))
-    table = SimpleNamespace(changelog_topic=SimpleNamespace(send=send), data=store)
+    table = SimpleNamespace(changelog_topic=SimpleNamespace(send=send), data=None)
     write = faust_agents.table_changelog(table)
     assert await write(2, "INC-1", {"version": 1}) == "delivery-1"
     assert await write(2, "INC-1", None) == "delivery-2"
-    # a confirmed record's offset goes to the table's store (a persistent one resumes there)
-    on_sent = [c.pop("callback") for c in calls]
-    on_sent[1](SimpleNamespace(result=lambda: SimpleNamespace(topic_partition=TP("cl", 2),
-                                                              offset=7)))
-    assert persisted == [(TP("cl", 2), 7)]
+    assert await write(2, "INC-1", {"version": 2}, b'{"version":2}') == "delivery-3"
     assert calls == [
         {"key": "INC-1", "value": {"version": 1}, "partition": 2, "force": True},
         {"key": "INC-1", "value": None, "partition": 2, "value_serializer": "raw",
+         "force": True},
+        {"key": "INC-1", "value": b'{"version":2}', "partition": 2, "value_serializer": "raw",
          "force": True},
     ]
 

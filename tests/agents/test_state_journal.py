@@ -112,21 +112,25 @@ def published(kafka: FakeKafka) -> dict[tuple[str, int], dict[str, Any]]:
 def test_a_kill_at_any_write_of_a_batch_restores_before_or_after_it(max_part_bytes: int) -> None:
     first, second = batches()
 
-    async def clean() -> tuple[Table, Table, dict[tuple[str, int], dict[str, Any]], int]:
+    async def clean() -> tuple[Table, Table, dict[tuple[str, int], dict[str, Any]], Changelog]:
         table: Table = {}
         log = Changelog()
         proc, kafka = processor()
         states = IncidentStates(table, log.write, max_part_bytes)
         await run(states, proc, first)
         before = roundtrip(table)
-        n_before = len(log.records)
+        del log.records[:]
         await run(states, proc, second)
-        return before, roundtrip(table), published(kafka), len(log.records) - n_before
+        return before, roundtrip(table), published(kafka), log
 
-    before, after, versions, n_writes = asyncio.run(clean())
+    before, after, versions, log = asyncio.run(clean())
     assert own(before) != own(after)
+    assert not any(k.startswith(JOURNAL_KEY) for k in after)  # the journal: changelog only
+    journal = [v for k, v in log.records if k.startswith(JOURNAL_KEY)]
+    assert journal[-1]["part"] == 0 and log.records[len(journal) - 1][0] == journal_key(0, 0)
     if max_part_bytes < 1000:  # every write its own journal part
-        assert after[journal_key(0, 0)]["parts"] > 2
+        assert journal[-1]["parts"] > 2
+    n_writes = len(log.records)
     assert n_writes >= 7  # journal, 4 incidents, watermark, estimates
 
     outcomes: set[str] = set()

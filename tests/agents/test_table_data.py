@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -15,7 +16,7 @@ from faust.types import TP
 
 from agents.correlate import PLACES_KEY, WATERMARK_KEY, PartitionChanges, place_key
 from agents.faust_agents import IncidentStates
-from agents.state_journal import journal_key, pending
+from agents.state_journal import Write, journal_key, journal_parts, pending
 from agents.table_data import RoutedRocksData, partition_of, table_data
 
 TABLE = "vigie-incident-state"
@@ -88,13 +89,32 @@ def test_the_table_data_is_the_store_itself_in_memory(tmp_path: Path) -> None:
     assert table_data(table) is table.data
 
 
+class OffsetChangelog:
+    """A changelog writer whose deliveries give each partition's next offset."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, Any]] = []
+        self.next: dict[int, int] = {}
+
+    async def write(self, partition: int, key: str, value: Any, raw: bytes | None = None) -> Any:
+        self.sent.append((partition, key, value))
+        offset = self.next.get(partition, 0)
+        self.next[partition] = offset + 1
+
+        async def delivered() -> Any:
+            return SimpleNamespace(offset=offset)
+
+        return delivered()
+
+
 async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     datadir: Path,
 ) -> None:
     table, store = open_table(datadir)
     data = table_data(table)
     assert isinstance(data, RoutedRocksData)
-    states = IncidentStates(data, noop_write)
+    changelog = OffsetChangelog()
+    states = IncidentStates(data, changelog.write)
     await states.persist(
         {
             0: PartitionChanges(
@@ -110,17 +130,23 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
             ),
         }
     )
+    topic = table.changelog_topic.get_topic_name()
     # each record is in its own partition's database, not in the current event's
     assert raw_in(store, 0, "INC-a") is not None
     assert raw_in(store, 2, "INC-a") is None
     assert raw_in(store, 2, "INC-b") is not None
     assert raw_in(store, 2, place_key(2, "d1")) is not None
-    assert raw_in(store, 2, journal_key(2, 0)) is not None
-    assert len(data) == 8  # 3 incidents, 2 watermarks, 1 place memory, 2 journals
+    # the journal went to the changelog only; each database holds the offset of its
+    # partition's last record, written with the data (a restart recovers from there)
+    assert next(k for p, k, _ in changelog.sent if p == 2) == journal_key(2, 0)
+    assert raw_in(store, 2, journal_key(2, 0)) is None
+    assert store.persisted_offset(TP(topic, 2)) == changelog.next[2] - 1 == 4
+    assert store.persisted_offset(TP(topic, 0)) == 2
+    assert len(data) == 6  # 3 incidents, 2 watermarks, 1 place memory
     await states.persist({2: PartitionChanges(evicted={"INC-c"}, watermark=300.0)})
     assert raw_in(store, 2, "INC-c") is None
-    assert len(data) == 7 == sum(1 for _ in data.items())
-    store.set_persisted_offset(TP(table.changelog_topic.get_topic_name(), 2), 41)
+    assert len(data) == 5 == sum(1 for _ in data.items())
+    assert store.persisted_offset(TP(topic, 2)) == 7
     close(store)
 
     table2, store2 = open_table(datadir)  # a restarted worker: same data directory
@@ -129,16 +155,49 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     assert [s["version"] for s in again.states_of(0)] == [1]
     assert again.watermark_of(2) == 300.0
     assert again.data[place_key(2, "d1")] == [1, 2]
-    assert store2.persisted_offset(TP(table2.changelog_topic.get_topic_name(), 2)) == 41
-    assert len(again.data) == 7
-    # the journal written as raw JSON reads back through the codec: the last batch's writes
-    batch = pending(again.data.get, 2)
-    assert batch is not None
-    assert [(w.key, w.value) for w in batch.writes] == [
-        ("INC-c", None),
-        (f"{WATERMARK_KEY}/2", 300.0),
-    ]
+    assert store2.persisted_offset(TP(table2.changelog_topic.get_topic_name(), 2)) == 7
+    assert len(again.data) == 5
     close(store2)
+
+
+async def test_a_journal_recovered_from_the_changelog_is_written_again_then_dropped(
+    datadir: Path,
+) -> None:
+    """A kill after a batch's journal and part of its writes reached the changelog, before
+    the local write: the restart's recovery brings them back (Faust writes the records as
+    they are); `settle` writes the whole batch again and drops the journal's local copy."""
+    table, store = open_table(datadir)
+    data = table_data(table)
+    assert isinstance(data, RoutedRocksData)
+    changelog = OffsetChangelog()
+    states = IncidentStates(data, changelog.write)
+    await states.persist(
+        {1: PartitionChanges(states={"INC-a": {"incident_id": "INC-a", "v": 1}}, watermark=1.0)}
+    )
+    writes = [
+        Write.of("INC-a", {"incident_id": "INC-a", "v": 2, "_partition": 1}),
+        Write.of("INC-b", {"incident_id": "INC-b", "v": 1, "_partition": 1}),
+        Write.of(f"{WATERMARK_KEY}/1", 2.0),
+    ]
+    head = journal_parts("tok", writes, 10_000)[0]
+    data.put_raw(1, journal_key(1, 0), head.raw or b"")  # what recovery put back
+    data.put_raw(1, "INC-a", writes[0].raw or b"")  # and the first write only
+    assert pending(data.get, 1) is not None
+    resent = OffsetChangelog()
+    restarted = IncidentStates(data, resent.write)
+    await restarted.settle([1])
+    assert [k for _, k, _ in resent.sent] == [
+        journal_key(1, 0),
+        "INC-a",
+        "INC-b",
+        f"{WATERMARK_KEY}/1",
+    ]
+    assert [s["v"] for s in restarted.states_of(1)] == [2, 1]
+    assert restarted.watermark_of(1) == 2.0
+    assert data.get(journal_key(1, 0)) is None and pending(data.get, 1) is None
+    await restarted.settle([1])  # once per assignment
+    assert len(resent.sent) == 4
+    close(store)
 
 
 def test_a_missing_key_is_a_key_error_and_the_count_follows_overwrites(datadir: Path) -> None:
