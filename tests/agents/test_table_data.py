@@ -107,14 +107,21 @@ class OffsetChangelog:
         return delivered()
 
 
-async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
+def routed(
     datadir: Path,
-) -> None:
+) -> tuple[Any, RocksStore, RoutedRocksData, OffsetChangelog, IncidentStates]:
+    """A RocksDB table, its routed data and `IncidentStates` writing to an `OffsetChangelog`."""
     table, store = open_table(datadir)
     data = table_data(table)
     assert isinstance(data, RoutedRocksData)
     changelog = OffsetChangelog()
-    states = IncidentStates(data, changelog.write)
+    return table, store, data, changelog, IncidentStates(data, changelog.write)
+
+
+async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
+    datadir: Path,
+) -> None:
+    table, store, data, changelog, states = routed(datadir)
     await states.persist(
         {
             0: PartitionChanges(
@@ -166,11 +173,7 @@ async def test_a_journal_recovered_from_the_changelog_is_written_again_then_drop
     """A kill after a batch's journal and part of its writes reached the changelog, before
     the local write: the restart's recovery brings them back (Faust writes the records as
     they are); `settle` writes the whole batch again and drops the journal's local copy."""
-    table, store = open_table(datadir)
-    data = table_data(table)
-    assert isinstance(data, RoutedRocksData)
-    changelog = OffsetChangelog()
-    states = IncidentStates(data, changelog.write)
+    _table, store, data, _changelog, states = routed(datadir)
     await states.persist(
         {1: PartitionChanges(states={"INC-a": {"incident_id": "INC-a", "v": 1}}, watermark=1.0)}
     )
