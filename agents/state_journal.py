@@ -32,6 +32,8 @@ by the next batch; the changelog topic is compacted.
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +85,8 @@ def journal_parts(token: str, writes: Sequence[Write], max_part_bytes: int) -> l
     """The journal records of one partition's batch, in part order (keys as `journal_key`
     of partition 0: `journal_writes` places them): the writes cut into parts of at most
     `max_part_bytes` of encoded writes (a single larger write is a part of its own, as large
-    as that record would be anyway). Each part's JSON is made of the writes' own."""
+    as that record would be anyway; deflated, a part is smaller). Each part's writes are the
+    writes' own JSON (`part_writes` reads them back)."""
     groups: list[list[Write]] = []
     current: list[Write] = []
     size = 0
@@ -96,18 +99,29 @@ def journal_parts(token: str, writes: Sequence[Write], max_part_bytes: int) -> l
         size += n
     groups.append(current)
     parts: list[Write] = []
-    head = b'{"token":' + encode(token) + b',"parts":' + str(len(groups)).encode()
     for i, group in enumerate(groups):
-        value = {
-            "token": token,
-            "parts": len(groups),
-            "part": i,
-            "writes": {w.key: w.value for w in group},
-        }
         body = b",".join(encode(w.key) + b":" + (w.raw or b"null") for w in group)
-        raw = head + b',"part":' + str(i).encode() + b',"writes":{' + body + b"}}"
-        parts.append(Write(journal_key(0, i), value, raw))
+        value = {"token": token, "parts": len(groups), "part": i, "z": _pack(b"{" + body + b"}")}
+        parts.append(Write(journal_key(0, i), value, encode(value)))
     return parts
+
+
+def _pack(writes_json: bytes) -> str:
+    """A part's writes as stored: their JSON, deflated (fastest level: state JSON repeats
+    its field names, so the journal costs the changelog a fraction of the batch's bytes),
+    in base64 so that the part stays a JSON object the table's codec reads."""
+    return base64.b64encode(zlib.compress(writes_json, 1)).decode("ascii")
+
+
+def part_writes(part: Any) -> dict[str, Any] | None:
+    """A journal part's writes (key -> value), or None when it is not a readable part."""
+    if not isinstance(part, dict) or not isinstance(part.get("z"), str):
+        return None
+    try:
+        writes = orjson.loads(zlib.decompress(base64.b64decode(part["z"], validate=True)))
+    except (ValueError, zlib.error):  # binascii.Error and orjson's error are ValueErrors
+        return None
+    return writes if isinstance(writes, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +143,12 @@ def pending(read: Callable[[str], Any], partition: int) -> Pending | None:
     if not isinstance(token, str) or not isinstance(n, int) or n < 1:
         return None
     parts = [head] + [read(journal_key(partition, i)) for i in range(1, n)]
-    if any(
-        not isinstance(p, dict) or p.get("token") != token or not isinstance(p.get("writes"), dict)
-        for p in parts
-    ):
+    if any(not isinstance(p, dict) or p.get("token") != token for p in parts):
         return None
-    return Pending(token, n, [Write.of(k, v) for p in parts for k, v in p["writes"].items()])
+    writes = [part_writes(p) for p in parts]
+    if any(w is None for w in writes):
+        return None
+    return Pending(token, n, [Write.of(k, v) for w in writes if w for k, v in w.items()])
 
 
 def parts_written(read: Callable[[str], Any], partition: int) -> int:

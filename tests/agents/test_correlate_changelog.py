@@ -16,7 +16,7 @@ from agents.core.record import ReportRecord
 from agents.correlate import ESTIMATES_KEY, PLACES_KEY, WATERMARK_KEY, CorrelateProcessor
 from agents.faust_agents import IncidentStates
 from agents.ports.retry import RetryPolicy
-from agents.state_journal import journal_key
+from agents.state_journal import journal_key, part_writes
 from tests.agents.fakes import FakeChangelog, FakeKafka, FakeStore, run_inline
 
 LEGACY = Path(__file__).parents[1] / "correlation" / "data" / "legacy_incident_states.json"
@@ -77,7 +77,7 @@ def test_a_legacy_changelog_restores_per_partition_and_goes_on() -> None:
     head = journal_key(1, 0)
     assert set(written) - places == {iid, f"{WATERMARK_KEY}/1", f"{ESTIMATES_KEY}/1", head}
     assert changelog.writes[0][1] == head
-    assert written[head]["writes"] == {k: v for k, v in written.items() if k != head}
+    assert part_writes(written[head]) == {k: v for k, v in written.items() if k != head}
     assert f"{PLACES_KEY}/days/1" in places and len(places) >= 2
     assert all(k.endswith("/1") for k in places)  # partition 1's records only
     state = written[iid]

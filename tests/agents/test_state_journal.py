@@ -29,6 +29,7 @@ from agents.state_journal import (
     journal_parts,
     journal_writes,
     part_budget,
+    part_writes,
     pending,
 )
 from tests.agents.fakes import FakeKafka, FakeStore, report, run_inline
@@ -202,13 +203,20 @@ def test_parts_fit_the_budget_keep_the_writes_order_and_are_their_json() -> None
     writes.append(Write.of("INC-gone", None))
     parts = journal_parts("t", writes, 1000)
     assert len(parts) > 3
-    for p in parts:
+    held = [part_writes(p.value) for p in parts]
+    for p, w in zip(parts, held, strict=True):
         assert json.loads(p.raw or b"") == p.value  # the record is the part's JSON
-        if len(p.value["writes"]) > 1:
-            assert len(json.dumps(p.value["writes"], separators=(",", ":"))) <= 1000
-    assert [(k, v) for p in parts for k, v in p.value["writes"].items()] == [
-        (w.key, w.value) for w in writes
-    ]
+        assert w is not None
+        if len(w) > 1:
+            assert len(json.dumps(w, separators=(",", ":"))) <= 1000
+            assert len(p.raw or b"") < len(json.dumps(w))  # deflated
+    assert [(k, v) for w in held if w for k, v in w.items()] == [(w.key, w.value) for w in writes]
     big = [Write.of("INC-big", {"pad": "x" * 5000})]
-    assert [p.value["writes"] for p in journal_parts("t", big, 1000)] == [{"INC-big": big[0].value}]
+    assert [part_writes(p.value) for p in journal_parts("t", big, 1000)] == [
+        {"INC-big": big[0].value}
+    ]
     assert part_budget(1_000_000) < 1_000_000 - 4096
+    # a part that does not read back is no batch: never applied
+    broken = dict(parts[0].value, z="not base64!")
+    assert part_writes(broken) is None
+    assert pending({journal_key(0, 0): broken}.get, 0) is None
