@@ -32,7 +32,7 @@ from agents.correlate import (
     place_key,
 )
 from agents.detect import DetectProcessor
-from agents.ingest import IngestProcessor, unbundle
+from agents.ingest import DEFAULT_MAX_MESSAGE_BYTES, IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop, IngestLoopConfig
 from agents.ports import metrics
 from agents.ports.process import crash
@@ -66,7 +66,7 @@ class AgentConfig:
     correlate_batch_bundles: int
     batch_seconds: float
     detect_interval_seconds: float
-    max_message_bytes: int = 1_000_000  # the producer's largest record (journal parts fit it)
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # the producer's largest record
 
 
 async def ack_all(stream: Any, events: Sequence[Any]) -> None:
@@ -192,7 +192,7 @@ class IncidentStates:
     over the table at the next `states_of` after `reindex`, not one pass per partition."""
 
     def __init__(self, data: MutableMapping[str, Any], write: ChangelogWriter,
-                 max_part_bytes: int = part_budget(1_000_000)) -> None:
+                 max_part_bytes: int = part_budget(DEFAULT_MAX_MESSAGE_BYTES)) -> None:
         self.data = data
         self.write = write
         self.max_part_bytes = max_part_bytes  # a journal part's writes, encoded

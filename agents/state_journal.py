@@ -151,13 +151,6 @@ def pending(read: Callable[[str], Any], partition: int) -> Pending | None:
     return Pending(token, n, [Write.of(k, v) for w in writes if w for k, v in w.items()])
 
 
-def parts_written(read: Callable[[str], Any], partition: int) -> int:
-    """How many journal parts the partition's last batch wrote (0: none), from its head."""
-    head = read(journal_key(partition, 0))
-    n = head.get("parts") if isinstance(head, dict) else None
-    return n if isinstance(n, int) and n > 0 else 0
-
-
 def journal_writes(partition: int, parts: Sequence[Write], previous_parts: int) -> list[Write]:
     """The writes that journal a batch, in their order: parts 1 .. n-1, the previous batch's
     parts beyond n deleted (their head is not written yet, so they are never read as a

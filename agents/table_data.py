@@ -93,18 +93,7 @@ class RoutedRocksData(MutableMapping[str, Any]):
         return self.store._decode_value(raw)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.put_raw(partition_of(key, value), key, self.store._encode_value(value))
-
-    def put_raw(self, partition: int, key: str, raw: bytes) -> None:
-        """Write a value already encoded by the table's codec (its JSON) to `partition`."""
-        db = self.store._db_for_partition(partition)
-        raw_key = self.store._encode_key(key)
-        if db.get(raw_key) is None:
-            self._adjust(partition, db, +1)
-        db.put(raw_key, raw)
-        self.store._key_index[raw_key] = partition
-        if named_partition(key) is None:
-            self._where[key] = partition
+        self.write_batch(partition_of(key, value), [(key, self.store._encode_value(value))], None)
 
     def write_batch(self, partition: int, items: Sequence[tuple[str, bytes | None]],
                     offset: int | None) -> None:

@@ -183,8 +183,8 @@ async def test_a_journal_recovered_from_the_changelog_is_written_again_then_drop
         Write.of(f"{WATERMARK_KEY}/1", 2.0),
     ]
     head = journal_parts("tok", writes, 10_000)[0]
-    data.put_raw(1, journal_key(1, 0), head.raw or b"")  # what recovery put back
-    data.put_raw(1, "INC-a", writes[0].raw or b"")  # and the first write only
+    # what recovery put back: the journal and the first write only
+    data.write_batch(1, [(journal_key(1, 0), head.raw), ("INC-a", writes[0].raw)], None)
     assert pending(data.get, 1) is not None
     resent = OffsetChangelog()
     restarted = IncidentStates(data, resent.write)
