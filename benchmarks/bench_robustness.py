@@ -17,8 +17,11 @@ per-world tuning). Scored on the evaluated days (metric code reused:
 - pair precision / recall / F1 and B-cubed F1 of the incidents over the evaluated valid
   reports (re-deliveries and rejected lines left out); also pair precision and F1 over the
   reports of background incidents only (not of an outbreak), for diagnosis;
-- commune accuracy: share of the predicted incidents whose commune is the commune of the
-  true incident most of their reports belong to;
+- commune accuracy: share of the predicted incidents whose commune is a commune of the
+  true incident most of their reports belong to: the commune its point lies in, or for a
+  moving one (a rodeo's 300-1,500 m path) any commune its path crosses (the truth's
+  `insee_path`: its reports come from all along it); `commune_accuracy_start` counts
+  only the commune where a moving incident began;
 - incidents found / true: predicted incidents holding an evaluated report / true incidents
   with one;
 - bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
@@ -172,12 +175,17 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     truth: dict[str, str] = {}  # evaluated valid report -> true incident
     in_outbreak: set[str] = set()  # those of an outbreak's incidents
     true_insee: dict[str, str] = {}
+    true_path: dict[str, frozenset[str]] = {}  # the communes a moving incident crosses
     first_reports: dict[str, list[float]] = {}  # outbreak -> its incidents' first reports
     events: list[TruthEvent] = []  # each message's send time and the incident it founds
     for m in sim:
         events.append(TruthEvent(m.timestamp_ms, m.incident_truth))
         if m.incident_truth is not None:
-            true_insee[str(m.incident_truth["incident_id"])] = str(m.incident_truth["insee"])
+            true_id = str(m.incident_truth["incident_id"])
+            true_insee[true_id] = str(m.incident_truth["insee"])
+            crossed = m.incident_truth["insee_path"]
+            assert isinstance(crossed, list)
+            true_path[true_id] = frozenset(map(str, crossed)) | {true_insee[true_id]}
             if m.incident_truth.get("outbreak_id") is not None:
                 ob_id = str(m.incident_truth["outbreak_id"])
                 first_reports.setdefault(ob_id, []).append(m.timestamp_ms / 1000.0)
@@ -206,9 +214,9 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     for rid, true_id in truth.items():
         if rid in predicted:
             members.setdefault(predicted[rid], Counter())[true_id] += 1
-    right = sum(
-        1 for iid, c in members.items() if insee_of[iid] == true_insee[c.most_common(1)[0][0]]
-    )
+    majority = {iid: c.most_common(1)[0][0] for iid, c in members.items()}
+    right = sum(1 for iid, t in majority.items() if insee_of[iid] in true_path[t])
+    right_start = sum(1 for iid, t in majority.items() if insee_of[iid] == true_insee[t])
     outbreaks = [OutbreakTruth.from_truth(o) for o in sim.outbreaks]
     quality = evaluate(
         result.alerts,
@@ -241,6 +249,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         "background_pair_precision": round(background.pairwise_precision, 4),
         "background_pair_f1": round(background.pairwise_f1, 4),
         "commune_accuracy": round(right / len(members), 4) if members else None,
+        "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
         "incidents_found": scores.predicted_incidents,
         "incidents_true": scores.true_incidents,
         "bursts": q["outbreaks"],
@@ -320,6 +329,7 @@ SUMMARY_METRICS = (
     ("background_pair_precision", None),
     ("background_pair_f1", None),
     ("commune_accuracy", None),
+    ("commune_accuracy_start", None),
     ("bursts_detected_share", OUTBREAKS),
     ("median_delay_h", OUTBREAKS),
     ("delay_floor_h", OUTBREAKS),

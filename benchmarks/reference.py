@@ -193,6 +193,8 @@ BLOCKS: dict[str, Block] = {
         Column("pair_f1.min", "pair F1, min", decimals(3), "≥ 0.85"),
         Column("pair_precision.min", "pair precision, min", decimals(3), "≥ 0.92"),
         Column("commune_accuracy.median", "commune accuracy, median", percent(1), "≥ 98.5 %"),
+        Column("commune_accuracy_start.median",
+               "same, a moving incident right only in its start commune", percent(1)),
         Column("null_false_alerts_per_day.max", "false alerts / day, worst null world",
                decimals(2), "≤ 1"),
         Column("bursts_detected_share.median", "bursts detected, median", percent(), "≥ 90 %"),

@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -88,6 +88,32 @@ class SimArea:
     pool_dist_m: np.ndarray
     shape: BaseGeometry
     aliases: frozenset[str] = frozenset()  # former/delegated codes the geocoder resolves
+    polygons: Sequence[BaseGeometry] = ()  # each commune's, in the order of `communes`
+    _tree: shapely.STRtree | None = field(default=None, init=False, repr=False)
+
+    def commune_at(self, lat: float, lon: float, fallback: int) -> int:
+        """Index of the commune containing (`lat`, `lon`), `fallback` when none does (a point
+        on a border, or an area built without polygons).
+
+        A point moved from where it was drawn (an outbreak's incidents around its centre, a
+        chronic place's around the place, a twin beside its incident) can cross into the
+        neighbouring commune: its true commune is where it lies, as a geocoder would say."""
+        if not self.polygons:
+            return fallback
+        if self._tree is None:
+            self._tree = shapely.STRtree(list(self.polygons))
+        hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return int(hits.min()) if len(hits) else fallback
+
+    def communes_along(self, lat: float, lon: float, lat2: float, lon2: float) -> list[int]:
+        """Indexes of the communes the segment from (`lat`, `lon`) to (`lat2`, `lon2`)
+        crosses, in ascending order (a mobile incident's path)."""
+        if not self.polygons:
+            return []
+        if self._tree is None:
+            self._tree = shapely.STRtree(list(self.polygons))
+        line = shapely.LineString([(lon, lat), (lon2, lat2)])
+        return sorted(int(i) for i in self._tree.query(line, predicate="intersects"))
 
     @property
     def known_insee(self) -> frozenset[str]:
@@ -158,8 +184,9 @@ def build_area(
     edge = shapely.simplify(shape.boundary, 0.0002)  # ~20 m, subtracted below
     lat0 = math.radians(float(shape.centroid.y))
     m_per_deg_lon = M_PER_DEG_LAT * math.cos(lat0)
-    lats, lons, dists, sims = [], [], [], []
+    lats, lons, dists, sims, polys = [], [], [], [], []
     for insee, name, population, poly in rows:
+        polys.append(poly)
         x, y = _sample_in(poly, pool_size, rng)
         d_deg = shapely.distance(edge, shapely.points(x, y))
         # degrees -> metres, conservative (the smaller scale) minus the simplification
@@ -177,6 +204,7 @@ def build_area(
         pool_dist_m=np.vstack(dists),
         shape=shape,
         aliases=frozenset(aliases),
+        polygons=polys,
     )
 
 

@@ -100,7 +100,13 @@ class Simulation:
                 inc_truth = None
                 if p.incident is not None and p.incident.incident_id not in seen:
                     seen.add(p.incident.incident_id)
-                    inc_truth = p.incident.truth(insee[p.incident.commune])
+                    inc = p.incident
+                    path = (
+                        self.area.communes_along(inc.lat, inc.lon, inc.lat2, inc.lon2)
+                        if (inc.lat2, inc.lon2) != (inc.lat, inc.lon)
+                        else []
+                    )
+                    inc_truth = inc.truth(insee[inc.commune], [insee[i] for i in path])
                 p.truth["timestamp_ms"] = ms = int(p.sent * 1000)
                 yield SimMessage(p.topic, p.key, p.value, ms, p.truth, inc_truth)
             a = b

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,7 +47,9 @@ class Incident:
     twin_of: str | None = None
     twinned: bool = False  # has a near-coincident twin (same partner reports both)
 
-    def truth(self, insee: str) -> dict[str, object]:
+    def truth(self, insee: str, path: Sequence[str] = ()) -> dict[str, object]:
+        """Ground-truth record; `insee`: the commune where it began (its point's);
+        `path`: the communes a mobile incident's path crosses (default: `insee` only)."""
         return {
             "type": "incident",
             "incident_id": self.incident_id,
@@ -57,6 +60,7 @@ class Incident:
             "lat_end": round(self.lat2, 6),
             "lon_end": round(self.lon2, 6),
             "insee": insee,
+            "insee_path": list(path) or [insee],
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "outbreak_id": self.outbreak_id,
@@ -330,7 +334,8 @@ class IncidentModel:
                         self.rnd.uniform(0, min(25.0, s.budget_m / 2)),
                         self.rnd.uniform(0, 2 * math.pi),
                     )
-                    inc = self._new(cat, t, s.commune, lat, lon, s.budget_m - 25.0, s.duration_h)
+                    ci = self.area.commune_at(lat, lon, s.commune)
+                    inc = self._new(cat, t, ci, lat, lon, s.budget_m - 25.0, s.duration_h)
                     inc.spot_id, inc.spot_kind = s.spot_id, s.spot_kind
                     out.append(inc)
         return out
@@ -350,7 +355,8 @@ class IncidentModel:
                 t = float(lo[i] + self.rnd.random() * (hi[i] - lo[i]))
                 r = ob.radius_m * math.sqrt(self.rnd.random())
                 lat, lon = offset(ob.lat, ob.lon, r, self.rnd.uniform(0, 2 * math.pi))
-                inc = self._new(ob.category, t, ob.commune, lat, lon, ob.budget_m - r)
+                ci = self.area.commune_at(lat, lon, ob.commune)
+                inc = self._new(ob.category, t, ci, lat, lon, ob.budget_m - r)
                 if inc.kind == MOBILE:  # keep the whole path inside the zone
                     inc.lat2, inc.lon2 = lat, lon
                 inc.outbreak_id = ob.outbreak_id
@@ -370,7 +376,8 @@ class IncidentModel:
                 continue
             lat, lon = offset(inc.lat, inc.lon, d, rnd.uniform(0, 2 * math.pi))
             t = min(max(inc.start + rnd.uniform(-7200.0, 7200.0), a), b - 1.0)
-            twin = self._new(inc.category, t, inc.commune, lat, lon, inc.budget_m - d)
+            ci = self.area.commune_at(lat, lon, inc.commune)
+            twin = self._new(inc.category, t, ci, lat, lon, inc.budget_m - d)
             twin.twin_of = inc.incident_id
             inc.twinned = True
             out.append(twin)

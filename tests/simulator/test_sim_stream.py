@@ -342,3 +342,31 @@ def test_source_kinds_and_orgs(essonne_run: Any) -> None:
     assert ("police_municipale", "pm-91228") in orgs
     assert ("transport", "sncf-transilien") in orgs
     assert ("citizen", "citoyen") in orgs
+
+
+def test_true_commune_is_where_the_incident_lies(essonne_run: Any) -> None:
+    """Incidents drawn around a centre (an outbreak's, a chronic place's, a twin's
+    incident) take the commune their own point lies in, as the geocoder says; a moving
+    incident's `insee_path` holds the communes its path crosses, start and end included."""
+    ref = load_refdata()
+    geo = Geocoder(ref, load_jurisdictions(None, ref))
+    incidents = list(essonne_run.incidents.values())
+    around = [i for i in incidents if i["outbreak_id"] or i["chronic_spot_id"] or i["twin_of"]]
+    assert len(around) > 100
+    disagree = [
+        i for i in incidents if geo.insee_at(float(i["lat"]), float(i["lon"])) != i["insee"]
+    ]
+    # both use the reference data's polygons: only a point on a border could disagree (13 of
+    # 10,903 did when such incidents kept their centre's commune)
+    assert len(disagree) <= 2, disagree[:3]
+    crossing = 0
+    for i in incidents:
+        path = list(i["insee_path"])
+        assert i["insee"] in path
+        if i["kind"] != "mobile" or (i["lat"], i["lon"]) == (i["lat_end"], i["lon_end"]):
+            assert path == [i["insee"]]
+            continue
+        end = geo.insee_at(float(i["lat_end"]), float(i["lon_end"]))
+        assert end is None or end in path
+        crossing += len(path) > 1
+    assert crossing > 10  # paths of 300-1,500 m do cross borders
