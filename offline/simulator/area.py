@@ -92,28 +92,32 @@ class SimArea:
     _tree: shapely.STRtree | None = field(default=None, init=False, repr=False)
 
     def commune_at(self, lat: float, lon: float, fallback: int) -> int:
-        """Index of the commune containing (`lat`, `lon`), `fallback` when none does (a point
-        on a border, or an area built without polygons).
+        """Index of the commune containing (`lat`, `lon`): the lowest of two on their
+        border, `fallback` when none holds it (a gap between polygons, or an area built
+        without them).
 
         A point moved from where it was drawn (an outbreak's incidents around its centre, a
         chronic place's around the place, a twin beside its incident) can cross into the
         neighbouring commune: its true commune is where it lies, as a geocoder would say."""
-        if not self.polygons:
+        tree = self._polygon_tree()
+        if tree is None:
             return fallback
-        if self._tree is None:
-            self._tree = shapely.STRtree(list(self.polygons))
-        hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
+        hits = tree.query(shapely.Point(lon, lat), predicate="intersects")
         return int(hits.min()) if len(hits) else fallback
 
     def communes_along(self, lat: float, lon: float, lat2: float, lon2: float) -> list[int]:
         """Indexes of the communes the segment from (`lat`, `lon`) to (`lat2`, `lon2`)
         crosses, in ascending order (a mobile incident's path)."""
-        if not self.polygons:
+        tree = self._polygon_tree()
+        if tree is None:
             return []
-        if self._tree is None:
-            self._tree = shapely.STRtree(list(self.polygons))
         line = shapely.LineString([(lon, lat), (lon2, lat2)])
-        return sorted(int(i) for i in self._tree.query(line, predicate="intersects"))
+        return sorted(int(i) for i in tree.query(line, predicate="intersects"))
+
+    def _polygon_tree(self) -> shapely.STRtree | None:
+        if self._tree is None and self.polygons:
+            self._tree = shapely.STRtree(list(self.polygons))
+        return self._tree
 
     @property
     def known_insee(self) -> frozenset[str]:
