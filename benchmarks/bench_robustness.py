@@ -185,7 +185,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             true_insee[true_id] = str(m.incident_truth["insee"])
             crossed = m.incident_truth["insee_path"]
             assert isinstance(crossed, list)
-            true_path[true_id] = frozenset(map(str, crossed)) | {true_insee[true_id]}
+            true_path[true_id] = frozenset(map(str, crossed))  # holds `insee` (the truth's)
             if m.incident_truth.get("outbreak_id") is not None:
                 ob_id = str(m.incident_truth["outbreak_id"])
                 first_reports.setdefault(ob_id, []).append(m.timestamp_ms / 1000.0)
