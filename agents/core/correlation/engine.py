@@ -361,37 +361,40 @@ class Correlator:
         # within its commune reach: the index skips the older ones
         point = record.precision == POINT
         since = t - (lookback if point else commune_reach)
-        # (incident id, incident, distance from the report to its centre, -1: not computed)
+        skip = self._skip_test(record, chronic, commune_reach)
+        full = self.config.max_reports
+        # (incident id, incident, distance from the report to its centre; -1 without a
+        # position on one side): the candidates `_cost` weighs, in id order (ties go the
+        # same way on replay)
         near: list[tuple[str, Incident, float]] = []
+        # a point report's unlocated candidates (no position: a match at commune level)
+        # count only when no spatial match is found: weighed after the others, and only then
+        # (`_cost` learns nothing from them)
+        unlocated: list[tuple[str, Incident, float]] = []
         # same-category located incidents that started within `lookback` of the report,
         # their centre within `radius` of it: the local rate of that category
         around: set[str] = set()
         for iid in self._candidates(record, lat, lon, since):
             s = incidents[iid]
-            d = -1.0
-            if (
-                density
-                and s.category == category
-                and s.precision == POINT
-                and abs(s.first_occurred_at - t) <= lookback
-            ):
-                d = distance_m(lat, lon, s.lat, s.lon)
-                if d <= radius:
-                    around.add(iid)
             # out of every time window: what `_cost` would say, only sooner (most candidates
             # are old incidents of busy cells kept for late reports)
-            if t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach:
+            reached = t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach
+            if not point or s.precision != POINT:
+                if reached:
+                    (unlocated if point else near).append((iid, s, -1.0))
+                continue
+            dense = density and s.category == category and abs(s.first_occurred_at - t) <= lookback
+            if not (reached or dense):
+                continue
+            d = distance_m(lat, lon, s.lat, s.lon)
+            if dense and d <= radius:
+                around.add(iid)
+            if reached and len(s.members) < full and not skip(s, d):
                 near.append((iid, s, d))
-        near.sort(key=_first)  # ties go the same way on replay
+        near.sort(key=_first)
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
         spatial: list[tuple[float, Incident, float, float]] = []
-        skip = self._skip_test(record, chronic, commune_reach)
-        full = self.config.max_reports
         for _, state, d in near:
-            if point and state.precision == POINT and d < 0.0:
-                d = distance_m(lat, lon, state.lat, state.lon)
-            if len(state.members) >= full or skip(state, d):
-                continue
             self._match_z2 = -1.0
             cost = self._cost(state, record, chronic, d)
             if cost is None:
@@ -404,6 +407,14 @@ class Correlator:
                     best, best_cost = state, cost
         if density and len(around) > 1 and spatial:
             return self._by_posterior(record, spatial, around, radius, lookback)
+        if best is None and unlocated:
+            unlocated.sort(key=_first)
+            for _, state, _ in unlocated:
+                if len(state.members) >= full or skip(state, -1.0):
+                    continue
+                cost = self._cost(state, record, chronic)
+                if cost is not None:
+                    commune_level.append((cost, state))
         if best is None and commune_level:
             commune_level.sort(key=lambda cs: cs[0])
             if self.config.commune_posterior:
@@ -730,6 +741,8 @@ class Correlator:
             self._obs_d, self._obs_v, self._obs_c = d_centre, acc * acc, centre_var
         widen = self._widen
         allowed = min(p.radius_m + p.accuracy_factor * self._gate_z * sigma, p.max_radius_m * widen)
+        if d_centre > allowed and link <= 0.0:
+            return None  # refused by the centre gate, as below, without the members' distances
         d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
         if max(d_members) > p.max_diameter_m * widen:
             return None
