@@ -35,7 +35,13 @@ from functools import partial
 from typing import Any
 
 from agents.core import feedback
-from agents.core.correlation import CorrelationConfig, Correlator, StateDict, incident_json
+from agents.core.correlation import (
+    CommuneAt,
+    CorrelationConfig,
+    Correlator,
+    StateDict,
+    incident_json,
+)
 from agents.core.correlation.estimate import pooled_scales
 from agents.core.correlation.places import PlaceRecord
 from agents.core.record import ReportRecord
@@ -106,8 +112,10 @@ class CorrelateProcessor:
         clock: Callable[[], float] = time.monotonic,  # paces the state gauges
         feedback_sink: FeedbackSink | None = None,  # `rattache` transitions (None: none)
         late_path: bool = True,  # look up the incidents of reports past the lateness
+        commune_at: CommuneAt | None = None,  # the geocoder's (`Correlator`)
     ) -> None:
         self.store = store
+        self.commune_at = commune_at
         self.feedback_sink = feedback_sink
         self.clock = clock
         self.send = send
@@ -128,7 +136,7 @@ class CorrelateProcessor:
                estimates: dict[str, Any] | None = None) -> Correlator:
         engine = self.engines.get(partition)
         if engine is None:
-            engine = Correlator(self.config)
+            engine = Correlator(self.config, commune_at=self.commune_at)
             states = list(restore())
             if states or places or estimates:
                 engine.restore(states, watermark=watermark, places=places,

@@ -21,7 +21,11 @@ per-world tuning). Scored on the evaluated days (metric code reused:
   true incident most of their reports belong to: the commune its point lies in, or for a
   moving one (a rodeo's 300-1,500 m path) any commune its path crosses (the truth's
   `insee_path`: its reports come from all along it); `commune_accuracy_start` counts
-  only the commune where a moving incident began;
+  only the commune where a moving incident began; `commune_ceiling` is the share of the
+  predicted incidents one of whose reports names a commune of that true incident (the
+  commune its position lies in, or the commune a commune-only report states): no rule that
+  picks among the communes of an incident's reports does better, so what separates it from
+  1 is the reports' own position errors;
 - incidents found / true: predicted incidents holding an evaluated report / true incidents
   with one;
 - bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
@@ -42,6 +46,7 @@ for.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -150,6 +155,27 @@ def world_flat(world: Any) -> dict[str, object]:
     return out
 
 
+@functools.cache
+def _geocoder() -> Any:
+    """The geocoder the pipeline enriches reports with (built once per process)."""
+    from agents.core.geo import Geocoder
+    from agents.core.jurisdictions import load_jurisdictions
+    from agents.core.refdata import load_refdata
+
+    refdata = load_refdata()
+    return Geocoder(refdata, load_jurisdictions(None, refdata))
+
+
+def named_commune(line: bytes) -> str | None:
+    """The commune a report line names: that of its position, or the one it states."""
+    location = json.loads(line).get("location") or {}
+    if "lat" in location and "lon" in location:
+        found: str | None = _geocoder().insee_at(float(location["lat"]), float(location["lon"]))
+        return found
+    insee = location.get("insee")
+    return str(insee) if insee is not None else None
+
+
 def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
     from agents.core.correlation.quality import score
@@ -173,6 +199,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     history: list[bytes] = []
     lines: list[bytes] = []
     truth: dict[str, str] = {}  # evaluated valid report -> true incident
+    named: dict[str, str | None] = {}  # evaluated valid report -> the commune it names
     in_outbreak: set[str] = set()  # those of an outbreak's incidents
     true_insee: dict[str, str] = {}
     true_path: dict[str, frozenset[str]] = {}  # the communes a moving incident crosses
@@ -196,6 +223,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         t = m.truth
         if t["incident_id"] is not None and not t["is_redelivery"]:
             truth[str(t["report_id"])] = str(t["incident_id"])
+            named[str(t["report_id"])] = named_commune(m.value)
             if t["outbreak_id"] is not None:
                 in_outbreak.add(str(t["report_id"]))
     simulated = time.perf_counter() - began
@@ -211,12 +239,19 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     scores = score(predicted, truth)
     background = score(predicted, {k: v for k, v in truth.items() if k not in in_outbreak})
     members: dict[str, Counter[str]] = {}
+    reports_of: dict[str, list[str]] = {}
     for rid, true_id in truth.items():
         if rid in predicted:
             members.setdefault(predicted[rid], Counter())[true_id] += 1
+            reports_of.setdefault(predicted[rid], []).append(rid)
     majority = {iid: c.most_common(1)[0][0] for iid, c in members.items()}
     right = sum(1 for iid, t in majority.items() if insee_of[iid] in true_path[t])
     right_start = sum(1 for iid, t in majority.items() if insee_of[iid] == true_insee[t])
+    reachable = sum(
+        1
+        for iid, t in majority.items()
+        if any(named[rid] in true_path[t] for rid in reports_of[iid])
+    )
     outbreaks = [OutbreakTruth.from_truth(o) for o in sim.outbreaks]
     quality = evaluate(
         result.alerts,
@@ -250,6 +285,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         "background_pair_f1": round(background.pairwise_f1, 4),
         "commune_accuracy": round(right / len(members), 4) if members else None,
         "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
+        "commune_ceiling": round(reachable / len(members), 4) if members else None,
         "incidents_found": scores.predicted_incidents,
         "incidents_true": scores.true_incidents,
         "bursts": q["outbreaks"],
@@ -330,6 +366,7 @@ SUMMARY_METRICS = (
     ("background_pair_f1", None),
     ("commune_accuracy", None),
     ("commune_accuracy_start", None),
+    ("commune_ceiling", None),
     ("bursts_detected_share", OUTBREAKS),
     ("median_delay_h", OUTBREAKS),
     ("delay_floor_h", OUTBREAKS),

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from agents.core.correlation import CorrelationConfig, Correlator, partition_key
+from agents.core.correlation import CommuneAt, CorrelationConfig, Correlator, partition_key
 from agents.core.correlation.quality import score, split_pair_share
 from agents.core.record import ReportRecord
 
@@ -54,6 +54,7 @@ class LabelledStream:
     incidents: dict[str, dict[str, object]]  # true incident id -> simulator truth
     messages: int
     seconds: dict[str, float]
+    commune_at: CommuneAt | None = None  # the intake's geocoder's, for `correlate`
 
 
 def labelled_stream(setup: EvalSetup) -> LabelledStream:
@@ -68,9 +69,10 @@ def labelled_stream(setup: EvalSetup) -> LabelledStream:
 
     t0 = time.perf_counter()
     refdata = load_refdata()
+    geocoder = Geocoder(refdata, load_jurisdictions(None, refdata))
     intake: Intake[tuple[str, str]] = Intake(  # tag: (true incident id, true category)
         pseudonymiser=Pseudonymiser.ephemeral(),  # tokens never leave the process
-        enricher=Geocoder(refdata, load_jurisdictions(None, refdata)),
+        enricher=geocoder,
         drop_redeliveries=False,
     )
     sim = simulate(
@@ -106,14 +108,17 @@ def labelled_stream(setup: EvalSetup) -> LabelledStream:
         "validate": round(t_val, 2),
         "enrich": round(time.perf_counter() - t3, 2),
     }
-    return LabelledStream(records, truth, true_category, incidents, n, seconds)
+    return LabelledStream(records, truth, true_category, incidents, n, seconds, geocoder.commune_at)
 
 
 def correlate(
-    records: list[ReportRecord], config: CorrelationConfig
+    records: list[ReportRecord],
+    config: CorrelationConfig,
+    commune_at: CommuneAt | None = None,
 ) -> tuple[dict[str, str], float, int, int]:
-    """(report_id -> predicted incident id, seconds in `process`, versions, peak state)."""
-    engine = Correlator(config)
+    """(report_id -> predicted incident id, seconds in `process`, versions, peak state);
+    `commune_at`: `Correlator`'s."""
+    engine = Correlator(config, commune_at=commune_at)
     predicted: dict[str, str] = {}
     versions = peak = 0
     t0 = time.perf_counter()
@@ -132,7 +137,7 @@ def evaluate(setup: EvalSetup | None = None) -> dict[str, Any]:
     """Run the whole harness for one seed; a JSON-serialisable result."""
     s = setup or EvalSetup()
     stream = labelled_stream(s)
-    predicted, elapsed, versions, peak = correlate(stream.records, s.config)
+    predicted, elapsed, versions, peak = correlate(stream.records, s.config, stream.commune_at)
     scores = score(predicted, stream.truth)
     unique = {r.report_id: r for r in stream.records}
     by_category: dict[str, dict[str, float | int]] = {}

@@ -143,16 +143,19 @@ class Replay:
         settings = get_settings()
         self.refdata = load_refdata(settings.refdata or None)
         jurisdictions = load_jurisdictions(settings.jurisdictions or None, self.refdata)
+        geocoder = Geocoder(self.refdata, jurisdictions)
         self.intake: Intake[int] = Intake(  # tag: the line number
             # tokens never leave the process (no output carries one): a random key, so
             # no configured key is needed, nor exposed, to replay a file
             pseudonymiser=Pseudonymiser.ephemeral(),
-            enricher=Geocoder(self.refdata, jurisdictions),
+            enricher=geocoder,
             bounds=time_bounds(settings),
         )
         # the file's message time (see the module docstring), across history and input
         self.file_clock = StreamClock(start_quorum=True)
-        self.correlator = Correlator(correlation_config(settings))  # as the live worker
+        self.correlator = Correlator(  # as the live worker
+            correlation_config(settings), commune_at=geocoder.commune_at
+        )
         self.loop = loop
         self.counts = {"lines": 0, "accepted": 0, "rejected": 0, "duplicates": 0, "blank": 0}
 

@@ -190,6 +190,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
         run_blocking=run_blocking,
         config=correlation_config(settings),
         health=health,
+        commune_at=geocoder.commune_at,
     )
     install_correlate(app, topics, correlate, stages)
     guard_app_tables(app, settings)  # a store from another changelog is set aside

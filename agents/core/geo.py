@@ -205,6 +205,14 @@ class Geocoder:
         i = int(self.locate(np.array([lat]), np.array([lon]))[0])
         return self.codes[i] if i >= 0 else None
 
+    def commune_at(self, lat: float, lon: float) -> tuple[str, str, str] | None:
+        """(INSEE code, name, jurisdiction id) of the commune holding a point, None outside
+        the served area (`agents.core.correlation.CommuneAt`: an incident's centre)."""
+        i = int(self.locate(np.array([lat]), np.array([lon]))[0])
+        if i < 0:
+            return None
+        return self.codes[i], self.names[i], self.jurisdiction_ids[i]
+
     def enrich_batch(self, records: list[ReportRecord]) -> list[ReportRecord | Rejection]:
         """Enrich records in place; same order out, a `Rejection` where geocoding fails."""
         results: list[ReportRecord | Rejection] = list(records)

@@ -1,6 +1,7 @@
 """The dispersion of a source is learnt apart from the spread of the centre it is compared
-with, members weigh in the centre by their learnt dispersion, and a commune-only report's
-commune counts as evidence of the incident's commune."""
+with, members weigh in the centre by their learnt dispersion, an incident of several
+positions takes the commune of its centre, and a commune-only report's commune counts as
+evidence of the incident's commune."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import random
 
 import pytest
 
+from agents.core.correlation import Correlator
 from agents.core.correlation.estimate import DispersionStats, StreamEstimates
-from agents.core.correlation.incident import Incident, Member
+from agents.core.correlation.incident import CommuneAt, Incident, Member
+from agents.core.record import ReportRecord
 from tests.correlation.test_engine import rec
 
 
@@ -93,3 +96,86 @@ def test_commune_only_reports_name_the_incidents_commune() -> None:
     inc.add(two, two.lat or 0.0, two.lon or 0.0)
     assert inc.insee == "91174"  # two reports naming the commune outweigh it
     assert (inc.lat, inc.lon) == (located.lat, located.lon)  # the centre does not move
+
+
+def _west_east(border_lon: float) -> tuple[list[tuple[float, float]], CommuneAt]:
+    """A geocoder of two communes either side of a meridian (`Correlator`'s `commune_at`)
+    that records every point it is asked about."""
+    asked: list[tuple[float, float]] = []
+
+    def commune_at(lat: float, lon: float) -> tuple[str, str, str] | None:
+        asked.append((lat, lon))
+        if lon < border_lon:
+            return ("91228", "Évry-Courcouronnes", "pn-evry")
+        return ("91174", "Corbeil-Essonnes", "pn-corbeil")
+
+    return asked, commune_at
+
+
+def test_an_incident_of_several_positions_takes_its_centres_commune() -> None:
+    # two reports 200 m east of a third, each geocoded on its own side of a border 150 m
+    # east of the third: the centre (133 m east) lies west of the border, its nearest
+    # member east of it
+    west, east, also_east = _three_reports()
+    border = west.lon + (east.lon - west.lon) * 0.75  # type: ignore[operator]
+    asked, commune_at = _west_east(border)
+    inc = Incident.found(east, east.lat or 0.0, east.lon or 0.0)
+    inc.add(also_east, also_east.lat or 0.0, also_east.lon or 0.0, commune_at=commune_at)
+    assert inc.insee == "91174"
+    inc.add(west, west.lat or 0.0, west.lon or 0.0, commune_at=commune_at)
+    assert (inc.insee, inc.commune, inc.jurisdiction) == (
+        "91228",
+        "Évry-Courcouronnes",
+        "pn-evry",
+    )
+    assert asked[-1] == (inc.lat, inc.lon) and len(asked) == 2  # the centre, at each add
+    # without a geocoder: the commune of the member nearest the centre
+    plain = Incident.found(east, east.lat or 0.0, east.lon or 0.0)
+    plain.add(also_east, also_east.lat or 0.0, also_east.lon or 0.0)
+    plain.add(west, west.lat or 0.0, west.lon or 0.0)
+    assert plain.insee == "91174"
+
+
+def _three_reports() -> tuple[ReportRecord, ReportRecord, ReportRecord]:
+    """One report geocoded in 91228 and two 200 m east of it in 91174 (coarse citizen
+    positions: one incident to the engine)."""
+    return (
+        rec(east_m=0.0, insee="91228", t=120.0, accuracy=150.0),
+        rec(east_m=200.0, insee="91174", accuracy=150.0),
+        rec(east_m=200.0, insee="91174", t=60.0, accuracy=150.0),
+    )
+
+
+def test_the_centres_commune_needs_two_positions_and_yields_to_stated_communes() -> None:
+    asked, commune_at = _west_east(-180.0)  # every point is "east": 91174
+    only = rec(insee="91228")
+    inc = Incident.found(only, only.lat or 0.0, only.lon or 0.0)
+    stated = rec(commune_only=True, insee="91228", t=30.0)
+    inc.add(stated, stated.lat or 0.0, stated.lon or 0.0, commune_at=commune_at)
+    assert asked == [] and inc.insee == "91228"  # one position: its own geocoded commune
+    second = rec(east_m=50.0, insee="91228", t=60.0)
+    inc.add(second, second.lat or 0.0, second.lon or 0.0, commune_at=commune_at)
+    assert inc.insee == "91174"  # the centre's, one statement against it is not enough
+    for k in (2, 3):
+        more = rec(commune_only=True, insee="91228", t=60.0 * k)
+        inc.add(more, more.lat or 0.0, more.lon or 0.0, commune_at=commune_at)
+    assert inc.insee == "91228"  # three reports naming 91228 outweigh the position
+
+
+def test_a_restored_incident_takes_its_centres_commune_again() -> None:
+    west, east, also_east = _three_reports()
+    border = west.lon + (east.lon - west.lon) * 0.75  # type: ignore[operator]
+    _, commune_at = _west_east(border)
+    engine = Correlator(commune_at=commune_at)
+    engine.process(east)
+    engine.process(also_east)
+    (version,) = engine.process(west)
+    assert version["insee"] == "91228" and len(version["report_ids"]) == 3
+    state = engine.export_incident(version["incident_id"])
+    again = Correlator(commune_at=commune_at)
+    again.restore([state])
+    assert again.export_incident(version["incident_id"])["insee"] == "91228"
+    # a correlator without the geocoder derives it from the members alone
+    plain = Correlator()
+    plain.restore([state])
+    assert plain.export_incident(version["incident_id"])["insee"] == "91174"

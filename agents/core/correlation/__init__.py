@@ -18,7 +18,13 @@ incidents), `confidence`, `spatial` (distances, search grid, partition key), `ou
 from agents.core.correlation.confidence import confidence, source_weight
 from agents.core.correlation.config import ClassParams, CorrelationConfig
 from agents.core.correlation.engine import Correlator
-from agents.core.correlation.incident import VERSION_KEYS, Incident, Member, StateDict
+from agents.core.correlation.incident import (
+    VERSION_KEYS,
+    CommuneAt,
+    Incident,
+    Member,
+    StateDict,
+)
 from agents.core.correlation.output import incident_json, incident_model
 from agents.core.correlation.spatial import DEFAULT_PARTITION_RES, partition_key
 
@@ -26,6 +32,7 @@ __all__ = [
     "DEFAULT_PARTITION_RES",
     "VERSION_KEYS",
     "ClassParams",
+    "CommuneAt",
     "CorrelationConfig",
     "Correlator",
     "Incident",

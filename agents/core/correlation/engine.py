@@ -39,6 +39,7 @@ from agents.core.correlation.incident import (
     CLOSED,
     OPEN,
     POINT,
+    CommuneAt,
     Incident,
     StateDict,
     accuracy_of,
@@ -93,8 +94,12 @@ class Correlator:
         *,
         partner_repeat_s: Mapping[str, float] | None = None,
         commune_margin: float = COMMUNE_MARGIN,
+        commune_at: CommuneAt | None = None,
     ) -> None:
         self.config = config or CorrelationConfig()
+        # the geocoder's commune of a point (`Incident.refresh`: an incident of several
+        # located reports takes its centre's commune); None: its nearest member's
+        self.commune_at = commune_at
         self.commune_margin = commune_margin
         self.partner_repeat_s = dict(
             DEFAULT_PARTNER_REPEAT_S if partner_repeat_s is None else partner_repeat_s
@@ -173,7 +178,7 @@ class Correlator:
             self._index.found(incident)
         else:
             incident = best
-            incident.add(record, lat, lon, scale / PRIOR_SCALE)
+            incident.add(record, lat, lon, scale / PRIOR_SCALE, self.commune_at)
             incident.status = OPEN
             self._index.joined(incident)
         heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
@@ -325,6 +330,8 @@ class Correlator:
         for incident in restored:
             # the derived fields and the search cells are recomputed from the members, so
             # states saved by an older version (or with JSON lists for tuples) restore alike
+            if self.commune_at is not None:
+                incident.refresh(self.commune_at)
             self._index.restored(incident)
             heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
             if watermark is None:

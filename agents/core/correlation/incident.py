@@ -22,7 +22,7 @@ recomputed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
@@ -74,6 +74,11 @@ VERSION_KEYS = (
 )
 
 _E = TypeVar("_E", bound=StrEnum)
+
+
+# (lat, lon) -> (INSEE code, commune name, jurisdiction id) of the commune holding the point,
+# or None outside the served area: `Incident.refresh` places a centre with it
+CommuneAt = Callable[[float, float], "tuple[str, str, str] | None"]
 
 
 def _by_value(enum: type[_E]) -> dict[str, _E]:
@@ -276,16 +281,23 @@ class Incident:
             first_seen_at=record.reported_at,
         )
 
-    def add(self, record: ReportRecord, lat: float, lon: float, scale_ratio: float = 1.0) -> None:
-        """Merge one report at (`lat`, `lon`) (`scale_ratio`: `Member.of`); the status is the
-        caller's."""
+    def add(
+        self,
+        record: ReportRecord,
+        lat: float,
+        lon: float,
+        scale_ratio: float = 1.0,
+        commune_at: CommuneAt | None = None,
+    ) -> None:
+        """Merge one report at (`lat`, `lon`) (`scale_ratio`: `Member.of`; `commune_at`:
+        `refresh`); the status is the caller's."""
         self.members.append(Member.of(record, lat, lon, scale_ratio))
         self.first_occurred_at = min(self.first_occurred_at, record.occurred_at)
         self.last_occurred_at = max(self.last_occurred_at, record.occurred_at)
         self.last_seen = max(self.last_seen, record.reported_at)
-        self.refresh()
+        self.refresh(commune_at)
 
-    def refresh(self) -> None:
+    def refresh(self, commune_at: CommuneAt | None = None) -> None:
         """Recompute the derived fields from the members.
 
         Centre: inverse-variance (1 / `Member.eff`^2: the accuracy corrected by the source's
@@ -294,10 +306,14 @@ class Incident:
         commune-only members sits at the commune's representative point, precision
         "commune"). Category: the vote of the members weighted by source
         (`confidence.source_weight`), ties to the earliest.
-        Commune: the commune of the point member closest to the centre, unless more
-        commune-only members name one other commune than name it: a commune-only report
-        states the commune itself, a position only near which commune it lies (each such
-        report counts one vote, the position one; ties go to the position).
+        Commune: that of the centre, with `commune_at` (the geocoder's), when two point
+        members or more make it (the weighted mean of several positions is nearer the true
+        place than any one of them, so near a border it names the right commune more often
+        than the nearest member's); otherwise, or outside the served area, the commune of
+        the point member closest to the centre. Unless more commune-only members name one
+        other commune than name it: a commune-only report states the commune itself, a
+        position only near which commune it lies (each such report counts one vote, the
+        position one; ties go to the position).
         """
         members = self.members
         points = self.points = [m for m in members if m.precision == POINT]
@@ -317,16 +333,19 @@ class Incident:
         self.lat, self.lon = lat, lon
         self.precision = POINT if points else COMMUNE
         nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
+        place = (nearest.insee, nearest.commune, nearest.jurisdiction)
+        if commune_at is not None and len(points) > 1:
+            place = commune_at(lat, lon) or place
         if points and len(points) < len(members):
             stated: dict[str, int] = {}
             for m in members:
                 if m.precision != POINT:
                     stated[m.insee] = stated.get(m.insee, 0) + 1
             top = max(stated, key=lambda c: (stated[c], c))
-            if top != nearest.insee and stated[top] > stated.get(nearest.insee, 0) + 1:
-                nearest = next(m for m in members if m.insee == top and m.precision != POINT)
-        self.insee, self.commune = nearest.insee, nearest.commune
-        self.jurisdiction = nearest.jurisdiction
+            if top != place[0] and stated[top] > stated.get(place[0], 0) + 1:
+                voted = next(m for m in members if m.insee == top and m.precision != POINT)
+                place = (voted.insee, voted.commune, voted.jurisdiction)
+        self.insee, self.commune, self.jurisdiction = place
         votes: dict[Category, float] = {}
         for m in members:
             c = m.category
