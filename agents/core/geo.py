@@ -172,6 +172,19 @@ class _GridIndex:
             out[exact[pi[first]]] = ti[first]
         return out
 
+    def locate_one(self, lat: float, lon: float) -> int:
+        """`locate` of one point, without the arrays (an incident's centre, one at a time)."""
+        fx = (lon - self.x0) / self.dx
+        fy = (lat - self.y0) / self.dy
+        if not (0.0 <= fx < self.nx and 0.0 <= fy < self.ny):  # also NaN
+            return OUTSIDE
+        found = int(self.grid[int(fy), int(fx)])
+        if found != _BORDER:
+            return found
+        hits = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
+        # a point on a shared border belongs to the lowest commune index, as in `locate`
+        return int(hits.min()) if len(hits) else OUTSIDE
+
 
 # ---------------------------------------------------------------- geocoder
 
@@ -208,7 +221,7 @@ class Geocoder:
     def commune_at(self, lat: float, lon: float) -> tuple[str, str, str] | None:
         """(INSEE code, name, jurisdiction id) of the commune holding a point, None outside
         the served area (`agents.core.correlation.CommuneAt`: an incident's centre)."""
-        i = int(self.locate(np.array([lat]), np.array([lon]))[0])
+        i = self._grid.locate_one(lat, lon)
         if i < 0:
             return None
         return self.codes[i], self.names[i], self.jurisdiction_ids[i]

@@ -107,6 +107,30 @@ def test_grid_index_agrees_with_brute_force(refdata: RefData, geocoder: Geocoder
     assert (got >= 0).sum() > 50_000  # the département fills most of its bounding box
 
 
+def test_one_point_is_located_as_in_a_batch(refdata: RefData, geocoder: Geocoder) -> None:
+    """`commune_at` (an incident's centre) takes the scalar path: the same commune as the
+    batch path, for random points, for points on shared borders (the vertices of the
+    communes' outlines: the lowest commune index) and for invalid ones."""
+    rng = np.random.default_rng(11)
+    xmin, ymin, xmax, ymax = refdata.outline.bounds
+    lons = rng.uniform(xmin - 0.02, xmax + 0.02, 20_000)
+    lats = rng.uniform(ymin - 0.02, ymax + 0.02, 20_000)
+    vertices = np.concatenate(
+        [shapely.get_coordinates(refdata.communes[c].polygon) for c in geocoder.codes]
+    )
+    lons = np.concatenate([lons, vertices[:, 0], [2.4, np.inf, np.nan, -np.inf]])
+    lats = np.concatenate([lats, vertices[:, 1], [np.nan, 48.6, np.nan, 48.6]])
+    batch = geocoder.locate(lats, lons)
+    one = [geocoder._grid.locate_one(float(a), float(b)) for a, b in zip(lats, lons, strict=True)]
+    assert one == batch.tolist()
+    assert len(vertices) > 1_000 and (batch[20_000:-4] >= 0).all()
+    i = int(np.argmax(batch >= 0))  # the first point inside
+    at = geocoder.commune_at(float(lats[i]), float(lons[i]))
+    code = geocoder.codes[batch[i]]
+    assert at == (code, refdata.communes[code].name, geocoder.jurisdiction_ids[batch[i]])
+    assert geocoder.commune_at(48.8566, 2.3522) is None  # Paris
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(k=st.integers(min_value=0, max_value=193), seed=st.integers(0, 2**32 - 1))
 def test_random_points_in_a_commune_map_to_it(
