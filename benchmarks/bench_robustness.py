@@ -25,7 +25,8 @@ per-world tuning). Scored on the evaluated days (metric code reused:
   predicted incidents one of whose reports names a commune of that true incident (the
   commune its position lies in, or the commune a commune-only report states): no rule that
   picks among the communes of an incident's reports does better, so what separates it from
-  1 is the reports' own position errors;
+  1 is the reports' own position errors (the pipeline may, rarely, pass it: an incident of
+  several positions takes the commune its centre lies in, which none of them may name);
 - incidents found / true: predicted incidents holding an evaluated report / true incidents
   with one;
 - bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
