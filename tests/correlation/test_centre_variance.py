@@ -179,3 +179,16 @@ def test_a_restored_incident_takes_its_centres_commune_again() -> None:
     plain = Correlator()
     plain.restore([state])
     assert plain.export_incident(version["incident_id"])["insee"] == "91174"
+
+
+def test_a_centre_outside_the_served_area_keeps_the_nearest_members_commune() -> None:
+    # an incident on the département's edge: its centre may fall outside every commune
+    west, east, also_east = _three_reports()
+    inc = Incident.found(east, east.lat or 0.0, east.lon or 0.0)
+    for r in (also_east, west):
+        inc.add(r, r.lat or 0.0, r.lon or 0.0, commune_at=lambda lat, lon: None)
+    assert (inc.insee, inc.commune, inc.jurisdiction) == (
+        east.insee,
+        east.commune,
+        east.jurisdiction,
+    )
