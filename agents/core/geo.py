@@ -215,7 +215,7 @@ class Geocoder:
         return self._grid.locate(lats, lons)
 
     def insee_at(self, lat: float, lon: float) -> str | None:
-        i = int(self.locate(np.array([lat]), np.array([lon]))[0])
+        i = self._grid.locate_one(lat, lon)
         return self.codes[i] if i >= 0 else None
 
     def commune_at(self, lat: float, lon: float) -> tuple[str, str, str] | None:

@@ -331,7 +331,7 @@ class Correlator:
             # the derived fields and the search cells are recomputed from the members, so
             # states saved by an older version (or with JSON lists for tuples) restore alike
             if self.commune_at is not None:
-                incident.refresh(self.commune_at)
+                incident.place(self.commune_at)
             self._index.restored(incident)
             heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
             if watermark is None:

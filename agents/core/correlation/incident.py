@@ -317,7 +317,6 @@ class Incident:
         """
         members = self.members
         points = self.points = [m for m in members if m.precision == POINT]
-        located = points or members
         if points:
             wsum, lat, lon = 0.0, 0.0, 0.0
             for m in points:
@@ -332,6 +331,23 @@ class Incident:
             self.centre_acc = 0.0
         self.lat, self.lon = lat, lon
         self.precision = POINT if points else COMMUNE
+        self.place(commune_at)
+        votes: dict[Category, float] = {}
+        for m in members:
+            c = m.category
+            votes[c] = votes.get(c, 0.0) + source_weight(m.source_kind, bool(m.contact_hash))
+        order = {m.category: i for i, m in reversed(list(enumerate(members)))}
+        self.category = max(votes, key=lambda c: (votes[c], -order[c]))
+        r9 = h3.latlng_to_cell(lat, lon, 9)
+        self.h3, self.h3_r7, self.h3_r8 = r9, h3.cell_to_parent(r9, 7), h3.cell_to_parent(r9, 8)
+        self.confidence = confidence(members)
+
+    def place(self, commune_at: CommuneAt | None = None) -> None:
+        """Set `insee`, `commune` and `jurisdiction` from the members and the centre
+        (`refresh`'s commune rule; `refresh` must have set the centre and `points`). On its
+        own: a restored incident placed with the geocoder, the rest of `refresh` unchanged."""
+        members, points, lat, lon = self.members, self.points, self.lat, self.lon
+        located = points or members
         nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
         place = (nearest.insee, nearest.commune, nearest.jurisdiction)
         if commune_at is not None and len(points) > 1:
@@ -346,15 +362,6 @@ class Incident:
                 voted = next(m for m in members if m.insee == top and m.precision != POINT)
                 place = (voted.insee, voted.commune, voted.jurisdiction)
         self.insee, self.commune, self.jurisdiction = place
-        votes: dict[Category, float] = {}
-        for m in members:
-            c = m.category
-            votes[c] = votes.get(c, 0.0) + source_weight(m.source_kind, bool(m.contact_hash))
-        order = {m.category: i for i, m in reversed(list(enumerate(members)))}
-        self.category = max(votes, key=lambda c: (votes[c], -order[c]))
-        r9 = h3.latlng_to_cell(lat, lon, 9)
-        self.h3, self.h3_r7, self.h3_r8 = r9, h3.cell_to_parent(r9, 7), h3.cell_to_parent(r9, 8)
-        self.confidence = confidence(members)
 
     def categories(self) -> set[Category]:
         """The categories of its members (the voted `category` is one of them)."""
