@@ -12,11 +12,21 @@ CONSOLE_PORT ?= 8080
 export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
 
-.PHONY: setup run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
+.PHONY: setup native run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
         clickhouse-up clickhouse-down system-deps browser-deps console-assets clean chaos
 
 ## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
-setup: $(STAMP) console-assets
+setup: $(STAMP) console-assets native
+
+## native: the correlation engine's hot modules compiled with mypyc into build/native
+## (agents/core/native.py: used only while they match the sources). Without a C compiler
+## the build fails and Vigie runs the same Python modules, slower: a warning, not an error.
+NATIVE_SOURCES := $(wildcard agents/core/correlation/*.py) agents/core/native.py scripts/build_native.py
+NATIVE_STAMP := build/native/stamp.json
+native: $(NATIVE_STAMP)
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	$(PY) scripts/build_native.py > build-native.log 2>&1 \
+	  || echo "WARNING: native build failed (see build-native.log): the correlation runs as Python"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -94,7 +104,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not kafka and not clickhouse and not browser"
 
 ## lint: ruff on all code and tests, mypy strict on every package (part of `make test`)
-LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py scripts/probe.py
+LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py scripts/probe.py scripts/build_native.py
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS) tests
 	$(VENV)/bin/mypy $(LINT_PATHS)

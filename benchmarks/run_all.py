@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agents.core import native
 from benchmarks import history, reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,8 +111,12 @@ def machine() -> str:
     except OSError:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    # whether the benchmarks' correlation runs compiled (`agents.core.native`): each
+    # benchmark process makes the same check when it imports the engine
+    compiled = native.check(native.package_dir(ROOT)).mode is native.Mode.NATIVE
     return (f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {os_name()}, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"correlation {'compiled (mypyc)' if compiled else 'in Python'}")
 
 
 # What recording itself writes: a tree whose only changes are these is measured as clean

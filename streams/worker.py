@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 
+from agents.core import native
 from agents.correlate import CorrelateProcessor
 from agents.detect import ClickHouseCountStore, DetectProcessor
 from agents.faust_agents import AgentConfig, install_correlate, install_detector, install_ingest
@@ -106,6 +107,9 @@ async def prepare_store(store: Store, run_blocking: BlockingRunner, health: Heal
         crash("clickhouse schema could not be created", exc)
     health.clickhouse_ok()
     log.info("clickhouse schema ready")
+    # compiled or not, the same decisions; compiled, faster where the state is dense
+    log.info("correlation engine",
+             extra={"mode": native.STATUS.mode._value_, "reason": native.STATUS.reason})
 
 
 @dataclass(slots=True)

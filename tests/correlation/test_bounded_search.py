@@ -29,9 +29,12 @@ from agents.core.correlation.spatial import (
     grid_disc,
 )
 from agents.core.record import ReportRecord
+from tests.correlation.python_engine import python_correlator
 from tests.correlation.test_engine import T0, rec
 
 HOUR = 3600.0
+# the engine's Python class: `counting` patches its methods (a compiled one takes no patch)
+Engine = python_correlator()
 
 
 @contextmanager
@@ -65,7 +68,7 @@ def partner_incidents(
 ) -> Correlator:
     """An engine holding `n` incidents at one spot (or, `commune_only`, in one commune): one
     partner's reports of `category`, `step_s` apart (one partner's reports never merge)."""
-    engine = Correlator()
+    engine = Engine()
     for i in range(n):
         engine.process(
             rec(
@@ -117,7 +120,7 @@ def test_a_commune_full_of_other_categories_is_not_gathered() -> None:
     """A commune holds every category's incidents: a commune-only report gathers only those
     of a category it may join, and a point report only the commune's incidents without a
     position (commune-only ones) of such a category, whatever the others' number."""
-    assert not Correlator().config.compatible("cambriolage", "rodeo")
+    assert not Engine().config.compatible("cambriolage", "rodeo")
     for commune_only in (False, True):
         gathered = []
         for n in (50, 800):
@@ -149,7 +152,7 @@ def test_a_burst_runs_the_full_rules_only_on_incidents_in_reach() -> None:
     """Many open incidents of one category around a report (one partner's, so they do not
     merge): the full rules run only on those within a search radius of it."""
     rnd = random.Random(3)
-    engine = Correlator()
+    engine = Engine()
     for i in range(400):
         engine.process(
             rec(
@@ -191,7 +194,7 @@ def test_skipping_far_incidents_decides_as_the_full_rules() -> None:
         )
         for i in range(1500)
     ]
-    fast, full = Correlator(), Correlator()
+    fast, full = Engine(), Engine()
     full._skip_test = lambda *_: lambda incident, d: False  # type: ignore[method-assign]
     for r in stream:
         assert fast.process(r) == full.process(r)
@@ -200,7 +203,7 @@ def test_skipping_far_incidents_decides_as_the_full_rules() -> None:
 
 def test_time_buckets_follow_the_latest_report() -> None:
     """An incident joined by later reports moves bucket; a late report does not move it."""
-    engine = Correlator()
+    engine = Engine()
     first = rec(t=0.0, category="campement_illicite", kind="bailleur_social", org="b-1")
     later = [
         rec(t=k * 20 * HOUR, category="campement_illicite", reported_after=60.0)
@@ -264,7 +267,7 @@ def test_a_moving_incident_is_joined_by_link_far_from_its_centre(category: str) 
     """A rodeo moving east: a report past its latest position, beyond any centre gate but
     within a link of that member (a nuisance report: the shorter cross-category link), is
     not skipped as far: it joins."""
-    engine = Correlator()
+    engine = Engine()
     path = [
         rec(east_m=450.0 * k, t=120.0 * k, category="rodeo", accuracy=10.0, contact=f"w{k}")
         for k in range(5)
@@ -284,11 +287,11 @@ def test_a_moving_incident_is_joined_by_link_far_from_its_centre(category: str) 
 def test_a_state_with_a_time_out_of_range_still_restores_and_is_indexed(bad: float) -> None:
     """Time buckets take any float: a hand-edited state with a non-finite latest time
     restores as before, indexed in one bucket (+inf: the last, read by every look-up)."""
-    engine = Correlator()
+    engine = Engine()
     out = engine.process(rec(category="degradation"))
     state = engine.export_incident(out[-1]["incident_id"])
     state["last_occurred_at"] = bad
-    again = Correlator()
+    again = Engine()
     again.restore([state])
     index = again._index
     assert index.bucketing() == {state["incident_id"]: {time_bucket(bad)}}

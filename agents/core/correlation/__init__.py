@@ -15,18 +15,24 @@ incidents), `confidence`, `spatial` (distances, search grid, partition key), `ou
 (contract JSON), `quality` (clustering scores for `vigie eval`).
 """
 
-from agents.core.correlation.confidence import confidence, source_weight
-from agents.core.correlation.config import ClassParams, CorrelationConfig
-from agents.core.correlation.engine import Correlator
-from agents.core.correlation.incident import (
+from agents.core import native
+
+# the compiled build of the hot modules, when it was made from these very sources
+# (`agents.core.native`): before any of them is imported
+native.activate(__path__)
+
+from agents.core.correlation.confidence import confidence, source_weight  # noqa: E402
+from agents.core.correlation.config import ClassParams, CorrelationConfig  # noqa: E402
+from agents.core.correlation.engine import Correlator  # noqa: E402
+from agents.core.correlation.incident import (  # noqa: E402
     VERSION_KEYS,
     CommuneAt,
     Incident,
     Member,
     StateDict,
 )
-from agents.core.correlation.output import incident_json, incident_model
-from agents.core.correlation.spatial import DEFAULT_PARTITION_RES, partition_key
+from agents.core.correlation.output import incident_json, incident_model  # noqa: E402
+from agents.core.correlation.spatial import DEFAULT_PARTITION_RES, partition_key  # noqa: E402
 
 __all__ = [
     "DEFAULT_PARTITION_RES",
