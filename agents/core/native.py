@@ -13,7 +13,8 @@ build in front of the package's own directory only when it was made from exactly
 sources in the tree and for this interpreter: the build records each module source's
 SHA-256 (`stamp.json`); an edited source, another Python or `VIGIE_NATIVE=0` leaves the
 pure Python modules in use (an edit without `make setup` costs speed, never behaviour).
-`STATUS` says which, with the reason (the worker logs it; `vigie params` prints it).
+`STATUS` says which, with the reason (the worker logs it at start; benchmark records
+name it in their machine).
 """
 
 from __future__ import annotations
