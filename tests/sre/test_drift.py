@@ -41,6 +41,9 @@ NOT_SETTINGS = {
     "VIGIE_TEST_KAFKA_BOOTSTRAP",
     "VIGIE_TEST_CLICKHOUSE_URL",
     "VIGIE_CONSOLE_TOKEN",
+    # read by agents.core.native when the correlation package is imported, before any
+    # settings exist: whether the compiled build may be used
+    "VIGIE_NATIVE",
 }
 
 
