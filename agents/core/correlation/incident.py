@@ -347,11 +347,11 @@ class Incident:
         (`refresh`'s commune rule; `refresh` must have set the centre and `points`). On its
         own: a restored incident placed with the geocoder, the rest of `refresh` unchanged."""
         members, points, lat, lon = self.members, self.points, self.lat, self.lon
-        located = points or members
-        nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
-        place = (nearest.insee, nearest.commune, nearest.jurisdiction)
-        if commune_at is not None and len(points) > 1:
-            place = commune_at(lat, lon) or place
+        place = commune_at(lat, lon) if commune_at is not None and len(points) > 1 else None
+        if place is None:  # one position, no geocoder, or a centre outside the served area
+            located = points or members
+            nearest = min(located, key=lambda m: (m.lat - lat) ** 2 + (m.lon - lon) ** 2)
+            place = (nearest.insee, nearest.commune, nearest.jurisdiction)
         if points and len(points) < len(members):
             stated: dict[str, int] = {}
             for m in members:
