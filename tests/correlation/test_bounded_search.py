@@ -44,7 +44,7 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
     seen = {"gathered": 0, "costed": 0}
     candidates, cost = engine._candidates, engine._cost
 
-    def gathered(record: ReportRecord, lat: float, lon: float, *since: float) -> set[str]:
+    def gathered(record: ReportRecord, lat: float, lon: float, *since: float) -> set[Incident]:
         found = candidates(record, lat, lon, *since)
         seen["gathered"] += len(found)
         return found
@@ -297,5 +297,8 @@ def test_a_state_with_a_time_out_of_range_still_restores_and_is_indexed(bad: flo
     assert index.bucketing() == {state["incident_id"]: {time_bucket(bad)}}
     report = rec(t=600.0, category="degradation")
     assert report.lat is not None and report.lon is not None
-    found = again._candidates(report, report.lat, report.lon, report.occurred_at - HOUR)
+    found = {
+        s.incident_id
+        for s in again._candidates(report, report.lat, report.lon, report.occurred_at - HOUR)
+    }
     assert (state["incident_id"] in found) is (bad == math.inf)

@@ -326,7 +326,7 @@ def test_candidate_search_finds_every_admissible_incident() -> None:
             contact=f"c{i}",
         )
         assert r.lat is not None and r.lon is not None
-        found = engine._candidates(r, r.lat, r.lon)
+        found = {s.incident_id for s in engine._candidates(r, r.lat, r.lon)}
         admissible = {
             iid
             for iid, incident in engine._index.incidents.items()

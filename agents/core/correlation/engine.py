@@ -362,7 +362,6 @@ class Correlator:
         density = self.config.density and record.precision == POINT
         radius = p.max_radius_m
         lookback = max(reach, p.close_after_s)
-        incidents = self._index.incidents
         # only incidents whose latest report is within `lookback` (>= `reach`) of the report
         # can pass a time window below or count in `around`, and for a commune-only report
         # within its commune reach: the index skips the older ones
@@ -381,8 +380,8 @@ class Correlator:
         # same-category located incidents that started within `lookback` of the report,
         # their centre within `radius` of it: the local rate of that category
         around: set[str] = set()
-        for iid in self._candidates(record, lat, lon, since):
-            s = incidents[iid]
+        for s in self._candidates(record, lat, lon, since):
+            iid = s.incident_id
             # out of every time window: what `_cost` would say, only sooner (most candidates
             # are old incidents of busy cells kept for late reports)
             reached = t - s.last_occurred_at <= reach and s.first_occurred_at - t <= reach
@@ -396,7 +395,9 @@ class Correlator:
             d = distance_m(lat, lon, s.lat, s.lon)
             if dense and d <= radius:
                 around.add(iid)
-            if reached and len(s.members) < full and not skip(s, d):
+            # the skip test first: most candidates where reports are dense are far, and
+            # the members list is one more object to fetch from memory per candidate
+            if reached and not skip(s, d) and len(s.members) < full:
                 near.append((iid, s, d))
         near.sort(key=_first)
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
@@ -516,12 +517,10 @@ class Correlator:
         t, category = record.occurred_at, record.category
         # the incidents counted started from `lookback` before the report up to the clock
         span = lookback + min(max(self.watermark - t, 0.0), lookback)
-        incidents = self._index.incidents
         around = {
-            iid
-            for iid in self._index.in_commune(record.insee or "", t - lookback, (category,))
-            if incidents[iid].category == category
-            and abs(incidents[iid].first_occurred_at - t) <= lookback
+            s.incident_id
+            for s in self._index.in_commune(record.insee or "", t - lookback, (category,))
+            if s.category == category and abs(s.first_occurred_at - t) <= lookback
         }
         n_compatible = len(self._joinable(category))
         total, best, best_odds = 0.0, None, -1.0
@@ -543,7 +542,7 @@ class Correlator:
 
     def _candidates(
         self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
-    ) -> set[str]:
+    ) -> set[Incident]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
         incident touching its commune with a member of a category it may join; a point
         report, the incidents with a member of a compatible category indexed within the

@@ -41,8 +41,10 @@ from agents.core.record import ReportKey
 _K = TypeVar("_K")
 # ((radius m, categories searched that far), ...): `Correlator._search_plan`
 SearchPlan = tuple[tuple[float, tuple[str, ...]], ...]
-# key (grid cell, INSEE) -> member category -> time bucket -> incident ids
-_Lookup = dict[_K, dict[str, dict[int, set[str]]]]
+# key (grid cell, INSEE) -> member category -> time bucket -> incidents (held, not their
+# ids: a look-up hands the engine the incidents themselves, without a dict look-up per
+# candidate, which dominated the search where state is dense)
+_Lookup = dict[_K, dict[str, dict[int, set[Incident]]]]
 # (communes, categories, no located member) of an incident's members: `_commune_keys`
 _CommuneKeys = tuple[set[str], set[str], bool]
 # (lat min, lat max, lon min, lon max) of an incident's located members
@@ -94,11 +96,11 @@ class IncidentIndex:
         """The box of a located incident's located members (None: no located member)."""
         return self._extents.get(incident_id)
 
-    def in_commune(self, insee: str, since: float, categories: Iterable[str]) -> set[str]:
-        """Ids of the incidents with a member in commune `insee` (a new set), with a member of
-        one of `categories`: at least those whose latest `occurred_at` is not before `since`
-        (and maybe a few more)."""
-        found: set[str] = set()
+    def in_commune(self, insee: str, since: float, categories: Iterable[str]) -> set[Incident]:
+        """The incidents with a member in commune `insee` (a new set), with a member of one
+        of `categories`: at least those whose latest `occurred_at` is not before `since` (and
+        maybe a few more)."""
+        found: set[Incident] = set()
         by_category = self._communes.get(insee)
         if by_category is not None:
             _read(by_category, categories, _first_bucket(since), found)
@@ -106,14 +108,14 @@ class IncidentIndex:
 
     def nearby(
         self, insee: str, lat: float, lon: float, plan: SearchPlan, since: float = -math.inf
-    ) -> set[str]:
-        """Ids of the incidents indexed, under one of a plan's categories, in a grid cell
+    ) -> set[Incident]:
+        """The incidents indexed, under one of a plan's categories, in a grid cell
         within that category's radius of (lat, lon), plus those of commune `insee` that have
         no located member and a member of one of the plan's categories (a new set). With
         `since`, at least those whose latest `occurred_at` is not before it (and maybe a few
         more): the time buckets before it are not read."""
         lo = _first_bucket(since)
-        found: set[str] = set()
+        found: set[Incident] = set()
         unlocated = self._unlocated.get(insee)
         get = self._cells.get
         for radius, categories in plan:
@@ -142,7 +144,7 @@ class IncidentIndex:
         for m in incident.members:
             self._reports[m.key] = iid
         categories = incident.categories()
-        self._add_communes(iid, _commune_keys(incident.members), bucket)
+        self._add_communes(incident, _commune_keys(incident.members), bucket)
         points = incident.points
         if points:
             lats, lons = [m.lat for m in points], [m.lon for m in points]
@@ -152,7 +154,7 @@ class IncidentIndex:
                 [grid_cell(incident.lat, incident.lon)] + [grid_cell(m.lat, m.lon) for m in points]
             )
         )
-        _add(self._cells, grid, categories, bucket, iid)
+        _add(self._cells, grid, categories, bucket, incident)
 
     def joined(self, incident: Incident) -> None:
         """`incident`'s last member was just added (`Incident.add`): index it under the cell
@@ -177,23 +179,23 @@ class IncidentIndex:
         categories = incident.categories()
         bucket, was = time_bucket(incident.last_occurred_at), self._buckets[iid]
         if bucket != was:  # a later report: every entry moves to the new bucket
-            _drop(self._cells, grid, categories, was, iid)
+            _drop(self._cells, grid, categories, was, incident)
             grid.extend(fresh)
             self._buckets[iid] = bucket
-            _add(self._cells, grid, categories, bucket, iid)
+            _add(self._cells, grid, categories, bucket, incident)
         else:
             grid.extend(fresh)
             # new cells go under every category of the incident, a category new to the
             # incident under all its cells
-            _add(self._cells, fresh, categories, bucket, iid)
+            _add(self._cells, fresh, categories, bucket, incident)
             category = member.category
             if sum(1 for m in incident.members if m.category == category) == 1:
-                _add(self._cells, grid, (category,), bucket, iid)
+                _add(self._cells, grid, (category,), bucket, incident)
         # the commune entries of the incident without its new member, and with it
         was_keys, keys = _commune_keys(incident.members[:-1]), _commune_keys(incident.members)
         if bucket != was or keys != was_keys:
-            self._drop_communes(iid, was_keys, was)
-            self._add_communes(iid, keys, bucket)
+            self._drop_communes(incident, was_keys, was)
+            self._add_communes(incident, keys, bucket)
 
     def evict(self, incident_id: str) -> Incident:
         """Remove an incident from every look-up; returns it."""
@@ -203,23 +205,23 @@ class IncidentIndex:
         self._extents.pop(incident_id, None)
         for m in incident.members:
             self._reports.pop(m.key, None)
-        self._drop_communes(incident_id, _commune_keys(incident.members), bucket)
-        _drop(self._cells, grid, incident.categories(), bucket, incident_id)
+        self._drop_communes(incident, _commune_keys(incident.members), bucket)
+        _drop(self._cells, grid, incident.categories(), bucket, incident)
         return incident
 
-    def _add_communes(self, iid: str, keys: _CommuneKeys, bucket: int) -> None:
+    def _add_communes(self, incident: Incident, keys: _CommuneKeys, bucket: int) -> None:
         """Index an incident under its members' communes and categories (`_commune_keys`),
         and as unlocated too while it has no located member, in `bucket`."""
         insees, categories, unlocated = keys
-        _add(self._communes, insees, categories, bucket, iid)
+        _add(self._communes, insees, categories, bucket, incident)
         if unlocated:
-            _add(self._unlocated, insees, categories, bucket, iid)
+            _add(self._unlocated, insees, categories, bucket, incident)
 
-    def _drop_communes(self, iid: str, keys: _CommuneKeys, bucket: int) -> None:
+    def _drop_communes(self, incident: Incident, keys: _CommuneKeys, bucket: int) -> None:
         insees, categories, unlocated = keys
-        _drop(self._communes, insees, categories, bucket, iid)
+        _drop(self._communes, insees, categories, bucket, incident)
         if unlocated:
-            _drop(self._unlocated, insees, categories, bucket, iid)
+            _drop(self._unlocated, insees, categories, bucket, incident)
 
     # ---- consistency (tests) ----
     def entries(self) -> dict[str, set[tuple[object, ...]]]:
@@ -239,9 +241,9 @@ class IncidentIndex:
         for lookup in (self._cells, self._communes, self._unlocated):
             for by_category in lookup.values():
                 for by_bucket in by_category.values():
-                    for bucket, ids in by_bucket.items():
-                        for iid in ids:
-                            out.setdefault(iid, set()).add(bucket)
+                    for bucket, held in by_bucket.items():
+                        for incident in held:
+                            out.setdefault(incident.incident_id, set()).add(bucket)
         return out
 
 
@@ -261,28 +263,39 @@ def _first_bucket(since: float) -> int:
 
 
 def _read(
-    by_category: dict[str, dict[int, set[str]]], categories: Iterable[str], lo: int, found: set[str]
+    by_category: dict[str, dict[int, set[Incident]]],
+    categories: Iterable[str],
+    lo: int,
+    found: set[Incident],
 ) -> None:
-    """Add to `found` the ids of a key's `categories` in buckets from `lo` on."""
+    """Add to `found` the incidents of a key's `categories` in buckets from `lo` on."""
     for category in categories:
         by_bucket = by_category.get(category)
         if by_bucket:
-            for bucket, ids in by_bucket.items():
+            for bucket, held in by_bucket.items():
                 if bucket >= lo:
-                    found.update(ids)
+                    found.update(held)
 
 
 def _add(
-    lookup: _Lookup[_K], keys: Iterable[_K], categories: Iterable[str], bucket: int, iid: str
+    lookup: _Lookup[_K],
+    keys: Iterable[_K],
+    categories: Iterable[str],
+    bucket: int,
+    incident: Incident,
 ) -> None:
     for key in keys:
         by_category = lookup.setdefault(key, {})
         for category in categories:
-            by_category.setdefault(category, {}).setdefault(bucket, set()).add(iid)
+            by_category.setdefault(category, {}).setdefault(bucket, set()).add(incident)
 
 
 def _drop(
-    lookup: _Lookup[_K], keys: Iterable[_K], categories: Iterable[str], bucket: int, iid: str
+    lookup: _Lookup[_K],
+    keys: Iterable[_K],
+    categories: Iterable[str],
+    bucket: int,
+    incident: Incident,
 ) -> None:
     for key in keys:
         by_category = lookup.get(key)
@@ -291,10 +304,10 @@ def _drop(
         for category in categories:
             by_bucket = by_category.get(category)
             if by_bucket is not None:
-                ids = by_bucket.get(bucket)
-                if ids is not None:
-                    ids.discard(iid)
-                    if not ids:
+                held = by_bucket.get(bucket)
+                if held is not None:
+                    held.discard(incident)
+                    if not held:
                         del by_bucket[bucket]
                 if not by_bucket:
                     del by_category[category]
@@ -304,9 +317,9 @@ def _drop(
 
 def _entries(lookup: _Lookup[_K]) -> set[tuple[object, ...]]:
     return {
-        (key, category, iid)
+        (key, category, incident.incident_id)
         for key, by_category in lookup.items()
         for category, by_bucket in by_category.items()
-        for ids in by_bucket.values()
-        for iid in ids
+        for held in by_bucket.values()
+        for incident in held
     }
