@@ -67,9 +67,8 @@ ESTIMATES_KEY = "__estimates__"  # per partition: the engine's learnt parameters
 # sent record that fits the producer's batch does not suspend, and a catching-up batch has
 # thousands of them (the loop was held up to 3 s, under asyncio debug).
 YIELD_EVERY = 500
-# The open-incident and place gauges count over every engine's whole state: refreshed at
-# most this often (a scrape interval), not after every batch, whose cost must not grow with
-# the state.
+# The open-incident and place gauges sum every engine's counts (kept by the engines, not
+# walked): refreshed at most this often (a scrape interval), not after every batch.
 STATE_GAUGES_EVERY_S = 10.0
 
 

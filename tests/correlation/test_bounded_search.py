@@ -5,7 +5,8 @@ late reports), and a burst packs many open ones into a few cells: a report must 
 gather the incidents its time windows cannot reach (`IncidentIndex` time buckets) or of
 categories it cannot join (`IncidentIndex` categories, in a commune too), nor run
 the member by member rules on those too far away for any gate or past any commune window
-(`Correlator._skip_test`), and what it decides must stay what the full rules decide.
+(`Correlator._skip_test`, `engine._SkipTest`), and what it decides must stay what the full
+rules decide.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 import pytest
 
 from agents.core.correlation import Correlator
+from agents.core.correlation.engine import _Report
 from agents.core.correlation.estimate import StreamEstimates
 from agents.core.correlation.incident import Incident
 from agents.core.correlation.index import time_bucket
@@ -50,10 +52,10 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
         return found
 
     def costed(
-        incident: Incident, record: ReportRecord, chronic: bool = False, d_centre: float = -1.0
+        incident: Incident, report: _Report, chronic: bool = False, d_centre: float = -1.0
     ) -> float | None:
         seen["costed"] += 1
-        return cost(incident, record, chronic, d_centre)
+        return cost(incident, report, chronic, d_centre)
 
     engine._candidates = gathered  # type: ignore[method-assign, assignment]
     engine._cost = costed  # type: ignore[method-assign]
@@ -61,6 +63,13 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
         yield seen
     finally:
         del engine._candidates, engine._cost  # back to the class's
+
+
+class _SkipsNothing:
+    """A skip test that lets every candidate through to the full rules."""
+
+    def skip(self, incident: Incident, d_centre: float) -> bool:
+        return False
 
 
 def partner_incidents(
@@ -195,7 +204,7 @@ def test_skipping_far_incidents_decides_as_the_full_rules() -> None:
         for i in range(1500)
     ]
     fast, full = Engine(), Engine()
-    full._skip_test = lambda *_: lambda incident, d: False  # type: ignore[method-assign]
+    full._skip_test = lambda *_: _SkipsNothing()  # type: ignore[method-assign, assignment]
     for r in stream:
         assert fast.process(r) == full.process(r)
     assert fast.export_estimates() == full.export_estimates()

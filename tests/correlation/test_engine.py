@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import h3
@@ -11,6 +12,7 @@ import pytest
 
 from agents.core.correlation import VERSION_KEYS, Correlator, incident_json
 from agents.core.correlation.config import CorrelationConfig
+from agents.core.correlation.engine import _Report
 from agents.core.correlation.estimate import StreamEstimates
 from agents.core.record import ReportRecord
 from schemas.incident import Incident
@@ -330,7 +332,7 @@ def test_candidate_search_finds_every_admissible_incident() -> None:
         admissible = {
             iid
             for iid, incident in engine._index.incidents.items()
-            if engine._cost(incident, r) is not None
+            if engine._cost(incident, _Report(r)) is not None
         }
         assert admissible <= found
         engine.process(r)
@@ -378,6 +380,43 @@ def test_late_report_merges_and_reopens() -> None:
     assert out[-1]["incident_id"] == v1["incident_id"]
     assert out[-1]["status"] == "open" and out[-1]["version"] == 3
     assert out[-1]["report_count"] == 2
+
+
+def test_open_count_follows_every_change_of_status() -> None:
+    """The open count is kept, not counted: after reports that found, join and reopen
+    incidents, closures, evictions and a restore, it equals a count of the incidents open."""
+    rnd = random.Random(4)
+    engine = Correlator()
+
+    def walked(e: Correlator) -> int:
+        return sum(1 for iid in e.incident_ids() if e.export_incident(iid)["status"] == "open")
+
+    last: dict[str, str] = {}  # incident id -> status of its latest version
+    reopened, t, mixed = 0, 0.0, False  # mixed: open and closed incidents at once
+    for i in range(600):
+        t += rnd.expovariate(1 / 900.0)  # a report every 15 minutes or so
+        east, north = rnd.uniform(-800, 800), rnd.uniform(-800, 800)
+        category = rnd.choice(["cambriolage", "rodeo", "campement_illicite"])
+        versions = engine.process(
+            rec(east_m=east, north_m=north, t=t, category=category, contact=f"c{i}")
+        )
+        if i % 40 == 0:  # the clock jumps: some close, or are evicted
+            versions += engine.advance(engine.watermark + rnd.uniform(0, 3 * 86400))
+        if i % 40 == 1:  # past every close: a late report of the same place reopens one
+            versions += engine.advance(engine.watermark + 7 * 3600)
+            versions += engine.process(
+                rec(east_m=east, north_m=north, t=t + 60, category=category, contact=f"l{i}")
+            )
+        for v in versions:
+            if v["status"] == "open" and last.get(v["incident_id"]) == "closed":
+                reopened += 1
+            last[v["incident_id"]] = v["status"]
+        assert engine.open_count == walked(engine)
+        mixed = mixed or 0 < engine.open_count < len(engine)
+    assert reopened > 0 and mixed and engine.drain_evicted()  # every change of status
+    rebuilt = Correlator()
+    rebuilt.restore([engine.export_incident(iid) for iid in engine.incident_ids()])
+    assert rebuilt.open_count == engine.open_count == walked(rebuilt)
 
 
 def test_lifecycle_closes_after_class_dependent_inactivity() -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from agents.core.clock import StreamClock
@@ -43,6 +43,7 @@ from agents.core.correlation.incident import (
     Incident,
     StateDict,
     accuracy_of,
+    category_member,
 )
 from agents.core.correlation.index import IncidentIndex, SearchPlan
 from agents.core.correlation.places import PlaceMemory, PlaceRecord, day_of
@@ -85,6 +86,98 @@ def _first(item: tuple[str, Incident, float]) -> str:
     return item[0]
 
 
+class _Report:
+    """What the candidate rules (`Correlator._cost`, `_SkipTest`) read of the report being
+    matched, copied once per report. `ReportRecord` is not of the compiled group
+    (`agents.core.native`): compiled code reads its attributes by the generic look-up, and
+    the rules read a dozen of them per candidate, hundreds of candidates per report where
+    reports are dense; this class is compiled with the engine (fields read directly)."""
+
+    def __init__(self, record: ReportRecord) -> None:
+        # the `Category` member: compared with the incidents' categories by identity
+        self.category: str = category_member(record.category)
+        self.t: float = record.occurred_at
+        self.source_kind: str = record.source_kind
+        self.source_org: str = record.source_org
+        self.lat: float | None = record.lat
+        self.lon: float | None = record.lon
+        self.point: bool = record.precision == POINT
+        self.insee: str | None = record.insee
+        self.acc: float = accuracy_of(record)  # its accuracy (m)
+
+
+class _SkipTest:
+    """A test of a candidate that is True only when `_cost` would refuse it and `_learn`
+    not count it, whatever its members' sources: the candidate loop skips it before the
+    member by member work. A match without a position on one side (a commune-only report,
+    or an incident with no located member): its span further than `commune_reach`
+    (`Correlator._reaches`) from the report. Between two positions, far: the centre beyond
+    `max_radius_m` times the widening of the pair (the centre gate's cap) and, for a
+    same-category incident, beyond the report's own search reach (`_learn` observes no
+    nearer pair), and every located member beyond the link distance of the pair (none in a
+    non-mobile pair), by a lower bound from the incident's extent
+    (`spatial.distance_floor_m`, with a margin for rounding). `skip`'s second argument: the
+    distance from the report to the incident's centre (`distance_m`), read between two
+    positions only. (A compiled class, not a closure: a method call with a float argument
+    is a direct C call, once per candidate.)"""
+
+    def __init__(
+        self,
+        config: CorrelationConfig,
+        report: _Report,
+        chronic: bool,
+        commune_reach: float,
+        widen: float,
+        index: IncidentIndex,
+    ) -> None:
+        self.config = config
+        self.report = report
+        self.chronic = chronic
+        self.commune_reach = commune_reach
+        self.widen = widen
+        self.index = index
+        self.point = report.point and report.lat is not None and report.lon is not None
+        # incident category -> (centre distance beyond which it is far, link distance):
+        # None for a category the report cannot join
+        self.limits: dict[str, tuple[float, float] | None] = {}
+
+    def skip(self, incident: Incident, d_centre: float) -> bool:
+        r = self.report
+        if not self.point or incident.precision != POINT:  # `_cost`'s commune-level rules
+            t, reach = r.t, self.commune_reach
+            return t - incident.last_occurred_at > reach or incident.first_occurred_at - t > reach
+        category = incident.category
+        limits = self.limits
+        if category in limits:
+            limit = limits[category]
+        else:
+            limit = self._limit(category)
+            limits[category] = limit
+        if limit is None:
+            return True
+        if d_centre <= limit[0]:
+            return False
+        link = limit[1]
+        if link <= 0.0:
+            return True
+        box = self.index.extent(incident.incident_id)
+        lat, lon = r.lat, r.lon
+        assert lat is not None and lon is not None
+        return box is not None and (
+            distance_floor_m(lat, lon, *box) > link * (1.0 + _FAR_MARGIN) + _FAR_MARGIN
+        )
+
+    def _limit(self, category: str) -> tuple[float, float] | None:
+        cfg, rcat, widen = self.config, self.report.category, self.widen
+        if not cfg.compatible(rcat, category):
+            return None
+        p = cfg.pair_params(rcat, category, self.chronic)
+        if category == rcat:
+            own = cfg.search_radius_m(rcat, rcat) * widen
+            return (max(p.max_radius_m * widen, own), p.link_m)
+        return (p.max_radius_m * widen, min(p.link_m, cfg.mismatch_link_m))
+
+
 class Correlator:
     """Stateful merge of reports into incidents; every change returns a new version dict."""
 
@@ -114,6 +207,9 @@ class Correlator:
         # may join (`_reaches`)
         self._reach: dict[str, tuple[float, float]] = {}
         self._evicted: list[str] = []
+        # incidents open, kept at every change of status (`open_count`: the worker's gauge
+        # reads it every few seconds, and a walk of the state was a pause that grew with it)
+        self._open = 0
         chronic = self.config.chronic
         self._places = PlaceMemory(chronic) if chronic is not None else None
         self._chronic_categories = frozenset(chronic.categories if chronic else ())
@@ -140,7 +236,8 @@ class Correlator:
     # ---- public API ----
     @property
     def open_count(self) -> int:
-        return sum(1 for s in self._index.incidents.values() if s.status == OPEN)
+        """The incidents open in state (a count kept at each change of status)."""
+        return self._open
 
     def __len__(self) -> int:
         return len(self._index)
@@ -176,10 +273,13 @@ class Correlator:
         if best is None:
             incident = Incident.found(record, lat, lon, scale / PRIOR_SCALE)
             self._index.found(incident)
+            self._open += 1
         else:
             incident = best
             incident.add(record, lat, lon, scale / PRIOR_SCALE, self.commune_at)
-            incident.status = OPEN
+            if incident.status != OPEN:  # a closed incident joined again reopens
+                incident.status = OPEN
+                self._open += 1
             self._index.joined(incident)
         heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
         if place is not None and self._places is not None:
@@ -256,6 +356,7 @@ class Correlator:
                 heapq.heappush(self._deadlines, (due, iid))
             elif incident.status == OPEN:
                 incident.status = CLOSED
+                self._open -= 1
                 out.append(self._emit(incident))
             else:
                 self._index.evict(iid)
@@ -333,6 +434,8 @@ class Correlator:
             if self.commune_at is not None:
                 incident.place(self.commune_at)
             self._index.restored(incident)
+            if incident.status == OPEN:
+                self._open += 1
             heapq.heappush(self._deadlines, (self._deadline(incident), incident.incident_id))
             if watermark is None:
                 self.watermark = max(self.watermark, incident.updated_at)
@@ -356,8 +459,9 @@ class Correlator:
         best_cost = float("inf")
         commune_level: list[tuple[float, Incident]] = []
         t = record.occurred_at
-        reach, commune_reach = self._reaches(record.category)
-        category = record.category
+        report = _Report(record)
+        category = report.category
+        reach, commune_reach = self._reaches(category)
         p = self.config.params(category)
         density = self.config.density and record.precision == POINT
         radius = p.max_radius_m
@@ -367,7 +471,7 @@ class Correlator:
         # within its commune reach: the index skips the older ones
         point = record.precision == POINT
         since = t - (lookback if point else commune_reach)
-        skip = self._skip_test(record, chronic, commune_reach)
+        skip = self._skip_test(report, chronic, commune_reach)
         full = self.config.max_reports
         # (incident id, incident, distance from the report to its centre; -1 without a
         # position on one side): the candidates `_cost` weighs, in id order (ties go the
@@ -397,14 +501,14 @@ class Correlator:
                 around.add(iid)
             # the skip test first: most candidates where reports are dense are far, and
             # the members list is one more object to fetch from memory per candidate
-            if reached and not skip(s, d) and len(s.members) < full:
+            if reached and not skip.skip(s, d) and len(s.members) < full:
                 near.append((iid, s, d))
         near.sort(key=_first)
         # (cost, incident, d^2 / sigma^2 (-1: no centre match), sigma^2 m^2)
         spatial: list[tuple[float, Incident, float, float]] = []
         for _, state, d in near:
             self._match_z2 = -1.0
-            cost = self._cost(state, record, chronic, d)
+            cost = self._cost(state, report, chronic, d)
             if cost is None:
                 continue
             if cost >= _COMMUNE_LEVEL:
@@ -418,9 +522,9 @@ class Correlator:
         if best is None and unlocated:
             unlocated.sort(key=_first)
             for _, state, _ in unlocated:
-                if len(state.members) >= full or skip(state, -1.0):
+                if len(state.members) >= full or skip.skip(state, -1.0):
                     continue
-                cost = self._cost(state, record, chronic)
+                cost = self._cost(state, report, chronic)
                 if cost is not None:
                     commune_level.append((cost, state))
         if best is None and commune_level:
@@ -542,7 +646,7 @@ class Correlator:
 
     def _candidates(
         self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
-    ) -> set[Incident]:
+    ) -> Collection[Incident]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
         incident touching its commune with a member of a category it may join; a point
         report, the incidents with a member of a compatible category indexed within the
@@ -572,65 +676,10 @@ class Correlator:
             )
         return joinable
 
-    def _skip_test(
-        self, record: ReportRecord, chronic: bool, commune_reach: float
-    ) -> Callable[[Incident, float], bool]:
-        """A test of a candidate that is True only when `_cost` would refuse it and `_learn`
-        not count it, whatever its members' sources: the candidate loop skips it before the
-        member by member work. A match without a position on one side (a commune-only
-        report, or an incident with no located member): its span further than
-        `commune_reach` (`_reaches`) from the report. Between two positions, far: the
-        centre beyond `max_radius_m` times the widening of the pair (the centre gate's cap)
-        and, for a same-category incident, beyond the report's own search reach (`_learn`
-        observes no nearer pair), and every located member beyond the link distance of the
-        pair (none in a non-mobile pair), by a lower bound from the incident's extent
-        (`spatial.distance_floor_m`, with a margin for rounding). The test's second
-        argument: the distance from the report to the incident's centre (`distance_m`),
-        read between two positions only."""
-        cfg = self.config
-        rcat = record.category
-        t = record.occurred_at
-        lat, lon = record.lat, record.lon
-        point = record.precision == POINT and lat is not None and lon is not None
-        widen = self._widen
-        extent = self._index.extent
-        # incident category -> (centre distance beyond which it is far, link distance):
-        # None for a category the report cannot join
-        limits: dict[str, tuple[float, float] | None] = {}
-
-        def skip(incident: Incident, d_centre: float) -> bool:
-            if not point or incident.precision != POINT:  # `_cost`'s commune-level rules
-                return (
-                    t - incident.last_occurred_at > commune_reach
-                    or incident.first_occurred_at - t > commune_reach
-                )
-            assert lat is not None and lon is not None
-            category = incident.category
-            if category in limits:
-                limit = limits[category]
-            else:
-                limit = None
-                if cfg.compatible(rcat, category):
-                    p = cfg.pair_params(rcat, category, chronic)
-                    if category == rcat:
-                        own = cfg.search_radius_m(rcat, rcat) * widen
-                        limit = (max(p.max_radius_m * widen, own), p.link_m)
-                    else:
-                        limit = (p.max_radius_m * widen, min(p.link_m, cfg.mismatch_link_m))
-                limits[category] = limit
-            if limit is None:
-                return True
-            if d_centre <= limit[0]:
-                return False
-            link = limit[1]
-            if link <= 0.0:
-                return True
-            box = extent(incident.incident_id)
-            return box is not None and (
-                distance_floor_m(lat, lon, *box) > link * (1.0 + _FAR_MARGIN) + _FAR_MARGIN
-            )
-
-        return skip
+    def _skip_test(self, report: _Report, chronic: bool, commune_reach: float) -> _SkipTest:
+        """The report's `_SkipTest` (a method: the exactness test puts one that skips
+        nothing in its place)."""
+        return _SkipTest(self.config, report, chronic, commune_reach, self._widen, self._index)
 
     def _search_plan(self, category: str) -> SearchPlan:
         """(radius in m, categories) groups: how far to look for incidents of each category
@@ -642,7 +691,9 @@ class Correlator:
             by_radius: dict[float, list[str]] = {}
             for other in known:
                 if cfg.compatible(category, other):
-                    by_radius.setdefault(cfg.search_radius_m(category, other), []).append(other)
+                    by_radius.setdefault(cfg.search_radius_m(category, other), []).append(
+                        category_member(other)  # the index's own key: matched by identity
+                    )
             plan = self._search[category] = tuple(
                 (radius, tuple(others)) for radius, others in sorted(by_radius.items())
             )
@@ -671,11 +722,12 @@ class Correlator:
     def _cost(
         self,
         incident: Incident,
-        record: ReportRecord,
+        report: _Report,
         chronic: bool = False,
         d_centre: float = -1.0,
     ) -> float | None:
-        """Cost of merging `record` into `incident`, or None when a rule forbids it.
+        """Cost of merging the report (`report`: its fields) into `incident`, or None when a
+        rule forbids it.
 
         Rules: compatible categories; the same partner system never sends one incident
         twice under two ids; occurred_at within the window around the incident's span and
@@ -702,62 +754,69 @@ class Correlator:
         """
         cfg = self.config
         category = incident.category
-        if not cfg.compatible(record.category, category):
+        rcat = report.category
+        if not cfg.compatible(rcat, category):
             return None
-        p = cfg.pair_params(record.category, category, chronic)
-        t = record.occurred_at
+        p = cfg.pair_params(rcat, category, chronic)
+        t = report.t
         first, last = incident.first_occurred_at, incident.last_occurred_at
         gap = max(first - t, t - last, 0.0)
         if gap > p.window_s or max(last, t) - min(first, t) > p.max_span_s:
             return None
-        if record.source_kind != _CITIZEN:
+        if report.source_kind != _CITIZEN:
             repeat = self.partner_repeat_s.get(cfg.class_of(category))
             # a repeat interval of 0 (the persistent class's default) refuses nothing:
             # the members are not read
             if repeat is None or repeat > 0.0:
                 for m in incident.members:
-                    if m.source_org == record.source_org and (
+                    if m.source_org == report.source_org and (
                         repeat is None or abs(m.occurred_at - t) < repeat
                     ):
                         return None
         cost = gap / p.window_s
         link = p.link_m
-        if record.category != category:
+        if rcat != category:
             cost += cfg.category_mismatch_cost
             link = min(link, cfg.mismatch_link_m)
         points = incident.points
-        lat, lon = record.lat, record.lon
-        if record.precision != POINT or not points or lat is None or lon is None:
-            if record.insee != incident.insee and all(
-                m.insee != record.insee for m in incident.members
-            ):
+        lat, lon = report.lat, report.lon
+        if not report.point or not points or lat is None or lon is None:
+            insee = report.insee
+            if insee != incident.insee and all(m.insee != insee for m in incident.members):
                 return None
             if gap > cfg.commune_reach_s(p):
                 return None
             return cost + _COMMUNE_LEVEL  # weaker evidence than any spatial match
         if d_centre < 0.0:
             d_centre = distance_m(lat, lon, incident.lat, incident.lon)
-        acc = accuracy_of(record)
+        acc = report.acc
         # per-axis sigma of the report around the centre: its own (its source's learnt
         # scale times its accuracy) and the centre's (`Incident.centre_acc`, from its
         # members' learnt scales, in the contract's units)
         centre_var = (PRIOR_SCALE * incident.centre_acc) ** 2
         sigma = math.sqrt((self._scale * acc) ** 2 + centre_var)
-        if record.category == category and d_centre < self._obs_d:  # for the estimators
+        if rcat == category and d_centre < self._obs_d:  # for the estimators
             self._obs_d, self._obs_v, self._obs_c = d_centre, acc * acc, centre_var
         widen = self._widen
         allowed = min(p.radius_m + p.accuracy_factor * self._gate_z * sigma, p.max_radius_m * widen)
         if d_centre > allowed and link <= 0.0:
             return None  # refused by the centre gate, as below, without the members' distances
-        d_members = [distance_m(lat, lon, m.lat, m.lon) for m in points]
-        if max(d_members) > p.max_diameter_m * widen:
+        # the nearest and the furthest located member (a loop: no list, no boxed floats)
+        d_near, d_far = math.inf, -math.inf
+        for m in points:
+            d = distance_m(lat, lon, m.lat, m.lon)
+            if d < d_near:
+                d_near = d
+            if d > d_far:
+                d_far = d
+        if d_far > p.max_diameter_m * widen:
             return None
         if d_centre <= allowed:
             spatial = d_centre / allowed
             sigma2 = max(sigma * sigma, 1.0)
             self._match_z2, self._match_s2 = d_centre * d_centre / sigma2, sigma2
-        elif link > 0 and min(d_members) <= link:  # mobile: the cluster may move
-            spatial = 1.0 + min(d_members) / link
+        elif link > 0 and d_near <= link:  # mobile: the cluster may move
+            spatial = 1.0 + d_near / link
             # uniform over the link disc (`_by_posterior`): N(0; sigma^2 = link^2 / 2)
             self._match_z2, self._match_s2 = 0.0, link * link / 2.0
         else:

@@ -92,6 +92,14 @@ _PRECISIONS = _by_value(Precision)
 _STATUSES = _by_value(IncidentStatus)
 
 
+def category_member(value: str) -> str:
+    """The `Category` member of a category's value: the very object members, incidents and
+    the index's look-ups hold, so a dict look-up or a comparison with it matches by
+    identity, without comparing the strings. A category no member has (a configuration's
+    own) is returned as it is."""
+    return _CATEGORIES.get(value, value)
+
+
 def _invalid(enum: type[StrEnum], value: object) -> NoReturn:
     raise ValueError(f"{value!r} is not a valid {enum.__name__}")
 
@@ -258,6 +266,8 @@ class Incident:
     h3_r8: str = field(init=False)
     confidence: float = field(init=False)
     points: list[Member] = field(init=False, repr=False)
+    # `IncidentIndex.nearby`'s: the number of the latest search that found it (not state)
+    search_mark: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.members:

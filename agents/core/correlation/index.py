@@ -75,6 +75,7 @@ class IncidentIndex:
         self._unlocated: _Lookup[str] = {}  # incidents with no located member
         self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
         self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
+        self._searches = 0  # `nearby` calls so far: the number of the latest search
         # incident_id -> incident, read-only (a view: reading it costs no method call)
         self.incidents: Mapping[str, Incident] = MappingProxyType(self._incidents)
 
@@ -108,23 +109,33 @@ class IncidentIndex:
 
     def nearby(
         self, insee: str, lat: float, lon: float, plan: SearchPlan, since: float = -math.inf
-    ) -> set[Incident]:
+    ) -> list[Incident]:
         """The incidents indexed, under one of a plan's categories, in a grid cell
         within that category's radius of (lat, lon), plus those of commune `insee` that have
-        no located member and a member of one of the plan's categories (a new set). With
-        `since`, at least those whose latest `occurred_at` is not before it (and maybe a few
-        more): the time buckets before it are not read."""
+        no located member and a member of one of the plan's categories (a new list, each
+        incident once, in no particular order). With `since`, at least those whose latest
+        `occurred_at` is not before it (and maybe a few more): the time buckets before it
+        are not read.
+
+        An incident is under several entries (cells, categories) a search reads: each
+        search has a number, and an incident found is marked with it
+        (`Incident.search_mark`) and taken only if not marked yet. Where reports are dense
+        this is most of the search's work, and a set of the incidents found (a hash and an
+        insert each) cost more than the mark; reading each incident here also brings it
+        into the cache for the engine, which reads it next."""
         lo = _first_bucket(since)
-        found: set[Incident] = set()
+        self._searches += 1
+        mark = self._searches
+        found: list[Incident] = []
         unlocated = self._unlocated.get(insee)
         get = self._cells.get
         for radius, categories in plan:
             if unlocated is not None:
-                _read(unlocated, categories, lo, found)
+                _gather(unlocated, categories, lo, mark, found)
             for cell in grid_disc(lat, lon, radius):
                 by_category = get(cell)
                 if by_category is not None:
-                    _read(by_category, categories, lo, found)
+                    _gather(by_category, categories, lo, mark, found)
         return found
 
     # ---- changes ----
@@ -275,6 +286,26 @@ def _read(
             for bucket, held in by_bucket.items():
                 if bucket >= lo:
                     found.update(held)
+
+
+def _gather(
+    by_category: dict[str, dict[int, set[Incident]]],
+    categories: Iterable[str],
+    lo: int,
+    mark: int,
+    found: list[Incident],
+) -> None:
+    """Append to `found` the incidents of a key's `categories` in buckets from `lo` on that
+    search `mark` has not found yet, and mark them (`IncidentIndex.nearby`)."""
+    for category in categories:
+        by_bucket = by_category.get(category)
+        if by_bucket:
+            for bucket, held in by_bucket.items():
+                if bucket >= lo:
+                    for incident in held:
+                        if incident.search_mark != mark:
+                            incident.search_mark = mark
+                            found.append(incident)
 
 
 def _add(
