@@ -7,7 +7,8 @@ it is sent, while its own consumer reads `vigie.incidents.v1`. A report's latenc
 time from its send to the first incident version that lists it (the version's Kafka
 timestamp, set by the worker when it publishes). Prints the p50/p95/p99/max over the run
 and per slice of send time (10 s; a minute with `--minutes`: the curve, does latency stay
-flat or rise?) with the worker's resident memory at the end of each slice, where the
+flat or rise?) with the worker's resident memory at the end of each slice and the CPU
+time it used in each (does its work per slice grow with the latency?), where the
 latency went by the worker's own histograms (`stage_figures`), the worker's CPU time per
 report and the machine's load (on a shared machine the latency is mostly the queue for a
 core: compare the CPU figure, which the load barely moves), and one JSON line for
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -188,6 +190,15 @@ def watch_incidents(bootstrap: str, run: Run) -> None:
         run.errors.append(f"consumer: {type(exc).__name__}: {exc}")
     finally:
         consumer.close()
+
+
+def cpu_s(pid: int) -> float | None:
+    """A process's CPU time so far (user + system, all threads; s), from `/proc`."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def rss_mib(pid: int) -> float | None:
@@ -382,11 +393,31 @@ def replay_messages(days: float, per_day: float, seed: int) -> list[Any]:
                                           reports_per_day=per_day)))
 
 
-def sample_rss(pid: int, every_s: float, samples: list[tuple[float, float | None]],
-               stop: threading.Event) -> None:
-    """(epoch seconds, worker RSS MiB) every `every_s` until `stop`."""
+# (epoch seconds, worker RSS MiB, worker CPU time s) of one sample
+Sample = tuple[float, float | None, float | None]
+
+
+def sample_worker(pid: int, every_s: float, samples: list[Sample],
+                  stop: threading.Event) -> None:
+    """A `Sample` now and every `every_s` until `stop`."""
+    samples.append((time.time(), rss_mib(pid), cpu_s(pid)))
     while not stop.wait(every_s):
-        samples.append((time.time(), rss_mib(pid)))
+        samples.append((time.time(), rss_mib(pid), cpu_s(pid)))
+
+
+def per_slice(samples: list[Sample], began: float, slice_s: float,
+              n: int) -> tuple[list[float | None], list[float | None]]:
+    """The worker's RSS at the end of each of `n` slices of send time from `began` (the
+    last sample in it) and the CPU time it used in each (between the samples that end it
+    and the one before; None where a sample is missing): where the latency grows, does the
+    worker's work per slice grow with it?"""
+    rss: dict[int, float | None] = {}
+    cpu: dict[int, float | None] = {}
+    for (_, _, before), (at, mib, now) in itertools.pairwise(samples):
+        i = round((at - began) / slice_s) - 1
+        rss[i] = mib
+        cpu[i] = None if before is None or now is None else round(now - before, 1)
+    return [rss.get(i) for i in range(n)], [cpu.get(i) for i in range(n)]
 
 
 def consumer_lag(samples: Samples) -> float | None:
@@ -447,7 +478,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     replay = (replay_messages(args.state_days, args.state_per_day, args.seed + 1000)
               if args.state_days > 0 else [])
     run = Run()
-    rss: list[tuple[float, float | None]] = []
+    rss: list[Sample] = []
     state: dict[str, Any] = {}
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
@@ -476,7 +507,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 state["rss_after_replay_mib"] = rss_start = rss_mib(proc.pid)
                 print(f"replayed {args.state_days:g} days ({len(replay):,} messages) in "
                       f"{state['replay_s']:.0f} s; worker RSS {rss_start} MiB", file=sys.stderr)
-            sampler = threading.Thread(target=sample_rss, daemon=True,
+            sampler = threading.Thread(target=sample_worker, daemon=True,
                                        args=(proc.pid, slice_s, rss, sampling))
             sampler.start()
             before = parse_metrics(scrape(port))  # the live phase's figures only
@@ -519,23 +550,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise RuntimeError("; ".join(run.errors))
     m = measure(run, slice_s)
     overall, slices = m["overall"], m["slices"]
-    # the worker's RSS at the end of each slice of send time (the last sample in it)
-    rss_of: dict[int, float | None] = {}
-    for at, mib in rss:
-        rss_of[round((at - began) / slice_s) - 1] = mib
-    slice_rss = [rss_of.get(i) for i in range(len(slices))]
+    slice_rss, slice_cpu = per_slice(rss, began, slice_s, len(slices))
     print(f"latency, report sent -> first incident version listing it ({args.store}, "
           f"{args.rate:g}/s for {seconds:g} s): {m['seen']:,} of {len(run.sent):,} "
           f"reports seen", file=sys.stderr)
     print(f"{'slice (s)':>11} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-          f"{'RSS MiB':>8}", file=sys.stderr)
-    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r)
-            for i, (c, s, r) in enumerate(zip(m["slice_counts"], slices, slice_rss,
-                                              strict=True))]
-    for label, c, s, r in [*rows, ("all", m["seen"], overall, rss_end)]:
+          f"{'RSS MiB':>8} {'CPU s':>6}", file=sys.stderr)
+    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r, u)
+            for i, (c, s, r, u) in enumerate(zip(m["slice_counts"], slices, slice_rss,
+                                                 slice_cpu, strict=True))]
+    for label, c, s, r, u in [*rows, ("all", m["seen"], overall, rss_end, None)]:
         cells = " ".join(f"{'-' if s[k] is None else format(s[k], '.3f'):>7}"
                          for k in ("p50", "p95", "p99", "max"))
-        print(f"{label:>11} {c:>6} {cells} {'-' if r is None else r:>8}", file=sys.stderr)
+        print(f"{label:>11} {c:>6} {cells} {'-' if r is None else r:>8} "
+              f"{'-' if u is None else u:>6}", file=sys.stderr)
     print(f"worker RSS: {rss_start} MiB when ready, {rss_end} MiB at the end", file=sys.stderr)
     print("worker stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()), file=sys.stderr)
     result: dict[str, Any] = {
@@ -561,6 +589,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "slice_p99_s": [s["p99"] for s in slices],
         "slice_max_s": [s["max"] for s in slices],
         "slice_rss_mib": slice_rss,
+        # the worker's CPU time in each slice (s): the work that grows, if any
+        "slice_worker_cpu_s": slice_cpu,
         "worker_rss_ready_mib": rss_start,
         "worker_rss_end_mib": rss_end,
         "worker_stages": stages,
