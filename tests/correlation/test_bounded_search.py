@@ -46,7 +46,7 @@ def counting(engine: Correlator) -> Iterator[dict[str, int]]:
     seen = {"gathered": 0, "costed": 0}
     candidates, cost = engine._candidates, engine._cost
 
-    def gathered(record: ReportRecord, lat: float, lon: float, *since: float) -> set[Incident]:
+    def gathered(record: ReportRecord, lat: float, lon: float, *since: float) -> list[Incident]:
         found = candidates(record, lat, lon, *since)
         seen["gathered"] += len(found)
         return found

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agents.core.clock import StreamClock
@@ -458,18 +458,16 @@ class Correlator:
         best: Incident | None = None
         best_cost = float("inf")
         commune_level: list[tuple[float, Incident]] = []
-        t = record.occurred_at
         report = _Report(record)
-        category = report.category
+        t, category, point = report.t, report.category, report.point
         reach, commune_reach = self._reaches(category)
         p = self.config.params(category)
-        density = self.config.density and record.precision == POINT
+        density = self.config.density and point
         radius = p.max_radius_m
         lookback = max(reach, p.close_after_s)
         # only incidents whose latest report is within `lookback` (>= `reach`) of the report
         # can pass a time window below or count in `around`, and for a commune-only report
         # within its commune reach: the index skips the older ones
-        point = record.precision == POINT
         since = t - (lookback if point else commune_reach)
         skip = self._skip_test(report, chronic, commune_reach)
         full = self.config.max_reports
@@ -646,7 +644,7 @@ class Correlator:
 
     def _candidates(
         self, record: ReportRecord, lat: float, lon: float, since: float = -math.inf
-    ) -> Collection[Incident]:
+    ) -> list[Incident]:
         """Incidents a report at (`lat`, `lon`) could join: a commune-only report, any
         incident touching its commune with a member of a category it may join; a point
         report, the incidents with a member of a compatible category indexed within the

@@ -266,7 +266,8 @@ class Incident:
     h3_r8: str = field(init=False)
     confidence: float = field(init=False)
     points: list[Member] = field(init=False, repr=False)
-    # `IncidentIndex.nearby`'s: the number of the latest search that found it (not state)
+    # the index's: the number of the latest search that found it (`IncidentIndex.nearby`,
+    # `in_commune`; not state)
     search_mark: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -75,7 +75,7 @@ class IncidentIndex:
         self._unlocated: _Lookup[str] = {}  # incidents with no located member
         self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
         self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
-        self._searches = 0  # `nearby` calls so far: the number of the latest search
+        self._searches = 0  # searches so far (`nearby`, `in_commune`): the latest's number
         # incident_id -> incident, read-only (a view: reading it costs no method call)
         self.incidents: Mapping[str, Incident] = MappingProxyType(self._incidents)
 
@@ -97,14 +97,15 @@ class IncidentIndex:
         """The box of a located incident's located members (None: no located member)."""
         return self._extents.get(incident_id)
 
-    def in_commune(self, insee: str, since: float, categories: Iterable[str]) -> set[Incident]:
-        """The incidents with a member in commune `insee` (a new set), with a member of one
-        of `categories`: at least those whose latest `occurred_at` is not before `since` (and
+    def in_commune(self, insee: str, since: float, categories: Iterable[str]) -> list[Incident]:
+        """The incidents with a member in commune `insee` (a new list, each incident once, in
+        no particular order: a search, marked as `nearby`'s), with a member of one of
+        `categories`: at least those whose latest `occurred_at` is not before `since` (and
         maybe a few more)."""
-        found: set[Incident] = set()
+        found: list[Incident] = []
         by_category = self._communes.get(insee)
         if by_category is not None:
-            _read(by_category, categories, _first_bucket(since), found)
+            _gather(by_category, categories, _first_bucket(since), self._search(), found)
         return found
 
     def nearby(
@@ -124,8 +125,7 @@ class IncidentIndex:
         correlator's time where reports are dense (perf); the mark reads the incident, which
         the engine reads next anyway."""
         lo = _first_bucket(since)
-        self._searches += 1
-        mark = self._searches
+        mark = self._search()
         found: list[Incident] = []
         unlocated = self._unlocated.get(insee)
         get = self._cells.get
@@ -137,6 +137,11 @@ class IncidentIndex:
                 if by_category is not None:
                     _gather(by_category, categories, lo, mark, found)
         return found
+
+    def _search(self) -> int:
+        """The number of a new search (`Incident.search_mark`)."""
+        self._searches += 1
+        return self._searches
 
     # ---- changes ----
     def found(self, incident: Incident) -> None:
@@ -273,21 +278,6 @@ def _first_bucket(since: float) -> int:
     return time_bucket(since) if since > -math.inf else _ALL_TIME
 
 
-def _read(
-    by_category: dict[str, dict[int, set[Incident]]],
-    categories: Iterable[str],
-    lo: int,
-    found: set[Incident],
-) -> None:
-    """Add to `found` the incidents of a key's `categories` in buckets from `lo` on."""
-    for category in categories:
-        by_bucket = by_category.get(category)
-        if by_bucket:
-            for bucket, held in by_bucket.items():
-                if bucket >= lo:
-                    found.update(held)
-
-
 def _gather(
     by_category: dict[str, dict[int, set[Incident]]],
     categories: Iterable[str],
@@ -296,7 +286,7 @@ def _gather(
     found: list[Incident],
 ) -> None:
     """Append to `found` the incidents of a key's `categories` in buckets from `lo` on that
-    search `mark` has not found yet, and mark them (`IncidentIndex.nearby`)."""
+    search `mark` has not found yet, and mark them (`IncidentIndex.nearby`, `in_commune`)."""
     for category in categories:
         by_bucket = by_category.get(category)
         if by_bucket:
