@@ -17,6 +17,11 @@ per-world tuning). Scored on the evaluated days (metric code reused:
 - pair precision / recall / F1 and B-cubed F1 of the incidents over the evaluated valid
   reports (re-deliveries and rejected lines left out); also pair precision and F1 over the
   reports of background incidents only (not of an outbreak), for diagnosis;
+- the same pair scores of an assignment oracle (`benchmarks.assignment_oracle`): each report
+  sent to the true incident most likely to have produced it, by someone who knows every
+  true incident (place or path, time span, category) and the world's reporting model. A
+  reference for what the reports allow, not a bound: it knows far more than any
+  correlator can, through an approximation of the simulator's model;
 - commune accuracy: share of the predicted incidents whose commune is a commune of the
   true incident most of their reports belong to: the commune its point lies in, or for a
   moving one (a rodeo's 300-1,500 m path) any commune its path crosses (the truth's
@@ -181,6 +186,12 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
     from agents.core.correlation.quality import score
     from agents.core.detection.quality import OutbreakTruth, evaluate
+    from benchmarks.assignment_oracle import (
+        AssignmentOracle,
+        ErrorModel,
+        TrueIncident,
+        oracle_incidents,
+    )
     from offline.detection_quality import BURST, TruthEvent, detect_on, truth_incidents
     from offline.replay import run_backtest
     from offline.simulator import SimulationConfig, apply_world, draw_world, simulate
@@ -206,9 +217,12 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     true_path: dict[str, frozenset[str]] = {}  # the communes a moving incident crosses
     first_reports: dict[str, list[float]] = {}  # outbreak -> its incidents' first reports
     events: list[TruthEvent] = []  # each message's send time and the incident it founds
+    true_incidents: list[TrueIncident] = []
+    evaluated: dict[str, bytes] = {}  # evaluated valid report -> its line (the oracle's)
     for m in sim:
         events.append(TruthEvent(m.timestamp_ms, m.incident_truth))
         if m.incident_truth is not None:
+            true_incidents.append(TrueIncident.from_truth(m.incident_truth))
             true_id = str(m.incident_truth["incident_id"])
             true_insee[true_id] = str(m.incident_truth["insee"])
             crossed = m.incident_truth["insee_path"]
@@ -225,6 +239,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         if t["incident_id"] is not None and not t["is_redelivery"]:
             truth[str(t["report_id"])] = str(t["incident_id"])
             named[str(t["report_id"])] = named_commune(m.value)
+            evaluated[str(t["report_id"])] = m.value
             if t["outbreak_id"] is not None:
                 in_outbreak.add(str(t["report_id"]))
     simulated = time.perf_counter() - began
@@ -238,6 +253,10 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         for rid in v["report_ids"]:  # type: ignore[attr-defined]
             predicted[str(rid)] = iid
     scores = score(predicted, truth)
+    oracle = score(
+        oracle_incidents(AssignmentOracle(true_incidents, ErrorModel.of_world(world)), evaluated),
+        truth,
+    )
     background = score(predicted, {k: v for k, v in truth.items() if k not in in_outbreak})
     members: dict[str, Counter[str]] = {}
     reports_of: dict[str, list[str]] = {}
@@ -284,6 +303,11 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         # in place and time, are the hardest to keep apart)
         "background_pair_precision": round(background.pairwise_precision, 4),
         "background_pair_f1": round(background.pairwise_f1, 4),
+        # the same pair scores of the assignment oracle (`benchmarks.assignment_oracle`:
+        # each report sent to its likeliest true incident, knowing them all)
+        "oracle_pair_precision": round(oracle.pairwise_precision, 4),
+        "oracle_pair_recall": round(oracle.pairwise_recall, 4),
+        "oracle_pair_f1": round(oracle.pairwise_f1, 4),
         "commune_accuracy": round(right / len(members), 4) if members else None,
         "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
         "commune_ceiling": round(reachable / len(members), 4) if members else None,
@@ -365,6 +389,9 @@ SUMMARY_METRICS = (
     ("bcubed_f1", None),
     ("background_pair_precision", None),
     ("background_pair_f1", None),
+    ("oracle_pair_precision", None),
+    ("oracle_pair_recall", None),
+    ("oracle_pair_f1", None),
     ("commune_accuracy", None),
     ("commune_accuracy_start", None),
     ("commune_ceiling", None),
@@ -426,6 +453,7 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
         "B3",
         "bg P",
         "bg F1",
+        "oracle F1",
         "commune",
         "inc found/true",
         "bursts",
@@ -461,6 +489,7 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
                     _fmt(r["bcubed_f1"]),
                     _fmt(r["background_pair_precision"]),
                     _fmt(r["background_pair_f1"]),
+                    _fmt(r.get("oracle_pair_f1")),
                     _fmt(r["commune_accuracy"], 4),
                     f"{r['incidents_found']}/{r['incidents_true']}",
                     bursts,
