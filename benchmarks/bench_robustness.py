@@ -20,8 +20,8 @@ per-world tuning). Scored on the evaluated days (metric code reused:
 - the same pair scores of an assignment oracle (`benchmarks.assignment_oracle`): each report
   sent to the true incident most likely to have produced it, by someone who knows every
   true incident (place or path, time span, category) and the world's reporting model. A
-  reference for what the reports allow, not a bound: it knows far more than any
-  correlator can, through an approximation of the simulator's model;
+  reference, not a bound: it knows far more than any correlator can, and its model is an
+  approximation of the simulator's;
 - commune accuracy: share of the predicted incidents whose commune is a commune of the
   true incident most of their reports belong to: the commune its point lies in, or for a
   moving one (a rodeo's 300-1,500 m path) any commune its path crosses (the truth's

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 
 import pytest
 
@@ -56,8 +57,6 @@ def line(
     accuracy_m: float | None = None,
     east_m: float = 0.0,
 ) -> bytes:
-    from datetime import UTC, datetime
-
     location: dict[str, object]
     if north_m is None:
         location = {"insee": "91228"}
