@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 from agents.core.diagnostic import WEEK_S
 from agents.core.jurisdictions import load_jurisdictions
 from agents.core.refdata import load_refdata
+from benchmarks.bench_latency import cpu_s
 from benchmarks.bench_pipeline import start_clickhouse, stop_clickhouse
 from console.diagnostic import compute, period_end, territory_of
 from offline.diagnostic_data import synthetic_rows
@@ -36,15 +36,16 @@ TARGET_S = 1.0
 COMMUNES = ("91228", "91377", "91174", "91223", "91001")
 JURISDICTION = "csp-evry"
 CHUNK = 100_000
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int | None) -> float:
     """CPU time (user + system) of process `pid` so far, this process's when None."""
     if pid is None:
         return time.process_time()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    used = cpu_s(pid)
+    if used is None:
+        raise RuntimeError(f"cannot read the CPU time of process {pid}")
+    return used
 
 
 def run(n: int, store_kind: str, repeat: int) -> dict[str, Any]:
