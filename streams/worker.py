@@ -38,6 +38,7 @@ from agents.ports.store import Store, StoreError
 from agents.sink import unavailable
 from streams import gc_policy
 from streams.app import create_app
+from streams.calibration_process import ProcessCalibrator
 from streams.detector_store import DetectorStore, open_detector_store
 from streams.lag import LaggedConsumer, LagMonitor
 from streams.local_api import write_token
@@ -205,6 +206,8 @@ def build_worker(settings: Settings) -> BuiltWorker:
         counts,
         cell_index_from_refdata(refdata),
         DetectionConfig(false_alerts_per_day=settings.false_alerts_per_day),
+        # a calibration's CPU burst and memory stay out of the process serving reports
+        calibrator=ProcessCalibrator(),
     )
 
     def data_clock() -> float:

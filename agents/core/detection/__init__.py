@@ -30,11 +30,14 @@ from agents.core.detection.counts import (
     hour_of,
 )
 from agents.core.detection.detector import (
+    CalibrationJob,
+    Calibrator,
     DetectionConfig,
     Detector,
     DetectorSchedule,
     PoissonScanDetector,
     RestorableDetector,
+    run_calibration,
 )
 from agents.core.detection.scan import poisson_score, scan
 
@@ -44,6 +47,8 @@ __all__ = [
     "Baseline",
     "BaselineParams",
     "Calibration",
+    "CalibrationJob",
+    "Calibrator",
     "Candidate",
     "CellIndex",
     "CountStore",
@@ -63,6 +68,7 @@ __all__ = [
     "hour_of_week",
     "null_daily_max",
     "poisson_score",
+    "run_calibration",
     "scan",
     "severity_of",
 ]

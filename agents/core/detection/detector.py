@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -123,13 +123,148 @@ class DetectionConfig:
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
+@dataclass(frozen=True, slots=True)
+class CalibrationJob:
+    """What a calibration reads: the fitted baseline, the cells, the last fit's history rows
+    and their window, the settings, and the hour it runs at. `run_calibration` is a pure
+    function of it, so the runtime may compute it away from the worker (a `Calibrator`)."""
+
+    baseline: Baseline
+    index: CellIndex
+    history: list[CountRow]
+    stats: HistoryStats | None
+    config: DetectionConfig
+    start_hour: int
+
+
+def run_calibration(job: CalibrationJob) -> Calibration:
+    """The threshold calibration of `job` (`calibration.calibrate`): the history's own days,
+    read as their daily maxima and their distinct clusters, blended with a simulated null."""
+    cfg = job.config
+    observed: list[float] = []
+    clusters: list[list[float]] = []
+    if cfg.calibration_observed and cfg.calibration_cluster_reach > 0:
+        observed, clusters = observed_day_clusters_of(job, cfg.min_threshold)
+    elif cfg.calibration_observed:
+        observed = observed_daily_max_of(job)
+    return calibrate(
+        job.baseline,
+        job.index,
+        false_alerts_per_day=cfg.false_alerts_per_day,
+        start_hour=job.start_hour,
+        days=cfg.calibration_days,
+        windows=cfg.windows,
+        ks=cfg.ks,
+        min_observed=cfg.min_observed,
+        min_threshold=cfg.min_threshold,
+        period_s=cfg.calibration_period_s,
+        clumping=cfg.calibration_clumping,
+        seed=cfg.calibration_seed,
+        observed=observed,
+        prior_days=cfg.calibration_prior_days,
+        low_share=cfg.calibration_low_share,
+        episode_cap=cfg.episode_cap,
+        observed_clusters=clusters,
+        cluster_reach=cfg.calibration_cluster_reach,
+        horizon_days=cfg.recalibrate_every_s / 86400.0,
+        promise=cfg.calibration_promise,
+    )
+
+
+# Computes a calibration: `run_calibration` in the caller's thread by default; the worker
+# hands it to a child process (`streams.calibration_process`) so that its CPU burst and its
+# memory stay out of the process that serves reports.
+Calibrator = Callable[[CalibrationJob], Calibration]
+
+
+def observed_daily_max_of(job: CalibrationJob) -> list[float]:
+    """The daily maximum score of every whole day of the job's history (the hours before
+    each day that its windows need included), each scored against a baseline fitted without
+    its fold of days (days d, d + F, d + 2F... with F folds), then in the order of the days.
+    Rebuilt from the stored counts at each calibration: nothing to keep across restarts."""
+    cfg = job.config
+    folds = history_folds(job)
+    out = np.zeros(sum(len(days) for days, *_ in folds))
+    for days, starts, baseline, rows, f in folds:
+        out[days] = observed_daily_max(
+            baseline,
+            job.index,
+            rows,
+            day_starts=starts,
+            windows=cfg.windows,
+            ks=cfg.ks,
+            min_observed=cfg.min_observed,
+            period_s=cfg.calibration_period_s,
+            seed=cfg.calibration_seed + f,
+            episode_cap=cfg.episode_cap,
+        )
+    return [float(x) for x in out]
+
+
+def observed_day_clusters_of(
+    job: CalibrationJob, floor: float
+) -> tuple[list[float], list[list[float]]]:
+    """`observed_daily_max_of` (the same values) and its days, each as the scores of its
+    distinct clusters scoring at least `floor` (`calibration.observed_day_clusters`)."""
+    cfg = job.config
+    folds = history_folds(job)
+    n = sum(len(days) for days, *_ in folds)
+    maxima = np.zeros(n)
+    out: list[list[float]] = [[] for _ in range(n)]
+    for days, starts, baseline, rows, f in folds:
+        maxima[days], clusters = observed_day_clusters(
+            baseline,
+            job.index,
+            rows,
+            day_starts=starts,
+            windows=cfg.windows,
+            ks=cfg.ks,
+            min_observed=cfg.min_observed,
+            floor=floor,
+            period_s=cfg.calibration_period_s,
+            seed=cfg.calibration_seed + f,
+            episode_cap=cfg.episode_cap,
+        )
+        for d, scores in zip(days, clusters, strict=True):
+            out[d] = scores.tolist()
+    return [float(x) for x in maxima], out
+
+
+def history_folds(
+    job: CalibrationJob,
+) -> list[tuple[list[int], list[int], Baseline, list[CountRow], int]]:
+    """The whole days of the job's history by cross-fitting fold: (the days' numbers and
+    start hours, the baseline fitted without them, the stored rows they need, the fold). The
+    days of fold f are d, d + F, d + 2F... (F folds)."""
+    stats = job.stats
+    if stats is None:
+        return []
+    cfg = job.config
+    lead = max(cfg.windows) - 1
+    starts = list(range(stats.end_hour - 24, stats.start_hour + lead - 1, -24))[::-1]
+    folds = max(1, min(cfg.calibration_folds, len(starts)))
+    if len(starts) < 2:
+        return []  # a fold left out would leave no history to fit
+    out: list[tuple[list[int], list[int], Baseline, list[CountRow], int]] = []
+    for f in range(folds):
+        days = list(range(f, len(starts), folds))
+        held = [(starts[d], starts[d] + 24) for d in days]
+        fold_stats = HistoryStats.from_rows(job.history, stats.start_hour, stats.end_hour, held)
+        baseline = fit_baseline(fold_stats, job.index, cfg.baseline)
+        lo, hi = starts[days[0]] - lead, starts[days[-1]] + 24
+        rows = [r for r in job.history if lo <= r[2] < hi]
+        out.append((days, [starts[d] for d in days], baseline, rows, f))
+    return out
+
+
 class PoissonScanDetector:
     """Baselines + Poisson scan + alert lifecycle over a `CountStore`.
 
     Fits its baseline from the store's history on the first run and every `refit_every_s`,
     calibrates its threshold on the first run and every `recalibrate_every_s` from the
     history's own daily maxima blended with a simulated null (`calibration`; or uses
-    `fixed_threshold`).
+    `fixed_threshold`), through `calibrator` (`run_calibration` where it is called unless
+    the runtime gives another place to compute it).
 
     Cold start: the detector stays silent while it is *learning* (the stored history covers
     less than `min_history_days`) or while its last fit saw an incomplete history (the
@@ -153,6 +288,7 @@ class PoissonScanDetector:
         config: DetectionConfig | None = None,
         *,
         fixed_threshold: float | None = None,
+        calibrator: Calibrator = run_calibration,
     ) -> None:
         self.store = store
         self.index = index if index is not None else CellIndex()
@@ -160,6 +296,7 @@ class PoissonScanDetector:
         self.baseline: Baseline | None = None
         self.calibration: Calibration | None = None
         self._fixed = fixed_threshold
+        self._calibrator = calibrator
         self._stats: HistoryStats | None = None
         self._history: list[CountRow] = []  # the rows of the last fit
         self._raw: dict[tuple[int, int, int], int] = {}  # incidents per windowed bucket
@@ -223,119 +360,31 @@ class PoissonScanDetector:
         return self.baseline
 
     def calibrate(self, now: float) -> Calibration:
-        cfg = self.config
         if self.baseline is None or self._fit_cells != len(self.index):
             self.refit(now)
-        assert self.baseline is not None
-        observed: list[float] = []
-        clusters: list[list[float]] = []
-        if cfg.calibration_observed and cfg.calibration_cluster_reach > 0:
-            observed, clusters = self.observed_day_clusters(cfg.min_threshold)
-        elif cfg.calibration_observed:
-            observed = self.observed_daily_max()
-        self.calibration = calibrate(
-            self.baseline,
-            self.index,
-            false_alerts_per_day=cfg.false_alerts_per_day,
-            start_hour=hour_of(now),
-            days=cfg.calibration_days,
-            windows=cfg.windows,
-            ks=cfg.ks,
-            min_observed=cfg.min_observed,
-            min_threshold=cfg.min_threshold,
-            period_s=cfg.calibration_period_s,
-            clumping=cfg.calibration_clumping,
-            seed=cfg.calibration_seed,
-            observed=observed,
-            prior_days=cfg.calibration_prior_days,
-            low_share=cfg.calibration_low_share,
-            episode_cap=cfg.episode_cap,
-            observed_clusters=clusters,
-            cluster_reach=cfg.calibration_cluster_reach,
-            horizon_days=cfg.recalibrate_every_s / 86400.0,
-            promise=cfg.calibration_promise,
-        )
+        self.calibration = self._calibrator(self.calibration_job(now))
         self._calibrated_at = now
         self.set_threshold(self.calibration.threshold)
         return self.calibration
 
+    def calibration_job(self, now: float) -> CalibrationJob:
+        """What a calibration at `now` reads (the last fit's baseline and history)."""
+        assert self.baseline is not None
+        return CalibrationJob(self.baseline, self.index, self._history, self._stats,
+                              self.config, hour_of(now))
+
     def observed_daily_max(self) -> list[float]:
-        """The daily maximum score of every whole day of the last fit's history (the hours
-        before each day that its windows need included), each scored against a baseline
-        fitted without its fold of days (days d, d + F, d + 2F... with F folds), then in the
-        order of the days. Rebuilt from the stored counts at each calibration: nothing to
-        keep across restarts."""
-        cfg = self.config
-        folds = self._history_folds()
-        out = np.zeros(sum(len(days) for days, *_ in folds))
-        for days, starts, baseline, rows, f in folds:
-            out[days] = observed_daily_max(
-                baseline,
-                self.index,
-                rows,
-                day_starts=starts,
-                windows=cfg.windows,
-                ks=cfg.ks,
-                min_observed=cfg.min_observed,
-                period_s=cfg.calibration_period_s,
-                seed=cfg.calibration_seed + f,
-                episode_cap=cfg.episode_cap,
-            )
-        return [float(x) for x in out]
+        """`observed_daily_max` of the last fit's history (see that function)."""
+        return observed_daily_max_of(self._fitted_job())
 
     def observed_day_clusters(self, floor: float) -> tuple[list[float], list[list[float]]]:
-        """`observed_daily_max` (the same values) and its days, each as the scores of its
-        distinct clusters scoring at least `floor` (`calibration.observed_day_clusters`)."""
-        cfg = self.config
-        folds = self._history_folds()
-        n = sum(len(days) for days, *_ in folds)
-        maxima = np.zeros(n)
-        out: list[list[float]] = [[] for _ in range(n)]
-        for days, starts, baseline, rows, f in folds:
-            maxima[days], clusters = observed_day_clusters(
-                baseline,
-                self.index,
-                rows,
-                day_starts=starts,
-                windows=cfg.windows,
-                ks=cfg.ks,
-                min_observed=cfg.min_observed,
-                floor=floor,
-                period_s=cfg.calibration_period_s,
-                seed=cfg.calibration_seed + f,
-                episode_cap=cfg.episode_cap,
-            )
-            for d, scores in zip(days, clusters, strict=True):
-                out[d] = scores.tolist()
-        return [float(x) for x in maxima], out
+        """`observed_day_clusters_of` the last fit's history (see that function)."""
+        return observed_day_clusters_of(self._fitted_job(), floor)
 
-    def _history_folds(
-        self,
-    ) -> list[tuple[list[int], list[int], Baseline, list[CountRow], int]]:
-        """The whole days of the last fit's history by cross-fitting fold: (the days' numbers
-        and start hours, the baseline fitted without them, the stored rows they need, the
-        fold). The days of fold f are d, d + F, d + 2F... (F folds)."""
-        stats = self._stats
-        if stats is None:
-            return []
-        cfg = self.config
-        lead = max(cfg.windows) - 1
-        starts = list(range(stats.end_hour - 24, stats.start_hour + lead - 1, -24))[::-1]
-        folds = max(1, min(cfg.calibration_folds, len(starts)))
-        if len(starts) < 2:
-            return []  # a fold left out would leave no history to fit
-        out: list[tuple[list[int], list[int], Baseline, list[CountRow], int]] = []
-        for f in range(folds):
-            days = list(range(f, len(starts), folds))
-            held = [(starts[d], starts[d] + 24) for d in days]
-            fold_stats = HistoryStats.from_rows(
-                self._history, stats.start_hour, stats.end_hour, held
-            )
-            baseline = fit_baseline(fold_stats, self.index, cfg.baseline)
-            lo, hi = starts[days[0]] - lead, starts[days[-1]] + 24
-            rows = [r for r in self._history if lo <= r[2] < hi]
-            out.append((days, [starts[d] for d in days], baseline, rows, f))
-        return out
+    def _fitted_job(self) -> CalibrationJob:
+        assert self.baseline is not None
+        return CalibrationJob(self.baseline, self.index, self._history, self._stats,
+                              self.config, 0)
 
     def set_threshold(self, threshold: float) -> None:
         p = self.manager.params

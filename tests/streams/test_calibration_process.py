@@ -1,0 +1,108 @@
+"""The worker's calibrations in a child process (`streams.calibration_process`): the same
+threshold as in the worker's own thread, and every way the child can fail ends in a
+`CalibrationFailed` with no child left behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from agents.core.detection import (
+    CalibrationJob,
+    DetectionConfig,
+    PoissonScanDetector,
+    run_calibration,
+)
+from streams.calibration_process import CalibrationFailed, ProcessCalibrator
+from tests.detection.synthetic import H0, background, universe
+
+
+def _job() -> tuple[PoissonScanDetector, CalibrationJob]:
+    index = universe(6)
+    store = background(index, H0, 24 * 16, seed=3)
+    det = PoissonScanDetector(store, index, DetectionConfig(calibration_days=4))
+    now = (H0 + 24 * 14) * 3600.0
+    det.refit(now)
+    return det, det.calibration_job(now)
+
+
+class _DiesWhenLoaded:
+    """Unpickled in the child, ends it at once (as a kill or a crash would)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return (os._exit, (3,))
+
+
+class _HangsWhenLoaded:
+    """Unpickled in the child, keeps it busy far past the calibrator's timeout."""
+
+    def __reduce__(self) -> tuple[Any, tuple[float]]:
+        return (time.sleep, (60.0,))
+
+
+def test_child_gives_the_threshold_the_worker_thread_gives() -> None:
+    _, job = _job()
+    here = run_calibration(job)
+    there = ProcessCalibrator(timeout_s=120.0)(job)
+    assert there == here
+    assert there.observed_daily_max  # the history's days were read, not the null alone
+
+
+def test_detector_with_process_calibrator_alerts_on_the_same_threshold() -> None:
+    det, _ = _job()
+    now = (H0 + 24 * 14) * 3600.0
+    other = PoissonScanDetector(det.store, det.index, det.config,
+                                calibrator=ProcessCalibrator(timeout_s=120.0))
+    assert other.calibrate(now).threshold == det.calibrate(now).threshold
+    assert other.threshold == det.threshold
+
+
+def test_error_in_child_is_a_calibration_failure_naming_it() -> None:
+    _, job = _job()
+    broken = replace(job, config=replace(job.config, windows=()))  # max() of nothing
+    with pytest.raises(CalibrationFailed, match="ValueError"):
+        ProcessCalibrator(timeout_s=120.0)(broken)
+    assert not multiprocessing.active_children()
+
+
+def test_child_that_dies_is_a_calibration_failure() -> None:
+    _, job = _job()
+    dying = replace(job, stats=_DiesWhenLoaded())  # type: ignore[arg-type]
+    with pytest.raises(CalibrationFailed, match=r"without an answer.*exit code 3"):
+        ProcessCalibrator(timeout_s=120.0)(dying)
+    assert not multiprocessing.active_children()
+
+
+def test_child_that_does_not_answer_is_killed() -> None:
+    _, job = _job()
+    hanging = replace(job, stats=_HangsWhenLoaded())  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(CalibrationFailed, match="no answer in 2 s"):
+        ProcessCalibrator(timeout_s=2.0)(hanging)
+    assert time.monotonic() - started < 30.0
+    assert not multiprocessing.active_children()  # killed and reaped
+
+
+def test_failed_calibration_leaves_the_detector_to_calibrate_at_its_next_run() -> None:
+    det, _ = _job()
+    now = (H0 + 24 * 14) * 3600.0
+    calls: list[int] = []
+
+    def flaky(j: CalibrationJob) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise CalibrationFailed("first one lost")
+        return run_calibration(j)
+
+    other = PoissonScanDetector(det.store, det.index, det.config, calibrator=flaky)
+    with pytest.raises(CalibrationFailed):
+        other.run(now)
+    assert other.schedule() is None  # nothing calibrated, nothing to store
+    other.run(now + 300.0)
+    assert len(calls) == 2 and other.schedule() is not None
+    assert other.threshold == run_calibration(other.calibration_job(now + 300.0)).threshold
