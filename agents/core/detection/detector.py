@@ -373,19 +373,6 @@ class PoissonScanDetector:
         return CalibrationJob(self.baseline, self.index, self._history, self._stats,
                               self.config, hour_of(now))
 
-    def observed_daily_max(self) -> list[float]:
-        """`observed_daily_max` of the last fit's history (see that function)."""
-        return observed_daily_max_of(self._fitted_job())
-
-    def observed_day_clusters(self, floor: float) -> tuple[list[float], list[list[float]]]:
-        """`observed_day_clusters_of` the last fit's history (see that function)."""
-        return observed_day_clusters_of(self._fitted_job(), floor)
-
-    def _fitted_job(self) -> CalibrationJob:
-        assert self.baseline is not None
-        return CalibrationJob(self.baseline, self.index, self._history, self._stats,
-                              self.config, 0)
-
     def set_threshold(self, threshold: float) -> None:
         p = self.manager.params
         self.manager.params = LifecycleParams(threshold, p.close_ratio, p.cooldown_s, p.detector)
