@@ -31,7 +31,8 @@ from pathlib import Path
 # which calls `activate`, stays Python)
 MODULES = ("config", "confidence", "engine", "estimate", "incident", "index", "places", "spatial")
 PACKAGE = "agents.core.correlation"
-ROOT = Path(__file__).resolve().parents[2] / "build" / "native"
+HOME = Path(__file__).resolve().parents[2]  # the directory holding the `agents` package
+ROOT = HOME / "build" / "native"
 STAMP = "stamp.json"
 ENV = "VIGIE_NATIVE"  # "0": never use the build
 
@@ -89,6 +90,13 @@ def activate(package_path: list[str], root: Path = ROOT) -> Status:
     if status.mode is Mode.NATIVE:
         # the compiled modules share one library, imported by its top-level name
         if str(root) not in sys.path:
+            # the build holds an `agents/` directory without `__init__`: a fresh interpreter
+            # given this sys.path (a `spawn` child, `streams.calibration_process`) took it
+            # for the `agents` package, as a namespace, when the package itself is found by
+            # an import hook (an editable install) rather than on sys.path, and failed to
+            # import the rest of it; the package's own home comes first
+            if root == ROOT and str(HOME) not in sys.path:
+                sys.path.append(str(HOME))
             sys.path.append(str(root))
         package_path.insert(0, str(package_dir(root)))
     STATUS = status

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -106,3 +108,30 @@ def test_failed_calibration_leaves_the_detector_to_calibrate_at_its_next_run() -
     other.run(now + 300.0)
     assert len(calls) == 2 and other.schedule() is not None
     assert other.threshold == run_calibration(other.calibration_job(now + 300.0)).threshold
+
+
+def test_spawned_child_finds_the_package_where_the_worker_did(tmp_path: Any) -> None:
+    """`vigie worker` finds the package through the editable install's import hook, not on
+    sys.path. With the compiled build active, a `spawn` child given the worker's sys.path
+    found `build/native/agents` first (no `__init__`: a namespace) and could not import the
+    rest of the package: every calibration of `make run` failed. Run as the worker is: from
+    another directory, no PYTHONPATH."""
+    code = (
+        "import importlib, multiprocessing\n"
+        "import agents.core.correlation\n"
+        "from agents.core import native\n"
+        "ctx = multiprocessing.get_context('spawn')\n"
+        "p = ctx.Process(target=importlib.import_module, args=('agents.core.detection',))\n"
+        "p.start(); p.join(120)\n"
+        "print(native.STATUS.mode.value, p.exitcode)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIGIE_NATIVE")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=180)
+    if "No module named 'agents'" in out.stderr:
+        pytest.skip("the package is not installed: importable from its tree only")
+    assert out.returncode == 0, out.stderr[-2000:]
+    mode, exitcode = out.stdout.split()
+    if mode != "native":
+        pytest.skip("no fresh compiled build: nothing in front of the package")
+    assert exitcode == "0"
