@@ -90,12 +90,12 @@ def activate(package_path: list[str], root: Path = ROOT) -> Status:
     if status.mode is Mode.NATIVE:
         # the compiled modules share one library, imported by its top-level name
         if str(root) not in sys.path:
-            # the build holds an `agents/` directory without `__init__`: a fresh interpreter
+            # a build holds an `agents/` directory without `__init__`: a fresh interpreter
             # given this sys.path (a `spawn` child, `streams.calibration_process`) took it
             # for the `agents` package, as a namespace, when the package itself is found by
             # an import hook (an editable install) rather than on sys.path, and failed to
             # import the rest of it; the package's own home comes first
-            if root == ROOT and str(HOME) not in sys.path:
+            if str(HOME) not in sys.path:
                 sys.path.append(str(HOME))
             sys.path.append(str(root))
         package_path.insert(0, str(package_dir(root)))
