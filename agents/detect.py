@@ -34,11 +34,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from agents.core.detection import AlertState, Detector, DetectorSchedule, RestorableDetector
-from agents.core.detection.counts import CountRow
+from agents.core.detection.counts import CellTotal, CountRow, HourTotal
 from agents.core.detection.output import alert_json
 from agents.ingest import SendFn
 from agents.ports import metrics
@@ -99,21 +103,70 @@ def stored_alert_states(store: Store, since: float) -> list[AlertState]:
 
 
 class ClickHouseCountStore:
-    """`CountStore` over the `incidents` table (`first_seen_at` column): read-only, re-read
-    on every run."""
+    """`CountStore` over the `incidents` table (`first_seen_at` column): read-only. It cannot
+    tell what changed, so outside a snapshot every read is a new revision: the detector
+    re-reads its windows at each run.
+
+    `snapshot()`: for the `with` block, the counts as read once. Reads of a window that an
+    earlier read of the block covers are served from it, the span is read once, the
+    revision stands still and `changes_since` it is empty (a read past the span's last hour
+    covers every later hour). A catch-up (`run_times`: one
+    detector run for each skipped hour, all in one block) then reads its windows once and
+    moves them on by the hour, instead of re-reading a day of counts for each hour (in a
+    replay of 12 dense days, 11 runs took 0.93 s of the detector's time in those reads, the
+    scan itself a few hundredths)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._revision = 0
+        self._snapshot: _Snapshot | None = None
 
     def add(self, cell: str, category: str, hour: int, n: int = 1) -> None:
         raise NotImplementedError("live counts come from the incidents table")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """The counts as read once, for the block (see the class)."""
+        self._revision += 1
+        self._snapshot = _Snapshot(self._revision)
+        try:
+            yield
+        finally:
+            self._snapshot = None
+
     def window_counts(self, start_hour: int, end_hour: int) -> list[CountRow]:
+        snap = self._snapshot
+        if snap is not None:
+            for (lo, hi), read in snap.reads:
+                if lo <= start_hour and end_hour <= hi:
+                    return rows_within(read, start_hour, end_hour)
         query = incident_hours.LIVE_COUNTS
         rows = self.store.query(query.sql, query.bind(start=start_hour * 3600,
                                                       end=end_hour * 3600))
-        return [(r["h3_r8"], r["category"], int(r["hour"]), int(r["n"])) for r in rows]
+        out: list[CountRow] = [
+            (str(r["h3_r8"]), str(r["category"]), int(r["hour"]), int(r["n"])) for r in rows
+        ]
+        if snap is not None:
+            # a read past the snapshot's last hour holds every later hour there is
+            last = snap.span[1] if isinstance(snap.span, tuple) else None
+            covers = (start_hour, _FOREVER if last is not None and end_hour > last else end_hour)
+            snap.reads = [*snap.reads[-(_SNAPSHOT_READS - 1):], (covers, out)]
+        return out
+
+    def window_totals(
+        self, start_hour: int, end_hour: int
+    ) -> tuple[list[CellTotal], list[HourTotal]]:
+        bounds = {"start": start_hour * 3600, "end": end_hour * 3600}
+        by_cell, by_hour = incident_hours.LIVE_CELL_TOTALS, incident_hours.LIVE_HOUR_TOTALS
+        cells: list[CellTotal] = [
+            (str(r["h3_r8"]), str(r["category"]), int(r["n"]))
+            for r in self.store.query(by_cell.sql, by_cell.bind(**bounds))
+        ]
+        hours: list[HourTotal] = [
+            (str(r["category"]), int(r["hour"]), int(r["n"]))
+            for r in self.store.query(by_hour.sql, by_hour.bind(**bounds))
+        ]
+        return cells, hours
 
     def _span_s(self) -> tuple[int, int] | None:
         """First and last first-seen times (epoch seconds), None when empty."""
@@ -123,8 +176,14 @@ class ClickHouseCountStore:
         return int(rows[0]["lo"]), int(rows[0]["hi"])
 
     def span(self) -> tuple[int, int] | None:
-        span = self._span_s()
-        return None if span is None else (span[0] // 3600, span[1] // 3600)
+        snap = self._snapshot
+        if snap is not None and snap.span is not _UNREAD:
+            return snap.span
+        span_s = self._span_s()
+        span = None if span_s is None else (span_s[0] // 3600, span_s[1] // 3600)
+        if snap is not None:
+            snap.span = span
+        return span
 
     def latest(self) -> float | None:
         """The newest first-seen time in the store (epoch seconds), None when empty."""
@@ -132,8 +191,36 @@ class ClickHouseCountStore:
         return None if span is None else float(span[1])
 
     def revision(self) -> int:
+        if self._snapshot is not None:
+            return self._snapshot.revision
         self._revision += 1  # cannot tell what changed: the detector re-reads every run
         return self._revision
+
+    def changes_since(self, revision: int) -> list[CountRow] | None:
+        """Nothing since the snapshot's revision; else unknown (None: re-read)."""
+        snap = self._snapshot
+        return [] if snap is not None and revision == snap.revision else None
+
+
+# reads a snapshot keeps (the scan's windows, and the fit window a calibration reads)
+_SNAPSHOT_READS = 2
+_UNREAD: Any = object()
+_FOREVER = 1 << 62
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    revision: int
+    # ((start hour, end hour), rows ordered by hour) of the block's reads, latest last
+    reads: list[tuple[tuple[int, int], list[CountRow]]] = field(default_factory=list)
+    span: tuple[int, int] | None = _UNREAD
+
+
+def rows_within(rows: list[CountRow], start_hour: int, end_hour: int) -> list[CountRow]:
+    """The rows (ordered by hour, as LIVE_COUNTS returns them) of hours in [start, end)."""
+    lo = bisect_left(rows, start_hour, key=itemgetter(2))
+    hi = bisect_left(rows, end_hour, lo, key=itemgetter(2))
+    return rows[lo:hi]
 
 
 # Catch-up step (module docstring): the scan's counts are hourly, so a run at the end of
@@ -166,8 +253,12 @@ class DetectProcessor:
     def __init__(self, *, detector: Detector, store: Store, send: SendFn, alerts_topic: str,
                  retry: RetryPolicy, run_blocking: BlockingRunner,
                  clock: Callable[[], float] = time.time,
-                 health: Health | None = None) -> None:
+                 health: Health | None = None,
+                 snapshot: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.detector = detector
+        # the detector's counts as read once for all the run times of a run
+        # (`ClickHouseCountStore.snapshot`)
+        self.snapshot = snapshot
         self.clock = clock
         self._last_now = float("-inf")
         self._last_run = float("-inf")  # the clock of the last successful run
@@ -184,8 +275,9 @@ class DetectProcessor:
     def _run_at(self, times: list[float]) -> list[dict[str, Any]]:
         """The detector's messages of a run at each of `times`, in order."""
         out: list[dict[str, Any]] = []
-        for t in times:
-            out.extend(self.detector.run(t))
+        with self.snapshot():
+            for t in times:
+                out.extend(self.detector.run(t))
         return out
 
     def rebalanced(self) -> None:

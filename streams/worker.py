@@ -217,7 +217,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
         detector=detector, store=detector_store.store, send=send,
         alerts_topic=settings.topic_alerts, retry=retry, run_blocking=detector_store.thread.run,
         clock=data_clock if settings.detector_clock == "data" else time.time,
-        health=health)
+        health=health, snapshot=counts.snapshot)
     install_detector(app, detect, stages)
     if settings.webhooks_enabled:  # partner webhooks (docs/webhooks.md)
         from streams.webhooks import install_webhooks

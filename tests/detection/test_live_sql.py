@@ -108,3 +108,23 @@ def test_live_counts_match_the_backtest_counter(store: Store) -> None:
     assert sorted(live.window_counts(H - 2, H + 2)) == sorted(
         [*EXPECTED, ("cellB", "vol", H - 2, 1), ("cellB", "vol", H + 1, 1)]
     )
+
+
+def test_live_totals_are_the_sums_of_the_live_counts(store: Store) -> None:
+    """`window_totals` (what the baseline's fit reads) sums what `window_counts` gives."""
+    for row in VERSIONS:
+        store.insert("incidents", [row])
+    live = ClickHouseCountStore(store)
+    for start, end in ((H, H + 1), (H - 2, H + 2), (H + 5, H + 9)):
+        rows = live.window_counts(start, end)
+        cells, hours = live.window_totals(start, end)
+        by_cell: dict[tuple[str, str], int] = {}
+        by_hour: dict[tuple[str, int], int] = {}
+        for cell, category, hour, n in rows:
+            by_cell[(cell, category)] = by_cell.get((cell, category), 0) + n
+            by_hour[(category, hour)] = by_hour.get((category, hour), 0) + n
+        assert sorted(cells) == sorted((c, k, n) for (c, k), n in by_cell.items())
+        assert sorted(hours) == sorted((k, h, n) for (k, h), n in by_hour.items())
+    assert live.window_totals(H - 2, H + 2)[0] == [
+        ("cellB", "cambriolage", 1), ("cellB", "vol", 3), ("cellC", "rodeo", 1),
+        ("cellE", "incendie", 1)]

@@ -138,6 +138,8 @@ def cases() -> list[Case]:
         Case("LIVE_SPAN", incidents.LIVE_SPAN),
         Case("INCIDENTS_GET", incidents.GET, {"id": "i1", "floor": FLOOR}),
         Case("LIVE_COUNTS", incident_hours.LIVE_COUNTS, {"start": H, "end": H + 3600}),
+        Case("LIVE_CELL_TOTALS", incident_hours.LIVE_CELL_TOTALS, {"start": H, "end": H + 3600}),
+        Case("LIVE_HOUR_TOTALS", incident_hours.LIVE_HOUR_TOTALS, {"start": H, "end": H + 3600}),
         Case("ALERTS_GET", alerts.GET, {"id": "a1", "floor": FLOOR}),
         Case("RECENT_VERSIONS", alerts.RECENT_VERSIONS, {"since": DAY_AGO, "limit": 10}),
         Case("BY_IDS", alerts.BY_IDS, {"ids": ("a1", "a2"), "since": DAY_AGO, "limit": 2}),
@@ -532,6 +534,12 @@ def test_the_cases_find_the_seeded_rows(seeded: Store) -> None:
     assert [(r["alert_id"], r["version"]) for r in listed] == [("a1", 2), ("a2", 1)]
     assert run(seeded, by_id["LIVE_COUNTS"]) == [
         {"h3_r8": "881fb46701fffff", "category": "vol", "hour": H // 3600, "n": 2}
+    ]
+    assert run(seeded, by_id["LIVE_CELL_TOTALS"]) == [
+        {"h3_r8": "881fb46701fffff", "category": "vol", "n": 2}
+    ]
+    assert run(seeded, by_id["LIVE_HOUR_TOTALS"]) == [
+        {"category": "vol", "hour": H // 3600, "n": 2}
     ]
     assert run(seeded, by_id["table_exists"]) == [{"n": 1}]
     # the late path: incidents reaching the time span in the box, their current version

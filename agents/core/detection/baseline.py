@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.core.detection.cells import CellIndex
-from agents.core.detection.counts import CountRow
+from agents.core.detection.counts import CellTotal, CountRow, HourTotal
 from schemas.enums import CATEGORIES
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,6 +158,55 @@ class HistoryStats:
         how = ci * HOURS_PER_WEEK + how_of[hour - start_hour]
         per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
         stats.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
+        return stats
+
+    @classmethod
+    def from_totals(
+        cls,
+        cells: Iterable[CellTotal],
+        hours: Iterable[HourTotal],
+        start_hour: int,
+        end_hour: int,
+    ) -> HistoryStats:
+        """The statistics of [start_hour, end_hour) from a store's window totals
+        (`counts.TotalsCountStore.window_totals`): the same as `from_rows` of the window's
+        rows (sums of integers, whatever their order), read from a few rows per cell and per
+        hour instead of one per (cell, category, hour)."""
+        stats = cls(start_hour, end_hour)
+        how_of = np.asarray(
+            [hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64
+        )
+        stats.how_exposure = np.bincount(how_of, minlength=HOURS_PER_WEEK).astype(np.float64)
+        n_cat = len(CATEGORIES)
+        per_cell = [
+            (cell, k, n)
+            for cell, category, n in cells
+            if (k := _CATEGORY_POSITION.get(category)) is not None
+        ]
+        if per_cell:
+            ids = {c: i for i, c in enumerate(dict.fromkeys(map(itemgetter(0), per_cell)))}
+            size = len(per_cell)
+            cell_id = _ids(map(itemgetter(0), per_cell), ids, size)
+            ci = np.fromiter(map(itemgetter(1), per_cell), dtype=np.int64, count=size)
+            n = np.fromiter(map(itemgetter(2), per_cell), dtype=np.float64, count=size)
+            pairs, inverse = np.unique(cell_id * n_cat + ci, return_inverse=True)
+            stats.cells = list(ids)
+            stats.pair_cell, stats.pair_category = np.divmod(pairs, n_cat)
+            stats.pair_count = np.bincount(inverse, n, pairs.shape[0]).astype(np.float64)
+        per_hour = [
+            (k, hour, n)
+            for category, hour, n in hours
+            if (k := _CATEGORY_POSITION.get(category)) is not None
+            and start_hour <= hour < end_hour
+        ]
+        if per_hour:
+            size = len(per_hour)
+            ci = np.fromiter(map(itemgetter(0), per_hour), dtype=np.int64, count=size)
+            hour = np.fromiter(map(itemgetter(1), per_hour), dtype=np.int64, count=size)
+            n = np.fromiter(map(itemgetter(2), per_hour), dtype=np.float64, count=size)
+            how = ci * HOURS_PER_WEEK + how_of[hour - start_hour]
+            per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
+            stats.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
         return stats
 
 

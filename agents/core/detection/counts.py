@@ -24,6 +24,12 @@ H3_DETECTION_RES = 8
 CountRow = tuple[str, str, int, int]
 """(h3_r8 cell, category, hour bucket, count)."""
 
+CellTotal = tuple[str, str, int]
+"""(h3_r8 cell, category, count over a window)."""
+
+HourTotal = tuple[str, int, int]
+"""(category, hour bucket, count over every cell)."""
+
 _NUMBER = (int, float)  # isinstance with a tuple: faster than with `int | float`
 
 
@@ -50,6 +56,20 @@ class CountStore(Protocol):
     def revision(self) -> int:
         """A number that changes whenever counts change. A store that cannot tell returns a
         new value on every call (the detector then rescans on every run)."""
+        ...
+
+
+class TotalsCountStore(CountStore, Protocol):
+    """A store that can also sum a window for the baseline's fit (`HistoryStats`): the
+    detector then reads these totals, a few rows per cell and per hour, instead of every
+    (cell, category, hour) bucket of weeks of history (the rows are read only for a
+    calibration)."""
+
+    def window_totals(
+        self, start_hour: int, end_hour: int
+    ) -> tuple[list[CellTotal], list[HourTotal]]:
+        """The counts of `window_counts(start_hour, end_hour)` summed over the hours per
+        (cell, category), and over the cells per (category, hour)."""
         ...
 
 

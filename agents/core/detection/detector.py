@@ -260,7 +260,9 @@ def history_folds(
 class PoissonScanDetector:
     """Baselines + Poisson scan + alert lifecycle over a `CountStore`.
 
-    Fits its baseline from the store's history on the first run and every `refit_every_s`,
+    Fits its baseline from the store's history on the first run and every `refit_every_s`
+    (from the window's totals when the store sums them, `counts.TotalsCountStore`; its rows
+    are then read only to calibrate),
     calibrates its threshold on the first run and every `recalibrate_every_s` from the
     history's own daily maxima blended with a simulated null (`calibration`; or uses
     `fixed_threshold`), through `calibrator` (`run_calibration` where it is called unless
@@ -298,7 +300,9 @@ class PoissonScanDetector:
         self._fixed = fixed_threshold
         self._calibrator = calibrator
         self._stats: HistoryStats | None = None
-        self._history: list[CountRow] = []  # the rows of the last fit
+        # the rows of the last fit; None: fitted from the store's totals
+        # (`counts.TotalsCountStore`), read at the next calibration
+        self._history: list[CountRow] | None = []
         self._raw: dict[tuple[int, int, int], int] = {}  # incidents per windowed bucket
         self._fit_at = -np.inf
         self._calibrated_at = -np.inf
@@ -338,8 +342,14 @@ class PoissonScanDetector:
         # the fit is complete when the stored history reaches the end of its window
         self._fit_complete = span is not None and span[1] >= end - 1
         self.learning = self._too_short(span, now)
-        self._history = self.store.window_counts(start, end)
-        self._stats = HistoryStats.from_rows(self._history, start, end)
+        totals = getattr(self.store, "window_totals", None)
+        if totals is not None:  # the store sums the window: its rows wait for a calibration
+            cells, hours = totals(start, end)
+            self._history = None
+            self._stats = HistoryStats.from_totals(cells, hours, start, end)
+        else:
+            self._history = self.store.window_counts(start, end)
+            self._stats = HistoryStats.from_rows(self._history, start, end)
         self._fit_at = now
         return self._refit_from_stats()
 
@@ -369,8 +379,11 @@ class PoissonScanDetector:
 
     def calibration_job(self, now: float) -> CalibrationJob:
         """What a calibration at `now` reads (the last fit's baseline and history)."""
-        assert self.baseline is not None
-        return CalibrationJob(self.baseline, self.index, self._history, self._stats,
+        assert self.baseline is not None and self._stats is not None
+        history = self._history
+        if history is None:  # fitted from the store's totals: read the fit window's rows
+            history = self.store.window_counts(self._stats.start_hour, self._stats.end_hour)
+        return CalibrationJob(self.baseline, self.index, history, self._stats,
                               self.config, hour_of(now))
 
     def set_threshold(self, threshold: float) -> None:

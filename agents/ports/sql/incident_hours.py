@@ -16,11 +16,7 @@ TABLE = "incident_hours"
 # Unmerged versions are resolved with argMax. Parameters `start`, `end`: UTC epoch seconds,
 # hour-aligned, start inclusive, end exclusive. `hour` is the hour bucket
 # `floor(epoch_seconds / 3600)`.
-LIVE_COUNTS = Query(
-    "incident_hours.LIVE_COUNTS",
-    """
-SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
-FROM
+_LIVE_INCIDENTS = """
 (
     SELECT
         incident_id,
@@ -33,12 +29,39 @@ FROM
     GROUP BY incident_id
 )
 WHERE h3_r8 != '' AND precision != 'commune'
+"""
+
+LIVE_COUNTS = Query(
+    "incident_hours.LIVE_COUNTS",
+    f"""
+SELECT h3_r8, category, intDiv(toUInt32(seen), 3600) AS hour, count() AS n
+FROM {_LIVE_INCIDENTS}
 GROUP BY h3_r8, category, hour
 ORDER BY hour, h3_r8, category
 """,
     ("h3_r8", "category", "hour", "n"),
     TABLE,
 )
+
+# The same counts summed over the window's hours per (cell, category), and over its cells per
+# (category, hour): what the detector's baseline fit reads (`HistoryStats.from_totals`), a
+# few rows per cell and per hour where LIVE_COUNTS gives one per (cell, category, hour) of
+# weeks of history. Same parameters.
+def _live_totals(name: str, keys: tuple[str, str], order: str) -> Query:
+    """The live counts summed over everything but `keys` (columns of `_LIVE_INCIDENTS`;
+    "hour" is the first-seen hour bucket)."""
+    select = ", ".join("intDiv(toUInt32(seen), 3600) AS hour" if k == "hour" else k for k in keys)
+    return Query(
+        f"incident_hours.{name}",
+        f"SELECT {select}, count() AS n\nFROM {_LIVE_INCIDENTS}"
+        f"GROUP BY {', '.join(keys)}\nORDER BY {order}\n",
+        (*keys, "n"),
+        TABLE,
+    )
+
+
+LIVE_CELL_TOTALS = _live_totals("LIVE_CELL_TOTALS", ("h3_r8", "category"), "h3_r8, category")
+LIVE_HOUR_TOTALS = _live_totals("LIVE_HOUR_TOTALS", ("category", "hour"), "hour, category")
 
 # The Grafana panels (operations dashboard, "Incidents by place"). They take the Grafana
 # ClickHouse plugin's macro `$__timeFilter(hour)` (the dashboard's time range) instead of
