@@ -15,6 +15,13 @@ stages come first; the child exits when it is done, and its memory goes with it.
 detector's thread waits for the answer without holding the lock. The result is the one
 `run_calibration` gives in the worker (same inputs, same seeds).
 
+With `history_url` (a ClickHouse server's URL: the worker's store), the child also reads
+the history's rows itself (`reads_history`): the detector, fitted from the store's totals,
+hands over a job without them, and the worker neither reads nor copies the fit window's
+hundreds of thousands of (cell, category, hour) rows (in a dense stream, half a second of
+the interpreter and as many objects for its garbage collector). An embedded chDB store
+cannot be opened by a second process: the worker reads the rows then.
+
 Faults: an exception in the child comes back as `CalibrationFailed` with its type and text;
 a child that dies without answering, or has not answered after `timeout_s`, is killed (by
 its own PID: it is this process's child) and the calibration fails the same way. A failed
@@ -28,10 +35,14 @@ import logging
 import multiprocessing
 import os
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from agents.core.detection import Calibration, CalibrationJob, run_calibration
+from agents.core.detection.counts import CountRow
+from agents.detect import ClickHouseCountStore
+from streams.storage import open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +57,13 @@ class CalibrationFailed(RuntimeError):
     """The child process did not give a calibration (its error, its death, or a timeout)."""
 
 
-def _child(conn: Connection, job: CalibrationJob, niceness: int) -> None:
+def _child(conn: Connection, job: CalibrationJob, niceness: int, url: str | None) -> None:
     """The child's body: compute the calibration and send it back (or the error)."""
     try:
         if niceness:
             os.nice(niceness)
+        if job.history is None and url is not None:
+            job = replace(job, history=read_history(url, job))
         answer: tuple[str, Any] = ("ok", run_calibration(job))
     except BaseException as exc:  # everything goes back to the parent
         answer = ("error", f"{type(exc).__name__}: {exc}"[:500])
@@ -60,20 +73,36 @@ def _child(conn: Connection, job: CalibrationJob, niceness: int) -> None:
         conn.close()
 
 
+def read_history(url: str, job: CalibrationJob) -> list[CountRow]:
+    """The rows of the job's fit window, read from the store at `url` (live counts)."""
+    if job.stats is None:
+        return []
+    store = open_store(url)
+    try:
+        return ClickHouseCountStore(store).window_counts(job.stats.start_hour,
+                                                         job.stats.end_hour)
+    finally:
+        store.close()
+
+
 class ProcessCalibrator:
-    """`Calibrator` computing each calibration in a fresh child process (module docstring)."""
+    """`Calibrator` computing each calibration in a fresh child process (module docstring);
+    with `history_url`, the child reads the history's rows from that store."""
 
     def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 niceness: int = CHILD_NICENESS) -> None:
+                 niceness: int = CHILD_NICENESS, history_url: str | None = None) -> None:
         self.timeout_s = timeout_s
         self.niceness = niceness
+        self.history_url = history_url
+        self.reads_history = history_url is not None
         self._context = multiprocessing.get_context("spawn")
 
     def __call__(self, job: CalibrationJob) -> Calibration:
         started = time.monotonic()
         receive, send = self._context.Pipe(duplex=False)
         child = self._context.Process(
-            target=_child, args=(send, job, self.niceness), name="vigie-calibration",
+            target=_child, args=(send, job, self.niceness, self.history_url),
+            name="vigie-calibration",
             daemon=True,
         )
         child.start()

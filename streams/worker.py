@@ -206,8 +206,12 @@ def build_worker(settings: Settings) -> BuiltWorker:
         counts,
         cell_index_from_refdata(refdata),
         DetectionConfig(false_alerts_per_day=settings.false_alerts_per_day),
-        # a calibration's CPU burst and memory stay out of the process serving reports
-        calibrator=ProcessCalibrator(),
+        # a calibration's CPU burst and memory stay out of the process serving reports,
+        # and so do the history's rows where the child can read them (not chDB's: one
+        # process only)
+        calibrator=ProcessCalibrator(
+            history_url=settings.clickhouse if settings.clickhouse.startswith("clickhouse://")
+            else None),
     )
 
     def data_clock() -> float:

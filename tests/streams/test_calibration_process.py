@@ -20,8 +20,13 @@ from agents.core.detection import (
     PoissonScanDetector,
     run_calibration,
 )
+from agents.core.detection.counts import CountRow
+from agents.detect import ClickHouseCountStore
+from agents.ports.store import Store
 from streams.calibration_process import CalibrationFailed, ProcessCalibrator
+from streams.storage import open_store
 from tests.detection.synthetic import H0, background, universe
+from tests.infra.clickhouse import ClickHouseServer
 
 
 def _job() -> tuple[PoissonScanDetector, CalibrationJob]:
@@ -135,3 +140,59 @@ def test_spawned_child_finds_the_package_where_the_worker_did(tmp_path: Any) -> 
     if mode != "native":
         pytest.skip("no fresh compiled build: nothing in front of the package")
     assert exitcode == "0"
+
+
+class _CountedReads(ClickHouseCountStore):
+    """The live counts, recording the windows read by row in this process."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.row_reads: list[tuple[int, int]] = []
+
+    def window_counts(self, start_hour: int, end_hour: int) -> list[CountRow]:
+        self.row_reads.append((start_hour, end_hour))
+        return super().window_counts(start_hour, end_hour)
+
+
+def test_a_child_with_the_store_url_reads_the_history_rows_itself(
+    clickhouse_server: ClickHouseServer,
+) -> None:
+    url = clickhouse_server.url_for(f"vigie_calibration_{os.getpid()}")
+    store = open_store(url)
+    store.ensure_schema()
+    try:
+        index = universe(6)
+        counts = background(index, H0, 24 * 16, seed=3, daily_total=120.0)
+        incidents = [
+            {"incident_id": f"{cell}-{category}-{hour}-{i}", "version": 1, "status": "open",
+             "category": category, "first_occurred_at": hour * 3600.0,
+             "last_occurred_at": hour * 3600.0, "first_seen_at": hour * 3600.0 + 60,
+             "h3_r8": cell, "precision": "point", "insee": "91228"}
+            for cell, category, hour, n in counts.window_counts(H0, H0 + 24 * 16)
+            for i in range(n)
+        ]
+        store.insert("incidents", incidents)
+        config = DetectionConfig(calibration_days=4)
+        now = (H0 + 24 * 14) * 3600.0
+        in_thread = PoissonScanDetector(ClickHouseCountStore(store), index, config)
+        reads = _CountedReads(store)
+        in_child = PoissonScanDetector(
+            reads, index, config,
+            calibrator=ProcessCalibrator(timeout_s=120.0, history_url=url))
+        want = in_thread.calibrate(now)
+        got = in_child.calibrate(now)
+        assert got == want and got.observed_daily_max  # the history's days, read there
+        assert reads.row_reads == []  # fitted from totals, calibrated on rows read there
+        assert in_child.calibration_job(now).history is None
+        # without the URL, the worker reads the fit window's rows and hands them over
+        worker_reads = _CountedReads(store)
+        handing = PoissonScanDetector(worker_reads, index, config,
+                                      calibrator=ProcessCalibrator(timeout_s=120.0))
+        handing.refit(now)
+        job = handing.calibration_job(now)
+        assert job.stats is not None and job.history
+        assert worker_reads.row_reads == [(job.stats.start_hour, job.stats.end_hour)]
+        with pytest.raises(ValueError, match="no history rows"):
+            run_calibration(replace(job, history=None))
+    finally:
+        store.close()

@@ -127,11 +127,13 @@ class DetectionConfig:
 class CalibrationJob:
     """What a calibration reads: the fitted baseline, the cells, the last fit's history rows
     and their window, the settings, and the hour it runs at. `run_calibration` is a pure
-    function of it, so the runtime may compute it away from the worker (a `Calibrator`)."""
+    function of it, so the runtime may compute it away from the worker (a `Calibrator`).
+    `history` None: the rows are for the calibrator to read from the store, those of the fit
+    window (`stats.start_hour` to `stats.end_hour`), see `PoissonScanDetector`."""
 
     baseline: Baseline
     index: CellIndex
-    history: list[CountRow]
+    history: list[CountRow] | None
     stats: HistoryStats | None
     config: DetectionConfig
     start_hour: int
@@ -140,6 +142,8 @@ class CalibrationJob:
 def run_calibration(job: CalibrationJob) -> Calibration:
     """The threshold calibration of `job` (`calibration.calibrate`): the history's own days,
     read as their daily maxima and their distinct clusters, blended with a simulated null."""
+    if job.history is None:
+        raise ValueError("the calibration job holds no history rows: its calibrator reads them")
     cfg = job.config
     observed: list[float] = []
     clusters: list[list[float]] = []
@@ -173,7 +177,9 @@ def run_calibration(job: CalibrationJob) -> Calibration:
 
 # Computes a calibration: `run_calibration` in the caller's thread by default; the worker
 # hands it to a child process (`streams.calibration_process`) so that its CPU burst and its
-# memory stay out of the process that serves reports.
+# memory stay out of the process that serves reports. A calibrator with a true attribute
+# `reads_history` reads the history's rows itself (the job's `history` is then None when
+# the detector was fitted from the store's totals): the worker does not read them at all.
 Calibrator = Callable[[CalibrationJob], Calibration]
 
 
@@ -236,8 +242,8 @@ def history_folds(
     """The whole days of the job's history by cross-fitting fold: (the days' numbers and
     start hours, the baseline fitted without them, the stored rows they need, the fold). The
     days of fold f are d, d + F, d + 2F... (F folds)."""
-    stats = job.stats
-    if stats is None:
+    stats, history = job.stats, job.history
+    if stats is None or history is None:
         return []
     cfg = job.config
     lead = max(cfg.windows) - 1
@@ -249,10 +255,10 @@ def history_folds(
     for f in range(folds):
         days = list(range(f, len(starts), folds))
         held = [(starts[d], starts[d] + 24) for d in days]
-        fold_stats = HistoryStats.from_rows(job.history, stats.start_hour, stats.end_hour, held)
+        fold_stats = HistoryStats.from_rows(history, stats.start_hour, stats.end_hour, held)
         baseline = fit_baseline(fold_stats, job.index, cfg.baseline)
         lo, hi = starts[days[0]] - lead, starts[days[-1]] + 24
-        rows = [r for r in job.history if lo <= r[2] < hi]
+        rows = [r for r in history if lo <= r[2] < hi]
         out.append((days, [starts[d] for d in days], baseline, rows, f))
     return out
 
@@ -381,7 +387,8 @@ class PoissonScanDetector:
         """What a calibration at `now` reads (the last fit's baseline and history)."""
         assert self.baseline is not None and self._stats is not None
         history = self._history
-        if history is None:  # fitted from the store's totals: read the fit window's rows
+        if history is None and not getattr(self._calibrator, "reads_history", False):
+            # fitted from the store's totals: read the fit window's rows
             history = self.store.window_counts(self._stats.start_hour, self._stats.end_hour)
         return CalibrationJob(self.baseline, self.index, history, self._stats,
                               self.config, hour_of(now))
