@@ -148,7 +148,7 @@ class ClickHouseCountStore:
         ]
         if snap is not None:
             # a read past the snapshot's last hour holds every later hour there is
-            last = snap.span[1] if isinstance(snap.span, tuple) else None
+            last = snap.span[1] if snap.span is not None else None
             covers = (start_hour, _FOREVER if last is not None and end_hour > last else end_hour)
             snap.reads = [*snap.reads[-(_SNAPSHOT_READS - 1):], (covers, out)]
         return out
@@ -177,12 +177,12 @@ class ClickHouseCountStore:
 
     def span(self) -> tuple[int, int] | None:
         snap = self._snapshot
-        if snap is not None and snap.span is not _UNREAD:
+        if snap is not None and snap.span_read:
             return snap.span
         span_s = self._span_s()
         span = None if span_s is None else (span_s[0] // 3600, span_s[1] // 3600)
         if snap is not None:
-            snap.span = span
+            snap.span, snap.span_read = span, True
         return span
 
     def latest(self) -> float | None:
@@ -204,7 +204,6 @@ class ClickHouseCountStore:
 
 # reads a snapshot keeps (the scan's windows, and the fit window a calibration reads)
 _SNAPSHOT_READS = 2
-_UNREAD: Any = object()
 _FOREVER = 1 << 62
 
 
@@ -213,7 +212,8 @@ class _Snapshot:
     revision: int
     # ((start hour, end hour), rows ordered by hour) of the block's reads, latest last
     reads: list[tuple[tuple[int, int], list[CountRow]]] = field(default_factory=list)
-    span: tuple[int, int] | None = _UNREAD
+    span_read: bool = False
+    span: tuple[int, int] | None = None  # once read: (first, last) hour, None when empty
 
 
 def rows_within(rows: list[CountRow], start_hour: int, end_hour: int) -> list[CountRow]:
