@@ -210,8 +210,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
         # and so do the history's rows where the child can read them (not chDB's: one
         # process only)
         calibrator=ProcessCalibrator(
-            history_url=settings.clickhouse if settings.clickhouse.startswith("clickhouse://")
-            else None),
+            history_url=None if settings.clickhouse.startswith("chdb:") else settings.clickhouse),
     )
 
     def data_clock() -> float:

@@ -130,9 +130,7 @@ class HistoryStats:
         for a, b in held_out:
             out[max(a, start_hour) - start_hour : max(0, min(b, end_hour) - start_hour)] = True
         stats.held_out_hours = int(out.sum())
-        how_of = np.asarray(
-            [hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64
-        )  # of each hour of the window
+        how_of = _hours_of_week(start_hour, end_hour)
         stats.how_exposure = np.bincount(how_of[~out], minlength=HOURS_PER_WEEK).astype(np.float64)
         rows = rows if isinstance(rows, list) else list(rows)
         if stats.held_out_hours:
@@ -149,15 +147,8 @@ class HistoryStats:
         cell_id = _ids(map(itemgetter(0), rows), ids, size)
         keep = (ci >= 0) & (hour >= start_hour) & (hour < end_hour)
         ci, hour, n, cell_id = ci[keep], hour[keep], n[keep], cell_id[keep]
-        # sums of integers: exact whatever the order
-        n_cat = len(CATEGORIES)
-        pairs, inverse = np.unique(cell_id * n_cat + ci, return_inverse=True)
-        stats.cells = list(ids)
-        stats.pair_cell, stats.pair_category = np.divmod(pairs, n_cat)
-        stats.pair_count = np.bincount(inverse, n, pairs.shape[0]).astype(np.float64)
-        how = ci * HOURS_PER_WEEK + how_of[hour - start_hour]
-        per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
-        stats.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
+        stats._set_pairs(list(ids), cell_id, ci, n)
+        stats._add_hours(how_of, ci, hour, n)
         return stats
 
     @classmethod
@@ -173,41 +164,49 @@ class HistoryStats:
         rows (sums of integers, whatever their order), read from a few rows per cell and per
         hour instead of one per (cell, category, hour)."""
         stats = cls(start_hour, end_hour)
-        how_of = np.asarray(
-            [hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64
-        )
+        how_of = _hours_of_week(start_hour, end_hour)
         stats.how_exposure = np.bincount(how_of, minlength=HOURS_PER_WEEK).astype(np.float64)
-        n_cat = len(CATEGORIES)
-        per_cell = [
-            (cell, k, n)
-            for cell, category, n in cells
-            if (k := _CATEGORY_POSITION.get(category)) is not None
-        ]
+        per_cell = cells if isinstance(cells, list) else list(cells)
         if per_cell:
-            ids = {c: i for i, c in enumerate(dict.fromkeys(map(itemgetter(0), per_cell)))}
             size = len(per_cell)
-            cell_id = _ids(map(itemgetter(0), per_cell), ids, size)
-            ci = np.fromiter(map(itemgetter(1), per_cell), dtype=np.int64, count=size)
+            ci = _ids(map(itemgetter(1), per_cell), _CATEGORY_POSITION, size)
             n = np.fromiter(map(itemgetter(2), per_cell), dtype=np.float64, count=size)
-            pairs, inverse = np.unique(cell_id * n_cat + ci, return_inverse=True)
-            stats.cells = list(ids)
-            stats.pair_cell, stats.pair_category = np.divmod(pairs, n_cat)
-            stats.pair_count = np.bincount(inverse, n, pairs.shape[0]).astype(np.float64)
-        per_hour = [
-            (k, hour, n)
-            for category, hour, n in hours
-            if (k := _CATEGORY_POSITION.get(category)) is not None
-            and start_hour <= hour < end_hour
-        ]
+            ids = {c: i for i, c in enumerate(dict.fromkeys(map(itemgetter(0), per_cell)))}
+            cell_id = _ids(map(itemgetter(0), per_cell), ids, size)
+            keep = ci >= 0
+            stats._set_pairs(list(ids), cell_id[keep], ci[keep], n[keep])
+        per_hour = hours if isinstance(hours, list) else list(hours)
         if per_hour:
             size = len(per_hour)
-            ci = np.fromiter(map(itemgetter(0), per_hour), dtype=np.int64, count=size)
+            ci = _ids(map(itemgetter(0), per_hour), _CATEGORY_POSITION, size)
             hour = np.fromiter(map(itemgetter(1), per_hour), dtype=np.int64, count=size)
             n = np.fromiter(map(itemgetter(2), per_hour), dtype=np.float64, count=size)
-            how = ci * HOURS_PER_WEEK + how_of[hour - start_hour]
-            per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
-            stats.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
+            keep = (ci >= 0) & (hour >= start_hour) & (hour < end_hour)
+            stats._add_hours(how_of, ci[keep], hour[keep], n[keep])
         return stats
+
+    # sums of integers below: exact whatever the order
+    def _set_pairs(self, cells: list[str], cell_id: IntArray, ci: IntArray, n: FloatArray) -> None:
+        """The (cell, category) pairs' counts: entry i counts `n[i]` incidents of category
+        `ci[i]` in cell `cells[cell_id[i]]`."""
+        n_cat = len(CATEGORIES)
+        pairs, inverse = np.unique(cell_id * n_cat + ci, return_inverse=True)
+        self.cells = cells
+        self.pair_cell, self.pair_category = np.divmod(pairs, n_cat)
+        self.pair_count = np.bincount(inverse, n, pairs.shape[0]).astype(np.float64)
+
+    def _add_hours(self, how_of: IntArray, ci: IntArray, hour: IntArray, n: FloatArray) -> None:
+        """Add `n[i]` incidents of category `ci[i]` in hour `hour[i]` of the window (`how_of`:
+        the hour of the week of each of its hours) to the hour-of-week counts."""
+        n_cat = len(CATEGORIES)
+        how = ci * HOURS_PER_WEEK + how_of[hour - self.start_hour]
+        per_how = np.bincount(how, weights=n, minlength=n_cat * HOURS_PER_WEEK)
+        self.how_counts += per_how.reshape(n_cat, HOURS_PER_WEEK)
+
+
+def _hours_of_week(start_hour: int, end_hour: int) -> IntArray:
+    """The hour of the week of each hour of [start_hour, end_hour)."""
+    return np.asarray([hour_of_week(h) for h in range(start_hour, end_hour)], dtype=np.int64)
 
 
 _CATEGORY_POSITION = {c: i for i, c in enumerate(CATEGORIES)}
