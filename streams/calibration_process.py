@@ -9,19 +9,11 @@ first calibration had a p99 of 1.0 s against 0.4 s around it), and the memory it
 with the worker (RSS +290 MiB at that minute, kept).
 
 `ProcessCalibrator` is the worker's `Calibrator`: each calibration runs in a fresh child
-process (the `spawn` start method: no copy of the worker's threads, locks or sockets), at
-the idle CPU priority (`SCHED_IDLE`, Linux): it runs on the cores the worker, the broker and
-the store leave idle, and any of their threads that wakes up takes the core from it at once.
-At the lower niceness alone (`CHILD_NICENESS`, the ordinary policy) the minute of a
-calibration still had a higher p99 than the minutes around it (stream-time soak: 0.50 to
-0.54 s against 0.40 to 0.46 s). On a machine with no idle core the child could wait
-for ever: after `idle_for_s` without an answer the parent moves it to the ordinary policy
-at `CHILD_NICENESS`, where it gets its small share (`escalate`). An unprivileged process
-may be refused that move (its `RLIMIT_NICE`): such a worker keeps the child at the
-ordinary policy and `CHILD_NICENESS` from the start (`idle_allowed`). The child exits when
-it is done, and its memory goes with it. The detector's thread waits for the answer
-without holding the lock. The result is the one `run_calibration` gives in the worker
-(same inputs, same seeds).
+process (the `spawn` start method: no copy of the worker's threads, locks or sockets), at a
+lower CPU priority (`CHILD_NICENESS`) so that on a machine short of cores the worker's own
+stages come first; the child exits when it is done, and its memory goes with it. The
+detector's thread waits for the answer without holding the lock. The result is the one
+`run_calibration` gives in the worker (same inputs, same seeds).
 
 With `history_url` (a ClickHouse server's URL: the worker's store), the child also reads
 the history's rows itself (`reads_history`): the detector, fitted from the store's totals,
@@ -42,7 +34,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import resource
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -57,10 +48,6 @@ log = logging.getLogger(__name__)
 
 # niceness added to the child: the worker's stages (ingest, correlation, delivery) first
 CHILD_NICENESS = 10
-# how long a child runs at the idle priority before it takes a share of busy cores: a
-# calibration of a dense history takes tens of seconds of CPU, and a machine whose cores
-# stay saturated for this long would otherwise leave the detector uncalibrated
-DEFAULT_IDLE_FOR_S = 120.0
 # a calibration of 56 days of a dense history takes about a minute on one core: ten times
 # that is a child that will not answer
 DEFAULT_TIMEOUT_S = 600.0
@@ -70,53 +57,11 @@ class CalibrationFailed(RuntimeError):
     """The child process did not give a calibration (its error, its death, or a timeout)."""
 
 
-def lower_priority(pid: int, niceness: int, idle: bool) -> bool:
-    """Lower process `pid`'s CPU priority: `niceness` added, then (`idle`) the idle policy
-    where the system has one. True when it runs at the idle policy then; False too when
-    the process is gone (it ended at once: its answer, or its end, tells why)."""
-    try:
-        if niceness:
-            os.setpriority(os.PRIO_PROCESS, pid,
-                           min(os.getpriority(os.PRIO_PROCESS, pid) + niceness, 19))
-        if not idle or not hasattr(os, "SCHED_IDLE"):
-            return False
-        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-    except OSError:
-        return False
-    return True
-
-
-def idle_allowed(niceness: int) -> bool:
-    """Whether this process may move a child from the idle policy back to the ordinary one
-    at its niceness + `niceness` (`escalate`): as root, or when `RLIMIT_NICE` (the child
-    inherits it) reaches that niceness. An unprivileged process under the usual limit of 0
-    may not, and then does not put the child at the idle policy at all: on a machine with no
-    idle core the child would wait until its timeout, calibration after calibration."""
-    if not hasattr(os, "SCHED_IDLE"):
-        return False
-    if os.geteuid() == 0:
-        return True
-    limit = resource.getrlimit(resource.RLIMIT_NICE)[0]
-    target = min(os.getpriority(os.PRIO_PROCESS, 0) + niceness, 19)
-    return limit == resource.RLIM_INFINITY or limit >= 20 - target
-
-
-def escalate(pid: int) -> bool:
-    """Move process `pid` from the idle policy to the ordinary one (its niceness kept).
-    False when the system refuses it (an unprivileged process's `RLIMIT_NICE`) or has no
-    such policies."""
-    if not hasattr(os, "SCHED_OTHER"):
-        return False
-    try:
-        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-    except OSError:
-        return False
-    return True
-
-
-def _child(conn: Connection, job: CalibrationJob, url: str | None) -> None:
+def _child(conn: Connection, job: CalibrationJob, niceness: int, url: str | None) -> None:
     """The child's body: compute the calibration and send it back (or the error)."""
     try:
+        if niceness:
+            os.nice(niceness)
         if job.history is None and url is not None:
             job = replace(job, history=read_history(url, job))
         answer: tuple[str, Any] = ("ok", run_calibration(job))
@@ -145,13 +90,9 @@ class ProcessCalibrator:
     with `history_url`, the child reads the history's rows from that store."""
 
     def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 niceness: int = CHILD_NICENESS, history_url: str | None = None,
-                 idle: bool = True, idle_for_s: float = DEFAULT_IDLE_FOR_S) -> None:
+                 niceness: int = CHILD_NICENESS, history_url: str | None = None) -> None:
         self.timeout_s = timeout_s
         self.niceness = niceness
-        # the child starts at the idle policy (where it can be moved back: `idle_allowed`)
-        self.idle = idle and idle_allowed(niceness)
-        self.idle_for_s = idle_for_s
         self.history_url = history_url
         self.reads_history = history_url is not None
         self._context = multiprocessing.get_context("spawn")
@@ -160,14 +101,11 @@ class ProcessCalibrator:
         started = time.monotonic()
         receive, send = self._context.Pipe(duplex=False)
         child = self._context.Process(
-            target=_child, args=(send, job, self.history_url),
+            target=_child, args=(send, job, self.niceness, self.history_url),
             name="vigie-calibration",
             daemon=True,
         )
         child.start()
-        # from its start: the interpreter's and numpy's imports are CPU work too
-        assert child.pid is not None  # started
-        lower_priority(child.pid, self.niceness, self.idle)
         send.close()  # the child holds its end: a dead child is an end of file here
         try:
             answer = self._wait(receive, child)
@@ -182,16 +120,7 @@ class ProcessCalibrator:
         return value
 
     def _wait(self, receive: Connection, child: Any) -> tuple[str, Any]:
-        first = min(self.idle_for_s, self.timeout_s) if self.idle else self.timeout_s
-        if not receive.poll(first) and first < self.timeout_s:
-            # idle cores were too few for it: an ordinary share at the child's niceness
-            moved = escalate(child.pid)
-            log.log(logging.INFO if moved else logging.WARNING,
-                    "calibration child raised from the idle priority" if moved else
-                    "calibration child left at the idle priority (the system refused more)",
-                    extra={"pid": child.pid, "after_s": first})
-            receive.poll(self.timeout_s - first)
-        if not receive.poll(0):
+        if not receive.poll(self.timeout_s):
             raise CalibrationFailed(
                 f"calibration process (pid {child.pid}) gave no answer in {self.timeout_s:g} s")
         try:

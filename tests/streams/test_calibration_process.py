@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -25,7 +23,7 @@ from agents.core.detection import (
 from agents.core.detection.counts import CountRow
 from agents.detect import ClickHouseCountStore
 from agents.ports.store import Store
-from streams.calibration_process import CalibrationFailed, ProcessCalibrator, idle_allowed
+from streams.calibration_process import CalibrationFailed, ProcessCalibrator
 from streams.storage import open_store
 from tests.detection.synthetic import H0, background, universe
 from tests.infra.clickhouse import ClickHouseServer
@@ -52,83 +50,6 @@ class _HangsWhenLoaded:
 
     def __reduce__(self) -> tuple[Any, tuple[float]]:
         return (time.sleep, (60.0,))
-
-
-class _SlowConfig:
-    """A job's config that keeps the child busy when its calibration reads it (after the
-    child lowered its priority); dunder look-ups (unpickling) answer at once."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        time.sleep(60.0)
-        raise AttributeError(name)
-
-
-def _policy(pid: int) -> tuple[int, int] | None:
-    """(scheduling policy, niceness) of process `pid`, None once it is gone."""
-    try:
-        return os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)
-    except (ProcessLookupError, OSError):
-        return None
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
-def test_child_runs_at_idle_priority_then_takes_its_share_when_it_does_not_answer() -> None:
-    _, job = _job()
-    slow = replace(job, config=_SlowConfig())  # type: ignore[arg-type]
-    calibrator = ProcessCalibrator(timeout_s=12.0, idle_for_s=5.0)
-    failures: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            calibrator(slow)
-        except BaseException as exc:  # looked at below
-            failures.append(exc)
-
-    caller = threading.Thread(target=call)
-    started = time.monotonic()
-    caller.start()
-    own_nice = os.getpriority(os.PRIO_PROCESS, 0)
-    seen: list[tuple[float, int, int]] = []  # (time since the call, policy, niceness)
-    while caller.is_alive():
-        for child in multiprocessing.active_children():
-            policy = _policy(child.pid) if child.pid else None
-            if policy is not None:
-                seen.append((time.monotonic() - started, *policy))
-        time.sleep(0.1)
-    caller.join()
-    idle = [t for t, policy, _ in seen if policy == os.SCHED_IDLE]
-    ordinary = [t for t, policy, _ in seen if policy == os.SCHED_OTHER]
-    # the child lowered itself to the idle policy, at its niceness, before its calibration
-    assert idle and min(idle) < 5.0
-    assert {nice for _, policy, nice in seen if policy == os.SCHED_IDLE} == {
-        min(own_nice + 10, 19)}
-    # no answer after idle_for_s: moved to the ordinary policy, niceness kept, then killed
-    assert ordinary and min(ordinary) >= 5.0 and max(idle) < min(ordinary)
-    assert {nice for _, policy, nice in seen if policy == os.SCHED_OTHER} == {
-        min(own_nice + 10, 19)}
-    assert len(failures) == 1 and isinstance(failures[0], CalibrationFailed)
-    assert "no answer in 12 s" in str(failures[0])
-    assert not multiprocessing.active_children()
-
-
-def test_idle_policy_only_where_the_child_can_be_raised_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(os, "getpriority", lambda which, who: 0)
-    for limit, allowed in ((0, False), (9, False), (10, True), (resource.RLIM_INFINITY, True)):
-        monkeypatch.setattr(resource, "getrlimit", lambda what, limit=limit: (limit, limit))
-        assert idle_allowed(10) is allowed
-        assert ProcessCalibrator(niceness=10).idle is allowed
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    assert idle_allowed(10)
-
-
-def test_child_without_the_idle_policy_keeps_its_niceness_only() -> None:
-    _, job = _job()
-    here = run_calibration(job)
-    assert ProcessCalibrator(timeout_s=120.0, idle=False)(job) == here
 
 
 def test_child_gives_the_threshold_the_worker_thread_gives() -> None:
