@@ -148,10 +148,10 @@ def start_worker(bootstrap: str, store_url: str, tmp: Path,
 
 def pipeline_rate(bootstrap: str, store_url: str, expected: int, tmp: Path) -> dict[str, Any]:
     from agents.ports.sql import reports
-    from streams.storage import open_store
+    from streams.storage import is_embedded, open_store
 
     proc, port, log = start_worker(bootstrap, store_url, tmp, "bench-pipeline")
-    embedded = store_url.startswith("chdb:")
+    embedded = is_embedded(store_url)
     store = None if embedded else open_store(store_url)
 
     def stored() -> int:

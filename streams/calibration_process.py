@@ -94,8 +94,12 @@ class ProcessCalibrator:
         self.timeout_s = timeout_s
         self.niceness = niceness
         self.history_url = history_url
-        self.reads_history = history_url is not None
         self._context = multiprocessing.get_context("spawn")
+
+    @property
+    def reads_history(self) -> bool:
+        """The child reads the history's rows itself (`Calibrator`'s `reads_history`)."""
+        return self.history_url is not None
 
     def __call__(self, job: CalibrationJob) -> Calibration:
         started = time.monotonic()

@@ -11,7 +11,7 @@ from typing import Any
 
 from streams.local_api import LocalTokenError, get_json
 from streams.settings import get_settings
-from streams.storage import StoreError, open_store
+from streams.storage import StoreError, is_embedded, open_store
 
 
 def fetch_from_worker(host: str, port: int, data_dir: str) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def read_counts(args: argparse.Namespace) -> dict[str, Any]:
                 store.close()
         except StoreError:
             # chDB admits one process per directory: the running worker holds it.
-            if not settings.clickhouse.startswith("chdb:"):
+            if not is_embedded(settings.clickhouse):
                 raise
     return fetch_from_worker(settings.web_host, settings.web_port, settings.worker_data_dir)
 

@@ -32,7 +32,7 @@ from agents.core.refdata import load_refdata
 from console.diagnostic import UnknownTerritory, compute, territory_of
 from console.diagnostic_report import render_html
 from streams.settings import get_settings
-from streams.storage import StoreError, open_store
+from streams.storage import StoreError, is_embedded, open_store
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 PDF_TIMEOUT_S = 120.0
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             store.close()
     except StoreError as exc:
         hint = ""
-        if settings.clickhouse.startswith("chdb:"):
+        if is_embedded(settings.clickhouse):
             hint = " (a running worker holds the chDB store: use --console, see --help)"
         print(f"vigie diagnostic: store: {exc}{hint}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ import orjson
 
 from agents.ports.sql import feedback as sql
 from streams.settings import Settings, get_settings
-from streams.storage import StoreError, open_store
+from streams.storage import StoreError, is_embedded, open_store
 
 STATUS_ORDER = {"recu": 0, "rejete": 0, "rattache": 1, "pris_en_compte": 2, "clos": 3}
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
         try:
             messages = from_store(settings, args.report)
         except StoreError:
-            if not settings.clickhouse.startswith("chdb:"):
+            if not is_embedded(settings.clickhouse):
                 raise
             source = "topic"  # the running worker holds the embedded chDB
     if source == "topic":

@@ -37,7 +37,7 @@ from agents.ports import partner_registry
 from agents.ports.partner_registry import Issued
 from agents.ports.store import Store
 from streams.settings import get_settings
-from streams.storage import StoreError, open_store
+from streams.storage import StoreError, is_embedded, open_store
 
 EX_STORE = 1
 EX_INVALID = 2
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(settings.clickhouse)
     except StoreError as exc:
         print(f"vigie partners: store: {exc}", file=sys.stderr)
-        if settings.clickhouse.startswith("chdb:"):
+        if is_embedded(settings.clickhouse):
             print(
                 "vigie partners: the embedded store opens in one process at a time: while the"
                 " worker runs, use the console's Partenaires page (operator token)",

@@ -32,7 +32,7 @@ from agents.ports.retry import RetryPolicy
 from agents.ports.store import Store, StoreError
 from streams.local_api import LocalTokenError, auth_header, bearer_matches, read_token
 from streams.settings import Settings, get_settings
-from streams.storage import open_store
+from streams.storage import is_embedded, open_store
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         store = open_store(settings.clickhouse)
     except StoreError:
-        if not settings.clickhouse.startswith("chdb:"):
+        if not is_embedded(settings.clickhouse):
             raise
         # chDB admits one process per directory: the running worker holds it
         worker = WorkerOperator(

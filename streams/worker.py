@@ -54,7 +54,7 @@ from streams.settings import (
     time_bounds,
     topic_kinds,
 )
-from streams.storage import open_store
+from streams.storage import is_embedded, open_store
 from streams.storage.gate import SchemaFirstStore
 from streams.table_guard import guard_app_tables
 from streams.topics import create_missing_topics
@@ -210,7 +210,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
         # and so do the history's rows where the child can read them (not chDB's: one
         # process only)
         calibrator=ProcessCalibrator(
-            history_url=None if settings.clickhouse.startswith("chdb:") else settings.clickhouse),
+            history_url=None if is_embedded(settings.clickhouse) else settings.clickhouse),
     )
 
     def data_clock() -> float:
@@ -234,7 +234,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
     install_worker_pages(app, health, store, stored_counts, run_blocking,
                          write_token(settings.worker_data_dir))
     embedded = settings.console_embedded
-    if embedded if embedded is not None else settings.clickhouse.startswith("chdb:"):
+    if embedded if embedded is not None else is_embedded(settings.clickhouse):
         install_console(app, store, run_blocking, refdata, jurisdictions, settings)
     install_lag_monitor(app, settings, health, ingest_loop.held_partitions,
                         topics.enriched.get_topic_name())

@@ -16,6 +16,12 @@ from __future__ import annotations
 from agents.ports.store import Store, StoreError
 
 
+def is_embedded(url: str) -> bool:
+    """Whether `url` names an embedded chDB store (`chdb:`): one process per path, so no
+    second process (a calibration's child, a CLI beside the worker) may open it."""
+    return url.startswith("chdb:")
+
+
 def open_store(url: str) -> Store:
     """A store for `url`:
 
@@ -39,4 +45,4 @@ def open_store(url: str) -> Store:
     raise StoreError(f"unsupported store URL {url!r} (clickhouse://... or chdb://...)")
 
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["Store", "StoreError", "is_embedded", "open_store"]
