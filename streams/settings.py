@@ -138,11 +138,6 @@ class Settings(BaseSettings):
         30.0, description="Readiness turns false after ClickHouse (or Kafka) is unreachable "
         "this long"
     )
-    gc_young_interval_seconds: float = Field(
-        1.0, ge=0, description="The worker collects Python's young garbage generation every this "
-        "many seconds (and the older ones by CPython's rules, `streams/gc_policy.py`): a pause "
-        "is bounded by what one interval allocates; 0: CPython's own collections only"
-    )
     dependency_outage_seconds: float = Field(
         3600.0, description="How long a ClickHouse outage is waited out, batch held and input "
         "paused, before the worker exits (code 70) for a fresh start; 0: no waiting"

@@ -322,21 +322,6 @@ def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
     return worker
 
 
-def install_gc_schedule(app: faust.App, interval_s: float) -> None:
-    """Collect the garbage collector's young generation every `interval_s` on the event loop,
-    the older ones by CPython's rules (`streams.gc_policy.Schedule`); 0: none. The schedule
-    starts at the first tick, after `gc_policy.apply` has frozen the built worker."""
-    if interval_s <= 0:
-        return
-    schedule: list[gc_policy.Schedule] = []
-
-    @app.timer(interval_s)  # type: ignore[untyped-decorator]
-    async def collect_garbage() -> None:
-        if not schedule:
-            schedule.append(gc_policy.Schedule())
-        metrics.count_scheduled_gc(schedule[0].tick())
-
-
 def run_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
@@ -347,7 +332,6 @@ def run_worker(args: argparse.Namespace) -> int:
         return EXIT_WRITE_FAILED
     # Faust configures logging as it starts: given ours, every line is JSON from the first
     # one, on the process's real stderr (Faust then redirects sys.stderr into logging)
-    install_gc_schedule(built.app, settings.gc_young_interval_seconds)
     worker = faust_worker(built.app, settings)
     metrics.watch_gc_pauses()
     gc_policy.apply()  # built: the reference data and geometry are frozen out of collections

@@ -376,13 +376,6 @@ GC_PAUSE = Histogram(
     buckets=GC_BUCKETS,
     registry=REGISTRY,
 )
-GC_SCHEDULED = Counter(
-    "vigie_gc_scheduled_collections_total",
-    "Collections the worker's garbage-collector schedule ran, by generation (0, 1, 2 = full); "
-    "vigie_gc_pause_seconds counts them and CPython's own",
-    ["generation"],
-    registry=REGISTRY,
-)
 
 
 # --- helpers (one call per event) --------------------------------------------------------
@@ -583,11 +576,6 @@ READY.set(0)
 
 if __name__ == "__main__":  # pragma: no cover
     print(markdown_table())
-
-
-def count_scheduled_gc(generation: int) -> None:
-    """One collection of the worker's schedule (`streams.gc_policy.Schedule`)."""
-    GC_SCHEDULED.labels(generation=str(generation)).inc()
 
 
 def watch_gc_pauses() -> Callable[[], None]:
