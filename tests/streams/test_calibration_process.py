@@ -17,6 +17,7 @@ import pytest
 from agents.core.detection import (
     CalibrationJob,
     DetectionConfig,
+    InThreadCalibrator,
     PoissonScanDetector,
     run_calibration,
 )
@@ -106,7 +107,8 @@ def test_failed_calibration_leaves_the_detector_to_calibrate_at_its_next_run() -
             raise CalibrationFailed("first one lost")
         return run_calibration(j)
 
-    other = PoissonScanDetector(det.store, det.index, det.config, calibrator=flaky)
+    other = PoissonScanDetector(det.store, det.index, det.config,
+                                calibrator=InThreadCalibrator(flaky))
     with pytest.raises(CalibrationFailed):
         other.run(now)
     assert other.schedule() is None  # nothing calibrated, nothing to store

@@ -175,12 +175,36 @@ def run_calibration(job: CalibrationJob) -> Calibration:
     )
 
 
-# Computes a calibration: `run_calibration` in the caller's thread by default; the worker
-# hands it to a child process (`streams.calibration_process`) so that its CPU burst and its
-# memory stay out of the process that serves reports. A calibrator with a true attribute
-# `reads_history` reads the history's rows itself (the job's `history` is then None when
-# the detector was fitted from the store's totals): the worker does not read them at all.
-Calibrator = Callable[[CalibrationJob], Calibration]
+class Calibrator(Protocol):
+    """Computes a calibration: `InThreadCalibrator` (`run_calibration` in the caller's
+    thread) by default; the worker hands it to a child process
+    (`streams.calibration_process`) so that its CPU burst and its memory stay out of the
+    process that serves reports."""
+
+    @property
+    def reads_history(self) -> bool:
+        """It reads the history's rows itself: the job's `history` is then None when the
+        detector was fitted from the store's totals, and the detector does not read them."""
+
+    def __call__(self, job: CalibrationJob) -> Calibration: ...
+
+
+@dataclass(frozen=True)
+class InThreadCalibrator:
+    """`Calibrator` computing in the caller's thread (`compute`, `run_calibration` unless
+    given) from the job's own history rows."""
+
+    compute: Callable[[CalibrationJob], Calibration] = run_calibration
+
+    @property
+    def reads_history(self) -> bool:
+        return False
+
+    def __call__(self, job: CalibrationJob) -> Calibration:
+        return self.compute(job)
+
+
+IN_THREAD = InThreadCalibrator()
 
 
 def observed_daily_max_of(job: CalibrationJob) -> list[float]:
@@ -296,7 +320,7 @@ class PoissonScanDetector:
         config: DetectionConfig | None = None,
         *,
         fixed_threshold: float | None = None,
-        calibrator: Calibrator = run_calibration,
+        calibrator: Calibrator = IN_THREAD,
     ) -> None:
         self.store = store
         self.index = index if index is not None else CellIndex()
@@ -387,7 +411,7 @@ class PoissonScanDetector:
         """What a calibration at `now` reads (the last fit's baseline and history)."""
         assert self.baseline is not None and self._stats is not None
         history = self._history
-        if history is None and not getattr(self._calibrator, "reads_history", False):
+        if history is None and not self._calibrator.reads_history:
             # fitted from the store's totals: read the fit window's rows
             history = self.store.window_counts(self._stats.start_hour, self._stats.end_hour)
         return CalibrationJob(self.baseline, self.index, history, self._stats,
