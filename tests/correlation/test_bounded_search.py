@@ -311,3 +311,89 @@ def test_a_state_with_a_time_out_of_range_still_restores_and_is_indexed(bad: flo
         for s in again._candidates(report, report.lat, report.lon, report.occurred_at - HOUR)
     }
     assert (state["incident_id"] in found) is (bad == math.inf)
+
+
+class _CountingBuckets(dict[int, set[Incident]]):
+    """A key's buckets that count every bucket they hand out, by look-up or by walk."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.reads = 0
+
+    def get(self, key: int, default: object = None) -> object:  # type: ignore[override]
+        self.reads += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key: int) -> set[Incident]:
+        self.reads += 1
+        return super().__getitem__(key)
+
+    def items(self) -> Iterator[tuple[int, set[Incident]]]:  # type: ignore[override]
+        for pair in super().items():
+            self.reads += 1
+            yield pair
+
+    def __iter__(self) -> Iterator[int]:
+        for key in super().__iter__():
+            self.reads += 1
+            yield key
+
+    def keys(self) -> Iterator[int]:  # type: ignore[override]
+        return self.__iter__()
+
+    def values(self) -> Iterator[set[Incident]]:  # type: ignore[override]
+        for _, held in self.items():
+            yield held
+
+
+def _held(n: int, seed: int) -> list[Incident]:
+    rnd = random.Random(seed)
+    return [
+        Incident.found(r, r.lat or 0.0, r.lon or 0.0)
+        for r in (
+            rec(east_m=rnd.uniform(-50, 50), t=i * 60.0, category="campement_illicite")
+            for i in range(n)
+        )
+    ]
+
+
+def test_a_look_up_reads_only_the_buckets_it_reaches() -> None:
+    """A key holding many days of buckets (closed incidents kept for late reports) hands a
+    look-up of a recent time only the buckets from that time on: its work does not grow
+    with the days the key holds."""
+    from agents.core.correlation import index as index_module
+
+    incidents = _held(120, 1)
+    reads = []
+    for days in (2, 30):
+        buckets = _CountingBuckets(
+            {b: {incidents[b % len(incidents)]} for b in range(days * 4)}
+        )
+        last = days * 4 - 1
+        found: list[Incident] = []
+        index_module._gather(
+            {"campement_illicite": buckets}, ("campement_illicite",), last - 1, last, days, found
+        )
+        assert set(found) == buckets[last - 1] | buckets[last]
+        reads.append(buckets.reads - 2)  # the two reads of the assertion above
+    assert reads[0] == reads[1] <= 2
+
+
+def test_a_look_up_finds_the_same_incidents_whichever_way_it_reads() -> None:
+    """Every incident of a bucket from `lo` on, once, whether the key holds more buckets
+    than the look-up reaches (read by bucket) or fewer (walked)."""
+    from agents.core.correlation import index as index_module
+
+    incidents = _held(60, 2)
+    rnd = random.Random(5)
+    for mark in range(1, 300):
+        buckets = {
+            b: set(rnd.sample(incidents, rnd.randint(1, 4)))
+            for b in rnd.sample(range(-5, 40), rnd.randint(1, 20))
+        }
+        lo = rnd.randint(-8, 45)
+        hi = max(buckets)
+        found: list[Incident] = []
+        index_module._gather({"c": buckets}, ("c", "other"), lo, hi, mark, found)
+        want = {i for b, held in buckets.items() if b >= lo for i in held}
+        assert len(found) == len(set(found)) and set(found) == want

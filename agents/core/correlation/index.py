@@ -76,6 +76,9 @@ class IncidentIndex:
         self._buckets: dict[str, int] = {}  # incident_id -> its time bucket
         self._extents: dict[str, Extent] = {}  # incident_id -> extent (located incidents)
         self._searches = 0  # searches so far (`nearby`, `in_commune`): the latest's number
+        # the greatest time bucket an entry was ever added under: a look-up `since` a time
+        # reads at most the buckets from its own to this one (`_gather`)
+        self._last = _ALL_TIME
         # incident_id -> incident, read-only (a view: reading it costs no method call)
         self.incidents: Mapping[str, Incident] = MappingProxyType(self._incidents)
 
@@ -105,7 +108,8 @@ class IncidentIndex:
         found: list[Incident] = []
         by_category = self._communes.get(insee)
         if by_category is not None:
-            _gather(by_category, categories, _first_bucket(since), self._search(), found)
+            lo = _first_bucket(since)
+            _gather(by_category, categories, lo, self._last, self._search(), found)
         return found
 
     def nearby(
@@ -124,18 +128,18 @@ class IncidentIndex:
         found did the same with a hash and an insert per entry read: a tenth of the
         correlator's time where reports are dense (perf); the mark reads the incident, which
         the engine reads next anyway."""
-        lo = _first_bucket(since)
+        lo, hi = _first_bucket(since), self._last
         mark = self._search()
         found: list[Incident] = []
         unlocated = self._unlocated.get(insee)
         get = self._cells.get
         for radius, categories in plan:
             if unlocated is not None:
-                _gather(unlocated, categories, lo, mark, found)
+                _gather(unlocated, categories, lo, hi, mark, found)
             for cell in grid_disc(lat, lon, radius):
                 by_category = get(cell)
                 if by_category is not None:
-                    _gather(by_category, categories, lo, mark, found)
+                    _gather(by_category, categories, lo, hi, mark, found)
         return found
 
     def _search(self) -> int:
@@ -155,6 +159,8 @@ class IncidentIndex:
         if iid in self._incidents:
             raise ValueError(f"incident {iid} is already in the index")
         bucket = time_bucket(incident.last_occurred_at)
+        if bucket > self._last:
+            self._last = bucket
         self._incidents[iid] = incident
         self._buckets[iid] = bucket
         for m in incident.members:
@@ -194,6 +200,8 @@ class IncidentIndex:
         fresh = [c for c in dict.fromkeys(new) if c not in grid]
         categories = incident.categories()
         bucket, was = time_bucket(incident.last_occurred_at), self._buckets[iid]
+        if bucket > self._last:
+            self._last = bucket
         if bucket != was:  # a later report: every entry moves to the new bucket
             _drop(self._cells, grid, categories, was, incident)
             grid.extend(fresh)
@@ -282,20 +290,38 @@ def _gather(
     by_category: dict[str, dict[int, set[Incident]]],
     categories: Iterable[str],
     lo: int,
+    hi: int,
     mark: int,
     found: list[Incident],
 ) -> None:
     """Append to `found` the incidents of a key's `categories` in buckets from `lo` on that
-    search `mark` has not found yet, and mark them (`IncidentIndex.nearby`, `in_commune`)."""
+    search `mark` has not found yet, and mark them (`IncidentIndex.nearby`, `in_commune`).
+    `hi`: no bucket is after it. A key's buckets reach back over the days closed incidents
+    stay in state, while a look-up reads a few of them: where a key holds more buckets
+    than lie between `lo` and `hi`, those are looked up one by one rather than every
+    bucket of the key tested (the walk grew with the state's days, a fifth of the
+    correlator's time where reports are dense)."""
+    span = hi - lo + 1
     for category in categories:
         by_bucket = by_category.get(category)
         if by_bucket:
-            for bucket, held in by_bucket.items():
-                if bucket >= lo:
-                    for incident in held:
-                        if incident.search_mark != mark:
-                            incident.search_mark = mark
-                            found.append(incident)
+            if len(by_bucket) <= span:
+                for bucket, held in by_bucket.items():
+                    if bucket >= lo:
+                        _take(held, mark, found)
+            else:
+                for bucket in range(lo, hi + 1):
+                    held_or_none = by_bucket.get(bucket)
+                    if held_or_none is not None:
+                        _take(held_or_none, mark, found)
+
+
+def _take(held: set[Incident], mark: int, found: list[Incident]) -> None:
+    """Append the incidents of `held` search `mark` has not found yet, and mark them."""
+    for incident in held:
+        if incident.search_mark != mark:
+            incident.search_mark = mark
+            found.append(incident)
 
 
 def _add(
