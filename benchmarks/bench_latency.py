@@ -22,6 +22,11 @@ Modes:
   through the worker at full speed until its consumers' lag reads 0, so the measurement
   runs over a month of correlation state (open incidents, place memory) and a month of
   stored reports.
+- warm, `--event-time stream --warm-days 8`: first sends, at full speed, the 8 days of the
+  same stream that precede the run's (stamped with the run's offset) and waits as for
+  `--state-days`: the run starts from the correlation state and detector history those
+  days leave (their steady size: state keeps an incident at most 7 days), so its first
+  minutes are not a cold start and the soak's first-to-last ratio compares like with like.
 """
 
 from __future__ import annotations
@@ -126,30 +131,29 @@ class Run:
 
 
 def send_steadily(bootstrap: str, reports: list[Outgoing], rate: float, run: Run,
-                  event_time: str = "wall") -> None:
+                  event_time: str = "wall", shift: float | None = None) -> None:
     """Send report i at start + i / rate. `event_time` "wall": stamped with the moment it is
     sent. "stream": it keeps its simulated times, all shifted by one offset so that the
     last report is stamped at the end of the run (its Kafka timestamp too, the reference of
     the age checks): the simulated days pass in minutes at the simulated stream's density
     (`--stream-per-day`; by default `bench_pipeline.generate`'s, about 30,000 reports a day,
     20 times the département's), and correlation state is evicted on event time as in a
-    long live run."""
+    long live run. `shift`: that offset, when the caller fixed it (`--warm-days`: the days
+    sent before the run take the same)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
         start = time.time()
-        shift = (start + len(reports) / rate - max((r.reported_s for r in reports), default=0.0))
+        if shift is None:
+            shift = stream_shift(reports, start, rate)
         for i, r in enumerate(reports):
             wait = start + i / rate - time.time()
             if wait > 0:
                 time.sleep(wait)
             now = time.time()
             stamp = now if event_time == "wall" else min(now, r.reported_s + shift)
-            stamped = datetime.fromtimestamp(stamp, UTC)
-            payload = {**r.payload, "reported_at": stamped.isoformat(timespec="milliseconds"),
-                       "occurred_at": (stamped - timedelta(seconds=r.delay_s))
-                       .isoformat(timespec="seconds")}
+            payload = stamped(r, stamp)
             producer.send(r.topic, json.dumps(payload).encode(), key=r.key,
                           timestamp_ms=int(stamp * 1000))
             with run.lock:
@@ -159,6 +163,40 @@ def send_steadily(bootstrap: str, reports: list[Outgoing], rate: float, run: Run
         run.errors.append(f"producer: {type(exc).__name__}: {exc}")
     finally:
         producer.close(10)
+
+
+def stream_shift(reports: list[Outgoing], start: float, rate: float) -> float:
+    """The offset from simulated to sent time that stamps the last of `reports`, sent at
+    `rate` from `start`, at the end of its sending."""
+    return start + len(reports) / rate - max((r.reported_s for r in reports), default=0.0)
+
+
+def stamped(r: Outgoing, stamp: float) -> dict[str, Any]:
+    """The report's payload reported at `stamp` (epoch s), its reporting delay kept."""
+    at = datetime.fromtimestamp(stamp, UTC)
+    return {**r.payload, "reported_at": at.isoformat(timespec="milliseconds"),
+            "occurred_at": (at - timedelta(seconds=r.delay_s)).isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message for `bench_pipeline.produce` (a warm-up report, stamped)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+
+
+def warm_messages(warm: list[Outgoing], shift: float) -> list[Message]:
+    """The reports that precede the run in its stream (`--warm-days`), stamped with the
+    run's offset: they come before its first report in event time, as the days before it."""
+    out = []
+    for r in warm:
+        stamp = r.reported_s + shift
+        out.append(Message(r.topic, r.key, json.dumps(stamped(r, stamp)).encode(),
+                           int(stamp * 1000)))
+    return out
 
 
 def watch_incidents(bootstrap: str, run: Run) -> None:
@@ -469,14 +507,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="messages a day of simulated time in the sent stream (default "
                              "30,000, 20 times the département's; 1500: its own density, "
                              "so a 30-minute soak at 200/s passes about 8 months)")
+    parser.add_argument("--warm-days", type=float, default=0.0,
+                        help="stream time: first send, at full speed, this many days of the "
+                             "same stream before the run's (0: none), so the run starts "
+                             "from the state those days leave, not from an empty one")
     add_run_arguments(parser, store="chdb")
     args = parser.parse_args(argv)
     seconds = args.minutes * 60 if args.minutes is not None else args.seconds
     slice_s = SOAK_SLICE_S if args.minutes is not None else SLICE_S
     n = int(args.rate * seconds)
-    reports = outgoing(n, args.seed, args.stream_per_day)
+    if args.warm_days > 0 and (args.event_time != "stream" or args.state_days > 0):
+        parser.error("--warm-days needs --event-time stream and no --state-days")
+    # the warm days come first in the stream: of about --stream-per-day messages a day,
+    # fewer valid reports (no malformed message, no re-delivery), so that many reports a day
+    # reach past them, and the reports before those days are left out
+    n_warm = int(args.warm_days * args.stream_per_day)
+    reports = outgoing(n + n_warm, args.seed, args.stream_per_day)
+    head, reports = reports[:n_warm], reports[n_warm:]
+    since = min((r.reported_s for r in reports), default=0.0) - args.warm_days * 86400.0
+    warm = [r for r in head if r.reported_s >= since]
+    # the run's offset from simulated time, fixed now: the warm days take it too (the run
+    # starts when they are done, so its stamps end that long before its end: all in the
+    # past, in order)
+    shift = stream_shift(reports, time.time(), args.rate) if warm else None
     replay = (replay_messages(args.state_days, args.state_per_day, args.seed + 1000)
-              if args.state_days > 0 else [])
+              if args.state_days > 0 else
+              warm_messages(warm, shift) if warm and shift is not None else [])
     run = Run()
     rss: list[Sample] = []
     state: dict[str, Any] = {}
@@ -505,14 +561,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 state["replay_reports_seen"] = wait_replayed(run, proc, port, log.name)
                 state["replay_s"] = round(time.time() - replay_began - REPLAY_QUIET_S, 1)
                 state["rss_after_replay_mib"] = rss_start = rss_mib(proc.pid)
-                print(f"replayed {args.state_days:g} days ({len(replay):,} messages) in "
+                print(f"replayed {args.state_days or args.warm_days:g} days "
+                      f"({len(replay):,} messages) in "
                       f"{state['replay_s']:.0f} s; worker RSS {rss_start} MiB", file=sys.stderr)
             sampler = threading.Thread(target=sample_worker, daemon=True,
                                        args=(proc.pid, slice_s, rss, sampling))
             sampler.start()
             before = parse_metrics(scrape(port))  # the live phase's figures only
             began = time.time()
-            send_steadily(bootstrap, reports, args.rate, run, args.event_time)
+            send_steadily(bootstrap, reports, args.rate, run, args.event_time, shift)
             sent_for = time.time() - began
             quiet_since, last_seen = time.monotonic(), -1
             drain_end = time.monotonic() + DRAIN_MAX_S
@@ -571,7 +628,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "store": args.store,
         "mode": ("state" if args.state_days > 0 else
                  "soak" if args.minutes is not None else "steady")
-                + ("" if args.event_time == "wall" else ", stream time"),
+                + ("" if args.event_time == "wall" else ", stream time")
+                + (", warm" if warm else ""),
         "event_time": args.event_time,
         **({"stream_per_day": args.stream_per_day} if args.event_time == "stream" else {}),
         "rate_per_s": args.rate,
@@ -600,6 +658,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if args.state_days > 0:
         result.update(state_days=args.state_days, state_per_day=args.state_per_day, **state)
+    if warm:
+        span = max(r.reported_s for r in warm) - min(r.reported_s for r in warm)
+        result.update(warm_days=args.warm_days, warm_reports=len(warm),
+                      warm_span_days=round(span / 86400, 2), **state)
     if seconds >= 2 * EDGE_MINUTES * 60:
         first, last = edge_p99(run, EDGE_MINUTES)
         result.update(first_5min_p99_s=first, last_5min_p99_s=last)

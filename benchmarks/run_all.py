@@ -40,6 +40,12 @@ BENCHES: dict[str, list[str]] = {
     # in the 30 minutes, so correlation state is evicted as in a long live run)
     "latency-soak-stream": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
                             "--store", "server", "--event-time", "stream"],
+    # the same, started from the state of the stream's 8 days before it (sent first, at
+    # full speed): correlation state and detector history at their steady size from the
+    # first minute, so the run's first and last minutes compare like with like
+    "latency-soak-stream-warm": ["benchmarks.bench_latency", "--rate", "200", "--minutes",
+                                 "30", "--store", "server", "--event-time", "stream",
+                                 "--warm-days", "8"],
     # the same at the département's own density (about 1,500 messages a day): 8 months of
     # stream in the 30 minutes, correlation and detector windows at their steady size
     "latency-soak-departement": ["benchmarks.bench_latency", "--rate", "200", "--minutes", "30",
@@ -72,6 +78,7 @@ BENCHMARK_OF: dict[str, str] = {
     "latency-1000": "latency",
     "latency-soak": "latency",
     "latency-soak-stream": "latency",
+    "latency-soak-stream-warm": "latency",
     "latency-soak-departement": "latency",
     "latency-server-1000": "latency",
     "geo": "geo",
