@@ -520,12 +520,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--warm-days needs --event-time stream and no --state-days")
     # the warm days come first in the stream: of about --stream-per-day messages a day,
     # fewer valid reports (no malformed message, no re-delivery), so that many reports a day
-    # reach past them, and the reports before those days are left out
+    # reach past them, and the reports before those days (counted back from the run's
+    # first report in stream order: a few later ones were reported a day before it) are
+    # left out
     n_warm = int(args.warm_days * args.stream_per_day)
     reports = outgoing(n + n_warm, args.seed, args.stream_per_day)
     head, reports = reports[:n_warm], reports[n_warm:]
-    since = min((r.reported_s for r in reports), default=0.0) - args.warm_days * 86400.0
-    warm = [r for r in head if r.reported_s >= since]
+    warm_from = (reports[0].reported_s if reports else 0.0) - args.warm_days * 86400.0
+    warm = [r for r in head if r.reported_s >= warm_from]
     # the run's offset from simulated time, fixed now: the warm days take it too (the run
     # starts when they are done, so its stamps end that long before its end: all in the
     # past, in order)
