@@ -188,6 +188,16 @@ class Message:
     timestamp_ms: int
 
 
+def split_warm(reports: list[Outgoing], n: int,
+               days: float) -> tuple[list[Outgoing], list[Outgoing]]:
+    """(the warm reports, the run's): the run is the last `n` reports; the warm ones are
+    those before it reported at most `days` before its first report in stream order (a few
+    of the run's were reported a day before that one: its earliest would keep more)."""
+    head, run = reports[:len(reports) - n], reports[len(reports) - n:]
+    since = (run[0].reported_s if run else 0.0) - days * 86400.0
+    return [r for r in head if r.reported_s >= since], run
+
+
 def warm_messages(warm: list[Outgoing], shift: float) -> list[Message]:
     """The reports that precede the run in its stream (`--warm-days`), stamped with the
     run's offset: they come before its first report in event time, as the days before it."""
@@ -524,10 +534,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # first report in stream order: a few later ones were reported a day before it) are
     # left out
     n_warm = int(args.warm_days * args.stream_per_day)
-    reports = outgoing(n + n_warm, args.seed, args.stream_per_day)
-    head, reports = reports[:n_warm], reports[n_warm:]
-    warm_from = (reports[0].reported_s if reports else 0.0) - args.warm_days * 86400.0
-    warm = [r for r in head if r.reported_s >= warm_from]
+    warm, reports = split_warm(outgoing(n + n_warm, args.seed, args.stream_per_day), n,
+                               args.warm_days)
     # the run's offset from simulated time, fixed now: the warm days take it too (the run
     # starts when they are done, so its stamps end that long before its end: all in the
     # past, in order)

@@ -1,10 +1,23 @@
-"""`bench_latency`'s per-slice worker figures: RSS at the end of each slice, CPU time in it."""
+"""`bench_latency`'s per-slice worker figures (RSS at the end of each slice, CPU time in it)
+and its warm days (`--warm-days`: the stream's days before the run, stamped alike)."""
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime
 
-from benchmarks.bench_latency import Sample, cpu_s, per_slice
+from benchmarks.bench_latency import (
+    Outgoing,
+    Sample,
+    cpu_s,
+    per_slice,
+    split_warm,
+    stream_shift,
+    warm_messages,
+)
+
+DAY = 86400.0
 
 
 def test_per_slice_assigns_each_sample_to_the_slice_it_ends() -> None:
@@ -28,3 +41,34 @@ def test_cpu_time_of_this_process_is_read() -> None:
     after = cpu_s(os.getpid())
     assert before is not None and after is not None and after >= before
     assert cpu_s(2**22 + 17) is None  # no such process
+
+
+def _report(i: int, reported_s: float) -> Outgoing:
+    return Outgoing("vigie.reports.v1", f"k{i}".encode(), {"report_id": f"r{i}"}, 600.0,
+                    reported_s)
+
+
+def test_warm_days_are_those_before_the_run_and_stamped_before_it() -> None:
+    t0 = 1_700_000_000.0
+    # 10 days of stream at one report an hour, the run's last 48; one of the run's reports
+    # was reported a day before its first (a late upload): it must not reach further back
+    stream = [_report(i, t0 + i * 3600.0) for i in range(240)]
+    stream[-10] = _report(230, t0 + 191 * 3600.0 - DAY)
+    warm, run = split_warm(stream, 48, 3.0)
+    assert run == stream[-48:]
+    first = run[0].reported_s
+    assert warm == [r for r in stream[:-48] if r.reported_s >= first - 3 * DAY]
+    assert len(warm) == 72  # three days of hours (from its earliest, 97)
+    shift = stream_shift(run, 2_000_000_000.0, 200.0)
+    # the run's latest report is stamped at the end of its sending
+    assert max(r.reported_s for r in run) + shift == 2_000_000_000.0 + 48 / 200.0
+    messages = warm_messages(warm, shift)
+    assert [m.timestamp_ms for m in messages] == [int((r.reported_s + shift) * 1000)
+                                                  for r in warm]
+    assert all(m.timestamp_ms < (first + shift) * 1000 for m in messages)
+    payload = json.loads(messages[0].value)
+    reported = datetime.fromisoformat(payload["reported_at"])
+    occurred = datetime.fromisoformat(payload["occurred_at"])
+    assert reported.timestamp() == warm[0].reported_s + shift
+    # its reporting delay kept (occurred_at is written to the second)
+    assert 600.0 <= (reported - occurred).total_seconds() < 601.0
