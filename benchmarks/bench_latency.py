@@ -45,7 +45,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.bench_pipeline import (
     GENERATE_PER_DAY,
@@ -60,6 +60,9 @@ from benchmarks.bench_pipeline import (
     stop_clickhouse,
     stop_kafka,
 )
+
+if TYPE_CHECKING:
+    from offline.simulator.engine import SimMessage
 
 INCIDENTS_TOPIC = "vigie.incidents.v1"
 SLICE_S = 10.0
@@ -178,16 +181,6 @@ def stamped(r: Outgoing, stamp: float) -> dict[str, Any]:
             "occurred_at": (at - timedelta(seconds=r.delay_s)).isoformat(timespec="seconds")}
 
 
-@dataclass(frozen=True)
-class Message:
-    """A message for `bench_pipeline.produce` (a warm-up report, stamped)."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    timestamp_ms: int
-
-
 def split_warm(reports: list[Outgoing], n: int,
                days: float) -> tuple[list[Outgoing], list[Outgoing]]:
     """(the warm reports, the run's): the run is the last `n` reports; the warm ones are
@@ -198,14 +191,18 @@ def split_warm(reports: list[Outgoing], n: int,
     return [r for r in head if r.reported_s >= since], run
 
 
-def warm_messages(warm: list[Outgoing], shift: float) -> list[Message]:
+def warm_messages(warm: list[Outgoing], shift: float) -> list[SimMessage]:
     """The reports that precede the run in its stream (`--warm-days`), stamped with the
-    run's offset: they come before its first report in event time, as the days before it."""
+    run's offset: they come before its first report in event time, as the days before it.
+    (Simulator messages, as `replay_messages` gives, for `bench_pipeline.produce`; no
+    ground truth: the benchmark reads none of theirs.)"""
+    from offline.simulator.engine import SimMessage
+
     out = []
     for r in warm:
         stamp = r.reported_s + shift
-        out.append(Message(r.topic, r.key, json.dumps(stamped(r, stamp)).encode(),
-                           int(stamp * 1000)))
+        out.append(SimMessage(r.topic, r.key, json.dumps(stamped(r, stamp)).encode(),
+                              int(stamp * 1000), {}))
     return out
 
 
