@@ -158,9 +158,7 @@ class IncidentIndex:
         iid = incident.incident_id
         if iid in self._incidents:
             raise ValueError(f"incident {iid} is already in the index")
-        bucket = time_bucket(incident.last_occurred_at)
-        if bucket > self._last:
-            self._last = bucket
+        bucket = self._bucket_of(incident)
         self._incidents[iid] = incident
         self._buckets[iid] = bucket
         for m in incident.members:
@@ -199,9 +197,7 @@ class IncidentIndex:
             )
         fresh = [c for c in dict.fromkeys(new) if c not in grid]
         categories = incident.categories()
-        bucket, was = time_bucket(incident.last_occurred_at), self._buckets[iid]
-        if bucket > self._last:
-            self._last = bucket
+        bucket, was = self._bucket_of(incident), self._buckets[iid]
         if bucket != was:  # a later report: every entry moves to the new bucket
             _drop(self._cells, grid, categories, was, incident)
             grid.extend(fresh)
@@ -220,6 +216,15 @@ class IncidentIndex:
         if bucket != was or keys != was_keys:
             self._drop_communes(incident, was_keys, was)
             self._add_communes(incident, keys, bucket)
+
+    def _bucket_of(self, incident: Incident) -> int:
+        """The time bucket `incident` goes under (`time_bucket` of its latest
+        `occurred_at`), kept in `_last` if it is the greatest yet: every bucket an entry is
+        added under comes from here."""
+        bucket = time_bucket(incident.last_occurred_at)
+        if bucket > self._last:
+            self._last = bucket
+        return bucket
 
     def evict(self, incident_id: str) -> Incident:
         """Remove an incident from every look-up; returns it."""
