@@ -12,7 +12,10 @@ time it used in each (does its work per slice grow with the latency?), where the
 latency went by the worker's own histograms (`stage_figures`), the worker's CPU time per
 report and the machine's load (on a shared machine the latency is mostly the queue for a
 core: compare the CPU figure, which the load barely moves), and one JSON line for
-`benchmarks.run_all`.
+`benchmarks.run_all`. On the ClickHouse server it also reads the server's `system.part_log`
+(`merge_figures`): per slice, the rows its background merges wrote and the parts the inserts
+made, and per table the rows merged per row inserted (the server's work that grows with its
+tables, beside the worker's).
 
 Modes:
 - soak, `--minutes 30 --rate 200`: per-minute slices, and the p99 of the first 5 minutes
@@ -46,7 +49,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from agents.ports.sql import merges
 from benchmarks.bench_pipeline import (
     GENERATE_PER_DAY,
     _workdir,
@@ -465,6 +470,65 @@ def per_slice(samples: list[Sample], began: float, slice_s: float,
     return [rss.get(i) for i in range(n)], [cpu.get(i) for i in range(n)]
 
 
+def read_parts(store_url: str, since: float) -> list[dict[str, Any]] | None:
+    """The server's `merges.PARTS_SINCE` rows for the store's database since `since` (epoch
+    s), its logs flushed first; None when it keeps no `system.part_log` (a server configured
+    otherwise than deploy/clickhouse/config.xml)."""
+    from streams.storage import StoreError, open_store
+
+    database = urlsplit(store_url).path.strip("/")
+    store = open_store(store_url)
+    try:
+        store.query(merges.FLUSH_LOGS.sql)
+        return store.query(merges.PARTS_SINCE.sql,
+                           merges.PARTS_SINCE.bind(database=database, since=int(since)))
+    except StoreError as exc:
+        print(f"no merge figures: {exc}", file=sys.stderr)
+        return None
+    finally:
+        store.close()
+
+
+def merge_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
+                  n: int) -> dict[str, Any]:
+    """From `read_parts` rows: per slice of send time from `began` (n slices; later rows,
+    the drain's, in no slice) the rows the server's merges wrote (`slice_merged_rows`),
+    their seconds of its wall time (`slice_merge_s`) and the parts the inserts wrote
+    (`slice_new_parts`); per table over every row (`merges_by_table`): parts written, rows
+    inserted, merges, rows merged, their seconds and rows merged per row inserted (the
+    table's write amplification)."""
+    merged = [0] * n
+    merge_ms = [0] * n
+    new_parts = [0] * n
+    tables: dict[str, dict[str, float]] = {}
+    for row in rows:
+        i = math.floor((int(row["at"]) - began) / slice_s)
+        t = tables.setdefault(str(row["table"]), dict.fromkeys(
+            ("new_parts", "rows_inserted", "merges", "rows_merged", "merge_s"), 0))
+        if row["event"] == "MERGE_PARTS":
+            t["merges"] += int(row["parts"])
+            t["rows_merged"] += int(row["rows"])
+            t["merge_s"] += int(row["duration_ms"]) / 1000
+            if 0 <= i < n:
+                merged[i] += int(row["rows"])
+                merge_ms[i] += int(row["duration_ms"])
+        elif row["event"] == "NEW_PART":
+            t["new_parts"] += int(row["parts"])
+            t["rows_inserted"] += int(row["rows"])
+            if 0 <= i < n:
+                new_parts[i] += int(row["parts"])
+    for t in tables.values():
+        t["merge_s"] = round(t["merge_s"], 1)
+        t["rows_merged_per_row_inserted"] = (round(t["rows_merged"] / t["rows_inserted"], 1)
+                                             if t["rows_inserted"] else 0.0)
+    return {
+        "slice_merged_rows": merged,
+        "slice_merge_s": [round(ms / 1000, 1) for ms in merge_ms],
+        "slice_new_parts": new_parts,
+        "merges_by_table": dict(sorted(tables.items(), key=lambda kv: -kv[1]["merge_s"])),
+    }
+
+
 def consumer_lag(samples: Samples) -> float | None:
     """Messages behind, over every consumer of the worker (ingest, correlate), as its lag
     gauge reads them from the broker; None before the gauge is set."""
@@ -543,6 +607,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = Run()
     rss: list[Sample] = []
     state: dict[str, Any] = {}
+    parts: list[dict[str, Any]] | None = None
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
         bootstrap = start_kafka(tmp / "kafka")
@@ -596,6 +661,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stages.update(store_memory(end_samples))
             run.stop.set()
             watcher.join(10)
+            if args.store == "server":
+                parts = read_parts(store_url, began)
         finally:
             run.stop.set()
             sampling.set()
@@ -615,19 +682,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     m = measure(run, slice_s)
     overall, slices = m["overall"], m["slices"]
     slice_rss, slice_cpu = per_slice(rss, began, slice_s, len(slices))
+    server = merge_figures(parts, began, slice_s, len(slices)) if parts is not None else None
+    slice_merged = (server["slice_merged_rows"] if server is not None
+                    else [None] * len(slices))
     print(f"latency, report sent -> first incident version listing it ({args.store}, "
           f"{args.rate:g}/s for {seconds:g} s): {m['seen']:,} of {len(run.sent):,} "
           f"reports seen", file=sys.stderr)
     print(f"{'slice (s)':>11} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-          f"{'RSS MiB':>8} {'CPU s':>6}", file=sys.stderr)
-    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r, u)
-            for i, (c, s, r, u) in enumerate(zip(m["slice_counts"], slices, slice_rss,
-                                                 slice_cpu, strict=True))]
-    for label, c, s, r, u in [*rows, ("all", m["seen"], overall, rss_end, None)]:
+          f"{'RSS MiB':>8} {'CPU s':>6} {'merged':>9}", file=sys.stderr)
+    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r, u, g)
+            for i, (c, s, r, u, g) in enumerate(zip(m["slice_counts"], slices, slice_rss,
+                                                    slice_cpu, slice_merged, strict=True))]
+    for label, c, s, r, u, g in [*rows, ("all", m["seen"], overall, rss_end, None, None)]:
         cells = " ".join(f"{'-' if s[k] is None else format(s[k], '.3f'):>7}"
                          for k in ("p50", "p95", "p99", "max"))
         print(f"{label:>11} {c:>6} {cells} {'-' if r is None else r:>8} "
-              f"{'-' if u is None else u:>6}", file=sys.stderr)
+              f"{'-' if u is None else u:>6} {'-' if g is None else g:>9}", file=sys.stderr)
+    if server is not None:
+        print("ClickHouse server, per table (merged: rows its merges wrote): "
+              + "; ".join(f"{name} {t['new_parts']:.0f} parts, {t['rows_inserted']:.0f} rows "
+                          f"inserted, {t['rows_merged']:.0f} merged "
+                          f"(x{t['rows_merged_per_row_inserted']}) in {t['merge_s']} s"
+                          for name, t in server["merges_by_table"].items()), file=sys.stderr)
     print(f"worker RSS: {rss_start} MiB when ready, {rss_end} MiB at the end", file=sys.stderr)
     print("worker stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()), file=sys.stderr)
     result: dict[str, Any] = {
@@ -662,6 +738,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "worker_cpu_ms_per_report": (None if stages["worker_cpu_s"] is None or not m["seen"]
                                      else round(1000 * stages["worker_cpu_s"] / m["seen"], 2)),
         "load_avg_1m": round(os.getloadavg()[0], 1),
+        **(server or {}),
     }
     if args.state_days > 0:
         result.update(state_days=args.state_days, state_per_day=args.state_per_day, **state)

@@ -11,6 +11,7 @@ from benchmarks.bench_latency import (
     Outgoing,
     Sample,
     cpu_s,
+    merge_figures,
     per_slice,
     split_warm,
     stream_shift,
@@ -33,6 +34,33 @@ def test_per_slice_assigns_each_sample_to_the_slice_it_ends() -> None:
     assert rss == [110.0, 121.0, None, 140.0, None]
     # CPU in a slice: from the sample before; unknown next to a sample that failed
     assert cpu == [12.0, 14.5, None, None, None]
+
+
+def test_merge_figures_sum_the_server_parts_per_slice_and_table() -> None:
+    began = 1000.0
+
+    def row(table: str, event: str, at: float, parts: int, rows: int, ms: int) -> dict[str, object]:
+        return {"table": table, "event": event, "at": int(at), "parts": parts, "rows": rows,
+                "duration_ms": ms}
+
+    rows = [
+        row("reports", "NEW_PART", began + 1, 3, 300, 4),
+        row("reports", "MERGE_PARTS", began + 59, 1, 300, 200),
+        row("incident_hours", "NEW_PART", began + 60, 2, 20, 1),
+        row("incident_hours", "MERGE_PARTS", began + 61, 2, 4000, 900),
+        row("incident_hours", "MERGE_PARTS", began + 200, 1, 5000, 1000),  # the drain's
+    ]
+    got = merge_figures(rows, began, 60.0, 2)
+    assert got["slice_merged_rows"] == [300, 4000]
+    assert got["slice_merge_s"] == [0.2, 0.9]
+    assert got["slice_new_parts"] == [3, 2]
+    # per table over every row, the drain's too; the costliest merges first
+    assert list(got["merges_by_table"]) == ["incident_hours", "reports"]
+    hours = got["merges_by_table"]["incident_hours"]
+    assert (hours["new_parts"], hours["rows_inserted"], hours["merges"], hours["rows_merged"],
+            hours["merge_s"], hours["rows_merged_per_row_inserted"]) == (2, 20, 3, 9000, 1.9,
+                                                                       450.0)
+    assert got["merges_by_table"]["reports"]["rows_merged_per_row_inserted"] == 1.0
 
 
 def test_cpu_time_of_this_process_is_read() -> None:

@@ -31,6 +31,7 @@ from agents.ports.sql import (
     incident_hours,
     incidents,
     late,
+    merges,
     partners,
     rejected,
     reports,
@@ -62,6 +63,7 @@ QUERY_MODULES: list[ModuleType] = [
     incident_hours,
     incidents,
     late,
+    merges,
     partners,
     rejected,
     reports,
@@ -83,6 +85,8 @@ OWN_TESTS = {
     "schema.add_column",
     "schema.drop_view",
     "schema.migrate_reports_key",  # tests/storage/test_report_identity_migration.py
+    "merges.FLUSH_LOGS",  # tests/storage/test_part_log.py (the server's own tables)
+    "merges.PARTS_SINCE",
 }
 
 WIDE = Scope("vol", "91228", "csp-evry", ["91228"])  # every filter, matching the seeded rows
