@@ -4,7 +4,8 @@
 - `reports`, `rejected`, `incidents`, `incident_hours`, `alerts`, `actions` (alert_actions):
   the queries on each table; `changes`: the console's cross-table change fingerprint;
 - `audit`: the console's audit trail (`audit_events`) and its append-only action check;
-- `store`: what the store implementations run for themselves (database, inserts, ping).
+- `store`: what the store implementations run for themselves (database, inserts, ping);
+- `merges`: the ClickHouse server's own record of its parts and merges (`system.part_log`).
 
 A query is a `Query` (name, text, result columns, main table): a constant when its text is
 fixed, a builder function (`Query` out) when filters shape it. Values only ever travel as
