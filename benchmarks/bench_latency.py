@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from agents.ports.sql import merges
 from benchmarks.bench_pipeline import (
@@ -476,10 +475,10 @@ def read_parts(store_url: str, since: float) -> list[dict[str, Any]] | None:
     otherwise than deploy/clickhouse/config.xml)."""
     from streams.storage import StoreError, open_store
 
-    database = urlsplit(store_url).path.strip("/")
     store = open_store(store_url)
     try:
         store.query(merges.FLUSH_LOGS.sql)
+        database = store.database  # type: ignore[attr-defined]  # the URL's, as the store read it
         return store.query(merges.PARTS_SINCE.sql,
                            merges.PARTS_SINCE.bind(database=database, since=int(since)))
     except StoreError as exc:
