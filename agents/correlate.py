@@ -2,26 +2,40 @@
 
 `CorrelateProcessor` holds no Faust code. It keeps one `Correlator` per input partition
 (a report goes to the partition of its coarse spatial area, so an incident's reports share
-a partition; `streams.partition_groups`) and, for one batch of bundles:
+a partition; `streams.partition_groups`). Its work is in two steps on two clocks:
 
+`correlate(batch)`, for every batch of bundles (the agent's batch timer, ~0.1 s):
 1. merges every record (event-time clock, allowed lateness per `CorrelationConfig`); a
    record further behind the clock than the allowed lateness first has its stored
-   incidents put back in state (`agents.late`), and every record's lateness is measured
+   incidents put back in state (`agents.late`; the held rows are stored before that
+   lookup reads the store), and every record's lateness is measured
    (`vigie_correlation_record_lateness_seconds`);
-2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for delivery;
-3. inserts them into ClickHouse `incidents` (ReplacingMergeTree by version) and waits;
-   then, with a feedback sink, sends and stores the `rattache` transitions of the reports
-   whose incident first holds another report (`agents.core.feedback.attached`);
-4. returns the incident states (and the engine's place memory and learnt parameters,
-   `agents.core.correlation.estimate`, when they changed) to persist
-   (the Faust agent writes them to its changelog table, each partition's as one journalled
-   batch: `agents.state_journal`) and only then are the input offsets acked.
+2. publishes the resulting incident versions on `vigie.incidents.v1` and waits for
+   delivery: the latency a subscriber sees is this step's;
+3. holds the versions' `incidents` rows, the `rattache` transitions and what changed in
+   each partition's engine, for `flush()`.
 
-A crash before 4 replays the batch on an engine restored from the changelog: the same
-deterministic ids and versions are produced again, which both sinks absorb (the topic's
-subscribers get a repeated version; the table keeps one row per version). A crash inside
-4 leaves each partition's state as it was before the batch or after it (the journal), never
-part of it, so the replay decides alike or finds the batch's reports already merged.
+`flush()`, when the held rows are due (the agent's store clock, ~1 s, or a row bound):
+4. inserts the held versions into ClickHouse `incidents` (ReplacingMergeTree by version)
+   and waits; then, with a feedback sink, sends and stores the `rattache` transitions of
+   the reports whose incident first holds another report (`agents.core.feedback.attached`);
+5. returns the incident states as they are now (and the engine's place memory and learnt
+   parameters, `agents.core.correlation.estimate`, when they changed) to persist (the
+   Faust agent writes them to its changelog table, each partition's as one journalled
+   batch: `agents.state_journal`) and only then are the input offsets of every batch held
+   acked.
+
+Each insert writes a part that ClickHouse merges again and again into the table's growing
+part (docs/sre.md, "Merges"): holding the rows of several batches for one insert cuts
+those merges without holding back the publication. `process(batch)` is both steps at once
+(one insert per batch).
+
+A crash before 5 has completed replays every held batch on an engine restored from the
+changelog: the same deterministic ids and versions are produced again, which both sinks
+absorb (the topic's subscribers get a repeated version; the table keeps one row per
+version). A crash inside 5 leaves each partition's state as it was before the held
+batches or after them (the journal), never part of it, so the replay decides alike or
+finds their reports already merged.
 """
 
 from __future__ import annotations
@@ -91,6 +105,17 @@ class PartitionChanges:
     estimates: dict[str, Any] | None = None  # None: unchanged
 
 
+@dataclass(slots=True)
+class Held:
+    """What the batches correlated since the last `CorrelateProcessor.flush` hold back:
+    their incident versions (published, not yet in `incidents`), their `rattache`
+    transitions, and each touched partition's changes (states exported when stored)."""
+
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    attached: list[Outgoing] = field(default_factory=list)
+    changes: dict[int, PartitionChanges] = field(default_factory=dict)
+
+
 def incident_event(version: dict[str, Any]) -> str:
     if version["status"] == IncidentStatus.CLOSED:
         return "closed"
@@ -126,6 +151,7 @@ class CorrelateProcessor:
         self.late = LatePath(store=store, retry=retry, run_blocking=run_blocking,
                              config=self.config, health=health) if late_path else None
         self.engines: dict[int, Correlator] = {}
+        self._held = Held()  # correlated and published, not yet stored (`flush`)
         self._gauges_at = float("-inf")  # clock() at the last state gauge refresh
 
     # ---- engine per partition ------------------------------------------------------------
@@ -147,18 +173,35 @@ class CorrelateProcessor:
         return engine
 
     def forget(self, partitions: Iterable[int]) -> None:
-        """Partitions revoked by a rebalance: their next owner restores them."""
+        """Partitions revoked by a rebalance: their next owner restores them (from the
+        changelog: what they hold must have been stored first, `flush`)."""
+        partitions = set(partitions)
+        if partitions & set(self._held.changes):
+            raise RuntimeError("partitions forgotten with changes not yet stored")
         for p in partitions:
             self.engines.pop(p, None)
 
     # ---- one batch ----------------------------------------------------------------------
     async def before(self, engine: Correlator, record: ReportRecord) -> None:
         """Before a record is merged: how far behind the engine's clock it is (metric) and,
-        past the allowed lateness, its stored incidents put back in state (`agents.late`)."""
+        past the allowed lateness, its stored incidents put back in state (`agents.late`,
+        which reads `incidents`: the held rows are stored first, so it reads their latest
+        versions)."""
         lateness = engine.watermark - record.reported_at
         metrics.RECORD_LATENESS.observe(lateness if lateness > 0 else 0.0)  # -inf: first
         if self.late is not None and lateness > self.config.allowed_lateness_s:
+            await self._insert_held()
             await self.late.readmit(engine, record)
+
+    @property
+    def held_rows(self) -> int:
+        """Incident versions correlated and published, not yet stored (`flush`)."""
+        return len(self._held.versions)
+
+    @property
+    def holding(self) -> bool:
+        """Something is held for `flush`: rows, transitions, or a changed engine."""
+        return bool(self._held.versions or self._held.attached or self._held.changes)
 
     async def process(
         self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
@@ -167,10 +210,22 @@ class CorrelateProcessor:
         places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
         estimates_of: Callable[[int], dict[str, Any] | None] = lambda _p: None,
     ) -> dict[int, PartitionChanges]:
+        """One batch correlated, published and stored at once (`correlate`, then `flush`)."""
+        await self.correlate(batch, restore, watermark_of, places_of, estimates_of)
+        return await self.flush()
+
+    async def correlate(
+        self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
+        restore: Callable[[int], Iterable[Mapping[str, Any]]],
+        watermark_of: Callable[[int], float | None],
+        places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
+        estimates_of: Callable[[int], dict[str, Any] | None] = lambda _p: None,
+    ) -> None:
+        """Merge a batch, publish its incident versions (delivery confirmed) and hold their
+        rows, transitions and the engines' changes for the next `flush`."""
         versions: list[dict[str, Any]] = []
-        attached: list[Outgoing] = []
         newest_report: dict[str, float] = {}
-        changes: dict[int, PartitionChanges] = {}
+        changes = self._held.changes
         for partition, records in batch:
             # correlation is CPU work on the event loop: hand it back between bundles so
             # Kafka heartbeats (ingest consumer, Faust) and timers keep running
@@ -188,30 +243,60 @@ class CorrelateProcessor:
                 await self.before(engine, record)
                 for version in engine.process(record):
                     versions.append(version)
-                    touched.states[version["incident_id"]] = {}
+                    touched.states[version["incident_id"]] = {}  # exported by `flush`
                     touched.evicted.discard(version["incident_id"])
                     newest_report[version["incident_id"]] = record.reported_at
                     if self.feedback_sink is not None:
-                        attached += [(event, record.reported_at if event.key == record.key
-                                      else None)
-                                     for event in feedback.attached(version, record.key)]
+                        self._held.attached += [
+                            (event, record.reported_at if event.key == record.key else None)
+                            for event in feedback.attached(version, record.key)]
             for iid in engine.drain_evicted():
                 if iid not in engine:  # else founded again since (a late re-delivery)
                     touched.states.pop(iid, None)
                     touched.evicted.add(iid)
             touched.watermark = engine.watermark
-            if engine.places_changed:  # merged: a batch may hold several of its bundles
+            if engine.places_changed:  # merged: the held batches may hold several bundles
                 touched.places = {**(touched.places or {}), **engine.export_place_changes()}
             if engine.estimates_changed:
                 touched.estimates = engine.export_estimates()
+        await self.publish(versions, newest_report)
+        self._held.versions += versions
+
+    async def flush(self) -> dict[int, PartitionChanges]:
+        """Write what the batches since the last call hold: their incident versions to
+        `incidents`, then their `rattache` transitions (feedback sink); returns each
+        touched partition's changes, its incidents' states as they are now, to persist
+        before the held batches are acked. Nothing is let go before every write returned:
+        a failure propagates with all of it still held (the caller crashes, and the replay
+        produces it again)."""
+        held = self._held
+        await self._insert_held()
+        if self.feedback_sink is not None:  # after the incidents, before the changelog
+            await self.feedback_sink.publish(held.attached)
+        for partition, touched in held.changes.items():
+            engine = self.engines[partition]  # a revoked partition is stored before `forget`
             for iid in touched.states:
                 touched.states[iid] = engine.export_incident(iid)
-        await self.publish(versions, newest_report)
-        if self.feedback_sink is not None:  # after the incidents, before the changelog
-            await self.feedback_sink.publish(attached)
-        return changes
+        self._held = Held()
+        if self.clock() - self._gauges_at >= STATE_GAUGES_EVERY_S:
+            self._gauges_at = self.clock()
+            engines = self.engines.values()
+            metrics.set_state_size("open_incidents", sum(e.open_count for e in engines))
+            metrics.set_state_size("chronic_places", sum(e.place_count for e in engines))
+            metrics.set_dispersion_scales(pooled_scales(e.estimates for e in engines))
+        return held.changes
+
+    async def _insert_held(self) -> None:
+        """The held incident versions into `incidents`, confirmed (then no longer held)."""
+        if self._held.versions:
+            await insert_confirmed(
+                self.store, "incidents", self._held.versions, retry=self.retry,
+                run_blocking=self.run_blocking, health=self.health,
+            )
+            self._held.versions = []
 
     async def publish(self, versions: list[dict[str, Any]], newest: dict[str, float]) -> None:
+        """Send the versions to the incidents topic and wait until each is delivered."""
         if not versions:
             return
         deliveries: list[Awaitable[Any]] = []
@@ -221,18 +306,8 @@ class CorrelateProcessor:
             deliveries.append(await self.send(
                 self.incidents_topic, version["incident_id"].encode(), incident_json(version)))
         await asyncio.gather(*deliveries)
-        await insert_confirmed(
-            self.store, "incidents", versions, retry=self.retry, run_blocking=self.run_blocking,
-            health=self.health,
-        )
         now = time.time()
         for version in versions:
             reported = newest.get(version["incident_id"])
             metrics.count_incident(incident_event(version), version["category"],
                                    None if reported is None else now - reported)
-        if self.clock() - self._gauges_at >= STATE_GAUGES_EVERY_S:
-            self._gauges_at = self.clock()
-            engines = self.engines.values()
-            metrics.set_state_size("open_incidents", sum(e.open_count for e in engines))
-            metrics.set_state_size("chronic_places", sum(e.place_count for e in engines))
-            metrics.set_dispersion_scales(pooled_scales(e.estimates for e in engines))

@@ -2,10 +2,12 @@
 
 They move messages between Kafka and the processors (`agents.ingest`, `agents.correlate`,
 `agents.detect`), nothing more. The correlate agent's acks are manual: `noack_take` hands over
-a batch without acking it; it is acked only after the processor returned (every write
-confirmed) and the broker confirmed every state written to the changelog. A processor that
-still fails after its bounded retries ends the process (`agents.ports.process.crash`), so the
-batch is replayed by the next run from the last committed offsets.
+a batch without acking it; the batch is correlated and its versions published at once, and
+it is acked only after the processor stored what it held (every write confirmed) and the
+broker confirmed every state written to the changelog (`StoreClock`: about once a second,
+for all the batches since). A processor that still fails after its bounded retries ends the
+process (`agents.ports.process.crash`), so the held batches are replayed by the next run
+from the last committed offsets; so are they after a stop that did not write them.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class AgentConfig:
     batch_seconds: float
     detect_interval_seconds: float
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # the producer's largest record
+    # the correlate agent's store clock (`StoreClock`): held batches are written at most
+    # this long after the first of them was published, or once they hold `store_rows`
+    store_seconds: float = 1.0
+    store_rows: int = 5000
 
 
 async def ack_all(stream: Any, events: Sequence[Any]) -> None:
@@ -345,6 +351,81 @@ class IncidentStates:
             metrics.set_table_store_memory(self.data.memory_bytes())
 
 
+class StoreClock:
+    """The correlate agent's two clocks: every batch is correlated and its incident
+    versions published at once (`CorrelateProcessor.correlate`), while its rows, its
+    changelog states and its offsets are held; they are written together
+    (`CorrelateProcessor.flush`, then `IncidentStates.persist`) and only then acked, once
+    `store_seconds` have passed since the first held batch was published or once
+    `store_rows` versions are held; a timer writes them when no batch follows.
+
+    Every insert is a part ClickHouse merges again (docs/sre.md, "Merges"): one insert a
+    second instead of one a batch cuts those merges while the subscribers still get each
+    version a batch after its report. The price: offsets are committed up to
+    `store_seconds` later, so a crash replays that much more (the same versions again).
+    `store_seconds` 0: one write per batch."""
+
+    def __init__(self, processor: CorrelateProcessor, states: IncidentStates, stream: Any,
+                 store_seconds: float, store_rows: int) -> None:
+        self.processor = processor
+        self.states = states
+        self.stream = stream
+        self.store_seconds = store_seconds
+        self.store_rows = store_rows
+        self.lock = asyncio.Lock()  # a batch, the timer's flush and the rebalance's
+        self.events: list[Any] = []  # correlated and published, not yet acked
+        self.since: float | None = None  # time.monotonic() when the first was published
+
+    def due(self) -> bool:
+        return self.since is not None and (
+            time.monotonic() - self.since >= self.store_seconds
+            or self.processor.held_rows >= self.store_rows)
+
+    async def correlate(self, events: Sequence[Any],
+                        batch: Sequence[tuple[int, Sequence[Any]]]) -> None:
+        async with self.lock:
+            try:
+                await self.states.settle(p for p, _ in batch)  # before an engine is built
+                await self.processor.correlate(
+                    batch, self.states.states_of, self.states.watermark_of,
+                    self.states.places_of, self.states.estimates_of,
+                )
+            except Exception as exc:  # retries are exhausted inside: replay from commit
+                crash("correlation batch could not be written", exc)
+                raise  # not reached (crash ends the process)
+            self.events += events
+            if self.since is None:
+                self.since = time.monotonic()
+            if self.due():
+                await self._flush()
+
+    async def flush(self) -> None:
+        """Write and ack whatever is held now (the rebalance hook, the timer)."""
+        async with self.lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self.since is None:
+            return
+        try:
+            changes = await self.processor.flush()
+            await self.states.persist(changes)
+        except Exception as exc:  # retries are exhausted inside: replay from commit
+            crash("correlation batch could not be written", exc)
+            raise  # not reached (crash ends the process): never ack an unwritten batch
+        events, self.events, self.since = self.events, [], None
+        await ack_all(self.stream, events)
+
+    async def run_timer(self) -> None:
+        """Write held batches that no later batch comes to write (an idle input)."""
+        while True:
+            wait = max(self.store_seconds, 0.05) if self.since is None else (
+                self.since + self.store_seconds - time.monotonic())
+            await asyncio.sleep(max(wait, 0.01))
+            if self.due():
+                await self.flush()
+
+
 def install_correlate(
     app: faust.App,
     topics: StageTopics,
@@ -370,30 +451,31 @@ def install_correlate(
     write = changelog if changelog is not None else table_changelog(table)
     live: list[IncidentStates] = []  # the running agent's (for the rebalance hooks)
 
+    held: list[StoreClock] = []  # the running agent's (for the rebalance hook)
+
     @app.agent(topics.enriched, name="vigie.correlate")
     async def correlate(stream: Any) -> None:
         states = IncidentStates(table_data(table), write,
                                 part_budget(settings.max_message_bytes))
         live[:] = [states]
-        async for events in stream.noack_take(
-            settings.correlate_batch_bundles, within=settings.batch_seconds
-        ):
-            batch = [(ev.message.partition, decode_bundle(ev)) for ev in events]
-            try:
-                await states.settle(p for p, _ in batch)  # before an engine is built
-                changes = await processor.process(
-                    batch, states.states_of, states.watermark_of, states.places_of,
-                    states.estimates_of,
-                )
-                await states.persist(changes)
-            except Exception as exc:  # retries are exhausted inside: replay from commit
-                crash("correlation batch could not be written", exc)
-                raise  # not reached (crash ends the process): never ack an unwritten batch
-            await ack_all(stream, events)
+        clock = StoreClock(processor, states, stream, settings.store_seconds,
+                           settings.store_rows)
+        held[:] = [clock]
+        timer = asyncio.ensure_future(clock.run_timer())
+        try:
+            async for events in stream.noack_take(
+                settings.correlate_batch_bundles, within=settings.batch_seconds
+            ):
+                await clock.correlate(
+                    events, [(ev.message.partition, decode_bundle(ev)) for ev in events])
+        finally:
+            timer.cancel()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # receivers take (sender, *args)
     async def forget(app_: Any, revoked: Any, **_: Any) -> None:
         name = topics.enriched.get_topic_name()
+        for clock in held:  # the next owner restores from the changelog: complete it first
+            await clock.flush()
         processor.forget({tp.partition for tp in revoked if tp.topic == name})
         for states in live:
             states.reindex()

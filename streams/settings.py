@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     correlate_batch_seconds: float = Field(
         0.1, description="Correlate the bundles received every this many seconds (latency vs "
         "incident inserts a second)")
+    # The correlate agent's store clock (`agents.faust_agents.StoreClock`): versions are
+    # published with every batch, but the batches' `incidents` rows, changelog states and
+    # offsets are written together about this often, so each table gets ~1/this inserts a
+    # second (each insert is a part the server merges again, docs/sre.md "Merges").
+    correlate_store_seconds: float = Field(
+        1.0, ge=0.0, description="Write the correlated batches' incident rows and states, "
+        "and commit them, this many seconds after the first was published (or at "
+        "`sink_batch_rows` versions); publishing does not wait for it; 0: every batch")
     sink_max_retries: int = Field(
         5, description="Retries of a failing ClickHouse call that is not an outage (bad "
         "statement, schema mismatch) before the worker crashes"

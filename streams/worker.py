@@ -83,6 +83,8 @@ def agent_config(settings: Settings) -> AgentConfig:
         batch_seconds=settings.correlate_batch_seconds,
         detect_interval_seconds=settings.detect_interval_seconds,
         max_message_bytes=settings.kafka_max_message_bytes,
+        store_seconds=settings.correlate_store_seconds,
+        store_rows=settings.sink_batch_rows,
     )
 
 

@@ -34,6 +34,7 @@ class FakeStore:
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.fail_inserts = False
         self.insert_attempts = 0
+        self.inserts: list[tuple[str, int]] = []  # (table, rows) of each insert that landed
 
     def ensure_schema(self) -> None:
         return None
@@ -43,6 +44,7 @@ class FakeStore:
         if self.fail_inserts:
             raise StoreError(f"insert into {table} refused (test)")
         self.rows.setdefault(table, []).extend(dict(r) for r in rows)
+        self.inserts.append((table, len(rows)))
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return []

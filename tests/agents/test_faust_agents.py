@@ -72,6 +72,8 @@ async def put_acked(agent: Any, key: bytes, value: bytes, partition: int) -> Any
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    # a short store clock unless a test sets one: most tests wait for each message's ack
+    overrides.setdefault("correlate_store_seconds", 0.02)
     return Settings(sink_batch_seconds=0.02, topic_partitions=4, table_store="memory",
                     worker_data_dir=str(tmp_path / "worker"), **overrides)
 
@@ -90,8 +92,8 @@ class Correlation:
     changelog: FakeChangelog
 
     @classmethod
-    def build(cls, tmp_path: Path) -> Correlation:
-        settings = settings_for(tmp_path)
+    def build(cls, tmp_path: Path, **overrides: Any) -> Correlation:
+        settings = settings_for(tmp_path, **overrides)
         app, topics = create_app(settings)
         store, kafka, changelog = FakeStore(), FakeKafka(), FakeChangelog()
         processor = CorrelateProcessor(
@@ -366,6 +368,94 @@ async def test_revoked_partitions_are_forgotten(tmp_path: Path) -> None:
     enriched = w.settings.topic_enriched
     await w.app.on_partitions_revoked.send({TP(enriched, 2), TP("other.topic", 1)})
     assert set(w.processor.engines) == {1}
+
+
+# ---- the store clock: published per batch, stored and acked together ----------------------
+def incident_inserts(w: Correlation) -> list[int]:
+    return [n for table, n in w.store.inserts if table == "incidents"]
+
+
+async def test_batches_are_published_at_once_and_stored_acked_together_on_the_store_clock(
+    tmp_path: Path,
+) -> None:
+    """Each batch's version reaches the topic without waiting for the store clock; its row,
+    its state and its ack wait for it, and two batches make one insert, one changelog round
+    (confirmed before any ack). Nothing follows the second: the timer writes them."""
+    w = Correlation.build(tmp_path, correlate_store_seconds=0.6)
+    events: list[Any] = []
+    acked_at_confirm: list[bool] = []
+    w.changelog.on_confirm = lambda: acked_at_confirm.extend(e.message.acked for e in events)
+    async with w.agent.test_context() as agent:
+        for n, partition in enumerate((1, 2)):
+            events.append(await agent.put(bundle(report(t=0))[1], key=b"k", partition=partition))
+            await until(lambda n=n: len(w.published()) == n + 1)  # type: ignore[misc]
+        assert not any(e.message.acked for e in events)
+        assert "incidents" not in w.store.rows and w.changelog.writes == []
+        await until(lambda: all(e.message.acked for e in events))
+
+    assert incident_inserts(w) == [2]  # both batches' versions, one insert
+    assert {p for p, _, _ in w.changelog.writes} == {1, 2}
+    assert acked_at_confirm and not any(acked_at_confirm)
+    for _, version in w.published():
+        assert w.table.data[version["incident_id"]]["version"] == version["version"]
+
+
+async def test_held_batches_are_stored_at_the_row_bound_without_waiting_for_the_clock(
+    tmp_path: Path,
+) -> None:
+    w = Correlation.build(tmp_path, correlate_store_seconds=60.0, sink_batch_rows=2)
+    async with w.agent.test_context() as agent:
+        first = await agent.put(bundle(report(t=0))[1], key=b"k", partition=1)
+        await until(lambda: len(w.published()) == 1)
+        await asyncio.sleep(0.05)
+        assert not first.message.acked  # one version held: below the bound
+        await put_acked(agent, *bundle(report(t=0)), partition=2)  # two: written
+        assert first.message.acked
+    assert incident_inserts(w) == [2]
+
+
+async def test_a_failed_insert_of_held_batches_crashes_before_any_of_them_is_acked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = Correlation.build(tmp_path, correlate_store_seconds=0.3)
+    w.store.fail_inserts = True
+    crashes: list[str] = []
+
+    def crash(reason: str, exc: BaseException | None = None) -> None:
+        crashes.append(reason)
+        raise WorkerExit(reason)
+
+    monkeypatch.setattr(faust_agents, "crash", crash)
+    async with w.agent.test_context() as agent:
+        events = []
+        for n, partition in enumerate((1, 2)):
+            events.append(await agent.put(bundle(report(t=0))[1], key=b"k", partition=partition))
+            await until(lambda n=n: len(w.published()) == n + 1)  # type: ignore[misc]
+        await until(lambda: bool(crashes))  # the timer's write failed
+        await asyncio.sleep(0.05)  # room for a wrong ack to happen
+        assert not any(e.message.acked for e in events)
+
+    assert crashes == ["correlation batch could not be written"]
+    assert "incidents" not in w.store.rows
+    assert w.changelog.writes == [] and len(w.table.data) == 0
+
+
+async def test_a_revocation_stores_the_held_batches_before_forgetting_their_engines(
+    tmp_path: Path,
+) -> None:
+    """The next owner of a revoked partition restores it from the changelog: what its engine
+    holds is written first, not left to a replay after the partition moved."""
+    w = Correlation.build(tmp_path, correlate_store_seconds=60.0)
+    async with w.agent.test_context() as agent:
+        event = await agent.put(bundle(report(t=0))[1], key=b"k", partition=2)
+        await until(lambda: len(w.published()) == 1)
+        assert not event.message.acked
+        await w.app.on_partitions_revoked.send({TP(w.settings.topic_enriched, 2)})
+        assert event.message.acked
+    [(_, version)] = w.published()
+    assert incident_inserts(w) == [1]
+    assert w.table.data[version["incident_id"]]["_partition"] == 2
+    assert 2 not in w.processor.engines
 
 
 async def test_default_changelog_writer_sends_now_and_returns_the_delivery() -> None:

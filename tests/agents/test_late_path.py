@@ -108,3 +108,29 @@ def test_a_late_report_with_no_stored_incident_around_founds_one(
     batch(p, late)
     assert incident_of(kafka, late.report_id)["report_ids"] == [late.report_id]
     assert metrics.sample("vigie_correlation_late_records_total", outcome="none") == 1
+
+
+def test_a_late_report_finds_its_incident_while_the_versions_are_held_unstored(
+    store: Store,
+) -> None:
+    """Batches correlated but not yet written (`correlate` without `flush`, the store
+    clock): their versions are inserted before the late path reads the store, so a late
+    report joins its evicted incident even when no version of it was stored yet."""
+    kafka = FakeKafka()
+    p = processor(store, kafka)
+
+    def held(*records: ReportRecord) -> None:
+        stored(store, *records)
+        asyncio.run(p.correlate([(0, list(records))], lambda _p: [], lambda _p: None))
+
+    first, second = report(t=0.0), report(t=600.0, east_m=30.0)
+    held(first, second)
+    held(*[report(t=40 * DAY + i, east_m=20_000.0 + 5_000.0 * i) for i in range(3)])
+    iid = incident_of(kafka, first.report_id)["incident_id"]
+    assert p.held_rows > 0 and not any(iid in e for e in p.engines.values())
+    late = report(t=1200.0, east_m=15.0)
+    held(late)
+    assert incident_of(kafka, late.report_id)["incident_id"] == iid
+    changes = asyncio.run(p.flush())
+    assert iid in changes[0].states and iid not in changes[0].evicted  # put back, joined
+    assert p.held_rows == 0 and not p.holding
