@@ -292,6 +292,13 @@ class IncidentStates:
         persisted offset, where a restart's recovery starts), so a kill leaves it at a batch
         boundary: a restart then recovers the records after it, the journal first."""
         drop = [Write(journal_key(partition, i), None, None) for i in range(journal_parts_held)]
+        if isinstance(self.data, RoutedRocksData) and not self.data.holds(partition):
+            # revoked before the held batches were written (`StoreClock`, a rebalance): the
+            # changelog has them, which is where this partition's next owner (this worker
+            # again, or another) recovers from; its database is not opened again for them
+            log.info("revoked partition written to the changelog only",
+                     extra={"partition": partition, "writes": len(writes)})
+            return
         for write in writes:
             if not write.key.startswith("__"):
                 if write.value is None:

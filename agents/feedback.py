@@ -11,6 +11,10 @@ A row in `report_feedback` therefore means the message was delivered: the transi
 stage cannot re-derive from its input (a rejected identity seen before) are looked up there
 (`recorded`) so that a replay does not send them as new.
 
+`send` and `flush` are the two halves of `publish` for a stage that writes on a clock of
+its own (the ingest stage, `agents.ingest_loop`): transitions sent and not yet written are
+held, and count as recorded (`recorded`, `stored_payloads`) until `flush` wrote them.
+
 A transition already recorded (the same `feedback_id`) is sent again with its stored bytes,
 not the ones recomputed now, and not written again: what a replay recomputes may differ (a
 correlator restored from a changelog ahead of or behind its committed offsets, a duplicate
@@ -53,11 +57,18 @@ class FeedbackSink:
         health: Health | None = None,
     ) -> None:
         self.store = store
-        self.send = send
+        self.send_fn = send
         self.topic = topic
         self.retry = retry
         self.run_blocking = run_blocking
         self.health = health
+        # sent (delivery confirmed), not yet in `report_feedback`: feedback_id -> (event,
+        # bytes sent); left here until `flush` has them confirmed
+        self._held: dict[str, tuple[FeedbackEvent, bytes]] = {}
+
+    @property
+    def held_rows(self) -> int:
+        return len(self._held)
 
     async def recorded(
         self, keys: Iterable[ReportKey], statuses: Collection[str]
@@ -71,6 +82,8 @@ class FeedbackSink:
                 key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
                 if key in asked:
                     found.add(key)
+        found |= {event.key for event, _ in self._held.values()
+                  if event.key in asked and event.status.value in statuses}
         return found
 
     async def stored_payloads(self, events: Iterable[FeedbackEvent]) -> dict[str, bytes]:
@@ -79,6 +92,11 @@ class FeedbackSink:
         payloads of those only (`sql.PAYLOADS`): new transitions, nearly all of them, never
         read the wide payload column."""
         by_id = {event.feedback_id: event for event in events}
+        held = {fid: self._held[fid][1] for fid in by_id if fid in self._held}
+        for fid in held:
+            del by_id[fid]
+        if not by_id:
+            return held
         ids = sorted({event.key.report_id for event in by_id.values()})
         statuses = tuple(sorted({event.status.value for event in by_id.values()}))
         recorded: set[str] = set()
@@ -113,10 +131,16 @@ class FeedbackSink:
         either failed after the retries (the caller then does not ack its input). A
         transition already recorded is sent with its stored bytes; one repeated within
         `events` is sent once."""
+        await self.send(events)
+        await self.flush()
+
+    async def send(self, events: Sequence[Outgoing]) -> None:
+        """`publish`'s first half: send `events` and wait for every delivery; the new ones
+        are held for `flush` (and count as recorded meanwhile)."""
         if not events:
             return
         sent = await self.stored_payloads([event for event, _ in events])
-        fresh: list[Outgoing] = []
+        fresh: list[tuple[FeedbackEvent, bytes, float | None]] = []
         done: set[str] = set()  # the feedback_ids sent in this batch
         deliveries: list[Awaitable[Any]] = []
         for i, (event, since) in enumerate(events):
@@ -129,19 +153,28 @@ class FeedbackSink:
             value = sent.get(fid)
             if value is None:
                 value = event.encode()
-                fresh.append((event, since))
-            deliveries.append(await self.send(self.topic, event.kafka_key(), value))
+                fresh.append((event, value, since))
+            deliveries.append(await self.send_fn(self.topic, event.kafka_key(), value))
         await asyncio.gather(*deliveries)
-        if not fresh:
+        now = time.time()
+        for event, value, since in fresh:
+            self._held[event.feedback_id] = (event, value)
+            metrics.count_feedback(event.status.value, None if since is None else now - since)
+
+    async def flush(self) -> None:
+        """`publish`'s second half: write the held transitions to `report_feedback` and
+        wait; they stay held (recorded for `send`) until the write is confirmed."""
+        if not self._held:
             return
+        held = list(self._held.values())
         now = time.time()
         await insert_confirmed(
             self.store,
             sql.TABLE,
-            [event.row(now) for event, _ in fresh],
+            [event.row(now) for event, _ in held],
             retry=self.retry,
             run_blocking=self.run_blocking,
             health=self.health,
         )
-        for event, since in fresh:
-            metrics.count_feedback(event.status.value, None if since is None else now - since)
+        for event, _ in held:
+            self._held.pop(event.feedback_id, None)

@@ -12,14 +12,21 @@ drives it from a Faust stream with manual acks. For one batch the order is:
 3. enrich the accepted records in one vectorised call (commune, jurisdiction, H3);
    steps 1-3 are `agents.core.intake`, which `vigie backtest` and `vigie eval` run too;
 4. send dead letters and enriched records to Kafka and wait for every delivery; with a
-   feedback sink, send the `recu` / `rejete` transitions and store them in
-   `report_feedback` (before `reports`: a replay that finds the report stored told it);
-5. insert `reports` and `rejected` rows into ClickHouse and wait for confirmation.
+   feedback sink, send the `recu` / `rejete` transitions and wait for them;
+5. write the `recu` / `rejete` transitions to `report_feedback` (before `reports`: a
+   replay that finds the report stored told it), then the `reports` and `rejected` rows,
+   and wait for confirmation.
+
+Steps 1-4 are `take(batch)`, run for every batch; step 5 is `flush()`, run on the loop's
+store clock (`agents.ingest_loop`, about once a second) for every batch taken since: each
+insert is a part the server merges again (docs/sre.md, "Merges"), and the reports go on to
+the correlator without waiting for it. Meanwhile the held rows count as stored for step 2
+(`_stored`) and the held transitions as recorded (`FeedbackSink`). `process(batch)` is both.
 
 Only then does the caller ack the messages (offsets are committed after the writes).
-A crash before 5 replays the batch: deliveries may repeat (the correlator ignores known
-report_ids, subscribers get the same dead letter again) but nothing is lost, and the
-ReplacingMergeTree tables keep one row per id.
+A crash before 5 is done replays every batch taken since the last commit: deliveries may
+repeat (the correlator ignores known report_ids, subscribers get the same dead letter
+again) but nothing is lost, and the ReplacingMergeTree tables keep one row per id.
 
 No single message can stop the stage: every message the stage produces fits in
 `max_message_bytes` (the producer's limit, `VIGIE_KAFKA_MAX_MESSAGE_BYTES`). A dead letter
@@ -267,6 +274,17 @@ def unbundle(value: bytes) -> list[ReportRecord]:
     return [ReportRecord.from_dict(item) for item in items]
 
 
+@dataclass(slots=True)
+class HeldRows:
+    """What the batches taken since the last `IngestProcessor.flush` hold back: their
+    `reports` and `rejected` rows, and the identities of the reports with their content
+    hashes (a re-delivery of one of them is dropped as if it were stored)."""
+
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[ReportKey, str] = field(default_factory=dict)
+
+
 class IngestProcessor:
     def __init__(
         self,
@@ -309,6 +327,14 @@ class IngestProcessor:
         self.max_message_bytes = max_message_bytes
         self.partner_topics = partner_topics
         self.feedback_sink = feedback_sink
+        self._held = HeldRows()  # taken, not yet written (`flush`)
+
+    @property
+    def held_rows(self) -> int:
+        """Rows taken and not yet written (`reports`, `rejected`, transitions)."""
+        sink = self.feedback_sink
+        return (len(self._held.reports) + len(self._held.rejected)
+                + (sink.held_rows if sink is not None else 0))
 
     # ---- steps -------------------------------------------------------------------------
     async def _intake(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
@@ -336,11 +362,12 @@ class IngestProcessor:
         return (None if self.topic_kinds is None else ()), None
 
     async def _stored(self, keys: tuple[ReportKey, ...]) -> dict[ReportKey, str]:
-        """The identities among `keys` that the `reports` table already holds, with their
-        content hashes ("" for rows stored before hashes were). Asked by report id, a
-        bounded number of ids per query (`lookup_chunks`)."""
-        stored: dict[ReportKey, str] = {}
+        """The identities among `keys` that the `reports` table already holds, or that a
+        batch taken and not yet written holds, with their content hashes ("" for rows
+        stored before hashes were). Asked by report id, a bounded number of ids per query
+        (`lookup_chunks`)."""
         asked = set(keys)
+        stored = {k: self._held.keys[k] for k in asked if k in self._held.keys}
         query = reports.STORED_KEYS
         for ids in lookup_chunks(sorted({k.report_id for k in keys})):
             rows = await query_confirmed(
@@ -373,7 +400,7 @@ class IngestProcessor:
             deliveries.append(await self.send(self.enriched_topic, key.encode(), bundle))
         await asyncio.gather(*deliveries)
 
-    async def _store(
+    def _hold(
         self,
         outcome: BatchOutcome,
         letters: Sequence[DeadLetter],
@@ -383,29 +410,51 @@ class IngestProcessor:
         for rec, row in zip(outcome.accepted, dicts, strict=True):
             row["ingested_at"] = now
             row["content_hash"] = rec.content_hash  # what tells a re-delivery (`_stored`)
-        rejected = [rejected_row(m, r, now, letter)
-                    for (m, r), letter in zip(outcome.rejected, letters, strict=True)]
-        writes = (("reports", dicts), ("rejected", rejected))
-        for table, rows in writes:
-            await insert_confirmed(
-                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
-                health=self.health,
-            )
+            self._held.keys[rec.key] = rec.content_hash
+        self._held.reports += dicts
+        self._held.rejected += [rejected_row(m, r, now, letter)
+                                for (m, r), letter in zip(outcome.rejected, letters, strict=True)]
 
     # ---- the batch ------------------------------------------------------------------------
     async def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         """Process one batch; returns only when every write is confirmed, else raises."""
+        outcome = await self.take(messages)
+        await self.flush()
+        return outcome
+
+    async def take(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+        """Steps 1-4 of one batch: every delivery confirmed, its rows held for `flush`."""
         metrics.observe_consumer_batch("ingest", len(messages))
         outcome = await self._intake(messages)
         now = time.time()
         dicts = [rec.to_dict() for rec in outcome.accepted]
         letters = [dead_letter(m, r, now, self.max_message_bytes) for m, r in outcome.rejected]
         await self._forward(outcome, letters, dicts)
-        if self.feedback_sink is not None:  # before `reports`: a replay then sends it again
-            await self.feedback_sink.publish(await self._feedback(messages, outcome))
-        await self._store(outcome, letters, dicts, now)  # adds ingested_at, content_hash
+        if self.feedback_sink is not None:  # written before `reports` (`flush`)
+            await self.feedback_sink.send(await self._feedback(messages, outcome))
+        self._hold(outcome, letters, dicts, now)  # adds ingested_at, content_hash
         self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
+
+    async def flush(self) -> None:
+        """Step 5 for every batch taken since the last call: the transitions, then the
+        `reports` and `rejected` rows, each write confirmed; on a failure everything stays
+        held and the error propagates (the caller crashes and the batches are replayed)."""
+        if self.feedback_sink is not None:  # before `reports`: a replay then sends it again
+            await self.feedback_sink.flush()
+        held = self._held
+        for table, rows in (("reports", held.reports), ("rejected", held.rejected)):
+            await insert_confirmed(
+                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
+                health=self.health,
+            )
+            if table == "reports":
+                stored_at = time.time()
+                observe = metrics.LATENCY_STORED.observe
+                for row in rows:
+                    observe(max(0.0, stored_at - float(row["reported_at"])))
+            rows.clear()  # written: a failure of the next table does not write these again
+        held.keys.clear()
 
     async def _feedback(
         self, messages: Sequence[InboundMessage], outcome: BatchOutcome
@@ -458,6 +507,3 @@ class IngestProcessor:
             metrics.REPORTS_ACCEPTED.labels(source_kind=kind).inc(n)
         for category, n in Counter(rec.category for rec in outcome.accepted).items():
             metrics.REPORTS_BY_CATEGORY.labels(category=category).inc(n)
-        observe = metrics.LATENCY_STORED.observe
-        for rec in outcome.accepted:
-            observe(max(0.0, now - rec.reported_at))

@@ -8,8 +8,14 @@ its own group (`<app_id>-ingest`) and commits explicit offsets only after
 Arroyo/Snuba pattern). It runs as a task of the Faust app, beside the agents.
 
 A batch closes at `sink_batch_rows` messages or `sink_batch_seconds` after its first
-message. If a rebalance takes partitions away mid-batch, the commit is refused and the
-new owner replays the batch: writes are idempotent, so nothing doubles.
+message, and is taken at once (`IngestProcessor.take`: validated, dead letters and
+enriched records sent and confirmed). Its rows are written on a clock of its own: the
+batches taken since are written together (`IngestProcessor.flush`) `store_seconds` after the
+first of them was taken, or once they hold `sink_batch_rows` rows, and only then are their
+offsets committed. Each insert is a part the server merges again (docs/sre.md, "Merges"):
+one a second instead of one per batch, while the reports still go on to the correlator
+with every batch. If a rebalance takes partitions away meanwhile, the commit is refused and
+the new owner replays those batches: writes are idempotent, so nothing doubles.
 
 While a dependency is down the processor holds the batch (its writes wait, `agents.sink`):
 the loop then takes no more input. Past `KEEPALIVE_SECONDS` it pauses every partition and
@@ -31,9 +37,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -46,6 +52,7 @@ from agents.ports.process import crash
 from agents.ports.sql import reports
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A batch still being written after this long is held (a dependency is down): the loop then
 # keeps the group membership with paused polls. Well below the consumer's max_poll_interval.
@@ -109,6 +116,9 @@ class IngestLoopConfig:
     max_skew_s: float = 60.0
     # the time aligned on: "message_time" (Kafka timestamp) or "reported_at"
     align_on: str = "message_time"
+    # the store clock: batches taken are written (and committed) together at most this long
+    # after the first of them was taken, or at `sink_batch_rows` rows; 0: every batch
+    store_seconds: float = 1.0
 
 
 class IngestLoop:
@@ -138,9 +148,12 @@ class IngestLoop:
             metadata_max_age_ms=30_000 if s.input_pattern else 300_000,
         )
 
-    async def collect(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
+    async def collect(self, consumer: AIOKafkaConsumer,
+                      write_at: float | None = None) -> list[InboundMessage]:
         """One batch: up to `sink_batch_rows` messages or `sink_batch_seconds` of waiting
-        (aligned: the messages the aligner hands on, in event-time order)."""
+        (aligned: the messages the aligner hands on, in event-time order); empty when
+        nothing came, or at `write_at` (time.monotonic(): held batches are due) when
+        nothing was handed on by then."""
         rows = self.settings.sink_batch_rows
         batch: list[InboundMessage] = []
         deadline: float | None = None
@@ -180,6 +193,8 @@ class IngestLoop:
                 break
             if not batch and not fetched:
                 break  # idle: give the caller a chance to report lag
+            if not batch and write_at is not None and time.monotonic() >= write_at:
+                break  # the aligner holds everything back: write what is held meanwhile
         return batch
 
     @staticmethod
@@ -219,9 +234,15 @@ class IngestLoop:
 
     async def write(self, consumer: AIOKafkaConsumer,
                     batch: list[InboundMessage]) -> BatchOutcome:
-        """`processor.process(batch)`; while it is held up by a dependency, every partition
-        is paused and polled every `KEEPALIVE_SECONDS` (membership kept, nothing taken)."""
-        task = asyncio.ensure_future(self.processor.process(batch))
+        """`processor.process(batch)` (taken and written at once), kept alive as `waiting`."""
+        return await self.waiting(consumer, self.processor.process(batch), len(batch))
+
+    async def waiting(self, consumer: AIOKafkaConsumer, work: Awaitable[T],
+                      messages: int) -> T:
+        """`work` (a batch's or the held batches' writes); while it is held up by a
+        dependency, every partition is paused and polled every `KEEPALIVE_SECONDS`
+        (membership kept, nothing taken)."""
+        task = asyncio.ensure_future(work)
         paused = False
         try:
             while True:
@@ -230,7 +251,7 @@ class IngestLoop:
                     return task.result()
                 if not paused:
                     log.warning("ingest batch held: its writes are waiting, input paused",
-                                extra={"messages": len(batch)})
+                                extra={"messages": messages})
                     paused = True
                 await self.keepalive(consumer)
         finally:
@@ -238,7 +259,7 @@ class IngestLoop:
                 task.cancel()
             if paused:
                 self.apply_pauses(consumer)
-                log.info("ingest input resumed", extra={"messages": len(batch)})
+                log.info("ingest input resumed", extra={"messages": messages})
 
     @staticmethod
     async def keepalive(consumer: AIOKafkaConsumer) -> None:
@@ -298,26 +319,45 @@ class IngestLoop:
                                listener=RebalanceMetrics(self.aligner))
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
+        held: list[InboundMessage] = []  # taken, not yet written nor committed
+        since = 0.0  # time.monotonic() when the first of them was taken
         try:
             while True:
-                batch = await self.collect(consumer)
-                if not batch:
-                    continue
-                try:
-                    outcome = await self.write(consumer, batch)
-                except Exception as exc:  # not an outage, or one past its ceiling: replay
-                    crash("ingest batch could not be written", exc)
-                try:
-                    await consumer.commit(next_offsets(batch))
-                except (CommitFailedError, IllegalStateError) as exc:
-                    # Partitions moved during the batch: their new owner replays it.
-                    log.warning("commit refused after rebalance", extra={"error": repr(exc)})
-                self.batches += 1
-                await self.count_replays(batch, outcome)
+                batch = await self.collect(  # idle: [] after sink_batch_seconds
+                    consumer, since + self.settings.store_seconds if held else None)
+                if batch:
+                    try:
+                        outcome = await self.waiting(
+                            consumer, self.processor.take(batch), len(batch))
+                    except Exception as exc:  # not an outage, or past its ceiling: replay
+                        crash("ingest batch could not be written", exc)
+                    if not held:
+                        since = time.monotonic()
+                    held += batch
+                    self.batches += 1
+                    await self.count_replays(batch, outcome)
+                if held and (time.monotonic() - since >= self.settings.store_seconds
+                             or self.processor.held_rows >= self.settings.sink_batch_rows):
+                    await self.commit_held(consumer, held)
+                    held = []
         except asyncio.CancelledError:
             raise
         finally:
             await consumer.stop()
+
+
+    async def commit_held(self, consumer: AIOKafkaConsumer,
+                          held: list[InboundMessage]) -> None:
+        """Write what the batches taken hold, then commit their offsets."""
+        try:
+            await self.waiting(consumer, self.processor.flush(), len(held))
+        except Exception as exc:  # not an outage, or one past its ceiling: replay
+            crash("ingest batch could not be written", exc)
+        try:
+            await consumer.commit(next_offsets(held))
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Partitions moved meanwhile: their new owner replays those batches.
+            log.warning("commit refused after rebalance", extra={"error": repr(exc)})
 
 
 def report_id_of(value: bytes) -> str | None:

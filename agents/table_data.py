@@ -95,6 +95,12 @@ class RoutedRocksData(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         self.write_batch(partition_of(key, value), [(key, self.store._encode_value(value))], None)
 
+    def holds(self, partition: int) -> bool:
+        """`partition`'s database is open: assigned and not revoked since (Faust's
+        `revoke_partitions` drops it without closing it; opening it again beside the
+        dropped handle can find RocksDB's lock taken)."""
+        return partition in self.store._dbs
+
     def write_batch(self, partition: int, items: Sequence[tuple[str, bytes | None]],
                     offset: int | None) -> None:
         """Write values already encoded by the table's codec (None: delete) to `partition`'s

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     correlate_batch_seconds: float = Field(
         0.1, description="Correlate the bundles received every this many seconds (latency vs "
         "incident inserts a second)")
+    # The ingest stage's store clock (`agents.ingest_loop`): each batch's dead letters and
+    # enriched records are sent with it, but the batches' `reports`, `rejected` and
+    # `report_feedback` rows and offsets are written together about this often.
+    ingest_store_seconds: float = Field(
+        1.0, ge=0.0, description="Write the ingested batches' report, rejection and feedback "
+        "rows, and commit them, this many seconds after the first was taken (or at "
+        "`sink_batch_rows` rows); forwarding does not wait for it; 0: every batch")
     # The correlate agent's store clock (`agents.faust_agents.StoreClock`): versions are
     # published with every batch, but the batches' `incidents` rows, changelog states and
     # offsets are written together about this often, so each table gets ~1/this inserts a

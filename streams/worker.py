@@ -73,6 +73,7 @@ def ingest_loop_config(settings: Settings) -> IngestLoopConfig:
         input_pattern=input_pattern(settings),
         max_skew_s=settings.ingest_max_skew_seconds,
         align_on=settings.ingest_align_on,
+        store_seconds=settings.ingest_store_seconds,
     )
 
 

@@ -162,6 +162,24 @@ async def test_ingest_tells_recu_and_rejete_once_across_replays(
     assert len(told(kafka)) == 3
 
 
+async def test_held_transitions_count_as_told_until_the_store_clock_writes_them(
+    geocoder: Geocoder,
+) -> None:
+    """Batches taken and not yet written (`IngestProcessor.take`, the loop's store clock):
+    the same batch again tells nothing new, although no table holds anything yet; `flush`
+    then writes each transition once, before the reports."""
+    store, kafka = TableStore(), FakeKafka()
+    stage = ingest_stage(store, kafka, geocoder)
+    await stage.take(batch())
+    await stage.take(batch())
+    assert told(kafka) == [("C1", "recu"), ("C3", "recu"), ("C2", "rejete")]
+    assert store.order == []
+    await stage.flush()
+    assert store.order == [sql.TABLE, "reports", "rejected"]
+    assert sorted((r["report_id"], r["status"]) for r in store.rows[sql.TABLE]) == [
+        ("C1", "recu"), ("C2", "rejete"), ("C3", "recu")]
+
+
 async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
     geocoder: Geocoder,
 ) -> None:
@@ -173,7 +191,7 @@ async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
     first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
     assert len(first) == 3
     store.fail_table = None  # the next worker replays the batch from the last commit
-    await stage.process(batch())
+    await ingest_stage(store, kafka, geocoder).process(batch())
     again = [v for t, _k, v in kafka.sent if t == FEEDBACK][3:]
     # recu is told again (the reports were not stored), byte for byte; rejete was recorded
     assert again == first[:2]

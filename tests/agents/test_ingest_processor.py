@@ -113,3 +113,40 @@ async def test_one_batch_through_intake_topics_tables_and_metrics(
     assert s("vigie_reports_rejected_total", reason="out_of_area") == 1
     assert s("vigie_reports_rejected_total", reason="not_json") == 1
     assert s("vigie_reports_accepted_total", source_kind="citizen") == 1
+
+
+async def test_batches_taken_are_forwarded_at_once_and_written_together_by_flush(
+    metrics: MetricsSince, geocoder: Geocoder
+) -> None:
+    """`take` forwards each batch at once and holds its rows; until `flush` wrote them, a
+    re-delivery of a held report is dropped as if it were stored and the same id with
+    other content is rejected, as against the table; `flush` writes both batches in one
+    insert per table, and only then observes the stored latency."""
+    store, kafka = StoreWithReports(), FakeKafka()
+    processor = IngestProcessor(
+        store=store, enricher=geocoder, pseudonymiser=PSEUDO, send=kafka.send,
+        rejected_topic=REJECTED, enriched_topic=ENRICHED, partition_key=partition_key,
+        retry=RetryPolicy(max_retries=0), run_blocking=run_inline,
+    )
+    first = await processor.take([message(10, report("a", EVRY))])
+    assert [r.report_id for r in first.accepted] == ["a"]
+    assert len(kafka.on(ENRICHED)) == 1 and store.inserts == []
+    moved = {"lat": 48.631, "lon": 2.441}
+    second = await processor.take([
+        message(11, report("a", EVRY)),  # re-delivered: held, not stored yet
+        message(12, report("a", moved)),  # the same id, other content
+        message(13, report("b", EVRY)),
+    ])
+    assert [r.report_id for r in second.accepted] == ["b"] and second.redeliveries == 1
+    assert [r.reason.value for _m, r in second.rejected] == ["id_reused_with_different_content"]
+    assert len(kafka.on(ENRICHED)) == 2 and len(kafka.on(REJECTED)) == 1
+    assert store.inserts == [] and processor.held_rows == 3
+    assert metrics.sample("vigie_end_to_end_latency_seconds_count", stage="stored") == 0
+
+    await processor.flush()
+    assert store.inserts == [("reports", 2), ("rejected", 1)]
+    assert [r["report_id"] for r in store.rows["reports"]] == ["a", "b"]
+    assert processor.held_rows == 0
+    assert metrics.sample("vigie_end_to_end_latency_seconds_count", stage="stored") == 2
+    await processor.flush()  # nothing held: nothing written
+    assert len(store.inserts) == 2

@@ -167,6 +167,29 @@ async def test_persisted_states_land_in_their_partition_and_survive_a_reopen(
     close(store2)
 
 
+async def test_a_partition_revoked_before_its_held_states_are_written_gets_them_in_the_changelog(
+    datadir: Path,
+) -> None:
+    """Faust drops a revoked partition's database before the agent's store clock writes
+    what it held (`StoreClock`, during the rebalance): the states go to the changelog,
+    where the partition's next owner recovers them from, and the database is not opened
+    again beside the dropped handle (RocksDB's lock)."""
+    table, store, _data, changelog, states = routed(datadir)
+    topic = table.changelog_topic.get_topic_name()
+    dropped = store._dbs.pop(1)  # what `revoke_partitions` does
+    await states.persist({
+        1: PartitionChanges(states={"INC-r": {"incident_id": "INC-r", "version": 2}},
+                            watermark=50.0),
+        0: PartitionChanges(states={"INC-k": {"incident_id": "INC-k", "version": 1}}),
+    })
+    assert {k for p, k, _ in changelog.sent if p == 1} >= {"INC-r", f"{WATERMARK_KEY}/1"}
+    assert 1 not in store._dbs and dropped.get(store._encode_key("INC-r")) is None
+    assert raw_in(store, 0, "INC-k") is not None  # a partition still held: written
+    store._dbs[1] = dropped
+    assert store.persisted_offset(TP(topic, 1)) is None  # recovery starts before them
+    close(store)
+
+
 async def test_a_journal_recovered_from_the_changelog_is_written_again_then_dropped(
     datadir: Path,
 ) -> None:
