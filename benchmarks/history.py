@@ -199,7 +199,8 @@ def measurements_from_result(
     recorded_in: str | None = None, benchmark: str | None = None,
 ) -> list[Measurement]:
     """One benchmark JSON line -> its measurements: every key but the params and the dropped
-    ones is a metric; nested dicts give `outer.inner` metrics, CPU/wall rate pairs give
+    ones is a metric; nested dicts give `outer.inner` metrics (`outer.inner.leaf` one level
+    further, e.g. `merges_by_table.reports.rows_merged`), CPU/wall rate pairs give
     `name.cpu` and `name.wall`. A line with `error` (a command that failed) gives one
     `error` record whose value is the error and whose note is the last line of stderr.
     `benchmark` overrides the line's `bench` (`run_all` names a failed command, not a
@@ -228,7 +229,12 @@ def measurements_from_result(
             inner = {**params, **{k: v for k, v in value.items()
                                   if k in PARAM_KEYS and _is_scalar(v)}}
             for k, v in value.items():
-                if k not in PARAM_KEYS:
+                if k in PARAM_KEYS:
+                    continue
+                if isinstance(v, dict):
+                    for leaf, x in v.items():
+                        add(f"{key}.{k}.{leaf}", x, inner)
+                else:
                     add(f"{key}.{k}", v, inner)
         elif key in CPU_WALL_PAIRS and isinstance(value, list) and len(value) == 2:
             add(f"{key}.cpu", value[0], params)

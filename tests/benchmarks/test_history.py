@@ -57,6 +57,13 @@ def test_cpu_wall_pairs_and_nested_scores_become_named_metrics() -> None:
     assert ms["pairwise_f1"].params == {"seed": 2, "days": 14.0}
     assert ms["border_split_pair_share.r5"].unit == "share"
     assert ms["steady_state.pairwise_f1"].unit == "score"
+    # a dict of dicts (bench_latency's merges per table): one metric per leaf
+    latency = {"bench": "latency", "rate_per_s": 100.0,
+               "merges_by_table": {"reports": {"new_parts": 41, "rows_merged": 27735}}}
+    ms = by_metric(history.measurements_from_result(latency, **META))
+    assert {m for m in ms if m.startswith("merges")} == {
+        "merges_by_table.reports.new_parts", "merges_by_table.reports.rows_merged"}
+    assert ms["merges_by_table.reports.rows_merged"].value == 27735
 
 
 def test_a_failed_command_gives_an_error_record_with_the_last_stderr_line() -> None:
