@@ -107,9 +107,10 @@ class PartitionChanges:
 
 @dataclass(slots=True)
 class Held:
-    """What the batches correlated since the last `CorrelateProcessor.flush` hold back:
-    their incident versions (published, not yet in `incidents`), their `rattache`
-    transitions, and each touched partition's changes (states exported when stored)."""
+    """What the batches correlated since the last `CorrelateProcessor.cut` hold back, and
+    then one cut tick until `CorrelateProcessor.write` wrote it: their incident versions
+    (published, not yet in `incidents`), their `rattache` transitions, and each touched
+    partition's changes (states exported at the cut)."""
 
     versions: list[dict[str, Any]] = field(default_factory=list)
     attached: list[Outgoing] = field(default_factory=list)
@@ -151,7 +152,9 @@ class CorrelateProcessor:
         self.late = LatePath(store=store, retry=retry, run_blocking=run_blocking,
                              config=self.config, health=health) if late_path else None
         self.engines: dict[int, Correlator] = {}
-        self._held = Held()  # correlated and published, not yet stored (`flush`)
+        self._held = Held()  # correlated and published, not yet cut (`cut`)
+        self._ticks: list[Held] = []  # cut, not yet written (`write`), in cut order
+        self._insert_lock = asyncio.Lock()  # a tick's writer and the late path's inserts
         self._gauges_at = float("-inf")  # clock() at the last state gauge refresh
 
     # ---- engine per partition ------------------------------------------------------------
@@ -176,7 +179,7 @@ class CorrelateProcessor:
         """Partitions revoked by a rebalance: their next owner restores them (from the
         changelog: what they hold must have been stored first, `flush`)."""
         partitions = set(partitions)
-        if partitions & set(self._held.changes):
+        if any(partitions & set(h.changes) for h in (self._held, *self._ticks)):
             raise RuntimeError("partitions forgotten with changes not yet stored")
         for p in partitions:
             self.engines.pop(p, None)
@@ -185,23 +188,26 @@ class CorrelateProcessor:
     async def before(self, engine: Correlator, record: ReportRecord) -> None:
         """Before a record is merged: how far behind the engine's clock it is (metric) and,
         past the allowed lateness, its stored incidents put back in state (`agents.late`,
-        which reads `incidents`: the held rows are stored first, so it reads their latest
-        versions)."""
+        which reads `incidents`: the rows of the ticks being written and the held rows are
+        inserted first, so it reads their latest versions)."""
         lateness = engine.watermark - record.reported_at
         metrics.RECORD_LATENESS.observe(lateness if lateness > 0 else 0.0)  # -inf: first
         if self.late is not None and lateness > self.config.allowed_lateness_s:
-            await self._insert_held()
+            for held in (*self._ticks, self._held):  # in publication order
+                await self._insert(held)
             await self.late.readmit(engine, record)
 
     @property
     def held_rows(self) -> int:
-        """Incident versions correlated and published, not yet stored (`flush`)."""
+        """Incident versions correlated and published, not yet cut (`cut`)."""
         return len(self._held.versions)
 
     @property
     def holding(self) -> bool:
-        """Something is held for `flush`: rows, transitions, or a changed engine."""
-        return bool(self._held.versions or self._held.attached or self._held.changes)
+        """Something is not yet written: held rows, transitions or changed engines, or a
+        tick cut and not yet written."""
+        held = self._held
+        return bool(held.versions or held.attached or held.changes or self._ticks)
 
     async def process(
         self, batch: Sequence[tuple[int, Sequence[ReportRecord]]],
@@ -210,7 +216,7 @@ class CorrelateProcessor:
         places_of: Callable[[int], dict[str, list[int]] | None] = lambda _p: None,
         estimates_of: Callable[[int], dict[str, Any] | None] = lambda _p: None,
     ) -> dict[int, PartitionChanges]:
-        """One batch correlated, published and stored at once (`correlate`, then `flush`)."""
+        """One batch correlated, published and written at once (`correlate`, then `flush`)."""
         await self.correlate(batch, restore, watermark_of, places_of, estimates_of)
         return await self.flush()
 
@@ -222,7 +228,7 @@ class CorrelateProcessor:
         estimates_of: Callable[[int], dict[str, Any] | None] = lambda _p: None,
     ) -> None:
         """Merge a batch, publish its incident versions (delivery confirmed) and hold their
-        rows, transitions and the engines' changes for the next `flush`."""
+        rows, transitions and the engines' changes for the next `cut`."""
         versions: list[dict[str, Any]] = []
         newest_report: dict[str, float] = {}
         changes = self._held.changes
@@ -243,7 +249,7 @@ class CorrelateProcessor:
                 await self.before(engine, record)
                 for version in engine.process(record):
                     versions.append(version)
-                    touched.states[version["incident_id"]] = {}  # exported by `flush`
+                    touched.states[version["incident_id"]] = {}  # exported by `cut`
                     touched.evicted.discard(version["incident_id"])
                     newest_report[version["incident_id"]] = record.reported_at
                     if self.feedback_sink is not None:
@@ -263,37 +269,50 @@ class CorrelateProcessor:
         self._held.versions += versions
 
     async def flush(self) -> dict[int, PartitionChanges]:
-        """Write what the batches since the last call hold: their incident versions to
-        `incidents`, then their `rattache` transitions (feedback sink); returns each
-        touched partition's changes, its incidents' states as they are now, to persist
-        before the held batches are acked. Nothing is let go before every write returned:
-        a failure propagates with all of it still held (the caller crashes, and the replay
-        produces it again)."""
+        """What the batches since the last cut hold, cut and written at once (`cut`, then
+        `write`): returns the changes to persist before those batches are acked."""
+        return await self.write(self.cut())
+
+    def cut(self) -> Held:
+        """Close what the batches since the last cut hold into a tick for `write`, each
+        touched partition's incidents exported as they are now; the next batches are held
+        apart, so they can be correlated while the tick is written. Ticks are written in
+        the order they were cut (`StoreClock`: one writer)."""
         held = self._held
-        await self._insert_held()
-        if self.feedback_sink is not None:  # after the incidents, before the changelog
-            await self.feedback_sink.publish(held.attached)
         for partition, touched in held.changes.items():
-            engine = self.engines[partition]  # a revoked partition is stored before `forget`
+            engine = self.engines[partition]  # a revoked partition is written before `forget`
             for iid in touched.states:
                 touched.states[iid] = engine.export_incident(iid)
         self._held = Held()
+        self._ticks.append(held)
         if self.clock() - self._gauges_at >= STATE_GAUGES_EVERY_S:
             self._gauges_at = self.clock()
             engines = self.engines.values()
             metrics.set_state_size("open_incidents", sum(e.open_count for e in engines))
             metrics.set_state_size("chronic_places", sum(e.place_count for e in engines))
             metrics.set_dispersion_scales(pooled_scales(e.estimates for e in engines))
-        return held.changes
+        return held
 
-    async def _insert_held(self) -> None:
-        """The held incident versions into `incidents`, confirmed (then no longer held)."""
-        if self._held.versions:
-            await insert_confirmed(
-                self.store, "incidents", self._held.versions, retry=self.retry,
-                run_blocking=self.run_blocking, health=self.health,
-            )
-            self._held.versions = []
+    async def write(self, tick: Held) -> dict[int, PartitionChanges]:
+        """Write a cut tick: its incident versions to `incidents` (unless the late path
+        inserted them first), then its `rattache` transitions (feedback sink); returns its
+        partitions' changes, to persist before its batches are acked. A failure propagates
+        with the tick still pending (the caller crashes, and the replay produces it again)."""
+        await self._insert(tick)
+        if self.feedback_sink is not None:  # after the incidents, before the changelog
+            await self.feedback_sink.publish(tick.attached)
+        self._ticks.remove(tick)
+        return tick.changes
+
+    async def _insert(self, held: Held) -> None:
+        """`held`'s incident versions into `incidents`, confirmed (then no longer held)."""
+        async with self._insert_lock:
+            if held.versions:
+                await insert_confirmed(
+                    self.store, "incidents", held.versions, retry=self.retry,
+                    run_blocking=self.run_blocking, health=self.health,
+                )
+                held.versions = []
 
     async def publish(self, versions: list[dict[str, Any]], newest: dict[str, float]) -> None:
         """Send the versions to the incidents topic and wait until each is delivered."""

@@ -30,6 +30,7 @@ from agents.correlate import (
     WATERMARK_KEY,
     YIELD_EVERY,
     CorrelateProcessor,
+    Held,
     PartitionChanges,
     place_key,
 )
@@ -71,7 +72,7 @@ class AgentConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # the producer's largest record
     # the correlate agent's store clock (`StoreClock`): held batches are written at most
     # this long after the first of them was published, or once they hold `store_rows`
-    store_seconds: float = 1.0
+    store_seconds: float = 5.0
     store_rows: int = 5000
 
 
@@ -361,16 +362,20 @@ class IncidentStates:
 class StoreClock:
     """The correlate agent's two clocks: every batch is correlated and its incident
     versions published at once (`CorrelateProcessor.correlate`), while its rows, its
-    changelog states and its offsets are held; they are written together
-    (`CorrelateProcessor.flush`, then `IncidentStates.persist`) and only then acked, once
-    `store_seconds` have passed since the first held batch was published or once
-    `store_rows` versions are held; a timer writes them when no batch follows.
+    changelog states and its offsets are held. Once `store_seconds` have passed since the
+    first held batch was published, or once `store_rows` versions are held, they are cut
+    into a tick (`CorrelateProcessor.cut`: states exported as they are then) that a writer
+    task writes (`CorrelateProcessor.write`, then `IncidentStates.persist`) and only then
+    acks, while the next batches are correlated and published; a timer cuts them when no
+    batch follows. One tick is written at a time, in order: a cut waits for the previous
+    tick's write (a store slower than the clock slows the stage instead of piling ticks).
 
     Every insert is a part ClickHouse merges again (docs/sre.md, "Merges"): one insert a
-    second instead of one a batch cuts those merges while the subscribers still get each
-    version a batch after its report. The price: offsets are committed up to
-    `store_seconds` later, so a crash replays that much more (the same versions again).
-    `store_seconds` 0: one write per batch."""
+    tick instead of one a batch cuts those merges, and writing beside the next batches
+    keeps a tick's write (its inserts, thousands of changelog records) out of their
+    latency. The price: offsets are committed up to `store_seconds` and a write later, so a
+    crash replays that much more (the same versions again). `store_seconds` 0: one tick
+    per batch."""
 
     def __init__(self, processor: CorrelateProcessor, states: IncidentStates, stream: Any,
                  store_seconds: float, store_rows: int) -> None:
@@ -379,9 +384,10 @@ class StoreClock:
         self.stream = stream
         self.store_seconds = store_seconds
         self.store_rows = store_rows
-        self.lock = asyncio.Lock()  # a batch, the timer's flush and the rebalance's
-        self.events: list[Any] = []  # correlated and published, not yet acked
+        self.lock = asyncio.Lock()  # a batch, the timer's cut and the rebalance's flush
+        self.events: list[Any] = []  # correlated and published, not yet cut
         self.since: float | None = None  # time.monotonic() when the first was published
+        self.writing: asyncio.Future[None] | None = None  # the last tick's write
 
     def due(self) -> bool:
         return self.since is not None and (
@@ -404,33 +410,44 @@ class StoreClock:
             if self.since is None:
                 self.since = time.monotonic()
             if self.due():
-                await self._flush()
+                await self._cut()
 
     async def flush(self) -> None:
-        """Write and ack whatever is held now (the rebalance hook, the timer)."""
+        """Cut what is held now and wait until every tick is written and acked (the
+        rebalance hook: the next owner restores from the changelog)."""
         async with self.lock:
-            await self._flush()
+            await self._cut()
+            if self.writing is not None:
+                await self.writing
 
-    async def _flush(self) -> None:
+    async def _cut(self) -> None:
         if self.since is None:
             return
+        if self.writing is not None:
+            await self.writing  # one tick in flight; a failed write raises here again
+        tick = self.processor.cut()
+        events, self.events, self.since = self.events, [], None
+        self.writing = asyncio.ensure_future(self._write(tick, events))
+
+    async def _write(self, tick: Held, events: list[Any]) -> None:
         try:
-            changes = await self.processor.flush()
+            changes = await self.processor.write(tick)
             await self.states.persist(changes)
         except Exception as exc:  # retries are exhausted inside: replay from commit
             crash("correlation batch could not be written", exc)
             raise  # not reached (crash ends the process): never ack an unwritten batch
-        events, self.events, self.since = self.events, [], None
         await ack_all(self.stream, events)
 
     async def run_timer(self) -> None:
-        """Write held batches that no later batch comes to write (an idle input)."""
+        """Cut held batches that no later batch comes to cut (an idle input)."""
         while True:
             wait = max(self.store_seconds, 0.05) if self.since is None else (
                 self.since + self.store_seconds - time.monotonic())
             await asyncio.sleep(max(wait, 0.01))
             if self.due():
-                await self.flush()
+                async with self.lock:
+                    if self.due():
+                        await self._cut()
 
 
 def install_correlate(

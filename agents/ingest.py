@@ -328,6 +328,7 @@ class IngestProcessor:
         self.partner_topics = partner_topics
         self.feedback_sink = feedback_sink
         self._held = HeldRows()  # taken, not yet written (`flush`)
+        self._writing: list[HeldRows] = []  # being written by `flush` (still count as stored)
 
     @property
     def held_rows(self) -> int:
@@ -367,7 +368,9 @@ class IngestProcessor:
         stored before hashes were). Asked by report id, a bounded number of ids per query
         (`lookup_chunks`)."""
         asked = set(keys)
-        stored = {k: self._held.keys[k] for k in asked if k in self._held.keys}
+        stored: dict[ReportKey, str] = {}
+        for held in (*self._writing, self._held):
+            stored.update((k, held.keys[k]) for k in asked if k in held.keys)
         query = reports.STORED_KEYS
         for ids in lookup_chunks(sorted({k.report_id for k in keys})):
             rows = await query_confirmed(
@@ -437,24 +440,34 @@ class IngestProcessor:
         return outcome
 
     async def flush(self) -> None:
-        """Step 5 for every batch taken since the last call: the transitions, then the
-        `reports` and `rejected` rows, each write confirmed; on a failure everything stays
-        held and the error propagates (the caller crashes and the batches are replayed)."""
+        """Step 5 for every batch taken before the call: the transitions, then the
+        `reports` and `rejected` rows, each write confirmed. Batches taken while it writes
+        are held for the next call (their re-deliveries still meet these rows: `_stored`).
+        On a failure what was not written is held again, first, and the error propagates
+        (the caller crashes and the batches are replayed)."""
         if self.feedback_sink is not None:  # before `reports`: a replay then sends it again
             await self.feedback_sink.flush()
-        held = self._held
-        for table, rows in (("reports", held.reports), ("rejected", held.rejected)):
-            await insert_confirmed(
-                self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
-                health=self.health,
-            )
-            if table == "reports":
-                stored_at = time.time()
-                observe = metrics.LATENCY_STORED.observe
-                for row in rows:
-                    observe(max(0.0, stored_at - float(row["reported_at"])))
-            rows.clear()  # written: a failure of the next table does not write these again
-        held.keys.clear()
+        tick, self._held = self._held, HeldRows()
+        self._writing.append(tick)
+        try:
+            for table, rows in (("reports", tick.reports), ("rejected", tick.rejected)):
+                await insert_confirmed(
+                    self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
+                    health=self.health,
+                )
+                if table == "reports":
+                    stored_at = time.time()
+                    observe = metrics.LATENCY_STORED.observe
+                    for row in rows:
+                        observe(max(0.0, stored_at - float(row["reported_at"])))
+                rows.clear()  # written: a failure of the next table does not write these again
+        except BaseException:
+            later = self._held
+            self._held = HeldRows(tick.reports + later.reports, tick.rejected + later.rejected,
+                                  {**tick.keys, **later.keys})
+            raise
+        finally:
+            self._writing.remove(tick)
 
     async def _feedback(
         self, messages: Sequence[InboundMessage], outcome: BatchOutcome

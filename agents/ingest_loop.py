@@ -12,10 +12,12 @@ message, and is taken at once (`IngestProcessor.take`: validated, dead letters a
 enriched records sent and confirmed). Its rows are written on a clock of its own: the
 batches taken since are written together (`IngestProcessor.flush`) `store_seconds` after the
 first of them was taken, or once they hold `sink_batch_rows` rows, and only then are their
-offsets committed. Each insert is a part the server merges again (docs/sre.md, "Merges"):
-one a second instead of one per batch, while the reports still go on to the correlator
-with every batch. If a rebalance takes partitions away meanwhile, the commit is refused and
-the new owner replays those batches: writes are idempotent, so nothing doubles.
+offsets committed; that write runs beside the loop, which goes on taking batches (one
+tick is written at a time: the next waits for it). Each insert is a part the server merges
+again (docs/sre.md, "Merges"): one a tick instead of one per batch, while the reports still
+go on to the correlator with every batch. If a rebalance takes partitions away meanwhile,
+the commit is refused and the new owner replays those batches: writes are idempotent, so
+nothing doubles.
 
 While a dependency is down the processor holds the batch (its writes wait, `agents.sink`):
 the loop then takes no more input. Past `KEEPALIVE_SECONDS` it pauses every partition and
@@ -118,7 +120,7 @@ class IngestLoopConfig:
     align_on: str = "message_time"
     # the store clock: batches taken are written (and committed) together at most this long
     # after the first of them was taken, or at `sink_batch_rows` rows; 0: every batch
-    store_seconds: float = 1.0
+    store_seconds: float = 5.0
 
 
 class IngestLoop:
@@ -321,8 +323,12 @@ class IngestLoop:
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         held: list[InboundMessage] = []  # taken, not yet written nor committed
         since = 0.0  # time.monotonic() when the first of them was taken
+        writing: asyncio.Future[None] | None = None  # the last tick's write and commit
         try:
             while True:
+                if writing is not None and writing.done():
+                    writing.result()  # a failed write (crash: the process ends) raises here
+                    writing = None
                 batch = await self.collect(  # idle: [] after sink_batch_seconds
                     consumer, since + self.settings.store_seconds if held else None)
                 if batch:
@@ -338,19 +344,25 @@ class IngestLoop:
                     await self.count_replays(batch, outcome)
                 if held and (time.monotonic() - since >= self.settings.store_seconds
                              or self.processor.held_rows >= self.settings.sink_batch_rows):
-                    await self.commit_held(consumer, held)
+                    if writing is not None:  # one tick in flight: a slow store slows input
+                        await self.waiting(consumer, writing, len(held))
+                    writing = asyncio.ensure_future(self.commit_held(consumer, held))
                     held = []
         except asyncio.CancelledError:
             raise
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # not committed: those batches are replayed
             await consumer.stop()
-
 
     async def commit_held(self, consumer: AIOKafkaConsumer,
                           held: list[InboundMessage]) -> None:
-        """Write what the batches taken hold, then commit their offsets."""
+        """Write what the batches taken hold, then commit their offsets. It runs beside
+        the loop, which goes on taking batches meanwhile (their rows held for the next
+        tick); the loop waits for it, with the keepalive of a held batch, before it hands
+        on the next tick."""
         try:
-            await self.waiting(consumer, self.processor.flush(), len(held))
+            await self.processor.flush()
         except Exception as exc:  # not an outage, or one past its ceiling: replay
             crash("ingest batch could not be written", exc)
         try:

@@ -131,17 +131,22 @@ class Settings(BaseSettings):
         "incident inserts a second)")
     # The ingest stage's store clock (`agents.ingest_loop`): each batch's dead letters and
     # enriched records are sent with it, but the batches' `reports`, `rejected` and
-    # `report_feedback` rows and offsets are written together about this often.
+    # `report_feedback` rows and offsets are written together about this often, beside the
+    # next batches. Each insert is a part the server merges again: ClickHouse's guidance is
+    # a few large inserts a second at most across tables; the price of a longer clock is
+    # that rows reach the tables (the console, the detector) and offsets are committed that
+    # much later, and a crash replays that much more.
     ingest_store_seconds: float = Field(
-        1.0, ge=0.0, description="Write the ingested batches' report, rejection and feedback "
+        5.0, ge=0.0, description="Write the ingested batches' report, rejection and feedback "
         "rows, and commit them, this many seconds after the first was taken (or at "
         "`sink_batch_rows` rows); forwarding does not wait for it; 0: every batch")
     # The correlate agent's store clock (`agents.faust_agents.StoreClock`): versions are
     # published with every batch, but the batches' `incidents` rows, changelog states and
     # offsets are written together about this often, so each table gets ~1/this inserts a
-    # second (each insert is a part the server merges again, docs/sre.md "Merges").
+    # second (each insert is a part the server merges again, docs/sre.md "Merges"); the
+    # writes run beside the next batches, so the clock does not add to their latency.
     correlate_store_seconds: float = Field(
-        1.0, ge=0.0, description="Write the correlated batches' incident rows and states, "
+        5.0, ge=0.0, description="Write the correlated batches' incident rows and states, "
         "and commit them, this many seconds after the first was published (or at "
         "`sink_batch_rows` versions); publishing does not wait for it; 0: every batch")
     sink_max_retries: int = Field(

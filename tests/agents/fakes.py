@@ -76,11 +76,13 @@ class FakeKafka:
 class FakeChangelog:
     """The correlate agent's changelog writer: each write returns its delivery, and
     `on_confirm` is called when the agent awaits one (a test snapshots there what must not
-    have happened yet, e.g. acks)."""
+    have happened yet, e.g. acks); while `gate` is set and not open, deliveries wait (a
+    slow broker)."""
 
     writes: list[tuple[int, str, Any]] = field(default_factory=list)
     confirmed: int = 0
     on_confirm: Callable[[], None] | None = None
+    gate: asyncio.Event | None = None
 
     async def write(
         self, partition: int, key: str, value: Any, raw: bytes | None = None
@@ -89,6 +91,8 @@ class FakeChangelog:
         return self._deliver()
 
     async def _deliver(self) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
         self.confirmed += 1
         if self.on_confirm is not None:
             self.on_confirm()

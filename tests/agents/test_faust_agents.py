@@ -400,6 +400,27 @@ async def test_batches_are_published_at_once_and_stored_acked_together_on_the_st
         assert w.table.data[version["incident_id"]]["version"] == version["version"]
 
 
+async def test_the_next_batches_are_published_while_a_tick_is_being_written(
+    tmp_path: Path,
+) -> None:
+    """A tick's write (here its changelog records, held up by a slow broker) runs beside
+    the stage: the next batch is correlated and published meanwhile, and is acked only
+    after the tick before it was written."""
+    w = Correlation.build(tmp_path, correlate_store_seconds=0.0)  # a tick per batch
+    w.changelog.gate = asyncio.Event()
+    async with w.agent.test_context() as agent:
+        first = await agent.put(bundle(report(t=0))[1], key=b"k", partition=1)
+        await until(lambda: bool(w.changelog.writes))  # the first tick is being written
+        second = await agent.put(bundle(report(t=0))[1], key=b"k", partition=2)
+        await until(lambda: len(w.published()) == 2)
+        await asyncio.sleep(0.05)  # room for a wrong ack to happen
+        assert not first.message.acked and not second.message.acked
+        w.changelog.gate.set()
+        await until(lambda: first.message.acked and second.message.acked)
+    assert incident_inserts(w) == [1, 1]
+    assert {p for p, _, _ in w.changelog.writes} == {1, 2}
+
+
 async def test_held_batches_are_stored_at_the_row_bound_without_waiting_for_the_clock(
     tmp_path: Path,
 ) -> None:

@@ -4,8 +4,9 @@ reaches the topics, the tables and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -150,3 +151,39 @@ async def test_batches_taken_are_forwarded_at_once_and_written_together_by_flush
     assert metrics.sample("vigie_end_to_end_latency_seconds_count", stage="stored") == 2
     await processor.flush()  # nothing held: nothing written
     assert len(store.inserts) == 2
+
+
+async def test_batches_taken_while_a_flush_writes_are_held_for_the_next_one(
+    geocoder: Geocoder,
+) -> None:
+    """`flush` writes the batches taken before it, while the loop goes on taking: a batch
+    taken during the write is neither written by it nor dropped when it ends (held for
+    the next `flush`), and a re-delivery of a report being written is dropped as stored."""
+    store, kafka = StoreWithReports(), FakeKafka()
+    gate = asyncio.Event()
+
+    async def slow_inserts(fn: Callable[..., Any], *args: Any) -> Any:
+        if getattr(fn, "__name__", "") == "insert":
+            await gate.wait()
+        return fn(*args)
+
+    processor = IngestProcessor(
+        store=store, enricher=geocoder, pseudonymiser=PSEUDO, send=kafka.send,
+        rejected_topic=REJECTED, enriched_topic=ENRICHED, partition_key=partition_key,
+        retry=RetryPolicy(max_retries=0), run_blocking=slow_inserts,
+    )
+    await processor.take([message(10, report("a", EVRY))])
+    writing = asyncio.ensure_future(processor.flush())
+    await asyncio.sleep(0.01)  # the write of "a" has begun and waits for the store
+    during = await processor.take([
+        message(11, report("a", EVRY)),  # re-delivered while being written
+        message(12, report("b", EVRY)),
+    ])
+    assert [r.report_id for r in during.accepted] == ["b"] and during.redeliveries == 1
+    gate.set()
+    await writing
+    assert [r["report_id"] for r in store.rows["reports"]] == ["a"]
+    assert processor.held_rows == 1  # "b", for the next flush
+    await processor.flush()
+    assert [r["report_id"] for r in store.rows["reports"]] == ["a", "b"]
+    assert processor.held_rows == 0

@@ -149,3 +149,39 @@ async def test_a_failed_write_of_held_batches_crashes_before_the_commit(
     assert log == ["take [5]", "take [6]", "flush failed",
                    "crash: ingest batch could not be written"]
     assert consumer.commits == []
+
+
+async def test_the_loop_takes_the_next_batch_while_a_tick_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tick's write runs beside the loop: the next batch is taken meanwhile; its commit
+    follows the first tick's, in order."""
+    loop, consumer, log = clocked(monkeypatch, [5, 6], sink_batch_rows=100,
+                                  sink_batch_seconds=0.02, store_seconds=0.0)
+    gate = asyncio.Event()
+    processor = cast(ClockedProcessor, loop.processor)
+
+    async def slow_flush() -> None:
+        log.append("flush")
+        processor.held = 0
+        await gate.wait()
+
+    monkeypatch.setattr(processor, "flush", slow_flush)
+    task = asyncio.ensure_future(loop.run())
+    try:
+        for _ in range(2000):
+            if "take [6]" in log:
+                break
+            await asyncio.sleep(0.005)
+        assert log[:3] == ["take [5]", "flush", "take [6]"]  # taken during the write
+        assert consumer.commits == []
+        gate.set()
+        for _ in range(2000):
+            if len(consumer.commits) == 2:
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert consumer.commits == [{TP0: 6}, {TP0: 7}]

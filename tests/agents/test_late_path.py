@@ -51,6 +51,13 @@ def later(p: CorrelateProcessor, store: Store, days: float) -> dict[int, Partiti
     return batch(p, *far)
 
 
+def held(p: CorrelateProcessor, store: Store, *records: ReportRecord) -> None:
+    """Reports stored and correlated, their versions published and held (`correlate`
+    without `flush`: the store clock has not struck)."""
+    stored(store, *records)
+    asyncio.run(p.correlate([(0, list(records))], lambda _p: [], lambda _p: None))
+
+
 def incident_of(kafka: FakeKafka, report_id: str) -> dict[str, Any]:
     """The last version sent that lists `report_id`."""
     return [v for _, v in kafka.on("incidents") if report_id in v["report_ids"]][-1]
@@ -118,19 +125,39 @@ def test_a_late_report_finds_its_incident_while_the_versions_are_held_unstored(
     report joins its evicted incident even when no version of it was stored yet."""
     kafka = FakeKafka()
     p = processor(store, kafka)
-
-    def held(*records: ReportRecord) -> None:
-        stored(store, *records)
-        asyncio.run(p.correlate([(0, list(records))], lambda _p: [], lambda _p: None))
-
     first, second = report(t=0.0), report(t=600.0, east_m=30.0)
-    held(first, second)
-    held(*[report(t=40 * DAY + i, east_m=20_000.0 + 5_000.0 * i) for i in range(3)])
+    held(p, store, first, second)
+    held(p, store, *[report(t=40 * DAY + i, east_m=20_000.0 + 5_000.0 * i) for i in range(3)])
     iid = incident_of(kafka, first.report_id)["incident_id"]
     assert p.held_rows > 0 and not any(iid in e for e in p.engines.values())
     late = report(t=1200.0, east_m=15.0)
-    held(late)
+    held(p, store, late)
     assert incident_of(kafka, late.report_id)["incident_id"] == iid
     changes = asyncio.run(p.flush())
     assert iid in changes[0].states and iid not in changes[0].evicted  # put back, joined
     assert p.held_rows == 0 and not p.holding
+
+
+def test_a_late_report_finds_its_incident_while_its_tick_is_being_written(
+    store: Store,
+) -> None:
+    """A tick cut and not yet written (`cut`, its writer behind): the late path inserts the
+    tick's versions itself before it reads the store, and the tick's write then inserts
+    them no second time."""
+    kafka = FakeKafka()
+    p = processor(store, kafka)
+    first, second = report(t=0.0), report(t=600.0, east_m=30.0)
+    held(p, store, first, second)
+    tick = p.cut()
+    held(p, store, *[report(t=40 * DAY + i, east_m=20_000.0 + 5_000.0 * i) for i in range(3)])
+    iid = incident_of(kafka, first.report_id)["incident_id"]
+    assert not any(iid in e for e in p.engines.values())
+    late = report(t=1200.0, east_m=15.0)
+    held(p, store, late)
+    assert incident_of(kafka, late.report_id)["incident_id"] == iid
+    count = "SELECT count() AS n FROM incidents WHERE incident_id = %(iid)s"
+    before = store.query(count, {"iid": iid})[0]["n"]
+    asyncio.run(p.write(tick))
+    assert store.query(count, {"iid": iid})[0]["n"] == before  # not inserted again
+    asyncio.run(p.flush())
+    assert not p.holding
