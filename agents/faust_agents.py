@@ -39,6 +39,7 @@ from agents.ingest import DEFAULT_MAX_MESSAGE_BYTES, IngestProcessor, unbundle
 from agents.ingest_loop import IngestLoop, IngestLoopConfig
 from agents.ports import metrics
 from agents.ports.process import crash
+from agents.sink import TickClock
 from agents.state_journal import (
     Write,
     journal_key,
@@ -382,17 +383,13 @@ class StoreClock:
         self.processor = processor
         self.states = states
         self.stream = stream
-        self.store_seconds = store_seconds
-        self.store_rows = store_rows
+        self.clock = TickClock(store_seconds, store_rows)
         self.lock = asyncio.Lock()  # a batch, the timer's cut and the rebalance's flush
         self.events: list[Any] = []  # correlated and published, not yet cut
-        self.since: float | None = None  # time.monotonic() when the first was published
         self.writing: asyncio.Future[None] | None = None  # the last tick's write
 
     def due(self) -> bool:
-        return self.since is not None and (
-            time.monotonic() - self.since >= self.store_seconds
-            or self.processor.held_rows >= self.store_rows)
+        return self.clock.due(self.processor.held_rows)
 
     async def correlate(self, events: Sequence[Any],
                         batch: Sequence[tuple[int, Sequence[Any]]]) -> None:
@@ -407,8 +404,7 @@ class StoreClock:
                 crash("correlation batch could not be written", exc)
                 raise  # not reached (crash ends the process)
             self.events += events
-            if self.since is None:
-                self.since = time.monotonic()
+            self.clock.hold()
             if self.due():
                 await self._cut()
 
@@ -421,12 +417,13 @@ class StoreClock:
                 await self.writing
 
     async def _cut(self) -> None:
-        if self.since is None:
+        if self.clock.since is None:
             return
         if self.writing is not None:
             await self.writing  # one tick in flight; a failed write raises here again
         tick = self.processor.cut()
-        events, self.events, self.since = self.events, [], None
+        events, self.events = self.events, []
+        self.clock.cut()
         self.writing = asyncio.ensure_future(self._write(tick, events))
 
     async def _write(self, tick: Held, events: list[Any]) -> None:
@@ -441,8 +438,9 @@ class StoreClock:
     async def run_timer(self) -> None:
         """Cut held batches that no later batch comes to cut (an idle input)."""
         while True:
-            wait = max(self.store_seconds, 0.05) if self.since is None else (
-                self.since + self.store_seconds - time.monotonic())
+            deadline = self.clock.deadline()
+            wait = max(self.clock.seconds, 0.05) if deadline is None else (
+                deadline - time.monotonic())
             await asyncio.sleep(max(wait, 0.01))
             if self.due():
                 async with self.lock:

@@ -52,6 +52,7 @@ from agents.ingest_align import EventTimeAligner, event_time
 from agents.ports import metrics
 from agents.ports.process import crash
 from agents.ports.sql import reports
+from agents.sink import TickClock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -234,11 +235,6 @@ class IngestLoop:
             return []
         return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
 
-    async def write(self, consumer: AIOKafkaConsumer,
-                    batch: list[InboundMessage]) -> BatchOutcome:
-        """`processor.process(batch)` (taken and written at once), kept alive as `waiting`."""
-        return await self.waiting(consumer, self.processor.process(batch), len(batch))
-
     async def waiting(self, consumer: AIOKafkaConsumer, work: Awaitable[T],
                       messages: int) -> T:
         """`work` (a batch's or the held batches' writes); while it is held up by a
@@ -322,7 +318,7 @@ class IngestLoop:
         await consumer.start()
         log.info("ingest consumer started", extra={"group": f"{self.settings.app_id}-ingest"})
         held: list[InboundMessage] = []  # taken, not yet written nor committed
-        since = 0.0  # time.monotonic() when the first of them was taken
+        clock = TickClock(self.settings.store_seconds, self.settings.sink_batch_rows)
         writing: asyncio.Future[None] | None = None  # the last tick's write and commit
         try:
             while True:
@@ -330,24 +326,23 @@ class IngestLoop:
                     writing.result()  # a failed write (crash: the process ends) raises here
                     writing = None
                 batch = await self.collect(  # idle: [] after sink_batch_seconds
-                    consumer, since + self.settings.store_seconds if held else None)
+                    consumer, clock.deadline())
                 if batch:
                     try:
                         outcome = await self.waiting(
                             consumer, self.processor.take(batch), len(batch))
                     except Exception as exc:  # not an outage, or past its ceiling: replay
                         crash("ingest batch could not be written", exc)
-                    if not held:
-                        since = time.monotonic()
+                    clock.hold()
                     held += batch
                     self.batches += 1
                     await self.count_replays(batch, outcome)
-                if held and (time.monotonic() - since >= self.settings.store_seconds
-                             or self.processor.held_rows >= self.settings.sink_batch_rows):
+                if clock.due(self.processor.held_rows):
                     if writing is not None:  # one tick in flight: a slow store slows input
                         await self.waiting(consumer, writing, len(held))
                     writing = asyncio.ensure_future(self.commit_held(consumer, held))
                     held = []
+                    clock.cut()
         except asyncio.CancelledError:
             raise
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -94,3 +95,32 @@ async def query_confirmed(
         partial(run_blocking, store.query, sql, params), table, f"query on {table}", retry,
         health)
     return rows
+
+
+@dataclass(slots=True)
+class TickClock:
+    """A stage's store clock: when what it holds (rows taken or published, not yet
+    written) is due to be written as one tick: `seconds` after the first of it was held,
+    or once `rows` rows are held; `seconds` 0: at once. Both stages' clocks
+    (`agents.ingest_loop`, `agents.faust_agents.StoreClock`)."""
+
+    seconds: float
+    rows: int
+    since: float | None = None  # time.monotonic() when the first was held; None: nothing
+
+    def hold(self) -> None:
+        """Something was held (the clock starts at the first)."""
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def due(self, held_rows: int) -> bool:
+        return self.since is not None and (
+            time.monotonic() - self.since >= self.seconds or held_rows >= self.rows)
+
+    def deadline(self) -> float | None:
+        """time.monotonic() at which the held tick is due by the clock (None: nothing)."""
+        return None if self.since is None else self.since + self.seconds
+
+    def cut(self) -> None:
+        """What was held is handed to the writer: the clock stops."""
+        self.since = None

@@ -8,7 +8,8 @@ time from its send to the first incident version that lists it (the version's Ka
 timestamp, set by the worker when it publishes). Prints the p50/p95/p99/max over the run
 and per slice of send time (10 s; a minute with `--minutes`: the curve, does latency stay
 flat or rise?) with the worker's resident memory at the end of each slice and the CPU
-time it used in each (does its work per slice grow with the latency?), where the
+time it used in each (does its work per slice grow with the latency?) beside the CPU time
+of the broker, the ClickHouse server and the bench itself (`NEIGHBOURS`), where the
 latency went by the worker's own histograms (`stage_figures`), the worker's CPU time per
 report and the machine's load (on a shared machine the latency is mostly the queue for a
 core: compare the CPU figure, which the load barely moves), and one JSON line for
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -454,6 +456,22 @@ def sample_worker(pid: int, every_s: float, samples: list[Sample],
         samples.append((time.time(), rss_mib(pid), cpu_s(pid)))
 
 
+# the processes beside the worker whose CPU time per slice is sampled too: is the latency
+# that rises with flat worker CPU waiting for the broker, the server or the bench itself?
+NEIGHBOURS = ("broker", "server", "bench")
+
+
+def neighbours(kafka_dir: Path, clickhouse_dir: Path) -> dict[str, int]:
+    """PIDs of `NEIGHBOURS` (this process: the bench's producer and consumer); a process
+    without a pid file (chDB: no server) is left out."""
+    pids = {"bench": os.getpid()}
+    for name, pid_file in (("broker", kafka_dir / "kafka.pid"),
+                           ("server", clickhouse_dir / "clickhouse.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            pids[name] = int(pid_file.read_text().strip())
+    return pids
+
+
 def per_slice(samples: list[Sample], began: float, slice_s: float,
               n: int) -> tuple[list[float | None], list[float | None]]:
     """The worker's RSS at the end of each of `n` slices of send time from `began` (the
@@ -605,6 +623,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               warm_messages(warm, shift) if warm and shift is not None else [])
     run = Run()
     rss: list[Sample] = []
+    beside: dict[str, list[Sample]] = {name: [] for name in NEIGHBOURS}
     state: dict[str, Any] = {}
     parts: list[dict[str, Any]] | None = None
     with _workdir(args.keep) as tmpdir:
@@ -638,6 +657,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             sampler = threading.Thread(target=sample_worker, daemon=True,
                                        args=(proc.pid, slice_s, rss, sampling))
             sampler.start()
+            for name, pid in neighbours(tmp / "kafka", ch_dir).items():
+                threading.Thread(target=sample_worker, daemon=True,
+                                 args=(pid, slice_s, beside[name], sampling)).start()
             before = parse_metrics(scrape(port))  # the live phase's figures only
             began = time.time()
             send_steadily(bootstrap, reports, args.rate, run, args.event_time, shift)
@@ -681,6 +703,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     m = measure(run, slice_s)
     overall, slices = m["overall"], m["slices"]
     slice_rss, slice_cpu = per_slice(rss, began, slice_s, len(slices))
+    slice_beside = {name: per_slice(samples, began, slice_s, len(slices))[1]
+                    for name, samples in beside.items()}
     server = merge_figures(parts, began, slice_s, len(slices)) if parts is not None else None
     slice_merged = (server["slice_merged_rows"] if server is not None
                     else [None] * len(slices))
@@ -688,15 +712,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.rate:g}/s for {seconds:g} s): {m['seen']:,} of {len(run.sent):,} "
           f"reports seen", file=sys.stderr)
     print(f"{'slice (s)':>11} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-          f"{'RSS MiB':>8} {'CPU s':>6} {'merged':>9}", file=sys.stderr)
-    rows = [(f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r, u, g)
+          f"{'RSS MiB':>8} {'CPU s':>6} {'merged':>9} "
+          + " ".join(f"{name:>6}" for name in NEIGHBOURS), file=sys.stderr)
+    rows: list[tuple[str, Any, Any, Any, Any, Any, list[float | None]]] = [
+            (f"{i * slice_s:g}-{(i + 1) * slice_s:g}", c, s, r, u, g,
+             [slice_beside[name][i] for name in NEIGHBOURS])
             for i, (c, s, r, u, g) in enumerate(zip(m["slice_counts"], slices, slice_rss,
                                                     slice_cpu, slice_merged, strict=True))]
-    for label, c, s, r, u, g in [*rows, ("all", m["seen"], overall, rss_end, None, None)]:
+    rows.append(("all", m["seen"], overall, rss_end, None, None, [None] * len(NEIGHBOURS)))
+    for label, c, s, r, u, g, b in rows:
         cells = " ".join(f"{'-' if s[k] is None else format(s[k], '.3f'):>7}"
                          for k in ("p50", "p95", "p99", "max"))
         print(f"{label:>11} {c:>6} {cells} {'-' if r is None else r:>8} "
-              f"{'-' if u is None else u:>6} {'-' if g is None else g:>9}", file=sys.stderr)
+              f"{'-' if u is None else u:>6} {'-' if g is None else g:>9} "
+              + " ".join(f"{'-' if x is None else x:>6}" for x in b), file=sys.stderr)
     if server is not None:
         print("ClickHouse server, per table (merged: rows its merges wrote): "
               + "; ".join(f"{name} {t['new_parts']:.0f} parts, {t['rows_inserted']:.0f} rows "
@@ -731,6 +760,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "slice_rss_mib": slice_rss,
         # the worker's CPU time in each slice (s): the work that grows, if any
         "slice_worker_cpu_s": slice_cpu,
+        **{f"slice_{name}_cpu_s": cpu for name, cpu in slice_beside.items()},
         "worker_rss_ready_mib": rss_start,
         "worker_rss_end_mib": rss_end,
         "worker_stages": stages,

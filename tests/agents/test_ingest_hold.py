@@ -97,7 +97,8 @@ async def test_a_held_batch_pauses_input_keeps_polling_and_resumes(
     consumer = FakeConsumer({tp0})
     processor = HeldProcessor()
     loop = IngestLoop(CONFIG, cast(IngestProcessor, processor))
-    task = asyncio.ensure_future(loop.write(cast(Any, consumer), [message(1, "r1")]))
+    task = asyncio.ensure_future(
+        loop.waiting(cast(Any, consumer), loop.processor.process([message(1, "r1")]), 1))
     await until(lambda: consumer.polls >= 2, "polls while the batch is held")
     assert consumer.paused == {tp0} and not task.done()
     # a rebalance hands over partition 1 during a poll: its records are put back
@@ -117,7 +118,7 @@ async def test_a_quick_batch_does_not_touch_the_consumer() -> None:
     processor = HeldProcessor()
     processor.release.set()
     loop = IngestLoop(CONFIG, cast(IngestProcessor, processor))
-    await loop.write(cast(Any, consumer), [message(1, "r1")])
+    await loop.waiting(cast(Any, consumer), loop.processor.process([message(1, "r1")]), 1)
     assert consumer.polls == 0 and consumer.paused == set()
 
 

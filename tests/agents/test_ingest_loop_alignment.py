@@ -131,7 +131,8 @@ def test_a_held_batch_gives_back_the_alignment_pauses(monkeypatch: pytest.Monkey
         loop = IngestLoop(config(60.0, rows=1), cast(IngestProcessor, processor))
         batch = await loop.collect(cast(Any, consumer))  # B's first record; A waits
         assert order(batch) == [(1, 0.0)]
-        task = asyncio.ensure_future(loop.write(cast(Any, consumer), batch))
+        task = asyncio.ensure_future(
+            loop.waiting(cast(Any, consumer), loop.processor.process(batch), len(batch)))
         while consumer.paused != {A, B}:  # the keepalive paused everything
             await asyncio.sleep(0.005)
         during = set(consumer.paused)
