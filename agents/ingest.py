@@ -445,11 +445,13 @@ class IngestProcessor:
         are held for the next call (their re-deliveries still meet these rows: `_stored`).
         On a failure what was not written is held again, first, and the error propagates
         (the caller crashes and the batches are replayed)."""
-        if self.feedback_sink is not None:  # before `reports`: a replay then sends it again
-            await self.feedback_sink.flush()
         tick, self._held = self._held, HeldRows()
         self._writing.append(tick)
         try:
+            if self.feedback_sink is not None:
+                # before `reports` (a replay then tells it again); cut after the rows, so it
+                # holds the transitions of every batch in `tick`
+                await self.feedback_sink.flush()
             for table, rows in (("reports", tick.reports), ("rejected", tick.rejected)):
                 await insert_confirmed(
                     self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,

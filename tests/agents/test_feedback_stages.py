@@ -4,7 +4,8 @@ stage tells `rattache` once per report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from agents.core.refdata import load_refdata
 from agents.correlate import CorrelateProcessor
 from agents.feedback import FeedbackSink
 from agents.ingest import InboundMessage, IngestProcessor
+from agents.ports.blocking import BlockingRunner
 from agents.ports.retry import RetryPolicy
 from agents.ports.sql import feedback as sql
 from agents.ports.sql import reports
@@ -101,10 +103,11 @@ def batch() -> list[InboundMessage]:
     return [InboundMessage(CITIZEN, 0, i, None, v, KAFKA_TIME + i) for i, v in enumerate(values)]
 
 
-def ingest_stage(store: TableStore, kafka: FakeKafka, geocoder: Geocoder) -> IngestProcessor:
+def ingest_stage(store: TableStore, kafka: FakeKafka, geocoder: Geocoder,
+                 run_blocking: BlockingRunner = run_inline) -> IngestProcessor:
     retry = RetryPolicy(max_retries=0)
     sink = FeedbackSink(
-        store=store, send=kafka.send, topic=FEEDBACK, retry=retry, run_blocking=run_inline
+        store=store, send=kafka.send, topic=FEEDBACK, retry=retry, run_blocking=run_blocking
     )
     return IngestProcessor(
         store=store,
@@ -115,7 +118,7 @@ def ingest_stage(store: TableStore, kafka: FakeKafka, geocoder: Geocoder) -> Ing
         enriched_topic=ENRICHED,
         partition_key=partition_key,
         retry=retry,
-        run_blocking=run_inline,
+        run_blocking=run_blocking,
         feedback_sink=sink,
     )
 
@@ -178,6 +181,33 @@ async def test_held_transitions_count_as_told_until_the_store_clock_writes_them(
     assert store.order == [sql.TABLE, "reports", "rejected"]
     assert sorted((r["report_id"], r["status"]) for r in store.rows[sql.TABLE]) == [
         ("C1", "recu"), ("C2", "rejete"), ("C3", "recu")]
+
+
+async def test_a_report_taken_while_the_transitions_are_written_waits_for_its_own(
+    geocoder: Geocoder,
+) -> None:
+    """A batch taken while `flush` writes the transitions (the ingest loop goes on taking)
+    belongs to the next tick: no report is stored before its `recu` is."""
+    store, kafka = TableStore(), FakeKafka()
+    gate = asyncio.Event()
+
+    async def slow_transitions(fn: Callable[..., Any], *args: Any) -> Any:
+        if getattr(fn, "__name__", "") == "insert" and args[0] == sql.TABLE:
+            await gate.wait()
+        return fn(*args)
+
+    stage = ingest_stage(store, kafka, geocoder, run_blocking=slow_transitions)
+    await stage.take([InboundMessage(CITIZEN, 0, 0, None, citizen("C1"), KAFKA_TIME)])
+    writing = asyncio.ensure_future(stage.flush())
+    await asyncio.sleep(0.01)  # C1's transition is being written
+    await stage.take([InboundMessage(CITIZEN, 0, 1, None, citizen("C3"), KAFKA_TIME + 1)])
+    gate.set()
+    await writing
+    assert [r["report_id"] for r in store.rows["reports"]] == ["C1"]
+    assert [r["report_id"] for r in store.rows[sql.TABLE]] == ["C1"]
+    await stage.flush()
+    assert [r["report_id"] for r in store.rows["reports"]] == ["C1", "C3"]
+    assert store.order == [sql.TABLE, "reports", sql.TABLE, "reports"]
 
 
 async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
