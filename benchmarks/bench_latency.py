@@ -16,7 +16,10 @@ core: compare the CPU figure, which the load barely moves), and one JSON line fo
 `benchmarks.run_all`. On the ClickHouse server it also reads the server's `system.part_log`
 (`merge_figures`): per slice, the rows its background merges wrote and the parts the inserts
 made, and per table the rows merged per row inserted (the server's work that grows with its
-tables, beside the worker's).
+tables, beside the worker's); and its `system.query_log` (`query_figures`): per kind of
+query (its text, literals as ?), how many ran, their seconds of the server's wall time and
+the rows they read, over the run and per slice for the costliest kinds (which of its
+queries grows).
 
 Modes:
 - soak, `--minutes 30 --rate 200`: per-minute slices, and the p99 of the first 5 minutes
@@ -506,6 +509,64 @@ def read_parts(store_url: str, since: float) -> list[dict[str, Any]] | None:
         store.close()
 
 
+def read_queries(store_url: str, since: float) -> list[dict[str, Any]] | None:
+    """The server's `merges.QUERIES_SINCE` rows since `since` (epoch s; the bench's own
+    server: every query is the worker's or the bench's), its logs flushed first; None when
+    it keeps no `system.query_log` (a server configured otherwise than deploy/clickhouse)."""
+    from streams.storage import StoreError, open_store
+
+    store = open_store(store_url)
+    try:
+        store.query(merges.FLUSH_LOGS.sql)
+        return store.query(merges.QUERIES_SINCE.sql,
+                           merges.QUERIES_SINCE.bind(since=int(since)))
+    except StoreError as exc:
+        print(f"no query figures: {exc}", file=sys.stderr)
+        return None
+    finally:
+        store.close()
+
+
+QUERY_KINDS_SLICED = 4  # the costliest kinds of query followed slice by slice
+_PLACEHOLDERS = re.compile(r"\?(?:\s*,\s*\?)+")
+
+
+def query_kind(text: str) -> str:
+    """A `merges.QUERIES_SINCE` kind with its whitespace collapsed and any list of
+    placeholders as one `?...`: the lookups of one statement, whatever their ids' count."""
+    return _PLACEHOLDERS.sub("?...", " ".join(text.split()))
+
+
+def query_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
+                  n: int) -> dict[str, Any]:
+    """From `read_queries` rows: per kind over every row (`queries_by_kind`, costliest
+    first): queries, their seconds of the server's wall time and rows read, and per slice
+    of send time from `began` the seconds of the `QUERY_KINDS_SLICED` costliest kinds
+    (`slice_query_s`, kind -> list) and of all kinds (`slice_queries_s`)."""
+    kinds: dict[str, dict[str, float]] = {}
+    per_slice: dict[str, list[float]] = {}
+    total = [0.0] * n
+    for row in rows:
+        kind = query_kind(str(row["kind"]))
+        k = kinds.setdefault(kind, dict.fromkeys(("queries", "seconds", "read_rows"), 0))
+        k["queries"] += int(row["queries"])
+        k["seconds"] += int(row["duration_ms"]) / 1000
+        k["read_rows"] += int(row["read_rows"])
+        i = math.floor((int(row["at"]) - began) / slice_s)
+        if 0 <= i < n:
+            per_slice.setdefault(kind, [0.0] * n)[i] += int(row["duration_ms"]) / 1000
+            total[i] += int(row["duration_ms"]) / 1000
+    ranked = sorted(kinds.items(), key=lambda kv: -kv[1]["seconds"])
+    for _, k in ranked:
+        k["seconds"] = round(k["seconds"], 1)
+    return {
+        "queries_by_kind": dict(ranked),
+        "slice_query_s": {kind: [round(x, 1) for x in per_slice.get(kind, [0.0] * n)]
+                          for kind, _ in ranked[:QUERY_KINDS_SLICED]},
+        "slice_queries_s": [round(x, 1) for x in total],
+    }
+
+
 def merge_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
                   n: int) -> dict[str, Any]:
     """From `read_parts` rows: per slice of send time from `began` (n slices; later rows,
@@ -626,6 +687,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     beside: dict[str, list[Sample]] = {name: [] for name in NEIGHBOURS}
     state: dict[str, Any] = {}
     parts: list[dict[str, Any]] | None = None
+    queries: list[dict[str, Any]] | None = None
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
         bootstrap = start_kafka(tmp / "kafka")
@@ -684,6 +746,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             watcher.join(10)
             if args.store == "server":
                 parts = read_parts(store_url, began)
+                queries = read_queries(store_url, began)
         finally:
             run.stop.set()
             sampling.set()
@@ -706,6 +769,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     slice_beside = {name: per_slice(samples, began, slice_s, len(slices))[1]
                     for name, samples in beside.items()}
     server = merge_figures(parts, began, slice_s, len(slices)) if parts is not None else None
+    asked = query_figures(queries, began, slice_s, len(slices)) if queries is not None else None
     slice_merged = (server["slice_merged_rows"] if server is not None
                     else [None] * len(slices))
     print(f"latency, report sent -> first incident version listing it ({args.store}, "
@@ -732,6 +796,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           f"inserted, {t['rows_merged']:.0f} merged "
                           f"(x{t['rows_merged_per_row_inserted']}) in {t['merge_s']} s"
                           for name, t in server["merges_by_table"].items()), file=sys.stderr)
+    if asked is not None:
+        print("ClickHouse server, queries by kind (costliest first; s of its wall time):",
+              file=sys.stderr)
+        for kind, k in list(asked["queries_by_kind"].items())[:8]:
+            print(f"  {k['seconds']:>8} s {k['queries']:>7.0f} queries "
+                  f"{k['read_rows']:>12,.0f} rows read  {kind[:90]}", file=sys.stderr)
+        for kind, xs in asked["slice_query_s"].items():
+            print(f"  per slice, {kind[:50]}: {' '.join(format(x, 'g') for x in xs)}",
+                  file=sys.stderr)
     print(f"worker RSS: {rss_start} MiB when ready, {rss_end} MiB at the end", file=sys.stderr)
     print("worker stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()), file=sys.stderr)
     result: dict[str, Any] = {
@@ -768,6 +841,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      else round(1000 * stages["worker_cpu_s"] / m["seen"], 2)),
         "load_avg_1m": round(os.getloadavg()[0], 1),
         **(server or {}),
+        **(asked or {}),
     }
     if args.state_days > 0:
         result.update(state_days=args.state_days, state_per_day=args.state_per_day, **state)

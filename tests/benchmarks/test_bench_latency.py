@@ -13,6 +13,7 @@ from benchmarks.bench_latency import (
     cpu_s,
     merge_figures,
     per_slice,
+    query_figures,
     split_warm,
     stream_shift,
     warm_messages,
@@ -100,3 +101,30 @@ def test_warm_days_are_those_before_the_run_and_stamped_before_it() -> None:
     assert reported.timestamp() == warm[0].reported_s + shift
     # its reporting delay kept (occurred_at is written to the second)
     assert 600.0 <= (reported - occurred).total_seconds() < 601.0
+
+
+def test_query_figures_rank_the_kinds_and_follow_the_costliest_per_slice() -> None:
+    began = 1000.0
+
+    def row(kind: str, at: float, queries: int, ms: int, read: int) -> dict[str, object]:
+        return {"kind": kind, "at": int(at), "queries": queries, "duration_ms": ms,
+                "read_rows": read}
+
+    lookup = "SELECT report_id FROM reports WHERE report_id IN ({})"
+    rows = [
+        row(lookup.format("?, ?"), began + 1, 2, 30, 500),
+        row(lookup.format("?, ?, ?,\n ?"), began + 61, 1, 90, 2000),  # the same statement
+        row("INSERT INTO incidents (incident_id) VALUES", began + 62, 1, 20, 0),
+        row("INSERT INTO incidents (incident_id) VALUES", began + 200, 1, 50, 0),  # the drain's
+    ]
+    got = query_figures(rows, began, 60.0, 2)
+    kinds = got["queries_by_kind"]
+    # one kind per statement whatever the length of its id list; the costliest first,
+    # over every row (the drain's too)
+    assert list(kinds) == [lookup.format("?..."), "INSERT INTO incidents (incident_id) VALUES"]
+    assert kinds[lookup.format("?...")] == {"queries": 3, "seconds": 0.1, "read_rows": 2500}
+    assert kinds["INSERT INTO incidents (incident_id) VALUES"]["queries"] == 2
+    # per slice: only the rows sent in a slice count
+    assert got["slice_query_s"][lookup.format("?...")] == [0.0, 0.1]
+    assert got["slice_query_s"]["INSERT INTO incidents (incident_id) VALUES"] == [0.0, 0.0]
+    assert got["slice_queries_s"] == [0.0, 0.1]

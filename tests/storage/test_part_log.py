@@ -1,6 +1,7 @@
 """`agents.ports.sql.merges`: the ClickHouse server's record of the parts its inserts wrote and
 its merges (`system.part_log`, kept by deploy/clickhouse/config.xml), as
-`benchmarks.bench_latency` reads it; chDB keeps none, and says so with a StoreError."""
+`benchmarks.bench_latency` reads it; chDB keeps none, and says so with a StoreError. Also the
+server's record of its queries (`system.query_log`), by kind."""
 
 from __future__ import annotations
 
@@ -44,3 +45,37 @@ def test_the_server_logs_each_insert_as_a_part_and_each_merge(store: Store,
     assert all(int(r["at"]) >= since for r in rows)
     # nothing from before `since`
     assert parts_since(store, int(time.time()) + 3600) == []
+
+
+def queries_since(store: Store, since: int) -> list[dict[str, Any]]:
+    store.query(merges.FLUSH_LOGS.sql)
+    return store.query(merges.QUERIES_SINCE.sql,
+                       merges.QUERIES_SINCE.bind(since=since))
+
+
+def test_the_server_logs_queries_by_kind_whatever_their_literals(store: Store,
+                                                                 store_url: str) -> None:
+    if store_url.startswith("chdb://"):
+        pytest.skip("chDB keeps no query log of the server's")
+    since = int(time.time()) - 1
+    database = store.database  # type: ignore[attr-defined]
+    for run_at in (1_780_000_000, 1_780_003_600, 1_780_007_200):
+        store.query(f"SELECT count() AS n FROM {database}.detector_runs"
+                    " WHERE detector = %(d)s AND run_at = %(t)s", {"d": f"x{run_at}", "t": run_at})
+    # a lookup of many ids, its text cut by the log's kind within a literal
+    ids = [f"PM-pm-91228-{i:07d}-{'x' * 30}" for i in range(40)]  # 5 within the cut
+    store.query(f"SELECT count() AS n FROM {database}.detector_runs WHERE detector IN %(ids)s",
+                {"ids": tuple(ids)})
+    rows = queries_since(store, since)
+    assert rows and {tuple(row) for row in rows} == {merges.QUERIES_SINCE.columns}
+    long = [r for r in rows if "detector IN" in str(r["kind"])]
+    assert len(long) == 1 and "PM-pm" not in str(long[0]["kind"])
+    lookups = [r for r in rows if str(r["kind"]).startswith("SELECT count()")
+               and "run_at" in str(r["kind"])]
+    # three queries differing only by their literals: one kind, digits and strings as ?
+    assert len({r["kind"] for r in lookups}) == 1
+    assert sum(int(r["queries"]) for r in lookups) == 3
+    kind = str(lookups[0]["kind"])
+    assert "1780" not in kind and "'x" not in kind and "?" in kind
+    assert all(int(r["at"]) >= since for r in rows)
+    assert queries_since(store, int(time.time()) + 3600) == []

@@ -87,6 +87,7 @@ OWN_TESTS = {
     "schema.migrate_reports_key",  # tests/storage/test_report_identity_migration.py
     "merges.FLUSH_LOGS",  # tests/storage/test_part_log.py (the server's own tables)
     "merges.PARTS_SINCE",
+    "merges.QUERIES_SINCE",
 }
 
 WIDE = Scope("vol", "91228", "csp-evry", ["91228"])  # every filter, matching the seeded rows
