@@ -184,7 +184,12 @@ def named_commune(line: bytes) -> str | None:
 
 def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
-    from agents.core.correlation.quality import score
+    from agents.core.correlation.quality import (
+        merges_undone,
+        score,
+        splits_healed,
+        unlocated_placed,
+    )
     from agents.core.detection.quality import OutbreakTruth, evaluate
     from benchmarks.assignment_oracle import (
         AssignmentOracle,
@@ -219,6 +224,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     events: list[TruthEvent] = []  # each message's send time and the incident it founds
     true_incidents: list[TrueIncident] = []
     evaluated: dict[str, bytes] = {}  # evaluated valid report -> its line (the oracle's)
+    unlocated: set[str] = set()  # evaluated valid reports without a position
     for m in sim:
         events.append(TruthEvent(m.timestamp_ms, m.incident_truth))
         if m.incident_truth is not None:
@@ -239,6 +245,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         if t["incident_id"] is not None and not t["is_redelivery"]:
             truth[str(t["report_id"])] = str(t["incident_id"])
             named[str(t["report_id"])] = named_commune(m.value)
+            if "lat" not in (json.loads(m.value).get("location") or {}):
+                unlocated.add(str(t["report_id"]))
             evaluated[str(t["report_id"])] = m.value
             if t["outbreak_id"] is not None:
                 in_outbreak.add(str(t["report_id"]))
@@ -258,6 +266,14 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         truth,
     )
     background = score(predicted, {k: v for k, v in truth.items() if k not in in_outbreak})
+    # what each kind of error costs: the pair F1 were it mended, every other left as is
+    what_if = {
+        "pair_f1_splits_healed": score(splits_healed(predicted, truth), truth).pairwise_f1,
+        "pair_f1_unlocated_placed": score(
+            unlocated_placed(predicted, truth, unlocated), truth
+        ).pairwise_f1,
+        "pair_f1_merges_undone": score(merges_undone(predicted, truth), truth).pairwise_f1,
+    }
     members: dict[str, Counter[str]] = {}
     reports_of: dict[str, list[str]] = {}
     for rid, true_id in truth.items():
@@ -308,6 +324,11 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         "oracle_pair_precision": round(oracle.pairwise_precision, 4),
         "oracle_pair_recall": round(oracle.pairwise_recall, 4),
         "oracle_pair_f1": round(oracle.pairwise_f1, 4),
+        # the pair F1 with each kind of error mended alone (`agents.core.correlation.quality`):
+        # pure fragments of one true incident merged (a merge step that is never wrong),
+        # reports without a position placed with most of their located true mates, every
+        # incident cut by true incident
+        **{k: round(v, 4) for k, v in what_if.items()},
         "commune_accuracy": round(right / len(members), 4) if members else None,
         "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
         "commune_ceiling": round(reachable / len(members), 4) if members else None,
@@ -392,6 +413,9 @@ SUMMARY_METRICS = (
     ("oracle_pair_precision", None),
     ("oracle_pair_recall", None),
     ("oracle_pair_f1", None),
+    ("pair_f1_splits_healed", None),
+    ("pair_f1_unlocated_placed", None),
+    ("pair_f1_merges_undone", None),
     ("commune_accuracy", None),
     ("commune_accuracy_start", None),
     ("commune_ceiling", None),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.correlation.quality import score, split_pair_share
+from agents.core.correlation.quality import (
+    merges_undone,
+    score,
+    split_pair_share,
+    splits_healed,
+    unlocated_placed,
+)
 
 TRUTH = {"a": "T1", "b": "T1", "c": "T1", "d": "T2", "e": "T2", "f": "T3"}
 
@@ -48,3 +54,23 @@ def test_split_pair_share() -> None:
     # true pairs: (a,b) (a,c) (b,c) (d,e); split: (a,c) (b,c)
     assert split_pair_share(TRUTH, keys) == pytest.approx(2 / 4)
     assert split_pair_share(TRUTH, {r: "k" for r in TRUTH}) == 0.0
+
+
+def test_what_if_assignments_bound_each_kind_of_error() -> None:
+    truth = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B", "b2": "B", "c1": "C"}
+    predicted = {"a1": "p1", "a2": "p1", "a3": "p2", "a4": "p3", "b1": "p3", "b2": "p4",
+                 "c1": "p5"}
+    # p2 (a3) is a pure fragment of A: healed into p1, A's largest; p3 mixes A and B: kept
+    healed = splits_healed(predicted, truth)
+    assert healed["a3"] == "p1" and healed["a4"] == "p3" and healed["b1"] == "p3"
+    assert healed["b2"] == "p4"  # B's only pure fragment
+    assert score(healed, truth).pairwise_recall > score(predicted, truth).pairwise_recall
+    assert score(healed, truth).pairwise_precision < 1.0  # p3's wrong pair stays
+    # a3 had no position: placed with most of A's located reports (p1); c1 alone
+    placed = unlocated_placed(predicted, truth, {"a3", "c1"})
+    assert placed["a3"] == "p1" and placed["c1"] == "alone:c1"
+    assert {placed[r] for r in ("a1", "a2", "a4", "b1", "b2")} == {"p1", "p3", "p4"}
+    undone = merges_undone(predicted, truth)
+    s = score(undone, truth)
+    assert s.pairwise_precision == 1.0
+    assert s.pairwise_recall == score(predicted, truth).pairwise_recall

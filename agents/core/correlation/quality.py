@@ -89,3 +89,55 @@ def split_pair_share(truth: Mapping[str, str], key: Mapping[str, str]) -> float:
         total += pairs
         split += pairs - sum(_pairs(k) for k in keys.values())
     return split / total if total else 0.0
+
+
+def splits_healed(predicted: Mapping[str, str], truth: Mapping[str, str]) -> dict[str, str]:
+    """`predicted` with every pure fragment (a predicted incident all of whose reports
+    belong to one true incident) merged into the largest pure fragment of its true incident
+    (ties: the smallest id); incidents mixing true incidents stay as they are. Its pair
+    scores bound what a step merging split incidents, and never merging wrongly, would
+    gain."""
+    ids = [r for r in truth if r in predicted]
+    members: dict[str, set[str]] = defaultdict(set)
+    sizes: Counter[str] = Counter()
+    for r in ids:
+        members[predicted[r]].add(truth[r])
+        sizes[predicted[r]] += 1
+    target: dict[str, str] = {}  # true incident -> its largest pure fragment
+    for pc in sorted(members):
+        if len(members[pc]) == 1:
+            (tc,) = members[pc]
+            best = target.get(tc)
+            if best is None or sizes[pc] > sizes[best]:
+                target[tc] = pc
+    return {
+        r: target[truth[r]] if len(members[predicted[r]]) == 1 else predicted[r] for r in ids
+    }
+
+
+def unlocated_placed(
+    predicted: Mapping[str, str], truth: Mapping[str, str], unlocated: set[str]
+) -> dict[str, str]:
+    """`predicted` with each report of `unlocated` (no position: a commune-only report)
+    moved to the predicted incident holding most of its located true mates (ties: the
+    smallest id), or alone when it has none. Its pair scores bound what placing the
+    reports without a position better would gain."""
+    ids = [r for r in truth if r in predicted]
+    located_by_true: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in ids:
+        if r not in unlocated:
+            located_by_true[truth[r]][predicted[r]] += 1
+    out = {r: predicted[r] for r in ids}
+    for r in ids:
+        if r in unlocated:
+            where = located_by_true.get(truth[r])
+            if where:
+                out[r] = min(where, key=lambda pc: (-where[pc], pc))
+            else:
+                out[r] = f"alone:{r}"
+    return out
+
+
+def merges_undone(predicted: Mapping[str, str], truth: Mapping[str, str]) -> dict[str, str]:
+    """`predicted` with each incident cut by true incident (every pair it makes right)."""
+    return {r: f"{predicted[r]}|{truth[r]}" for r in truth if r in predicted}
