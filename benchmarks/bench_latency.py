@@ -490,39 +490,37 @@ def per_slice(samples: list[Sample], began: float, slice_s: float,
     return [rss.get(i) for i in range(n)], [cpu.get(i) for i in range(n)]
 
 
-def read_parts(store_url: str, since: float) -> list[dict[str, Any]] | None:
-    """The server's `merges.PARTS_SINCE` rows for the store's database since `since` (epoch
-    s), its logs flushed first; None when it keeps no `system.part_log` (a server configured
-    otherwise than deploy/clickhouse/config.xml)."""
+Rows = list[dict[str, Any]]
+
+
+def read_server_logs(store_url: str, since: float) -> tuple[Rows | None, Rows | None]:
+    """The server's own records since `since` (epoch s), its logs flushed first: the
+    `merges.PARTS_SINCE` rows of the store's database and the `merges.QUERIES_SINCE` rows
+    (the bench's own server: every query is the worker's or the bench's). Either is None
+    when the server keeps no such log (`system.part_log`, `system.query_log`: a server
+    configured otherwise than deploy/clickhouse)."""
     from streams.storage import StoreError, open_store
 
     store = open_store(store_url)
     try:
-        store.query(merges.FLUSH_LOGS.sql)
+        try:
+            store.query(merges.FLUSH_LOGS.sql)
+        except StoreError as exc:
+            print(f"no merge or query figures: {exc}", file=sys.stderr)
+            return None, None
         database = store.database  # type: ignore[attr-defined]  # the URL's, as the store read it
-        return store.query(merges.PARTS_SINCE.sql,
-                           merges.PARTS_SINCE.bind(database=database, since=int(since)))
-    except StoreError as exc:
-        print(f"no merge figures: {exc}", file=sys.stderr)
-        return None
-    finally:
-        store.close()
-
-
-def read_queries(store_url: str, since: float) -> list[dict[str, Any]] | None:
-    """The server's `merges.QUERIES_SINCE` rows since `since` (epoch s; the bench's own
-    server: every query is the worker's or the bench's), its logs flushed first; None when
-    it keeps no `system.query_log` (a server configured otherwise than deploy/clickhouse)."""
-    from streams.storage import StoreError, open_store
-
-    store = open_store(store_url)
-    try:
-        store.query(merges.FLUSH_LOGS.sql)
-        return store.query(merges.QUERIES_SINCE.sql,
-                           merges.QUERIES_SINCE.bind(since=int(since)))
-    except StoreError as exc:
-        print(f"no query figures: {exc}", file=sys.stderr)
-        return None
+        out: list[Rows | None] = []
+        for what, query, params in (
+            ("merge", merges.PARTS_SINCE, merges.PARTS_SINCE.bind(database=database,
+                                                                 since=int(since))),
+            ("query", merges.QUERIES_SINCE, merges.QUERIES_SINCE.bind(since=int(since))),
+        ):
+            try:
+                out.append(store.query(query.sql, params))
+            except StoreError as exc:
+                print(f"no {what} figures: {exc}", file=sys.stderr)
+                out.append(None)
+        return out[0], out[1]
     finally:
         store.close()
 
@@ -539,7 +537,7 @@ def query_kind(text: str) -> str:
 
 def query_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
                   n: int) -> dict[str, Any]:
-    """From `read_queries` rows: per kind over every row (`queries_by_kind`, costliest
+    """From `read_server_logs`' query rows: per kind over every row (`queries_by_kind`, costliest
     first): queries, their seconds of the server's wall time and rows read, and per slice
     of send time from `began` the seconds of the `QUERY_KINDS_SLICED` costliest kinds
     (`slice_query_s`, kind -> list) and of all kinds (`slice_queries_s`)."""
@@ -549,13 +547,14 @@ def query_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
     for row in rows:
         kind = query_kind(str(row["kind"]))
         k = kinds.setdefault(kind, dict.fromkeys(("queries", "seconds", "read_rows"), 0))
+        seconds = int(row["duration_ms"]) / 1000
         k["queries"] += int(row["queries"])
-        k["seconds"] += int(row["duration_ms"]) / 1000
+        k["seconds"] += seconds
         k["read_rows"] += int(row["read_rows"])
         i = math.floor((int(row["at"]) - began) / slice_s)
         if 0 <= i < n:
-            per_slice.setdefault(kind, [0.0] * n)[i] += int(row["duration_ms"]) / 1000
-            total[i] += int(row["duration_ms"]) / 1000
+            per_slice.setdefault(kind, [0.0] * n)[i] += seconds
+            total[i] += seconds
     ranked = sorted(kinds.items(), key=lambda kv: -kv[1]["seconds"])
     for _, k in ranked:
         k["seconds"] = round(k["seconds"], 1)
@@ -569,8 +568,8 @@ def query_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
 
 def merge_figures(rows: list[dict[str, Any]], began: float, slice_s: float,
                   n: int) -> dict[str, Any]:
-    """From `read_parts` rows: per slice of send time from `began` (n slices; later rows,
-    the drain's, in no slice) the rows the server's merges wrote (`slice_merged_rows`),
+    """From `read_server_logs`' part rows: per slice of send time from `began` (n slices;
+    later rows, the drain's, in no slice) the rows the server's merges wrote (`slice_merged_rows`),
     their seconds of its wall time (`slice_merge_s`) and the parts the inserts wrote
     (`slice_new_parts`); per table over every row (`merges_by_table`): parts written, rows
     inserted, merges, rows merged, their seconds and rows merged per row inserted (the
@@ -686,8 +685,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rss: list[Sample] = []
     beside: dict[str, list[Sample]] = {name: [] for name in NEIGHBOURS}
     state: dict[str, Any] = {}
-    parts: list[dict[str, Any]] | None = None
-    queries: list[dict[str, Any]] | None = None
+    parts: Rows | None = None
+    queries: Rows | None = None
     with _workdir(args.keep) as tmpdir:
         tmp = Path(tmpdir)
         bootstrap = start_kafka(tmp / "kafka")
@@ -745,8 +744,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             run.stop.set()
             watcher.join(10)
             if args.store == "server":
-                parts = read_parts(store_url, began)
-                queries = read_queries(store_url, began)
+                parts, queries = read_server_logs(store_url, began)
         finally:
             run.stop.set()
             sampling.set()

@@ -172,9 +172,9 @@ def _geocoder() -> Any:
     return Geocoder(refdata, load_jurisdictions(None, refdata))
 
 
-def named_commune(line: bytes) -> str | None:
-    """The commune a report line names: that of its position, or the one it states."""
-    location = json.loads(line).get("location") or {}
+def named_commune(location: dict[str, Any]) -> str | None:
+    """The commune a report's `location` names: that of its position, or the one it
+    states."""
     if "lat" in location and "lon" in location:
         found: str | None = _geocoder().insee_at(float(location["lat"]), float(location["lon"]))
         return found
@@ -244,8 +244,9 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         t = m.truth
         if t["incident_id"] is not None and not t["is_redelivery"]:
             truth[str(t["report_id"])] = str(t["incident_id"])
-            named[str(t["report_id"])] = named_commune(m.value)
-            if "lat" not in (json.loads(m.value).get("location") or {}):
+            location = json.loads(m.value).get("location") or {}
+            named[str(t["report_id"])] = named_commune(location)
+            if "lat" not in location:
                 unlocated.add(str(t["report_id"]))
             evaluated[str(t["report_id"])] = m.value
             if t["outbreak_id"] is not None:

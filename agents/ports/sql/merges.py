@@ -40,10 +40,10 @@ QUERY_LOG = "system.query_log"
 # reading the server's own tables (`system.`: these logs), per kind and second (`at`, epoch
 # s): `kind` is the text's first 300 characters with its string literals and numbers
 # replaced by `?` (the ids a lookup names; a literal cut at the 300th character too), cut
-# to 100, so the lookups of one statement
-# share a kind whatever their ids; `duration_ms` is the server's wall time for them,
-# `read_rows` the rows they read. The log names no database (18.16's): on a server shared
-# with other databases, tell the kinds apart by their text.
+# to 100, so the lookups of one statement share a kind whatever their ids; `duration_ms`
+# is the server's wall time for them, `read_rows` the rows they read. The log names no
+# database (18.16's): on a server shared with other databases, tell the kinds apart by
+# their text.
 QUERIES_SINCE = Query(
     "merges.QUERIES_SINCE",
     "SELECT substring(replaceRegexpAll(substring(query, 1, 300), '\\'[^\\']*\\'?|[0-9]+', '?'),"
