@@ -185,17 +185,19 @@ class CorrelateProcessor:
             self.engines.pop(p, None)
 
     # ---- one batch ----------------------------------------------------------------------
-    async def before(self, engine: Correlator, record: ReportRecord) -> None:
+    async def before(self, engine: Correlator, record: ReportRecord) -> bool:
         """Before a record is merged: how far behind the engine's clock it is (metric) and,
         past the allowed lateness, its stored incidents put back in state (`agents.late`,
         which reads `incidents`: the rows of the ticks being written and the held rows are
-        inserted first, so it reads their latest versions)."""
+        inserted first, so it reads their latest versions). False: a stored incident the
+        engine no longer holds already lists the record, which is not merged again."""
         lateness = engine.watermark - record.reported_at
         metrics.RECORD_LATENESS.observe(lateness if lateness > 0 else 0.0)  # -inf: first
         if self.late is not None and lateness > self.config.allowed_lateness_s:
             for held in (*self._ticks, self._held):  # in publication order
                 await self._insert(held)
-            await self.late.readmit(engine, record)
+            return await self.late.readmit(engine, record) != "known"
+        return True
 
     @property
     def held_rows(self) -> int:
@@ -246,7 +248,8 @@ class CorrelateProcessor:
                                      estimates_of(partition))
             touched = changes.setdefault(partition, PartitionChanges())
             for record in records:
-                await self.before(engine, record)
+                if not await self.before(engine, record):
+                    continue
                 for version in engine.process(record):
                     versions.append(version)
                     touched.states[version["incident_id"]] = {}  # exported by `cut`

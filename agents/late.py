@@ -20,6 +20,14 @@ topic) would found a new incident beside its own. Before such a report is merged
    follows the stored one) or founds an incident. An incident put back and not joined is
    closed, and past its eviction time: the next clock move evicts it again.
 
+A report that one of those stored incidents already lists (the incident it would found,
+`incident_id_for`, is asked too) is *known*: it is not merged again. This is a worker killed
+after its correlator merged reports that its ingest had forwarded but not stored: the next
+ingest forwards them again, behind the restored clock, and stores them only after. Their
+incident cannot be rebuilt meanwhile (a member not stored), and a founder merged again would
+found it anew under the same id at version 1, whose next versions would replace the stored
+versions of the same numbers (members of those then in no current version).
+
 Replays stay deterministic: a replayed batch asks the same store. If the first attempt had
 already stored the report's new version, the rebuilt incident lists the report, which the
 engine then ignores as known (the version already published stands). A rebuilt member's
@@ -37,7 +45,7 @@ from typing import Any
 
 from agents.core.correlation import CorrelationConfig, Correlator, StateDict, partition_key
 from agents.core.correlation.engine import MAX_WIDEN
-from agents.core.correlation.incident import Member
+from agents.core.correlation.incident import Member, incident_id_for
 from agents.core.record import ReportRecord
 from agents.ingest import lookup_chunks
 from agents.ports import metrics
@@ -108,13 +116,15 @@ class LatePath:
 
     async def readmit(self, engine: Correlator, record: ReportRecord) -> str:
         """Put back in `engine` the stored incidents `record` may join; returns the outcome
-        (`readmitted`, `none` or `failed`: the lookup failed, the engine decides alone)."""
+        (`readmitted`, `none`, `known`: a stored incident already lists the report, which
+        is then not merged again, or `failed`: the lookup failed, the engine decides
+        alone)."""
         lateness = engine.watermark - record.reported_at
         try:
-            states = await self._lookup(engine, record)
+            states, known = await self._lookup(engine, record)
             if states:
                 engine.restore(states, watermark=engine.watermark)
-            outcome = "readmitted" if states else "none"
+            outcome = "known" if known else "readmitted" if states else "none"
         except Exception as exc:  # never lose the report for its lookup
             log.warning("late report lookup failed", extra={"error": type(exc).__name__})
             outcome = "failed"
@@ -151,9 +161,15 @@ class LatePath:
             health=self.health,
         )
 
-    async def _lookup(self, engine: Correlator, record: ReportRecord) -> list[StateDict]:
+    async def _lookup(
+        self, engine: Correlator, record: ReportRecord
+    ) -> tuple[list[StateDict], bool]:
+        """The states of the stored incidents around `record` that can be rebuilt, and
+        whether a stored incident not in `engine` already lists `record` (the incident it
+        would found, `incident_id_for`, is always asked: a founder's incident may lie
+        outside the box or the limit)."""
         if record.lat is None or record.lon is None:
-            return []
+            return [], False
         t, radius = record.occurred_at, self.radius_m(record)
         dlat = radius / _M_PER_DEG
         dlon = radius / (_M_PER_DEG * max(math.cos(math.radians(record.lat)), 0.01))
@@ -168,10 +184,18 @@ class LatePath:
             east=record.lon + dlon,
             limit=NEAR_LIMIT,
         )
-        ids = tuple(sorted(r["incident_id"] for r in near if r["incident_id"] not in engine))
+        asked = {r["incident_id"] for r in near} | {incident_id_for(record)}
+        ids = tuple(sorted(iid for iid in asked if iid not in engine))
         if not ids:
-            return []
+            return [], False
         versions = await self._query(late.CURRENT_VERSIONS, "incidents", ids=ids)
+        if any(lists(version, record) for version in versions):
+            # merged before (a re-delivery of a report forwarded by a worker killed before
+            # it stored it): its incident's members may not all be stored yet, so the
+            # incident may not be rebuilt, and merging the report again would found its
+            # incident anew under the same id, whose next versions would replace the
+            # stored ones of the same numbers
+            return [], True
         report_ids = sorted({rid for v in versions for rid in v["report_ids"]})
         rows: list[dict[str, Any]] = []
         for chunk in lookup_chunks(report_ids):
@@ -189,7 +213,20 @@ class LatePath:
             if not any(self.area_key(m) == area for m in members):
                 continue  # another engine's incident
             out.append(state_of(version, members))
-        return out
+        return out, False
+
+
+def lists(version: Mapping[str, Any], record: ReportRecord) -> bool:
+    """Whether a stored incident version lists `record` among its members (by identity when
+    the version names the sources, else by report id)."""
+    ids = version["report_ids"]
+    if record.report_id not in ids:
+        return False
+    kinds, orgs = version.get("report_source_kinds") or [], version.get("report_source_orgs") or []
+    if len(kinds) != len(ids) or len(orgs) != len(ids):
+        return True
+    return any(rid == record.report_id and kinds[i] == record.source_kind
+               and orgs[i] == record.source_org for i, rid in enumerate(ids))
 
 
 def _members(

@@ -306,6 +306,7 @@ LATE_RECORDS = Counter(
     "vigie_correlation_late_records",
     "Reports beyond the allowed lateness, by outcome of the store lookup of their incident "
     "(readmitted: an incident was found and put back in state; none: no incident around; "
+    "known: a stored incident already lists the report, which is not merged again; "
     "failed: the lookup failed, the report is correlated with the state alone)",
     ["outcome"],
     registry=REGISTRY,

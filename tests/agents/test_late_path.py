@@ -161,3 +161,39 @@ def test_a_late_report_finds_its_incident_while_its_tick_is_being_written(
     assert store.query(count, {"iid": iid})[0]["n"] == before  # not inserted again
     asyncio.run(p.flush())
     assert not p.holding
+
+
+def current_members(store: Store, iid: str) -> list[str]:
+    rows = store.query("SELECT report_ids FROM incidents FINAL WHERE incident_id = %(iid)s",
+                       {"iid": iid})
+    assert len(rows) == 1
+    return list(rows[0]["report_ids"])
+
+
+def test_a_late_re_delivery_of_a_member_not_yet_stored_founds_nothing_again(
+    store: Store, metrics: MetricsSince
+) -> None:
+    """A worker killed after its correlator merged reports its ingest forwarded but had not
+    stored: the next ingest forwards them again, behind the restored clock, before it stores
+    them. Their incident cannot be rebuilt (a member not stored), and the founder must not
+    found it again under the same deterministic id at version 1: the versions that followed
+    would share numbers with the stored ones and replace them (a member then in no current
+    version). A report its incident lists is known: nothing is published for it; a new late
+    report next to it founds an incident of its own."""
+    kafka = FakeKafka()
+    p = processor(store, kafka)
+    first, second = report(t=0.0), report(t=600.0, east_m=30.0)
+    stored(store, second)  # the first one forwarded, never stored by the killed ingest
+    batch(p, first, second)
+    iid = incident_of(kafka, first.report_id)["incident_id"]
+    later(p, store, 40)
+    assert not any(iid in e for e in p.engines.values())
+    sent = len(kafka.on("incidents"))
+    batch(p, first)  # forwarded again, late, not stored yet
+    assert len(kafka.on("incidents")) == sent, "a version published for a known report"
+    assert metrics.sample("vigie_correlation_late_records_total", outcome="known") == 1
+    new = report(t=1300.0, east_m=10.0)
+    stored(store, new)
+    batch(p, new)
+    assert incident_of(kafka, new.report_id)["incident_id"] != iid
+    assert current_members(store, iid) == [first.report_id, second.report_id]

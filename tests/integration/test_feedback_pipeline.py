@@ -202,7 +202,22 @@ def wait_all_told(p: Pipeline, n_valid: int, timeout_s: float = 300.0) -> None:
     try:
         p.wait_for(done, timeout_s, "every report told recu and merged")
     except AssertionError as exc:
-        raise AssertionError(f"{state} of {n_valid} valid reports\n{exc}") from None
+        raise AssertionError(f"{state} of {n_valid} valid reports; {unmerged(p)}\n{exc}") from None
+
+
+def unmerged(p: Pipeline) -> str:
+    """Where the stored reports that no current incident version lists are: listed by an
+    older version only (replaced), or by none (never merged, or merged and not stored)."""
+    current: set[str] = set()
+    for row in queries.current_incidents(p.store, status=None, limit=100_000):
+        current.update(row["report_ids"])
+    ever: set[str] = set()
+    for row in p.store.query("SELECT report_ids FROM incidents"):
+        ever.update(row["report_ids"])
+    stored = {r["report_id"] for r in p.store.query("SELECT DISTINCT report_id FROM reports")}
+    missing = stored - current
+    return (f"{len(missing)} stored reports in no current version, {len(missing & ever)} of"
+            f" them in an older one; e.g. {sorted(missing)[:3]}")
 
 
 def test_each_transition_once_across_a_sigkill_and_a_replay(
