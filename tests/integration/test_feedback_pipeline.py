@@ -216,8 +216,10 @@ def unmerged(p: Pipeline) -> str:
         ever.update(row["report_ids"])
     stored = {r["report_id"] for r in p.store.query("SELECT DISTINCT report_id FROM reports")}
     missing = stored - current
+    app_id = p.env["VIGIE_APP_ID"]
     return (f"{len(missing)} stored reports in no current version, {len(missing & ever)} of"
-            f" them in an older one; e.g. {sorted(missing)[:3]}")
+            f" them in an older one; e.g. {sorted(missing)[:3]}; the correlator has"
+            f" {'' if p.caught_up(app_id, ['enriched']) else 'not '}committed its whole input")
 
 
 def test_each_transition_once_across_a_sigkill_and_a_replay(
