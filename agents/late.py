@@ -46,7 +46,7 @@ from typing import Any
 from agents.core.correlation import CorrelationConfig, Correlator, StateDict, partition_key
 from agents.core.correlation.engine import MAX_WIDEN
 from agents.core.correlation.incident import Member, incident_id_for
-from agents.core.record import ReportRecord
+from agents.core.record import ReportRecord, member_keys
 from agents.ingest import lookup_chunks
 from agents.ports import metrics
 from agents.ports.blocking import BlockingRunner
@@ -219,14 +219,10 @@ class LatePath:
 def lists(version: Mapping[str, Any], record: ReportRecord) -> bool:
     """Whether a stored incident version lists `record` among its members (by identity when
     the version names the sources, else by report id)."""
-    ids = version["report_ids"]
-    if record.report_id not in ids:
-        return False
-    kinds, orgs = version.get("report_source_kinds") or [], version.get("report_source_orgs") or []
-    if len(kinds) != len(ids) or len(orgs) != len(ids):
-        return True
-    return any(rid == record.report_id and kinds[i] == record.source_kind
-               and orgs[i] == record.source_org for i, rid in enumerate(ids))
+    keys = member_keys(version)
+    if keys:
+        return record.key in keys
+    return record.report_id in version["report_ids"]
 
 
 def _members(
@@ -234,15 +230,11 @@ def _members(
     stored: Mapping[tuple[str, str, str], dict[str, Any]],
     by_id: Mapping[str, dict[str, Any]],
 ) -> Iterable[ReportRecord]:
-    """The incident's member reports, in its order (by identity when the version lists the
+    """The incident's member reports, in its order (by identity when the version names the
     sources, else by report id)."""
-    kinds, orgs = version.get("report_source_kinds") or [], version.get("report_source_orgs") or []
-    ids = version["report_ids"]
-    for i, rid in enumerate(ids):
-        if len(kinds) == len(ids) and len(orgs) == len(ids):
-            row = stored.get((kinds[i], orgs[i], rid))
-        else:
-            row = by_id.get(rid)
+    keys = member_keys(version)
+    rows = [stored.get(k) for k in keys] if keys else [by_id.get(r) for r in version["report_ids"]]
+    for row in rows:
         if row is not None:
             yield record_of(row)
 

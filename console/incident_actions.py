@@ -34,7 +34,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.core import feedback
 from agents.core.feedback import FeedbackEvent
-from agents.core.record import ReportKey
+from agents.core.record import ReportKey, member_keys
 from agents.ports import metrics
 from agents.ports.sql import feedback as sql
 from agents.ports.store import Store
@@ -227,7 +227,7 @@ async def incident_action(request: web.Request) -> web.Response:
         "at": now,
     }
     status = ACTIONS[body.action]
-    keys = feedback.identities(found)
+    keys = member_keys(found)
     async with ctx.action_lock:  # check then insert, one at a time
         stored: list[dict[str, Any]] = []
         if body.action_id is not None:

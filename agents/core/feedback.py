@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from agents.core.record import ReportKey, ReportRecord
+from agents.core.record import ReportKey, ReportRecord, member_keys
 from agents.core.validation import Rejection
 from schemas.enums import SOURCE_KINDS
 from schemas.feedback import FeedbackStatus, Outcome
@@ -215,22 +215,13 @@ def rejected(rejection: Rejection, message_time: float, origin: str) -> Feedback
     return FeedbackEvent(key, REJETE, int(message_time), origin, reason=rejection.reason)
 
 
-def identities(version: Mapping[str, Any]) -> list[ReportKey]:
-    """The identities of an incident version's reports, in joining order (empty for a
-    version stored before versions listed the sources)."""
-    kinds, orgs = version.get("report_source_kinds") or [], version.get("report_source_orgs") or []
-    ids = version.get("report_ids") or []
-    if not (len(kinds) == len(orgs) == len(ids)):
-        return []
-    return [ReportKey(str(k), str(o), str(r)) for k, o, r in zip(kinds, orgs, ids, strict=True)]
-
 
 def attached(version: Mapping[str, Any], record: ReportKey) -> list[FeedbackEvent]:
     """`rattache` events of the version an incident took when `record` joined it: for the
     record (others = the reports already there) and, when it is the second report, for the
     founding one (others = 1). None when `record` is not the version's newest report (a
     version closing another incident) or the incident holds it alone."""
-    keys = identities(version)
+    keys = member_keys(version)
     if len(keys) < 2 or keys[-1] != record:
         return []
     iid = str(version["incident_id"])

@@ -20,6 +20,18 @@ class ReportKey(NamedTuple):
     report_id: str
 
 
+def member_keys(version: Mapping[str, Any]) -> list[ReportKey]:
+    """The identities of an incident version's reports, in joining order; empty for a
+    version stored before versions listed the sources (`report_source_kinds` and
+    `report_source_orgs` missing or not one per report id): such a version is known by its
+    report ids only."""
+    kinds, orgs = version.get("report_source_kinds") or [], version.get("report_source_orgs") or []
+    ids = version.get("report_ids") or []
+    if not (len(kinds) == len(orgs) == len(ids)):
+        return []
+    return [ReportKey(str(k), str(o), str(r)) for k, o, r in zip(kinds, orgs, ids, strict=True)]
+
+
 @dataclass(slots=True)
 class ReportRecord:
     """A validated report; times are UTC epoch seconds.
