@@ -46,6 +46,11 @@ Outgoing = tuple[FeedbackEvent, float | None]
 
 
 class FeedbackSink:
+    """Sends a stage's transitions to the feedback topic and stores them in
+    `report_feedback`. One per stage (the worker gives the ingest and the correlate stage
+    each its own): what it holds counts towards its stage's row bound (`held_rows`) and is
+    written by its stage's `flush`."""
+
     def __init__(
         self,
         *,

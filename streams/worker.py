@@ -168,10 +168,14 @@ def build_worker(settings: Settings) -> BuiltWorker:
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic, key, value, None, None, None)
 
-    feedback = FeedbackSink(store=store, send=send, topic=settings.topic_feedback, retry=retry,
-                            run_blocking=run_blocking, health=health)
+    def feedback_sink() -> FeedbackSink:
+        # one per stage: a stage's transitions in flight count towards its own row bound
+        # and are written with its own tick, not with the other stage's
+        return FeedbackSink(store=store, send=send, topic=settings.topic_feedback,
+                            retry=retry, run_blocking=run_blocking, health=health)
+
     ingest = IngestProcessor(
-        feedback_sink=feedback,
+        feedback_sink=feedback_sink(),
         store=store,
         enricher=geocoder,
         pseudonymiser=hasher,
@@ -190,7 +194,7 @@ def build_worker(settings: Settings) -> BuiltWorker:
     )
     ingest_loop = install_ingest(app, topics, ingest, ingest_loop_config(settings))
     correlate = CorrelateProcessor(
-        feedback_sink=feedback,
+        feedback_sink=feedback_sink(),
         store=store,
         send=send,
         incidents_topic=settings.topic_incidents,

@@ -12,7 +12,6 @@ from typing import Any
 
 import h3
 import pytest
-from pydantic import SecretStr
 
 from agents.core.detection import (
     DetectionConfig,
@@ -25,9 +24,9 @@ from agents.ports.retry import RetryPolicy
 from agents.ports.sql import alerts, detector_runs
 from agents.ports.store import StoreError
 from streams import worker
-from streams.settings import Settings
 from tests.agents.fakes import FakeKafka, FakeStore, run_inline
 from tests.detection.synthetic import H0, background, universe
+from tests.streams.offline_worker import build_offline
 
 SPREE_HOUR = H0 + 24 * 10 + 2
 TOPIC = "vigie.alerts.v1"
@@ -212,11 +211,7 @@ async def test_the_worker_restores_the_alert_state_after_every_rebalance(
             built.append(self)
 
     monkeypatch.setattr(worker, "DetectProcessor", Recorded)
-    monkeypatch.setattr(worker, "create_missing_topics", lambda *_: None)  # no Kafka here
-    settings = Settings(worker_data_dir=str(tmp_path / "worker"),
-                        clickhouse=f"chdb://{tmp_path / 'chdb'}",
-                        pseudonym_secret=SecretStr("k" * 48))
-    running = worker.build_worker(settings)
+    running = build_offline(tmp_path, monkeypatch)
     try:
         [detect] = built
         detect._restore_due = False  # as after a run
