@@ -32,6 +32,9 @@ per-world tuning). Scored on the evaluated days (metric code reused:
   picks among the communes of an incident's reports does better, so what separates it from
   1 is the reports' own position errors (the pipeline may, rarely, pass it: an incident of
   several positions takes the commune its centre lies in, which none of them may name);
+- where the pair errors are (`pairs`, per world): by the class of the true incidents'
+  category (point, mobile, persistent), the true pairs, those split apart and the false
+  pairs between two true incidents of the class (`mixed`: of two classes);
 - incidents found / true: predicted incidents holding an evaluated report / true incidents
   with one;
 - bursts detected, median alert delay, false alerts a day (`evaluate`: alerts opened in the
@@ -184,8 +187,10 @@ def named_commune(location: dict[str, Any]) -> str | None:
 
 def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
+    from agents.core.correlation import CorrelationConfig
     from agents.core.correlation.quality import (
         merges_undone,
+        pair_errors_by,
         score,
         splits_healed,
         unlocated_placed,
@@ -219,6 +224,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     named: dict[str, str | None] = {}  # evaluated valid report -> the commune it names
     in_outbreak: set[str] = set()  # those of an outbreak's incidents
     true_insee: dict[str, str] = {}
+    true_class: dict[str, str] = {}  # true incident -> its category's class
+    classes = CorrelationConfig()
     true_path: dict[str, frozenset[str]] = {}  # the communes a moving incident crosses
     first_reports: dict[str, list[float]] = {}  # outbreak -> its incidents' first reports
     events: list[TruthEvent] = []  # each message's send time and the incident it founds
@@ -231,6 +238,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             true_incidents.append(TrueIncident.from_truth(m.incident_truth))
             true_id = str(m.incident_truth["incident_id"])
             true_insee[true_id] = str(m.incident_truth["insee"])
+            true_class[true_id] = classes.class_of(str(m.incident_truth["category"])).value
             crossed = m.incident_truth["insee_path"]
             assert isinstance(crossed, list)
             true_path[true_id] = frozenset(map(str, crossed))  # holds `insee` (the truth's)
@@ -330,6 +338,13 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         # reports without a position placed with most of their located true mates, every
         # incident cut by true incident
         **{k: round(v, 4) for k, v in what_if.items()},
+        # where the pair errors are, by the class of the true incidents' category: their
+        # true pairs, those split apart, and the pairs of two of them merged ("mixed":
+        # two classes)
+        "pairs": {
+            label: {"true": e.true_pairs, "missed": e.missed, "false": e.false}
+            for label, e in pair_errors_by(predicted, truth, true_class).items()
+        },
         "commune_accuracy": round(right / len(members), 4) if members else None,
         "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
         "commune_ceiling": round(reachable / len(members), 4) if members else None,

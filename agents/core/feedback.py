@@ -215,7 +215,6 @@ def rejected(rejection: Rejection, message_time: float, origin: str) -> Feedback
     return FeedbackEvent(key, REJETE, int(message_time), origin, reason=rejection.reason)
 
 
-
 def attached(version: Mapping[str, Any], record: ReportKey) -> list[FeedbackEvent]:
     """`rattache` events of the version an incident took when `record` joined it: for the
     record (others = the reports already there) and, when it is the second report, for the

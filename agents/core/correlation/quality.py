@@ -141,3 +141,52 @@ def unlocated_placed(
 def merges_undone(predicted: Mapping[str, str], truth: Mapping[str, str]) -> dict[str, str]:
     """`predicted` with each incident cut by true incident (every pair it makes right)."""
     return {r: f"{predicted[r]}|{truth[r]}" for r in truth if r in predicted}
+
+
+@dataclass(frozen=True, slots=True)
+class PairErrors:
+    """Pairs of one label (`pair_errors_by`): true pairs, true pairs split apart (missed),
+    and pairs of two true incidents merged into one predicted incident (false)."""
+
+    true_pairs: int
+    missed: int
+    false: int
+
+
+def pair_errors_by(
+    predicted: Mapping[str, str], truth: Mapping[str, str], label: Mapping[str, str]
+) -> dict[str, PairErrors]:
+    """Where the pair errors are, by a label of each true incident (e.g. its category's
+    class): for each label, its true pairs and how many of them no predicted incident holds,
+    and the false pairs between two true incidents of that label; a false pair between
+    two labels counts under "mixed". Every label of a true incident with a predicted
+    report is in the result (with no pairs, zeros). Reports without a prediction are left
+    out, as in `score`."""
+    ids = [r for r in truth if r in predicted]
+    joint = Counter((predicted[r], truth[r]) for r in ids)
+    true_size = Counter(truth[r] for r in ids)
+    true_pairs: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
+    false: Counter[str] = Counter()
+    for tc, n in true_size.items():
+        true_pairs[label[tc]] += _pairs(n)
+    cells: dict[str, Counter[str]] = defaultdict(Counter)  # predicted -> label -> reports
+    squares: dict[str, Counter[str]] = defaultdict(Counter)  # predicted -> label -> sum n^2
+    for (pc, tc), n in joint.items():
+        kept[label[tc]] += _pairs(n)
+        cells[pc][label[tc]] += n
+        squares[pc][label[tc]] += n * n
+    for pc, by_label in cells.items():
+        total = sum(by_label.values())
+        cross = (total * total - sum(squares[pc].values())) // 2  # pairs of two true incidents
+        same = 0
+        for lab, n in by_label.items():
+            within = (n * n - squares[pc][lab]) // 2
+            false[lab] += within
+            same += within
+        false["mixed"] += cross - same
+    labels = sorted(set(true_pairs) | {k for k, v in false.items() if v})
+    return {
+        lab: PairErrors(true_pairs[lab], true_pairs[lab] - kept[lab], false[lab])
+        for lab in labels
+    }
