@@ -4,7 +4,6 @@ stage's row bound and are written with their own stage's tick."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from agents.core.record import ReportKey
 from agents.correlate import CorrelateProcessor
 from agents.ingest import IngestProcessor
 from streams import worker
+from tests.agents.fakes import FakeKafka
 from tests.streams.offline_worker import build_offline
 
 
@@ -41,20 +41,16 @@ async def test_a_rattache_in_flight_is_not_counted_in_the_ingest_row_bound(
         sink = correlate.feedback_sink
         assert sink is not None and sink is not ingest.feedback_sink
 
-        async def delivered(topic: str, key: bytes | None, value: bytes) -> Any:
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-
         async def nothing_stored(events: Any) -> dict[str, bytes]:
             return {}
 
-        sink.send_fn = delivered
+        kafka = FakeKafka()
+        sink.send_fn = kafka.send
         monkeypatch.setattr(sink, "stored_payloads", nothing_stored)
         event = FeedbackEvent(ReportKey("citizen", "app", "r-1"), RATTACHE, 1_700_000_000,
                               incident_id="i" * 32, other_reports=1)
         await sink.send([(event, None)])  # sent, held until the correlate stage flushes
-        assert sink.held_rows == 1
+        assert len(kafka.sent) == 1 and sink.held_rows == 1
         assert ingest.held_rows == 0
     finally:
         running.close()

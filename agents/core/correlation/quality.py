@@ -42,11 +42,19 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
+def _joint(predicted: Mapping[str, str], truth: Mapping[str, str]) -> Counter[tuple[str, str]]:
+    """Reports by (predicted incident, true incident); reports without a prediction are
+    left out."""
+    return Counter((predicted[r], truth[r]) for r in truth if r in predicted)
+
+
 def score(predicted: Mapping[str, str], truth: Mapping[str, str]) -> ClusterScores:
-    ids = [r for r in truth if r in predicted]
-    joint = Counter((predicted[r], truth[r]) for r in ids)
-    pred_size = Counter(predicted[r] for r in ids)
-    true_size = Counter(truth[r] for r in ids)
+    joint = _joint(predicted, truth)
+    pred_size: Counter[str] = Counter()
+    true_size: Counter[str] = Counter()
+    for (pc, tc), n in joint.items():
+        pred_size[pc] += n
+        true_size[tc] += n
     tp = sum(_pairs(n) for n in joint.values())
     pred_pairs = sum(_pairs(n) for n in pred_size.values())
     true_pairs = sum(_pairs(n) for n in true_size.values())
@@ -56,14 +64,15 @@ def score(predicted: Mapping[str, str], truth: Mapping[str, str]) -> ClusterScor
     for (pc, tc), n in joint.items():  # each of the n reports scores n/|pc| and n/|tc|
         bp += n * n / pred_size[pc]
         br += n * n / true_size[tc]
-    total = len(ids) or 1
+    reports = sum(joint.values())
+    total = reports or 1
     mixes: dict[str, int] = defaultdict(int)
     for pc, _ in joint:
         mixes[pc] += 1
     mixed = sum(1 for v in mixes.values() if v >= 2)
     multi = sum(1 for v in pred_size.values() if v >= 2)
     return ClusterScores(
-        reports=len(ids),
+        reports=reports,
         true_incidents=len(true_size),
         predicted_incidents=len(pred_size),
         pairwise_precision=p,
@@ -162,30 +171,26 @@ def pair_errors_by(
     two labels counts under "mixed". Every label of a true incident with a predicted
     report is in the result (with no pairs, zeros). Reports without a prediction are left
     out, as in `score`."""
-    ids = [r for r in truth if r in predicted]
-    joint = Counter((predicted[r], truth[r]) for r in ids)
-    true_size = Counter(truth[r] for r in ids)
-    true_pairs: Counter[str] = Counter()
-    kept: Counter[str] = Counter()
-    false: Counter[str] = Counter()
-    for tc, n in true_size.items():
-        true_pairs[label[tc]] += _pairs(n)
+    true_size: Counter[str] = Counter()
+    kept: Counter[str] = Counter()  # true pairs of the label a predicted incident holds
     cells: dict[str, Counter[str]] = defaultdict(Counter)  # predicted -> label -> reports
-    squares: dict[str, Counter[str]] = defaultdict(Counter)  # predicted -> label -> sum n^2
-    for (pc, tc), n in joint.items():
+    for (pc, tc), n in _joint(predicted, truth).items():
+        true_size[tc] += n
         kept[label[tc]] += _pairs(n)
         cells[pc][label[tc]] += n
-        squares[pc][label[tc]] += n * n
-    for pc, by_label in cells.items():
-        total = sum(by_label.values())
-        cross = (total * total - sum(squares[pc].values())) // 2  # pairs of two true incidents
-        same = 0
+    true_pairs: Counter[str] = Counter()
+    for tc, n in true_size.items():
+        true_pairs[label[tc]] += _pairs(n)
+    same: Counter[str] = Counter()  # pairs of one label held by one predicted incident
+    mixed = 0
+    for by_label in cells.values():
         for lab, n in by_label.items():
-            within = (n * n - squares[pc][lab]) // 2
-            false[lab] += within
-            same += within
-        false["mixed"] += cross - same
-    labels = sorted(set(true_pairs) | {k for k, v in false.items() if v})
+            same[lab] += _pairs(n)
+        mixed += _pairs(sum(by_label.values())) - sum(_pairs(n) for n in by_label.values())
+    false = {lab: same[lab] - kept[lab] for lab in true_pairs}
+    if mixed:
+        false["mixed"] = mixed
+    labels = sorted(false)
     return {
         lab: PairErrors(true_pairs[lab], true_pairs[lab] - kept[lab], false[lab])
         for lab in labels
