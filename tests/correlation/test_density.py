@@ -129,22 +129,3 @@ def test_a_malformed_join_share_state_is_refused() -> None:
     state["outcome"] = {"point": [1.0, "x"]}
     with pytest.raises(ValueError, match="estimates state"):
         StreamEstimates.from_dict(state)
-
-
-def test_a_report_the_posterior_keeps_apart_still_counts_its_posterior_of_a_join() -> None:
-    """The estimates behind the posterior learn from its responsibilities (the E step), not
-    from its decisions alone: a report kept apart at a posterior of 0.3 counts 0.3 of a join
-    (join share, time spread, confusion), so a join share or spread learnt from the engine's
-    own decisions does not fall each time the estimates made it refuse a mate."""
-    engine = _engine()
-    _ring(engine, 3)
-    a = engine.process(rec(t=0.0, category=CATEGORY, accuracy=ACC))[-1]["incident_id"]
-    est = engine.estimates
-    outcome, spread = est.outcome[CATEGORY], est.spread.get(CATEGORY)
-    joined_before, spread_before = outcome.total, spread.n if spread is not None else 0.0
-    b = engine.process(rec(east_m=-250.0, t=10.0 * MIN, category=CATEGORY, accuracy=ACC))
-    assert b[-1]["incident_id"] != a  # kept apart (as in the burst test above)
-    joined = outcome.total - joined_before * 0.999  # this report's share (past discounted)
-    assert 0.0 < joined < 0.5  # the posterior of a join: below the decision's threshold
-    # the same weight on the time spread of the incidents it may have joined
-    assert est.spread[CATEGORY].n - spread_before * 0.999**joined == pytest.approx(joined)

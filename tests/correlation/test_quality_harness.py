@@ -3,8 +3,8 @@
 Floors sit a little under what the engine reaches (seeds 1 and 2, 14 days), over the whole
 stream (the engine starts empty) and in steady state (incidents starting after the 7-day
 warm-up, once chronic places are learned). In steady state the floors are the project's
-target itself (pairwise F1 >= 0.90 with precision >= 0.95), met on both seeds. See `python -m benchmarks.bench_correlation`. A
-regression of the merge rules fails here.
+target itself (pairwise F1 >= 0.90 with precision >= 0.95), met on both seeds. See
+`python -m benchmarks.bench_correlation`. A regression of the merge rules fails here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from offline.evaluation import EvalSetup, evaluate
 
 # measured (14 days), seeds 1 / 2: whole stream P 0.938 / 0.935, R 0.893 / 0.891,
 # F1 0.915 / 0.912, B3 0.969 / 0.967; steady state P 0.956 / 0.958, R 0.892 / 0.890,
-# F1 0.923 / 0.923
+# F1 0.923 / 0.922
 FLOORS = {
     "pairwise_precision": 0.93,
     "pairwise_recall": 0.84,

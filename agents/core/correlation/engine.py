@@ -232,10 +232,6 @@ class Correlator:
         # and its sigma^2 (m^2), for `_by_posterior`
         self._match_z2 = -1.0
         self._match_s2 = 1.0
-        # per report: (posterior, candidate) of each candidate a posterior weighed
-        # (`_by_posterior`, `_by_commune_posterior`), what `_learn` learns from; empty:
-        # the decision alone
-        self._posteriors: list[tuple[float, Incident]] = []
 
     # ---- public API ----
     @property
@@ -271,7 +267,6 @@ class Correlator:
         self._scale = scale
         self._widen = self._widen_for(record, scale) if learn else 1.0
         self._obs_d = math.inf
-        self._posteriors = []
         best = self._best_candidate(record, lat, lon, chronic)
         if learn:
             self._learn(record, key, best)
@@ -294,9 +289,8 @@ class Correlator:
 
     def _learn(self, record: ReportRecord, key: tuple[str, bool], best: Incident | None) -> None:
         """Feed the estimators (`estimate.StreamEstimates`) with one report: its lag, the
-        nearest same-category candidate (whatever the gate decided) and the incidents it may
-        have joined (with their posteriors when a posterior weighed them, else the one it
-        joined): how long after their start it occurred and into which category."""
+        nearest same-category candidate (whatever the gate decided) and, when it joins an
+        incident, how long after the incident's start it occurred and into which category."""
         est = self.estimates
         est.observe_lag(record.source_kind, record.reported_at - record.occurred_at)
         if self._obs_d < math.inf:
@@ -308,21 +302,15 @@ class Correlator:
             radius *= self._widen  # the reach of this report's search
             if self._obs_d <= radius:
                 est.observe_pair(key, self._obs_d, self._obs_v, radius, self._obs_c)
-        # what the report joined: the posterior of each candidate a posterior weighed (the
-        # E step: a mate refused at odds 0.4 still counts 0.3 of a join), else the decision
-        joins = self._posteriors or ([(1.0, best)] if best is not None else [])
         est.observe_outcome(
-            self.config.class_of(record.category)._value_,
-            math.fsum(p for p, _ in joins),
-            record.category,
+            self.config.class_of(record.category)._value_, best is not None, record.category
         )
-        for p, incident in joins:
+        if best is not None:
             est.observe_join(
-                self.config.class_of(incident.category)._value_,
+                self.config.class_of(best.category)._value_,
                 record.category,
-                incident.category._value_,
-                record.occurred_at - incident.first_occurred_at,
-                p,
+                best.category._value_,
+                record.occurred_at - best.first_occurred_at,
             )
 
     def _widen_for(self, record: ReportRecord, scale: float) -> float:
@@ -602,9 +590,6 @@ class Correlator:
             scored.append((odds, cost, state))
         if unbounded:
             return min(unbounded, key=lambda cs: cs[0])[1]
-        # the responsibilities, the report being one candidate's or a new incident's
-        total = 1.0 + math.fsum(o for o, _, _ in scored)
-        self._posteriors = [(o / total, state) for o, _, state in scored]
         odds, _, best = max(scored, key=lambda ocs: (ocs[0], -ocs[1]))
         return best if odds / (1.0 + odds) >= cfg.match_posterior else None
 
@@ -641,7 +626,6 @@ class Correlator:
         }
         n_compatible = len(self._joinable(category))
         total, best, best_odds = 0.0, None, -1.0
-        scored: list[tuple[float, Incident]] = []
         for _, state in commune_level:  # cheapest first: ties go to the cheaper
             others = len(around) - (state.incident_id in around)
             gap = max(state.first_occurred_at - t, t - state.last_occurred_at, 0.0)
@@ -654,10 +638,8 @@ class Correlator:
                 / (others + COMMUNE_RATE_PRIOR)
             )
             total += odds
-            scored.append((odds, state))
             if odds > best_odds:
                 best, best_odds = state, odds
-        self._posteriors = [(odds / (1.0 + total), state) for odds, state in scored]
         return best if best_odds / (1.0 + total) >= cfg.match_posterior else None
 
     def _candidates(

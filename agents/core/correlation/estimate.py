@@ -22,11 +22,7 @@ What the engine learns, per partition, from the reports it reads (`StreamEstimat
   an incident receives).
 
 The match posterior (`Correlator._by_posterior`) reads the dispersion, the time spread,
-the join share and the confusions; the gate reads the dispersion. Where a posterior weighed
-a report's candidates, the join share, the spread and the confusions learn from its
-responsibilities (the expected statistics of EM), not from the decision alone: learnt from
-the decisions, a spread or a join share that made the engine refuse a mate would be
-confirmed by that refusal.
+the join share and the confusions; the gate reads the dispersion.
 
 Dispersion model (Fellegi-Sunter style two-class mixture, estimated by online EM): for a
 located report, the candidate pair is the nearest located incident of the same category
@@ -146,13 +142,10 @@ class Moments:
     total: float = 0.0
     squares: float = 0.0
 
-    def observe(self, x: float, weight: float = 1.0) -> None:
-        """One observation of `x` counted `weight` times (a share of one, in [0, 1]: an
-        expected statistic); the past is discounted by `FORGET` per unit of weight."""
-        keep = FORGET if weight == 1.0 else FORGET**weight
-        self.n = keep * self.n + weight
-        self.total = keep * self.total + weight * x
-        self.squares = keep * self.squares + weight * x * x
+    def observe(self, x: float) -> None:
+        self.n = FORGET * self.n + 1.0
+        self.total = FORGET * self.total + x
+        self.squares = FORGET * self.squares + x * x
 
     def mean(self, prior: float) -> float:
         return (PRIOR_OBSERVATIONS * prior + self.total) / (PRIOR_OBSERVATIONS + self.n)
@@ -279,19 +272,17 @@ class StreamEstimates:
         self.changed = True
 
     def observe_outcome(
-        self, category_class: str, joined: float, category: str | None = None
+        self, category_class: str, joined: bool, category: str | None = None
     ) -> None:
-        """One report joined an incident (1) or founded one (0), or the probability that it
-        joined one (the EM expected statistic, see `observe_join`): counted for its
-        category's class and, with `category`, for that category (its own share, shrunk
-        to the class's)."""
+        """One report joined an incident or founded one: counted for its category's class
+        and, with `category`, for that category (its own share, shrunk to the class's)."""
         for key in (category_class, category):
             if key is None:
                 continue
             m = self.outcome.get(key)
             if m is None:
                 m = self.outcome[key] = Moments()
-            m.observe(joined)
+            m.observe(1.0 if joined else 0.0)
         self.changed = True
 
     def observe_join(
@@ -300,26 +291,18 @@ class StreamEstimates:
         report_category: str,
         incident_category: str,
         after_start_s: float,
-        weight: float = 1.0,
     ) -> None:
-        """A report joined an incident `after_start_s` after its first report, with
-        probability `weight` (1: the engine's decision; below: the posterior that the
-        report is that incident's, `Correlator._learn`). Learning from the posteriors
-        (the E step of EM) rather than from the decisions alone keeps the estimates from
-        confirming themselves: a spread or a join share learnt only from the joins the
-        engine made is short of the joins it refused because of them."""
         # the class's and the incident category's spread (class values and category
         # values are disjoint names: one map holds both)
         for key in (category_class, incident_category):
             m = self.spread.get(key)
             if m is None:
                 m = self.spread[key] = Moments()
-            m.observe(max(after_start_s, 0.0), weight)
+            m.observe(max(after_start_s, 0.0))
         row = self.joins.setdefault(report_category, {})
-        keep = FORGET if weight == 1.0 else FORGET**weight
         for k in row:
-            row[k] *= keep
-        row[incident_category] = row.get(incident_category, 0.0) + weight
+            row[k] *= FORGET
+        row[incident_category] = row.get(incident_category, 0.0) + 1.0
         self.changed = True
 
     # ---- state ----
