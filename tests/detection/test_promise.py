@@ -15,6 +15,7 @@ from agents.core.detection.calibration import (
     cluster_rate_threshold,
     predictive_excess,
     promise_margin,
+    regularized_beta,
 )
 
 FLOOR = 6.0
@@ -37,6 +38,53 @@ def test_predictive_excess_is_the_gamma_poisson_mixture() -> None:
     assert predictive_excess(3, 12.0, 7.0, 7.0) < predictive_excess(6, 12.0, 7.0, 7.0)
     assert predictive_excess(6, 24.0, 7.0, 7.0) < predictive_excess(6, 12.0, 7.0, 7.0)
     assert predictive_excess(0, 0.0, 7.0, 7.0) == 1.0
+
+
+def _excess_by_terms(count: int, days: float, horizon: float, allowed: float) -> float:
+    """The negative binomial's tail as 1 - the sum of its first floor(allowed) + 1 terms."""
+    r, p = count + 0.5, days / (days + horizon)
+    terms = [math.exp(r * math.log(p))]  # pmf(0) = p^r
+    for k in range(1, math.floor(allowed) + 1):
+        terms.append(terms[-1] * (k - 1 + r) / k * (1.0 - p))
+    return max(0.0, 1.0 - math.fsum(terms))
+
+
+def test_predictive_excess_is_the_sum_of_its_terms_at_any_horizon() -> None:
+    """The closed form (the incomplete beta) equals the term-by-term tail, from hours to
+    centuries; past `_LIMIT_DAYS` it is the limit, the posterior's tail of the rate
+    (drawn), and continuous there; a horizon that is not finite is refused."""
+    for count in (0, 1, 5, 20, 57):
+        for days in (0.5, 4.0, 21.0, 60.0):
+            for horizon in (0.1, 7.0, 365.0, 36_500.0):
+                for per_day in (0.2, 1.0, 3.0):
+                    assert predictive_excess(
+                        count, days, horizon, per_day * horizon
+                    ) == pytest.approx(
+                        _excess_by_terms(count, days, horizon, per_day * horizon), abs=1e-9
+                    )
+    rng = np.random.default_rng(2)
+    never = 1e12 / 86400.0  # a detector configured never to recalibrate
+    for count, days in ((3, 12.0), (20, 21.0)):
+        drawn = float((rng.gamma(count + 0.5, 1.0 / days, size=400_000) > 1.0).mean())
+        assert predictive_excess(count, days, never, never) == pytest.approx(drawn, abs=0.004)
+        below = predictive_excess(count, days, 1e6, 1e6)
+        assert predictive_excess(count, days, 1e6 * 1.0001, 1e6 * 1.0001) == pytest.approx(
+            below, abs=1e-5
+        )
+    with pytest.raises(ValueError, match="finite"):
+        predictive_excess(3, 12.0, math.inf, math.inf)
+
+
+def test_regularized_beta_known_values() -> None:
+    for x in (1e-9, 0.01, 0.3, 0.5, 0.77, 0.999):
+        assert regularized_beta(x, 1.0, 1.0) == pytest.approx(x)
+        assert regularized_beta(x, 3.5, 1.0) == pytest.approx(x**3.5)
+        assert regularized_beta(x, 1.0, 40.0) == pytest.approx(1.0 - (1.0 - x) ** 40)
+        for a, b in ((0.5, 7.0), (20.5, 3.0), (2.5, 1e6)):
+            assert regularized_beta(x, a, b) == pytest.approx(
+                1.0 - regularized_beta(1.0 - x, b, a), abs=1e-10  # 1 - y: cancellation
+            )
+    assert regularized_beta(0.0, 2.0, 3.0) == 0.0 and regularized_beta(1.0, 2.0, 3.0) == 1.0
 
 
 def test_allowed_clusters() -> None:
