@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from agents.core.distributions import negative_binomial_quantile
 from schemas.enums import CATEGORIES
 
 WEEK_S = 7 * 86_400
@@ -256,28 +257,6 @@ def per_thousand(count: int | float, population: int) -> float:
     return 1000.0 * float(count) / population if population > 0 else 0.0
 
 
-def _nb_quantile(shape: float, p: float, q: float) -> int:
-    """Quantile q of a negative binomial (number of failures before `shape` successes of
-    probability p): the gamma-Poisson predictive count."""
-    if shape <= 0:
-        return 0
-    log_p, log_1p = math.log(p), math.log1p(-p)
-    cumulative, k = 0.0, 0
-    while k < 100_000:
-        log_pmf = (
-            math.lgamma(k + shape)
-            - math.lgamma(shape)
-            - math.lgamma(k + 1)
-            + shape * log_p
-            + k * log_1p
-        )
-        cumulative += math.exp(log_pmf)
-        if cumulative >= q:
-            return k
-        k += 1
-    return k
-
-
 def forecast(slots: Iterable[SlotCount], weeks: int, top: int = 10) -> tuple[Forecast, ...]:
     """Expected located incidents per place x slot for a coming week (see module doc)."""
     counts: dict[tuple[str, int], int] = {}
@@ -313,8 +292,8 @@ def forecast(slots: Iterable[SlotCount], weeks: int, top: int = 10) -> tuple[For
                     commune_of[cell],
                     slot,
                     expected,
-                    _nb_quantile(shape, p, tail),
-                    _nb_quantile(shape, p, 1.0 - tail),
+                    negative_binomial_quantile(shape, p, tail),
+                    negative_binomial_quantile(shape, p, 1.0 - tail),
                 )
             )
     out.sort(key=lambda f: (-f.expected, f.cell, f.slot))

@@ -15,7 +15,6 @@ from agents.core.detection.calibration import (
     cluster_rate_threshold,
     predictive_excess,
     promise_margin,
-    regularized_beta,
 )
 
 FLOOR = 6.0
@@ -73,18 +72,6 @@ def test_predictive_excess_is_the_sum_of_its_terms_at_any_horizon() -> None:
         )
     with pytest.raises(ValueError, match="finite"):
         predictive_excess(3, 12.0, math.inf, math.inf)
-
-
-def test_regularized_beta_known_values() -> None:
-    for x in (1e-9, 0.01, 0.3, 0.5, 0.77, 0.999):
-        assert regularized_beta(x, 1.0, 1.0) == pytest.approx(x)
-        assert regularized_beta(x, 3.5, 1.0) == pytest.approx(x**3.5)
-        assert regularized_beta(x, 1.0, 40.0) == pytest.approx(1.0 - (1.0 - x) ** 40)
-        for a, b in ((0.5, 7.0), (20.5, 3.0), (2.5, 1e6)):
-            assert regularized_beta(x, a, b) == pytest.approx(
-                1.0 - regularized_beta(1.0 - x, b, a), abs=1e-10  # 1 - y: cancellation
-            )
-    assert regularized_beta(0.0, 2.0, 3.0) == 0.0 and regularized_beta(1.0, 2.0, 3.0) == 1.0
 
 
 def test_allowed_clusters() -> None:

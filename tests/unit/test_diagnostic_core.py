@@ -18,7 +18,6 @@ from agents.core.diagnostic import (
     Territory,
     TerritoryKind,
     WeekCount,
-    _nb_quantile,
     build_diagnostic,
     dispersion,
     forecast,
@@ -169,14 +168,6 @@ def test_dispersion_is_pearson_around_each_period_mean() -> None:
     assert dispersion([5, 5, 5], [5, 5, 5]) == 1.0  # under-dispersed: floored at Poisson
     # means 10 and 20: chi2 = (25+25)/10 + (100+100)/20 = 15 over 4 - 2 dof
     assert dispersion([5, 15], [10, 30]) == pytest.approx(15 / 2)
-
-
-def test_negative_binomial_quantiles_match_the_distribution() -> None:
-    rng = np.random.default_rng(3)
-    shape, p = 4.5, 0.8
-    draws = rng.negative_binomial(shape, p, size=200_000)
-    for q in (0.1, 0.5, 0.9):
-        assert _nb_quantile(shape, p, q) == int(np.quantile(draws, q, method="inverted_cdf"))
 
 
 def test_the_forecast_ranks_places_and_slots_with_intervals() -> None:

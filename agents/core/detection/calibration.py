@@ -58,6 +58,7 @@ from agents.core.detection.baseline import hour_of_week
 from agents.core.detection.counts import CountRow
 from agents.core.detection.daymax import DayMaxScanner
 from agents.core.detection.scan import FloatArray, IntArray
+from agents.core.distributions import gamma_tail, negative_binomial_cdf
 from schemas.enums import CATEGORIES
 
 if TYPE_CHECKING:
@@ -135,12 +136,12 @@ def predictive_excess(count: int, days: float, horizon_days: float, allowed: flo
     scatters around the rate (a stream whose mean is exactly 1 a day has more than 7 in
     40 % of its weeks).
 
-    The negative binomial's distribution function at K = floor(`allowed`) is the
-    regularized incomplete beta I_p(r, K + 1) (`regularized_beta`), whose cost does not
-    grow with K as a sum of the K + 1 terms does (minutes for a horizon of years: a detector
-    configured never to recalibrate). Past `_LIMIT_DAYS` the horizon's own scatter is
-    nothing against the rate's: the excess is its limit, the posterior probability that the
-    rate exceeds `allowed` / `horizon_days` a day (`_gamma_tail`)."""
+    The negative binomial's distribution function is read in closed form
+    (`distributions.negative_binomial_cdf`), whose cost does not grow with the count as a
+    sum of its terms does (minutes for a horizon of years: a detector configured never to
+    recalibrate). Past `_LIMIT_DAYS` the horizon's own scatter is nothing against the
+    rate's: the excess is its limit, the posterior probability that the rate exceeds
+    `allowed` / `horizon_days` a day (`distributions.gamma_tail`)."""
     if not (math.isfinite(horizon_days) and math.isfinite(allowed)):
         raise ValueError(f"horizon {horizon_days} days, {allowed} allowed: must be finite")
     if days <= 0:
@@ -149,85 +150,13 @@ def predictive_excess(count: int, days: float, horizon_days: float, allowed: flo
         return 0.0
     r = count + 0.5
     if horizon_days > _LIMIT_DAYS:
-        return _gamma_tail(r, allowed / horizon_days * days)
+        return gamma_tail(r, allowed / horizon_days * days)
     p = days / (days + horizon_days)
-    return max(0.0, 1.0 - regularized_beta(p, r, math.floor(allowed) + 1.0))
+    return max(0.0, 1.0 - negative_binomial_cdf(math.floor(allowed), r, p))
 
 
 # a horizon past this (about 2,700 years) is its limit: a count of mean 10^6 scatters by 0.1 %
 _LIMIT_DAYS = 1e6
-_EPS = 1e-15
-_TINY = 1e-300
-
-
-def regularized_beta(x: float, a: float, b: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function (a, b > 0), from its continued
-    fraction (modified Lentz method), on the side of x where it converges fast (in about
-    sqrt(max(a, b)) steps at worst)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-        + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(x, a, b) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(1.0 - x, b, a) / b
-
-
-def _beta_fraction(x: float, a: float, b: float) -> float:
-    """The continued fraction of I_x(a, b), for x below (a + 1) / (a + b + 2)."""
-    c, d = 1.0, 1.0 / _nonzero(1.0 - (a + b) * x / (a + 1.0))
-    h = d
-    m = 0
-    while True:
-        m += 1
-        # each step is an even then an odd term of the fraction
-        even = m * (b - m) * x / ((a + 2 * m - 1.0) * (a + 2 * m))
-        odd = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1.0))
-        for num in (even, odd):
-            d = 1.0 / _nonzero(1.0 + num * d)
-            c = _nonzero(1.0 + num / c)
-            h *= d * c
-        if abs(d * c - 1.0) < _EPS:
-            return h
-
-
-def _gamma_tail(r: float, x: float) -> float:
-    """Q(r, x) = P(Gamma(r, 1) > x), the regularized upper incomplete gamma function: by
-    its series below x = r + 1, by its continued fraction (modified Lentz) above."""
-    if x <= 0.0:
-        return 1.0
-    log_front = r * math.log(x) - x - math.lgamma(r)
-    if x < r + 1.0:
-        term = total = 1.0 / r
-        n = 0
-        while abs(term) > abs(total) * _EPS:
-            n += 1
-            term *= x / (r + n)
-            total += term
-        return max(0.0, 1.0 - total * math.exp(log_front))
-    b = x + 1.0 - r
-    c, d = 1.0 / _TINY, 1.0 / b
-    h = d
-    i = 0
-    while True:
-        i += 1
-        num = -i * (i - r)
-        b += 2.0
-        d = 1.0 / _nonzero(num * d + b)
-        c = _nonzero(b + num / c)
-        h *= d * c
-        if abs(d * c - 1.0) < _EPS:
-            return min(1.0, math.exp(log_front) * h)
-
-
-def _nonzero(v: float) -> float:
-    """`v`, or a tiny number in place of 0 (the Lentz method's guard against a zero
-    denominator)."""
-    return v if abs(v) > _TINY else _TINY
 
 
 def allowed_history_clusters(
