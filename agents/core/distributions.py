@@ -15,10 +15,22 @@ _EPS = 1e-15
 _TINY = 1e-300
 
 
+def _steps(*shape: float) -> range:
+    """The steps a fraction or series may take: several times the sqrt(max(shape)) it needs
+    (a bound, so that no input can make a caller loop for ever)."""
+    return range(1, 1000 + int(100.0 * math.sqrt(max(shape))))
+
+
+def _not_converged(what: str, *args: float) -> ArithmeticError:
+    return ArithmeticError(f"{what}{args}: did not converge")
+
+
 def regularized_beta(x: float, a: float, b: float) -> float:
     """I_x(a, b), the regularized incomplete beta function (a, b > 0), from its continued
     fraction (modified Lentz method), on the side of x where it converges fast (in about
     sqrt(max(a, b)) steps at worst)."""
+    if not (a > 0.0 and b > 0.0 and math.isfinite(a + b) and not math.isnan(x)):
+        raise ValueError(f"incomplete beta at x={x}, a={a}, b={b}: needs a, b > 0, finite")
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
@@ -36,9 +48,7 @@ def _beta_fraction(x: float, a: float, b: float) -> float:
     """The continued fraction of I_x(a, b), for x below (a + 1) / (a + b + 2)."""
     c, d = 1.0, 1.0 / _nonzero(1.0 - (a + b) * x / (a + 1.0))
     h = d
-    m = 0
-    while True:
-        m += 1
+    for m in _steps(a, b):
         # each step is an even then an odd term of the fraction
         even = m * (b - m) * x / ((a + 2 * m - 1.0) * (a + 2 * m))
         odd = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1.0))
@@ -48,28 +58,31 @@ def _beta_fraction(x: float, a: float, b: float) -> float:
             h *= d * c
         if abs(d * c - 1.0) < _EPS:
             return h
+    raise _not_converged("incomplete beta fraction", x, a, b)
 
 
 def gamma_tail(r: float, x: float) -> float:
     """Q(r, x) = P(Gamma(r, 1) > x), the regularized upper incomplete gamma function: by
     its series below x = r + 1, by its continued fraction (modified Lentz) above."""
+    if not (r > 0.0 and math.isfinite(r) and not math.isnan(x)):
+        raise ValueError(f"incomplete gamma at x={x}, r={r}: needs r > 0, finite")
     if x <= 0.0:
         return 1.0
+    if math.isinf(x):
+        return 0.0
     log_front = r * math.log(x) - x - math.lgamma(r)
     if x < r + 1.0:
         term = total = 1.0 / r
-        n = 0
-        while abs(term) > abs(total) * _EPS:
-            n += 1
+        for n in _steps(r, x):
             term *= x / (r + n)
             total += term
-        return max(0.0, 1.0 - total * math.exp(log_front))
+            if abs(term) <= abs(total) * _EPS:
+                return max(0.0, 1.0 - total * math.exp(log_front))
+        raise _not_converged("incomplete gamma series", x, r)
     b = x + 1.0 - r
     c, d = 1.0 / _TINY, 1.0 / b
     h = d
-    i = 0
-    while True:
-        i += 1
+    for i in _steps(r, x):
         num = -i * (i - r)
         b += 2.0
         d = 1.0 / _nonzero(num * d + b)
@@ -77,6 +90,7 @@ def gamma_tail(r: float, x: float) -> float:
         h *= d * c
         if abs(d * c - 1.0) < _EPS:
             return min(1.0, math.exp(log_front) * h)
+    raise _not_converged("incomplete gamma fraction", x, r)
 
 
 def _nonzero(v: float) -> float:
@@ -98,6 +112,8 @@ def negative_binomial_quantile(r: float, p: float, q: float) -> int:
     With `r` <= 0 (no rate at all) the count is 0."""
     if not q < 1.0:
         raise ValueError(f"quantile {q}: must be below 1")
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"negative binomial with p={p}: needs 0 < p <= 1")
     if r <= 0.0 or q <= 0.0:
         return 0
     low, high = -1, 1  # P(X <= low) < q <= P(X <= high), once found

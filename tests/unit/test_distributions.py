@@ -5,6 +5,7 @@ distribution function against the sum of its terms, and its quantiles."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -70,3 +71,22 @@ def test_negative_binomial_quantiles_match_the_distribution() -> None:
     assert negative_binomial_quantile(0.0, 0.5, 0.9) == 0  # no rate: nothing
     with pytest.raises(ValueError, match="below 1"):
         negative_binomial_quantile(2.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: regularized_beta(math.nan, 2.0, 3.0),
+        lambda: regularized_beta(0.5, 0.0, 3.0),
+        lambda: regularized_beta(0.5, 2.0, math.inf),
+        lambda: gamma_tail(math.nan, 1.0),
+        lambda: gamma_tail(2.0, math.nan),
+        lambda: negative_binomial_quantile(2.0, 0.0, 0.5),  # never a success: no quantile
+        lambda: negative_binomial_quantile(2.0, math.nan, 0.5),
+    ],
+)
+def test_inputs_that_would_not_converge_are_refused(call: Callable[[], object]) -> None:
+    """A NaN or a degenerate parameter is refused with a reason (a fraction or a search
+    that never ends would hang the detector's calibration or the diagnostic)."""
+    with pytest.raises(ValueError):
+        call()
