@@ -276,28 +276,28 @@ def forecast(slots: Iterable[SlotCount], weeks: int, top: int = 10) -> tuple[For
     # territory slot profile, lightly smoothed toward flat (one pseudo-count per slot)
     profile = [(s + 1.0) / (grand + n_slots) for s in slot_total]
     k = FORECAST_PRIOR_WEEKS
-    out: list[Forecast] = []
+    inv_scale = weeks + k
+    p = inv_scale / (inv_scale + 1.0)
+    tail = (1.0 - FORECAST_LEVEL) / 2.0
+    # (expected, cell, slot, shape) of every place x slot; the intervals of the top ones only
+    ranked: list[tuple[float, str, int, float]] = []
     for cell, total in cell_total.items():
         level = total / weeks  # incidents per week at the place
         for slot in range(n_slots):
-            n = counts.get((cell, slot), 0)
-            shape = n + k * level * profile[slot]
-            inv_scale = weeks + k
-            expected = shape / inv_scale
-            p = inv_scale / (inv_scale + 1.0)
-            tail = (1.0 - FORECAST_LEVEL) / 2.0
-            out.append(
-                Forecast(
-                    cell,
-                    commune_of[cell],
-                    slot,
-                    expected,
-                    negative_binomial_quantile(shape, p, tail),
-                    negative_binomial_quantile(shape, p, 1.0 - tail),
-                )
-            )
-    out.sort(key=lambda f: (-f.expected, f.cell, f.slot))
-    return tuple(out[:top])
+            shape = counts.get((cell, slot), 0) + k * level * profile[slot]
+            ranked.append((shape / inv_scale, cell, slot, shape))
+    ranked.sort(key=lambda e: (-e[0], e[1], e[2]))
+    return tuple(
+        Forecast(
+            cell,
+            commune_of[cell],
+            slot,
+            expected,
+            negative_binomial_quantile(shape, p, tail),
+            negative_binomial_quantile(shape, p, 1.0 - tail),
+        )
+        for expected, cell, slot, shape in ranked[:top]
+    )
 
 
 # ---- assembly ------------------------------------------------------------------------------
