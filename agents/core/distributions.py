@@ -10,6 +10,7 @@ grow with the count, where a sum of the distribution's terms does."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 _EPS = 1e-15
 _TINY = 1e-300
@@ -116,10 +117,17 @@ def negative_binomial_quantile(r: float, p: float, q: float) -> int:
         raise ValueError(f"negative binomial with p={p}: needs 0 < p <= 1")
     if r <= 0.0 or q <= 0.0:
         return 0
-    low, high = -1, 1  # P(X <= low) < q <= P(X <= high), once found
-    while negative_binomial_cdf(high, r, p) < q:
-        low, high = high, 2 * high
+    # P(X <= -1) = 0 < q: the last k below q, plus one
+    return last_holding(lambda k: negative_binomial_cdf(k, r, p) < q, -1) + 1
+
+
+def last_holding(holds: Callable[[int], bool], start: int) -> int:
+    """The last integer n >= `start` for which `holds`, a predicate true at `start` that,
+    once false, stays false (doubling the step from `start`, then bisection)."""
+    low, high = start, start + 1  # holds(low); holds(high) unknown, then false
+    while holds(high):
+        low, high = high, start + 2 * (high - start)
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if negative_binomial_cdf(mid, r, p) < q else (low, mid)
-    return high
+        low, high = (mid, high) if holds(mid) else (low, mid)
+    return low

@@ -12,6 +12,7 @@ import pytest
 
 from agents.core.distributions import (
     gamma_tail,
+    last_holding,
     negative_binomial_cdf,
     negative_binomial_quantile,
     regularized_beta,
@@ -90,3 +91,16 @@ def test_inputs_that_would_not_converge_are_refused(call: Callable[[], object]) 
     that never ends would hang the detector's calibration or the diagnostic)."""
     with pytest.raises(ValueError):
         call()
+
+
+@pytest.mark.parametrize("start", [-1, 0, 5])
+def test_last_holding_finds_the_boundary_of_a_monotone_predicate(start: int) -> None:
+    for boundary in range(start, start + 300):
+        seen: list[int] = []
+
+        def holds(n: int, b: int = boundary, asked: list[int] = seen) -> bool:
+            asked.append(n)
+            return n <= b
+
+        assert last_holding(holds, start) == boundary
+        assert min(seen) >= start  # never asks below where it starts

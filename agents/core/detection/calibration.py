@@ -58,7 +58,7 @@ from agents.core.detection.baseline import hour_of_week
 from agents.core.detection.counts import CountRow
 from agents.core.detection.daymax import DayMaxScanner
 from agents.core.detection.scan import FloatArray, IntArray
-from agents.core.distributions import gamma_tail, negative_binomial_cdf
+from agents.core.distributions import gamma_tail, last_holding, negative_binomial_cdf
 from schemas.enums import CATEGORIES
 
 if TYPE_CHECKING:
@@ -176,13 +176,7 @@ def allowed_history_clusters(
     if not ok(0):
         return -1.0
     # the excess grows with the count: the last count whose excess is small enough
-    low, high = 0, 1
-    while ok(high):
-        low, high = high, 2 * high
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if ok(mid) else (low, mid)
-    return float(low)
+    return float(last_holding(ok, 0))
 
 
 def cluster_rate_threshold(
