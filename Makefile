@@ -13,6 +13,7 @@ export VIGIE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export VIGIE_CLICKHOUSE ?= chdb://$(CURDIR)/var/vigie/chdb
 
 .PHONY: setup native run stop status probe test test-fast lint bench refdata kafka-up kafka-down \
+        kafka-fetch \
         clickhouse-up clickhouse-down system-deps browser-deps console-assets clean chaos
 
 ## setup: virtualenv with pinned dependencies and the vigie CLI (idempotent)
@@ -24,8 +25,9 @@ setup: $(STAMP) console-assets native
 NATIVE_SOURCES := $(wildcard agents/core/correlation/*.py) agents/core/native.py scripts/build_native.py
 NATIVE_STAMP := build/native/stamp.json
 native: $(NATIVE_STAMP)
+# Its own mypy cache: `make test` runs the build beside `lint`'s mypy.
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
-	$(PY) scripts/build_native.py > build-native.log 2>&1 \
+	MYPY_CACHE_DIR=build/mypy-cache $(PY) scripts/build_native.py > build-native.log 2>&1 \
 	  || echo "WARNING: native build failed (see build-native.log): the correlation runs as Python"
 
 $(STAMP): pyproject.toml
@@ -40,6 +42,9 @@ kafka-up:
 
 kafka-down:
 	bash scripts/kafka.sh stop
+
+kafka-fetch:
+	bash scripts/kafka.sh fetch
 
 ## clickhouse-up / clickhouse-down: Debian's clickhouse-server on loopback (server mode)
 clickhouse-up:
@@ -92,11 +97,13 @@ browser-deps:
 	bash scripts/browser-deps.sh
 
 ## test: the whole suite on real Kafka and a real ClickHouse server, in two pytest-xdist workers:
-## one runs every test on the broker / server (tests/infra/xdist_groups.py), the other the rest.
-## `make test TEST_WORKERS=` runs it in one process.
+## the tests on the broker run in one, those on the server alone in the other, each with its
+## own instances, beside the rest (tests/infra/xdist_groups.py). The set-up steps and the lint
+## run side by side first. `make test TEST_WORKERS=` runs the suite in one process.
 TEST_WORKERS ?= -n 2 --dist loadgroup
-test: setup system-deps browser-deps lint
-	bash scripts/kafka.sh fetch
+test:
+	$(MAKE) --no-print-directory -j 3 --output-sync=target setup system-deps browser-deps lint \
+	  kafka-fetch
 	bash scripts/compose-schema.sh >/dev/null
 	$(PY) -m pytest -q -ra --durations=15 $(TEST_WORKERS)
 
@@ -105,7 +112,7 @@ test-fast: setup
 
 ## lint: ruff on all code and tests, mypy strict on every package (part of `make test`)
 LINT_PATHS := schemas agents streams console offline vigie benchmarks deploy/grafana/generate.py scripts/probe.py scripts/build_native.py
-lint: setup
+lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS) tests
 	$(VENV)/bin/mypy $(LINT_PATHS)
 

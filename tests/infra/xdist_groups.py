@@ -1,9 +1,13 @@
 """Test groups for pytest-xdist (`make test` runs `-n 2 --dist loadgroup`).
 
-- Every test on the real Kafka broker or ClickHouse server (markers `kafka`, `clickhouse`, or
-  one of `SERVICE_FIXTURES`) runs in one worker, in collection order: one broker and one
-  server for the run, as in a serial run, and the tests that stop, kill or restart them
-  never disturb a test of another worker.
+- The tests on the real services form two groups, each in one worker, in collection order:
+  those on the Kafka broker (marker `kafka` or one of `KAFKA_FIXTURES`, and the ClickHouse
+  server with it when they need one), `services:kafka`; those on the ClickHouse server alone
+  (marker `clickhouse` or its fixture), `services:clickhouse`. The broker and the server are
+  session fixtures, so each worker that runs such a group starts its own (free ports, its
+  own directory): the tests that stop, kill or restart them never disturb a test of another
+  worker. The two groups are handed out before any other, so that neither starts late (the
+  broker group is the run's critical path).
 - The browser tests form another group (one Chromium at a time).
 - Every other module is a group of its own: its module-scoped fixtures are built once.
 
@@ -28,18 +32,16 @@ from typing import Any
 import pytest
 
 ENV_FILE = "VIGIE_TEST_XDIST_GROUPS"
-SERVICE_FIXTURES = frozenset(
-    {"kafka_broker", "clickhouse_server", "pipeline_factory", "faust_worker"}
-)
+KAFKA_FIXTURES = frozenset({"kafka_broker", "pipeline_factory", "faust_worker"})
+SERVICE_GROUPS = ("services:kafka", "services:clickhouse")  # handed out first, in this order
 
 
 def group_of(item: pytest.Item) -> str:
-    if (
-        item.get_closest_marker("kafka")
-        or item.get_closest_marker("clickhouse")
-        or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
-    ):
-        return "services"
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("kafka") or KAFKA_FIXTURES & fixtures:
+        return "services:kafka"
+    if item.get_closest_marker("clickhouse") or "clickhouse_server" in fixtures:
+        return "services:clickhouse"
     if item.get_closest_marker("browser"):
         return "browser"
     return item.nodeid.split("::", 1)[0]
@@ -128,5 +130,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 # read once, when the workers have collected (scheduling starts after that)
                 self.groups = json.loads(Path(os.environ[ENV_FILE]).read_text() or "{}")
             return self.groups.get(nodeid) or nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # xdist queues the groups by their number of tests; the service groups go first
+            for group in reversed(SERVICE_GROUPS):
+                if group in self.workqueue:
+                    self.workqueue.move_to_end(group, last=False)
+            super()._assign_work_unit(node)
 
     return GroupScheduling(config, log)
