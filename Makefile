@@ -43,6 +43,7 @@ kafka-up:
 kafka-down:
 	bash scripts/kafka.sh stop
 
+## kafka-fetch: the Kafka jars into .cache/kafka (Maven Central, once)
 kafka-fetch:
 	bash scripts/kafka.sh fetch
 
@@ -59,8 +60,7 @@ refdata: setup
 
 ## run: broker + worker (embedded chDB) + simulator feeding it, in the background; a fresh
 ## demo each time (KEEP_DATA=1 keeps the previous topics, tables and state)
-run: setup
-	bash scripts/kafka.sh fetch
+run: setup kafka-fetch
 	KAFKA_PORT=$(KAFKA_PORT) bash scripts/run.sh start
 
 ## stop: stop what `make run` started (worker, simulator, broker)
@@ -80,8 +80,7 @@ probe: setup
 ## a backlog) on its own loopback broker and ClickHouse, checked against `vigie backtest` of
 ## the same stream; prints faults x outcome with recovery times (~10 min; docs/chaos.md).
 ## CHAOS_ARGS passes options (--short, --strict, --record, --seed N ...)
-chaos: setup system-deps
-	bash scripts/kafka.sh fetch
+chaos: setup system-deps kafka-fetch
 	nice -n 10 $(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 ## system-deps: Debian packages the test suite needs (ClickHouse server, promtool, Chromium)
@@ -118,8 +117,7 @@ lint: $(STAMP)
 
 ## bench: throughput and quality benchmarks; appends their results to benchmarks/results/*.jsonl
 ## and rewrites the reference tables of BENCHMARKS.md
-bench: setup system-deps
-	bash scripts/kafka.sh fetch
+bench: setup system-deps kafka-fetch
 	$(PY) -m benchmarks.run_all --record
 
 clean:
