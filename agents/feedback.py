@@ -13,20 +13,24 @@ stage cannot re-derive from its input (a rejected identity seen before) are look
 
 `send` and `flush` are the two halves of `publish` for a stage that writes on a clock of
 its own (the ingest stage, `agents.ingest_loop`): transitions sent and not yet written are
-held, and count as recorded (`recorded`, `stored_payloads`) until `flush` wrote them.
+held, and count as recorded (`recorded`, `stored_payloads`) until their write is confirmed;
+`flush` is `cut` (what is held now, written by the next `write`) then `write`, which the
+ingest stage calls apart to write a tick's transitions after its reports.
 
 A transition already recorded (the same `feedback_id`) is sent again with its stored bytes,
 not the ones recomputed now, and not written again: what a replay recomputes may differ (a
-correlator restored from a changelog ahead of or behind its committed offsets, a duplicate
-report read from another partition first), and the contract promises that a repeat is
-byte-identical to the first message.
+correlator restored from a changelog ahead of or behind its committed offsets), and the
+contract promises that a repeat is byte-identical to the first message. A stage whose
+transitions are functions of their input message alone (the ingest's `recu` and `rejete`)
+sends with `lookup=False`: what it recomputes is what was recorded, and the look-up, asked
+for every batch, was the ClickHouse server's costliest query, growing with the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from agents.core.feedback import FeedbackEvent
@@ -43,6 +47,8 @@ from agents.sink import insert_confirmed, query_confirmed
 
 # (event, the time its delay is measured from: the report's reported_at, None: unknown)
 Outgoing = tuple[FeedbackEvent, float | None]
+# transitions sent and not yet written: feedback_id -> (event, the bytes sent)
+Told = dict[str, tuple[FeedbackEvent, bytes]]
 
 
 class FeedbackSink:
@@ -68,12 +74,18 @@ class FeedbackSink:
         self.run_blocking = run_blocking
         self.health = health
         # sent (delivery confirmed), not yet in `report_feedback`: feedback_id -> (event,
-        # bytes sent); left here until `flush` has them confirmed
-        self._held: dict[str, tuple[FeedbackEvent, bytes]] = {}
+        # bytes sent); then cut (`cut`) and being written, until `write` has them confirmed
+        self._held: Told = {}
+        self._writing: list[Told] = []
 
     @property
     def held_rows(self) -> int:
         return len(self._held)
+
+    def _unwritten(self) -> Iterator[tuple[str, tuple[FeedbackEvent, bytes]]]:
+        """The transitions sent and not yet confirmed written: they count as recorded."""
+        for told in (*self._writing, self._held):
+            yield from told.items()
 
     async def recorded(
         self, keys: Iterable[ReportKey], statuses: Collection[str]
@@ -87,7 +99,7 @@ class FeedbackSink:
                 key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
                 if key in asked:
                     found.add(key)
-        found |= {event.key for event, _ in self._held.values()
+        found |= {event.key for _fid, (event, _) in self._unwritten()
                   if event.key in asked and event.status.value in statuses}
         return found
 
@@ -97,7 +109,7 @@ class FeedbackSink:
         payloads of those only (`sql.PAYLOADS`): new transitions, nearly all of them, never
         read the wide payload column."""
         by_id = {event.feedback_id: event for event in events}
-        held = {fid: self._held[fid][1] for fid in by_id if fid in self._held}
+        held = {fid: value for fid, (_, value) in self._unwritten() if fid in by_id}
         for fid in held:
             del by_id[fid]
         if not by_id:
@@ -139,12 +151,14 @@ class FeedbackSink:
         await self.send(events)
         await self.flush()
 
-    async def send(self, events: Sequence[Outgoing]) -> None:
+    async def send(self, events: Sequence[Outgoing], *, lookup: bool = True) -> None:
         """`publish`'s first half: send `events` and wait for every delivery; the new ones
-        are held for `flush` (and count as recorded meanwhile)."""
+        are held for `flush` (and count as recorded meanwhile). `lookup=False`: the events
+        are functions of their input message alone, so one already recorded has the same
+        bytes; none is looked up (`stored_payloads`), each is sent and written as made."""
         if not events:
             return
-        sent = await self.stored_payloads([event for event, _ in events])
+        sent = await self.stored_payloads([event for event, _ in events]) if lookup else {}
         fresh: list[tuple[FeedbackEvent, bytes, float | None]] = []
         done: set[str] = set()  # the feedback_ids sent in this batch
         deliveries: list[Awaitable[Any]] = []
@@ -168,18 +182,37 @@ class FeedbackSink:
 
     async def flush(self) -> None:
         """`publish`'s second half: write the held transitions to `report_feedback` and
-        wait; they stay held (recorded for `send`) until the write is confirmed."""
-        if not self._held:
-            return
-        held = list(self._held.values())
-        now = time.time()
-        await insert_confirmed(
-            self.store,
-            sql.TABLE,
-            [event.row(now) for event, _ in held],
-            retry=self.retry,
-            run_blocking=self.run_blocking,
-            health=self.health,
-        )
-        for event, _ in held:
-            self._held.pop(event.feedback_id, None)
+        wait; they count as recorded for `send` until the write is confirmed."""
+        await self.write(self.cut())
+
+    def cut(self) -> Told:
+        """The transitions held now, for one `write` (or `hold_again`); those sent after
+        the cut wait for the next."""
+        told, self._held = self._held, {}
+        self._writing.append(told)
+        return told
+
+    async def write(self, told: Told) -> None:
+        """Write a cut to `report_feedback` and wait; on a failure it is held again (first)
+        and the error propagates."""
+        try:
+            if told:
+                now = time.time()
+                await insert_confirmed(
+                    self.store,
+                    sql.TABLE,
+                    [event.row(now) for event, _ in told.values()],
+                    retry=self.retry,
+                    run_blocking=self.run_blocking,
+                    health=self.health,
+                )
+        except BaseException:
+            self.hold_again(told)
+            raise
+        self._writing.remove(told)
+
+    def hold_again(self, told: Told) -> None:
+        """A cut not written (its stage's write failed before it): held again, before what
+        was sent since."""
+        self._writing.remove(told)
+        self._held = {**told, **self._held}

@@ -12,10 +12,12 @@ drives it from a Faust stream with manual acks. For one batch the order is:
 3. enrich the accepted records in one vectorised call (commune, jurisdiction, H3);
    steps 1-3 are `agents.core.intake`, which `vigie backtest` and `vigie eval` run too;
 4. send dead letters and enriched records to Kafka and wait for every delivery; with a
-   feedback sink, send the `recu` / `rejete` transitions and wait for them;
-5. write the `recu` / `rejete` transitions to `report_feedback` (before `reports`: a
-   replay that finds the report stored told it), then the `reports` and `rejected` rows,
-   and wait for confirmation.
+   feedback sink, send the `recu` / `rejete` transitions and wait for them (`recu` also
+   for a message read again whose report was stored from it: `_replayed`);
+5. write the `reports` and `rejected` rows, then the transitions to `report_feedback` (a
+   `recu` recorded is of a report stored: a report not stored has none; and each
+   transition is a function of its message, so none is looked up), and wait for
+   confirmation.
 
 Steps 1-4 are `take(batch)`, run for every batch; step 5 is `flush()`, run on the loop's
 store clock (`agents.ingest_loop`, about once a second) for every batch taken since: each
@@ -62,6 +64,7 @@ from agents.ports.blocking import BlockingRunner
 from agents.ports.health import Health
 from agents.ports.retry import RetryPolicy
 from agents.ports.sql import reports
+from agents.ports.sql.query import Query
 from agents.ports.store import Store
 from agents.sink import insert_confirmed, query_confirmed
 
@@ -101,8 +104,17 @@ class InboundMessage:
 class BatchOutcome:
     accepted: list[ReportRecord] = field(default_factory=list)
     rejected: list[tuple[InboundMessage, Rejection]] = field(default_factory=list)
-    redeliveries: int = 0
+    # exact re-deliveries dropped (`agents.core.intake`), with their messages
+    redelivered: list[tuple[InboundMessage, ReportRecord]] = field(default_factory=list)
     unlocated: int = 0  # rejections made by enrichment (the last ones of `rejected`)
+    # of `redelivered`, the messages read again (their report stored from their own
+    # topic/partition/offset: a crash, stop or rebalance before the commit), as opposed to
+    # a producer's re-sends (`IngestProcessor._replayed`)
+    replayed: list[tuple[InboundMessage, ReportRecord]] = field(default_factory=list)
+
+    @property
+    def redeliveries(self) -> int:
+        return len(self.redelivered)
 
     @classmethod
     def of(cls, chunk: IntakeChunk[InboundMessage]) -> BatchOutcome:
@@ -113,7 +125,7 @@ class BatchOutcome:
             rec.origin_partition = msg.partition
             rec.origin_offset = msg.offset
             accepted.append(rec)
-        return cls(accepted, chunk.rejected, chunk.redeliveries, len(chunk.unlocated))
+        return cls(accepted, chunk.rejected, chunk.redelivered, len(chunk.unlocated))
 
 
 def _b64(data: bytes) -> str:
@@ -349,7 +361,9 @@ class IngestProcessor:
             kinds, org = self._topic_rule(msg.topic)
             intake.add(msg, msg.value, msg.timestamp, allowed_kinds=kinds, required_org=org)
         stored = await self._stored(intake.pending_keys())
-        return BatchOutcome.of(intake.flush(stored))
+        outcome = BatchOutcome.of(intake.flush(stored))
+        outcome.replayed = await self._replayed(outcome.redelivered)
+        return outcome
 
     def _topic_rule(self, topic: str) -> tuple[Collection[str] | None, str | None]:
         """The source kinds `topic` accepts and the one `source.org` it is for (None: any):
@@ -371,9 +385,18 @@ class IngestProcessor:
         stored: dict[ReportKey, str] = {}
         for held in (*self._writing, self._held):
             stored.update((k, held.keys[k]) for k in asked if k in held.keys)
-        query = reports.STORED_KEYS
-        for ids in lookup_chunks(sorted({k.report_id for k in keys})):
-            rows = await query_confirmed(
+        for row in await self._ask_reports(reports.STORED_KEYS, {k.report_id for k in keys}):
+            key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
+            if key in asked:  # not another source's report with the same id
+                stored[key] = row["content_hash"]
+        return stored
+
+    async def _ask_reports(self, query: Query, report_ids: Collection[str]) -> list[dict[str, Any]]:
+        """`query`'s rows for `report_ids` (its `ids`), a bounded number of ids per query
+        (`lookup_chunks`), each confirmed (`query_confirmed`)."""
+        rows: list[dict[str, Any]] = []
+        for ids in lookup_chunks(sorted(report_ids)):
+            rows += await query_confirmed(
                 self.store,
                 query.sql,
                 query.bind(ids=ids),
@@ -382,11 +405,21 @@ class IngestProcessor:
                 run_blocking=self.run_blocking,
                 health=self.health,
             )
-            for row in rows:
-                key = ReportKey(row["source_kind"], row["source_org"], row["report_id"])
-                if key in asked:  # not another source's report with the same id
-                    stored[key] = row["content_hash"]
-        return stored
+        return rows
+
+    async def _replayed(
+        self, redelivered: Sequence[tuple[InboundMessage, ReportRecord]]
+    ) -> list[tuple[InboundMessage, ReportRecord]]:
+        """Of `redelivered`, the messages read again: their report was stored from their own
+        topic/partition/offset. Asked only when a batch dropped re-deliveries."""
+        if not redelivered:
+            return []
+        rows = await self._ask_reports(reports.STORED_ORIGINS,
+                                       {rec.report_id for _m, rec in redelivered})
+        stored = {(r["report_id"], r["origin_topic"], int(r["origin_partition"]),
+                   int(r["origin_offset"])) for r in rows}
+        return [(m, rec) for m, rec in redelivered
+                if (rec.report_id, m.topic, m.partition, m.offset) in stored]
 
     async def _forward(
         self,
@@ -433,8 +466,12 @@ class IngestProcessor:
         dicts = [rec.to_dict() for rec in outcome.accepted]
         letters = [dead_letter(m, r, now, self.max_message_bytes) for m, r in outcome.rejected]
         await self._forward(outcome, letters, dicts)
-        if self.feedback_sink is not None:  # written before `reports` (`flush`)
-            await self.feedback_sink.send(await self._feedback(messages, outcome))
+        if self.feedback_sink is not None:  # written after `reports` (`flush`)
+            # every transition here is a function of its message alone (`feedback.received`,
+            # `feedback.rejected`): one recomputed is the one recorded, byte for byte, and
+            # nothing needs looking up in `report_feedback`
+            await self.feedback_sink.send(await self._feedback(messages, outcome),
+                                          lookup=False)
         self._hold(outcome, letters, dicts, now)  # adds ingested_at, content_hash
         self._count(outcome, Counter(m.topic for m in messages), now)
         return outcome
@@ -445,13 +482,13 @@ class IngestProcessor:
         are held for the next call (their re-deliveries still meet these rows: `_stored`).
         On a failure what was not written is held again, first, and the error propagates
         (the caller crashes and the batches are replayed)."""
+        sink = self.feedback_sink
         tick, self._held = self._held, HeldRows()
+        # the transitions of the same batches as `tick` (a batch taken while it is written
+        # has its rows and its transitions in the next tick)
+        told = None if sink is None else sink.cut()
         self._writing.append(tick)
         try:
-            if self.feedback_sink is not None:
-                # before `reports` (a replay then tells it again); cut after the rows, so it
-                # holds the transitions of every batch in `tick`
-                await self.feedback_sink.flush()
             for table, rows in (("reports", tick.reports), ("rejected", tick.rejected)):
                 await insert_confirmed(
                     self.store, table, rows, retry=self.retry, run_blocking=self.run_blocking,
@@ -463,10 +500,19 @@ class IngestProcessor:
                     for row in rows:
                         observe(max(0.0, stored_at - float(row["reported_at"])))
                 rows.clear()  # written: a failure of the next table does not write these again
+            if sink is not None and told is not None:
+                # after `reports`: a `recu` recorded is of a report stored, so a report not
+                # stored has none recorded, and a message read again whose report is stored
+                # from it is told `recu` again (`_replayed`), which writes it if a crash
+                # came between the two (`write` holds its cut again itself if it fails)
+                cut, told = told, None
+                await sink.write(cut)
         except BaseException:
             later = self._held
             self._held = HeldRows(tick.reports + later.reports, tick.rejected + later.rejected,
                                   {**tick.keys, **later.keys})
+            if sink is not None and told is not None:
+                sink.hold_again(told)
             raise
         finally:
             self._writing.remove(tick)
@@ -485,6 +531,10 @@ class IngestProcessor:
             at = times.get((rec.origin_topic, rec.origin_partition, rec.origin_offset))
             out.append((feedback.received(rec, rec.reported_at if at is None else at),
                         rec.reported_at))
+        # read again: told again (a crash may have come between its report's row and its
+        # transition's, `flush`), the same bytes as the first time
+        out += [(feedback.received(rec, msg.timestamp), rec.reported_at)
+                for msg, rec in outcome.replayed]
         taken = {rec.key for rec in outcome.accepted}
         candidates: dict[ReportKey, Outgoing] = {}
         for msg, rejection in outcome.rejected:
@@ -504,6 +554,7 @@ class IngestProcessor:
         for topic, n in received.items():
             metrics.REPORTS_IN.labels(topic=topic).inc(n)
         metrics.REDELIVERIES_DROPPED.inc(outcome.redeliveries)
+        metrics.REPLAYS_DROPPED.inc(len(outcome.replayed))
         metrics.ENRICHMENT_FAILURES.inc(outcome.unlocated)
         reasons = Counter(rejection.reason.value for _msg, rejection in outcome.rejected)
         for reason, n in reasons.items():

@@ -43,15 +43,13 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor, lookup_chunks
+from agents.ingest import InboundMessage, IngestProcessor
 from agents.ingest_align import EventTimeAligner, event_time
 from agents.ports import metrics
 from agents.ports.process import crash
-from agents.ports.sql import reports
 from agents.sink import TickClock
 
 log = logging.getLogger(__name__)
@@ -273,40 +271,6 @@ class IngestLoop:
             if records:
                 consumer.seek(tp, records[0].offset)
 
-    async def count_replays(self, batch: Sequence[InboundMessage],
-                            outcome: BatchOutcome) -> int:
-        """Of the re-deliveries the batch dropped, those that were this very message read
-        again (its stored copy came from the same topic/partition/offset: a crash, stop or
-        rebalance before the commit), as opposed to a producer's re-send. Best effort: a
-        failed lookup counts nothing."""
-        if not outcome.redeliveries:
-            return 0
-        handled = {(r.origin_topic, r.origin_partition, r.origin_offset)
-                   for r in outcome.accepted}
-        handled |= {(m.topic, m.partition, m.offset) for m, _ in outcome.rejected}
-        dropped = {
-            (report_id, m.topic, m.partition, m.offset)
-            for m in batch
-            if (m.topic, m.partition, m.offset) not in handled
-            and (report_id := report_id_of(m.value)) is not None
-        }
-        if not dropped:
-            return 0
-        query = reports.STORED_ORIGINS
-        rows: list[dict[str, Any]] = []
-        try:  # by chunks, as the dedup lookup: one query for a whole backlog batch is too big
-            for ids in lookup_chunks(sorted({d[0] for d in dropped})):
-                rows += await self.processor.run_blocking(
-                    self.processor.store.query, query.sql, query.bind(ids=ids))
-        except Exception as exc:  # the count is informative: never hold or crash for it
-            log.warning("replay lookup failed", extra={"error": type(exc).__name__})
-            return 0
-        stored = {(r["report_id"], r["origin_topic"], int(r["origin_partition"]),
-                   int(r["origin_offset"])) for r in rows}
-        replays = len(dropped & stored)
-        metrics.REPLAYS_DROPPED.inc(replays)
-        return replays
-
     async def run(self) -> None:
         consumer = self.consumer = self.make_consumer()
         if self.settings.input_pattern:
@@ -329,14 +293,12 @@ class IngestLoop:
                     consumer, clock.deadline())
                 if batch:
                     try:
-                        outcome = await self.waiting(
-                            consumer, self.processor.take(batch), len(batch))
+                        await self.waiting(consumer, self.processor.take(batch), len(batch))
                     except Exception as exc:  # not an outage, or past its ceiling: replay
                         crash("ingest batch could not be written", exc)
                     clock.hold()
                     held += batch
                     self.batches += 1
-                    await self.count_replays(batch, outcome)
                 if clock.due(self.processor.held_rows):
                     if writing is not None:  # one tick in flight: a slow store slows input
                         await self.waiting(consumer, writing, len(held))
@@ -365,13 +327,3 @@ class IngestLoop:
         except (CommitFailedError, IllegalStateError) as exc:
             # Partitions moved meanwhile: their new owner replays those batches.
             log.warning("commit refused after rebalance", extra={"error": repr(exc)})
-
-
-def report_id_of(value: bytes) -> str | None:
-    """The `report_id` of a raw report message (None when it has none)."""
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    rid = obj.get("report_id") if isinstance(obj, dict) else None
-    return rid if isinstance(rid, str) else None

@@ -61,7 +61,13 @@ class IntakeChunk(Generic[T]):
     invalid: list[tuple[T, Rejection]] = field(default_factory=list)  # refused by validation
     reused: list[tuple[T, Rejection]] = field(default_factory=list)  # id re-used, other content
     unlocated: list[tuple[T, Rejection]] = field(default_factory=list)  # refused by enrichment
-    redeliveries: int = 0  # exact re-deliveries dropped
+    # exact re-deliveries dropped, in the order met (the live ingest tells the same message
+    # read again from a producer's re-send by its tag)
+    redelivered: list[tuple[T, ReportRecord]] = field(default_factory=list)
+
+    @property
+    def redeliveries(self) -> int:
+        return len(self.redelivered)
 
     @property
     def rejected(self) -> list[tuple[T, Rejection]]:
@@ -148,7 +154,7 @@ class Intake(Generic[T]):
         if taken is None:
             self._pending[key] = [(seq, tag, result)]
         elif _same(taken, result.content_hash):
-            self._chunk.redeliveries += 1
+            self._chunk.redelivered.append((tag, result))
         else:
             self._reused.append((seq, tag, reused(result)))
 
@@ -177,7 +183,7 @@ class Intake(Generic[T]):
             self.memory[key] = taken
             for seq, tag, rec in records:
                 if _same(taken, rec.content_hash):
-                    chunk.redeliveries += 1
+                    chunk.redelivered.append((tag, rec))
                 else:
                     reused_at.append((seq, tag, reused(rec)))
         reused_at.sort(key=lambda item: item[0])

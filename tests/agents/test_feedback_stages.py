@@ -1,6 +1,7 @@
 """The stages' feedback (in-memory store and Kafka): the ingest stage tells `recu` and
-`rejete` once per report across replays, before the report's row is written; the correlate
-stage tells `rattache` once per report."""
+`rejete` once per report (again, byte for byte, for a message read again), records them
+after the report's row and never looks them up; the correlate stage tells `rattache` once
+per report."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ class TableStore(FakeStore):
             self.asked.append(reports.STORED_KEYS.name)
             rows = self.rows.get("reports", [])
             cols: tuple[str, ...] = ("source_kind", "source_org", "report_id", "content_hash")
+        elif sql_text == reports.STORED_ORIGINS.sql:
+            self.asked.append(reports.STORED_ORIGINS.name)
+            rows = self.rows.get("reports", [])
+            cols = ("report_id", "origin_topic", "origin_partition", "origin_offset")
         elif sql_text == sql.STORED_IDS.sql:
             self.asked.append(sql.STORED_IDS.name)
             rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
@@ -135,8 +140,11 @@ async def test_ingest_tells_recu_and_rejete_once_across_replays(
 
     await stage.process(batch())
     assert told(kafka) == [("C1", "recu"), ("C3", "recu"), ("C2", "rejete")]
-    # the rows of the feedback are written before the reports' (a replay re-derives them)
-    assert store.order.index(sql.TABLE) < store.order.index("reports")
+    # the rows of the feedback are written after the reports': a `recu` recorded is of a
+    # report stored
+    assert store.order.index(sql.TABLE) > store.order.index("reports")
+    # and never looked up: what the ingest tells is a function of its message alone
+    assert sql.STORED_IDS.name not in store.asked and sql.PAYLOADS.name not in store.asked
     messages = kafka.on(FEEDBACK)
     for key, message in messages:
         assert set(message) == FEEDBACK_FIELDS  # nothing else: no contact, no description
@@ -150,19 +158,24 @@ async def test_ingest_tells_recu_and_rejete_once_across_replays(
     assert metrics.sample("vigie_report_feedback_total", status="recu") == 2
     assert metrics.sample("vigie_report_feedback_total", status="rejete") == 1
 
-    # the same batch again (a replay after the commit was lost): nothing new to tell
+    # the same batch again (a replay after the commit was lost): the reports read again are
+    # told `recu` again, byte for byte (a crash may have come between their rows and their
+    # transitions'); the rejected message's transition is recorded: not told again
+    first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
     await stage.process(batch())
-    assert len(told(kafka)) == 3
-    rows = store.rows[sql.TABLE]
-    assert sorted((r["report_id"], r["status"]) for r in rows) == [
+    assert [v for t, _k, v in kafka.sent if t == FEEDBACK][3:] == first[:2]
+    rows = store.rows[sql.TABLE]  # written again: the table (ReplacingMergeTree) folds them
+    assert sorted((r["report_id"], r["status"]) for r in rows[:3]) == [
         ("C1", "recu"),
         ("C2", "rejete"),
         ("C3", "recu"),
     ]
+    assert {(r["feedback_id"], r["payload"]) for r in rows[3:]} <= {
+        (r["feedback_id"], r["payload"]) for r in rows[:3]}
 
     # another rejected message of a report taken in: its status stands
     await stage.process([InboundMessage(CITIZEN, 0, 9, None, citizen("C1", "licorne"), 0.0)])
-    assert len(told(kafka)) == 3
+    assert len(told(kafka)) == 5
 
 
 async def test_held_transitions_count_as_told_until_the_store_clock_writes_them(
@@ -178,36 +191,39 @@ async def test_held_transitions_count_as_told_until_the_store_clock_writes_them(
     assert told(kafka) == [("C1", "recu"), ("C3", "recu"), ("C2", "rejete")]
     assert store.order == []
     await stage.flush()
-    assert store.order == [sql.TABLE, "reports", "rejected"]
+    assert store.order == ["reports", "rejected", sql.TABLE]
     assert sorted((r["report_id"], r["status"]) for r in store.rows[sql.TABLE]) == [
         ("C1", "recu"), ("C2", "rejete"), ("C3", "recu")]
 
 
-async def test_a_report_taken_while_the_transitions_are_written_waits_for_its_own(
+async def test_a_report_taken_while_a_tick_is_written_has_its_transition_in_the_next(
     geocoder: Geocoder,
 ) -> None:
-    """A batch taken while `flush` writes the transitions (the ingest loop goes on taking)
-    belongs to the next tick: no report is stored before its `recu` is."""
+    """A batch taken while `flush` writes the reports (the ingest loop goes on taking)
+    belongs to the next tick, its transition too: no `recu` is recorded before its report
+    is stored."""
     store, kafka = TableStore(), FakeKafka()
     gate = asyncio.Event()
 
-    async def slow_transitions(fn: Callable[..., Any], *args: Any) -> Any:
-        if getattr(fn, "__name__", "") == "insert" and args[0] == sql.TABLE:
+    async def slow_reports(fn: Callable[..., Any], *args: Any) -> Any:
+        if getattr(fn, "__name__", "") == "insert" and args[0] == "reports":
             await gate.wait()
         return fn(*args)
 
-    stage = ingest_stage(store, kafka, geocoder, run_blocking=slow_transitions)
+    stage = ingest_stage(store, kafka, geocoder, run_blocking=slow_reports)
     await stage.take([InboundMessage(CITIZEN, 0, 0, None, citizen("C1"), KAFKA_TIME)])
     writing = asyncio.ensure_future(stage.flush())
-    await asyncio.sleep(0.01)  # C1's transition is being written
+    await asyncio.sleep(0.01)  # C1's report is being written
     await stage.take([InboundMessage(CITIZEN, 0, 1, None, citizen("C3"), KAFKA_TIME + 1)])
+    assert told(kafka) == [("C1", "recu"), ("C3", "recu")]
     gate.set()
     await writing
     assert [r["report_id"] for r in store.rows["reports"]] == ["C1"]
     assert [r["report_id"] for r in store.rows[sql.TABLE]] == ["C1"]
     await stage.flush()
     assert [r["report_id"] for r in store.rows["reports"]] == ["C1", "C3"]
-    assert store.order == [sql.TABLE, "reports", sql.TABLE, "reports"]
+    assert [r["report_id"] for r in store.rows[sql.TABLE]] == ["C1", "C3"]
+    assert store.order == ["reports", sql.TABLE, "reports", sql.TABLE]
 
 
 async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
@@ -219,14 +235,43 @@ async def test_a_crash_before_the_reports_are_stored_tells_the_same_bytes_again(
     with pytest.raises(Exception):  # noqa: B017  # the retries are exhausted: the worker exits
         await stage.process(batch())
     first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
-    assert len(first) == 3
+    assert len(first) == 3 and sql.TABLE not in store.rows  # nothing recorded
     store.fail_table = None  # the next worker replays the batch from the last commit
     await ingest_stage(store, kafka, geocoder).process(batch())
     again = [v for t, _k, v in kafka.sent if t == FEEDBACK][3:]
-    # recu is told again (the reports were not stored), byte for byte; rejete was recorded
-    assert again == first[:2]
+    assert again == first  # every transition told again, byte for byte
     ids = {(r["report_id"], r["status"]): r["feedback_id"] for r in store.rows[sql.TABLE]}
-    assert len(ids) == 3  # the table keeps one row per (report, status): same ids
+    assert len(ids) == 3 and len(store.rows[sql.TABLE]) == 3
+
+
+async def test_a_crash_between_the_reports_and_their_transitions_records_them_on_replay(
+    geocoder: Geocoder, metrics: MetricsSince
+) -> None:
+    """The reports stored, their `recu` not recorded (the worker died between the two
+    writes): the replay reads the same messages again, finds their reports stored from
+    those very messages and tells `recu` again, the same bytes, which records them; a
+    producer's re-send of a stored report (another message) is told nothing."""
+    store, kafka = TableStore(), FakeKafka()
+    store.fail_table = sql.TABLE
+    with pytest.raises(Exception):  # noqa: B017
+        await ingest_stage(store, kafka, geocoder).process(batch())
+    assert [r["report_id"] for r in store.rows["reports"]] == ["C1", "C3"]
+    first = [v for t, _k, v in kafka.sent if t == FEEDBACK]
+    store.fail_table = None
+    resent = citizen("C1", contact="+33612345678")  # the same report, another message
+    replay = [*batch(), InboundMessage(CITIZEN, 1, 7, None, resent, KAFKA_TIME + 60)]
+    outcome = await ingest_stage(store, kafka, geocoder).process(replay)
+    assert outcome.redeliveries == 3 and len(outcome.replayed) == 2
+    assert metrics.sample("vigie_reports_replayed_dropped_total") == 2
+    assert metrics.sample("vigie_reports_redelivered_dropped_total") == 3
+    assert [v for t, _k, v in kafka.sent if t == FEEDBACK][3:] == first
+    assert sorted((r["report_id"], r["status"]) for r in store.rows[sql.TABLE]) == [
+        ("C1", "recu"), ("C2", "rejete"), ("C3", "recu")]
+    # a batch without re-deliveries asks nothing of the reports' origins
+    asked = len(store.asked)
+    await ingest_stage(store, kafka, geocoder).process(
+        [InboundMessage(CITIZEN, 0, 20, None, citizen("C4"), KAFKA_TIME + 90)])
+    assert store.asked[asked:] == [reports.STORED_KEYS.name]
 
 
 def correlate_stage(kafka: FakeKafka, store: FakeStore) -> CorrelateProcessor:

@@ -24,8 +24,7 @@ from agents.ingest import BatchOutcome, InboundMessage, IngestProcessor
 from agents.ingest_loop import IngestLoop, IngestLoopConfig
 from agents.ports.store import StoreUnavailable
 from streams.storage.gate import SchemaFirstStore
-from tests.agents.fakes import FakeStore, run_inline
-from tests.conftest import MetricsSince
+from tests.agents.fakes import FakeStore
 
 CONFIG = IngestLoopConfig(kafka_bootstrap="unused:9092", app_id="t", input_topics=("p", "c"),
                           sink_batch_rows=100, sink_batch_seconds=0.1)
@@ -120,42 +119,6 @@ async def test_a_quick_batch_does_not_touch_the_consumer() -> None:
     loop = IngestLoop(CONFIG, cast(IngestProcessor, processor))
     await loop.waiting(cast(Any, consumer), loop.processor.process([message(1, "r1")]), 1)
     assert consumer.polls == 0 and consumer.paused == set()
-
-
-class OriginStore(FakeStore):
-    def __init__(self, origins: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.origins = origins
-        self.queries: list[Mapping[str, Any] | None] = []
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        self.queries.append(params)
-        return self.origins
-
-
-async def test_replays_are_told_from_producer_resends(metrics: MetricsSince) -> None:
-    store = OriginStore([
-        {"report_id": "r1", "origin_topic": "p", "origin_partition": 0, "origin_offset": 5},
-        {"report_id": "r3", "origin_topic": "p", "origin_partition": 0, "origin_offset": 2},
-    ])
-    processor = SimpleNamespace(store=store, run_blocking=run_inline)
-    loop = IngestLoop(CONFIG, cast(IngestProcessor, processor))
-    batch = [
-        message(5, "r1"),  # read again: r1 was stored from this very message
-        message(6, "r2"),  # accepted
-        message(9, "r1"),  # the producer sent r1 twice: stored from offset 5, not 9
-        message(10, "r3"),  # a re-send of a report stored from offset 2
-        message(11, "bad"),  # rejected
-    ]
-    accepted = SimpleNamespace(origin_topic="p", origin_partition=0, origin_offset=6)
-    outcome = BatchOutcome(accepted=[cast(Any, accepted)],
-                           rejected=[(batch[4], cast(Any, None))], redeliveries=3)
-    assert await loop.count_replays(batch, outcome) == 1
-    assert metrics.sample("vigie_reports_replayed_dropped_total") == 1
-    assert store.queries and set(store.queries[0]["ids"]) == {"r1", "r3"}  # type: ignore[index]
-    # a batch without re-deliveries asks nothing
-    assert await loop.count_replays(batch, BatchOutcome()) == 0
-    assert len(store.queries) == 1
 
 
 class SchemaStore(FakeStore):

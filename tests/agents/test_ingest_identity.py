@@ -31,19 +31,22 @@ KAFKA_TIME = 1_710_792_000.0
 
 
 class StoreOfReports(FakeStore):
-    """Answers `reports.STORED_KEYS` from the rows inserted into `reports` (as the table
-    would: every identity with one of the ids asked), and records what it was asked."""
+    """Answers `reports.STORED_KEYS` and `reports.STORED_ORIGINS` from the rows inserted
+    into `reports` (as the table would: every identity with one of the ids asked), and
+    records what it was asked."""
+
+    QUERIES = {q.sql: q for q in (reports.STORED_KEYS, reports.STORED_ORIGINS)}
 
     def __init__(self) -> None:
         super().__init__()
         self.asked: list[Mapping[str, Any]] = []
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        assert sql == reports.STORED_KEYS.sql
+        query = self.QUERIES[sql]
         assert params is not None
         self.asked.append(params)
         return [
-            {k: row[k] for k in ("source_kind", "source_org", "report_id", "content_hash")}
+            {k: row[k] for k in query.columns or ()}
             for row in self.rows.get("reports", [])
             if row["report_id"] in params["ids"]
         ]

@@ -21,6 +21,7 @@ from agents.core.refdata import load_refdata
 from agents.core.validation import validate_report
 from agents.ingest import InboundMessage, IngestProcessor, unbundle
 from agents.ports.retry import RetryPolicy
+from agents.ports.sql import reports
 from tests.agents.fakes import FakeKafka, FakeStore, run_inline
 from tests.conftest import MetricsSince
 
@@ -31,7 +32,8 @@ EVRY = {"lat": 48.629, "lon": 2.441}
 
 class StoreWithReports(FakeStore):
     """Answers the ingest's "already stored?" query (`reports.STORED_KEYS`) from the
-    messages it was given as stored: their identities and content hashes."""
+    messages it was given as stored: their identities and content hashes; and where they
+    were stored from (`reports.STORED_ORIGINS`): another topic (a producer's re-send)."""
 
     def __init__(self, *stored: bytes) -> None:
         super().__init__()
@@ -44,6 +46,11 @@ class StoreWithReports(FakeStore):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.queries += 1
         asked = set((params or {}).get("ids", ()))
+        if sql == reports.STORED_ORIGINS.sql:
+            return [{"report_id": k.report_id, "origin_topic": "elsewhere",
+                     "origin_partition": 0, "origin_offset": 0}
+                    for k in self.stored if k.report_id in asked]
+        assert sql == reports.STORED_KEYS.sql
         return [{"source_kind": k.source_kind, "source_org": k.source_org,
                  "report_id": k.report_id, "content_hash": h}
                 for k, h in self.stored.items() if k.report_id in asked]
@@ -91,7 +98,9 @@ async def test_one_batch_through_intake_topics_tables_and_metrics(
     assert [r.report_id for r in outcome.accepted] == ["new"]
     assert (outcome.accepted[0].origin_topic, outcome.accepted[0].origin_partition,
             outcome.accepted[0].origin_offset) == (TOPIC, 2, 10)
-    assert outcome.redeliveries == 2 and outcome.unlocated == 1 and store.queries == 1
+    assert outcome.redeliveries == 2 and outcome.unlocated == 1
+    assert store.queries == 2  # stored? then, for the re-deliveries, stored from where?
+    assert outcome.replayed == []  # neither is this very message read again
     assert [(m.offset, r.reason.value) for m, r in outcome.rejected] == [
         (14, "not_json"), (13, "out_of_area")
     ]
