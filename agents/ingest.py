@@ -16,8 +16,8 @@ drives it from a Faust stream with manual acks. For one batch the order is:
    for a message read again whose report was stored from it: `_replayed`);
 5. write the `reports` and `rejected` rows, then the transitions to `report_feedback` (a
    `recu` recorded is of a report stored: a report not stored has none; and each
-   transition is a function of its message, so none is looked up), and wait for
-   confirmation.
+   transition is a function of its message, so no recorded bytes are looked up), and
+   wait for confirmation.
 
 Steps 1-4 are `take(batch)`, run for every batch; step 5 is `flush()`, run on the loop's
 store clock (`agents.ingest_loop`, about once a second) for every batch taken since: each
