@@ -18,11 +18,16 @@ import orjson
 from agents.core.correlation import partition_key
 from agents.core.record import ReportRecord
 from agents.ingest import bundle_by_key
+from agents.ports.sql import reports
+from agents.ports.sql.query import Query
 from agents.ports.store import StoreError
 
 LAT0, LON0 = 48.6290, 2.4410  # Évry-Courcouronnes
 T0 = 1_710_748_800.0  # 2024-03-18 08:00 UTC
 M_PER_DEG = 111_320.0
+
+# The ingest's look-ups of `reports` by report id (`FakeStore.reports_lookup`).
+REPORT_LOOKUPS: dict[str, Query] = {q.sql: q for q in (reports.STORED_KEYS, reports.STORED_ORIGINS)}
 
 
 class FakeStore:
@@ -48,6 +53,23 @@ class FakeStore:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return []
+
+    def reports_lookup(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> tuple[Query, list[dict[str, Any]]] | None:
+        """The answer to one of the ingest's look-ups of `reports` (`REPORT_LOOKUPS`) from
+        the rows inserted into `reports`, as the table would give it (every identity with
+        one of the ids asked, the query's columns), with the query; None for another query."""
+        query = REPORT_LOOKUPS.get(sql)
+        if query is None:
+            return None
+        assert params is not None
+        ids = params["ids"]
+        return query, [
+            {k: row[k] for k in query.columns or ()}
+            for row in self.rows.get("reports", [])
+            if row["report_id"] in ids
+        ]
 
     def ping(self) -> bool:
         return True

@@ -54,15 +54,12 @@ class TableStore(FakeStore):
 
     def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         assert params is not None
-        if sql_text == reports.STORED_KEYS.sql:
-            self.asked.append(reports.STORED_KEYS.name)
-            rows = self.rows.get("reports", [])
-            cols: tuple[str, ...] = ("source_kind", "source_org", "report_id", "content_hash")
-        elif sql_text == reports.STORED_ORIGINS.sql:
-            self.asked.append(reports.STORED_ORIGINS.name)
-            rows = self.rows.get("reports", [])
-            cols = ("report_id", "origin_topic", "origin_partition", "origin_offset")
-        elif sql_text == sql.STORED_IDS.sql:
+        found = self.reports_lookup(sql_text, params)
+        if found is not None:
+            self.asked.append(found[0].name)
+            return found[1]
+        cols: tuple[str, ...]
+        if sql_text == sql.STORED_IDS.sql:
             self.asked.append(sql.STORED_IDS.name)
             rows = [r for r in self.rows.get(sql.TABLE, []) if r["status"] in params["statuses"]]
             cols = ("feedback_id",)

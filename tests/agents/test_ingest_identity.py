@@ -21,7 +21,6 @@ from agents.core.refdata import load_refdata
 from agents.core.validation import validate_report
 from agents.ingest import InboundMessage, IngestProcessor, lookup_chunks, unbundle
 from agents.ports.retry import RetryPolicy
-from agents.ports.sql import reports
 from tests.agents.fakes import FakeKafka, FakeStore, run_inline
 from tests.conftest import MetricsSince
 
@@ -31,25 +30,18 @@ KAFKA_TIME = 1_710_792_000.0
 
 
 class StoreOfReports(FakeStore):
-    """Answers `reports.STORED_KEYS` and `reports.STORED_ORIGINS` from the rows inserted
-    into `reports` (as the table would: every identity with one of the ids asked), and
-    records what it was asked."""
-
-    QUERIES = {q.sql: q for q in (reports.STORED_KEYS, reports.STORED_ORIGINS)}
+    """Answers the ingest's look-ups of `reports` from the rows inserted into it
+    (`FakeStore.reports_lookup`), and records what it was asked."""
 
     def __init__(self) -> None:
         super().__init__()
         self.asked: list[Mapping[str, Any]] = []
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        query = self.QUERIES[sql]
-        assert params is not None
+        found = self.reports_lookup(sql, params)
+        assert found is not None and params is not None
         self.asked.append(params)
-        return [
-            {k: row[k] for k in query.columns or ()}
-            for row in self.rows.get("reports", [])
-            if row["report_id"] in params["ids"]
-        ]
+        return found[1]
 
 
 @pytest.fixture(scope="module")
