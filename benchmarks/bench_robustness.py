@@ -43,7 +43,15 @@ per-world tuning). Scored on the evaluated days (metric code reused:
   `delay_floor`), and the bursts detected and median delay of the same detector on the true
   incidents (`offline.detection_quality.detect_on`, each true incident counted once when
   first reported, at its true place and category): the difference with the pipeline's is
-  what its incidents (positions, categories, merges and splits) cost the detection.
+  what its incidents (positions, categories, merges and splits) cost the detection; and the
+  same on the true incidents as their first reports tell them (`as_reported`: the category
+  and position they state, commune-only ones not counted per cell): what the reports' own
+  errors cost before any correlation, so that the rest is the correlation's;
+- the thresholds each of the three ended on (`threshold`, `truth_threshold`,
+  `reported_threshold`), each calibrated on its own history: the correlation's splits and
+  merges reach the delay through the threshold (a history of split incidents scores higher,
+  and the false-alert promise lifts the threshold over it) and through the counts (an
+  outbreak's incidents merged count once).
 
 Prints one JSON line per world, then a summary line (min / median of each figure and each
 target with PASS/FAIL) and a readable table on stderr. The targets are measured, not tuned
@@ -202,7 +210,12 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         TrueIncident,
         oracle_incidents,
     )
-    from offline.detection_quality import BURST, TruthEvent, detect_on, truth_incidents
+    from offline.detection_quality import (
+        BURST,
+        TruthEvent,
+        detection_loop_on,
+        truth_incidents,
+    )
     from offline.replay import run_backtest
     from offline.simulator import SimulationConfig, apply_world, draw_world, simulate
     from offline.simulator.world import burst_fields
@@ -233,7 +246,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     evaluated: dict[str, bytes] = {}  # evaluated valid report -> its line (the oracle's)
     unlocated: set[str] = set()  # evaluated valid reports without a position
     for m in sim:
-        events.append(TruthEvent(m.timestamp_ms, m.incident_truth))
+        events.append(TruthEvent(m.timestamp_ms, m.incident_truth, m.value))
         if m.incident_truth is not None:
             true_incidents.append(TrueIncident.from_truth(m.incident_truth))
             true_id = str(m.incident_truth["incident_id"])
@@ -307,12 +320,16 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     q = quality.as_dict()
     floor = delay_floor(result.alerts, sim.outbreaks, first_reports, split, sim.t1)
     # the same detector on the true incidents (each counted once, when first reported, at its
-    # true place and category): what the pipeline's incidents add to the delay
+    # true place and category): what the pipeline's incidents add to the delay; and on the
+    # true incidents as their first reports tell them (category, position, commune only):
+    # what of that the reports' own errors cost before any correlation
+    on_truth_loop = detection_loop_on(truth_incidents(events), split, options)
     on_truth = evaluate(
-        detect_on(truth_incidents(events), split, options),
-        outbreaks,
-        eval_start=split,
-        eval_end=sim.t1,
+        on_truth_loop.alerts, outbreaks, eval_start=split, eval_end=sim.t1
+    ).as_dict()
+    as_reported_loop = detection_loop_on(truth_incidents(events, as_reported=True), split, options)
+    as_reported = evaluate(
+        as_reported_loop.alerts, outbreaks, eval_start=split, eval_end=sim.t1
     ).as_dict()
     return {
         "bench": "robustness",
@@ -357,6 +374,15 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         **floor,
         "truth_bursts_detected_share": (on_truth["detected_share"] if quality.outbreaks else None),
         "truth_median_delay_h": on_truth["median_delay_h"],
+        "reported_bursts_detected_share": (
+            as_reported["detected_share"] if quality.outbreaks else None
+        ),
+        "reported_median_delay_h": as_reported["median_delay_h"],
+        # the alert thresholds the three detectors ended on (each calibrated on its own
+        # history: the pipeline's incidents, the true ones, the true ones as reported)
+        "threshold": _rounded(result.summary["threshold"]),
+        "truth_threshold": _rounded(on_truth_loop.detector.threshold),
+        "reported_threshold": _rounded(as_reported_loop.detector.threshold),
         "alerts_opened": q["alerts_opened"],
         "false_alerts": q["false_alerts"],
         "false_alerts_per_day": q["false_alerts_per_day"],
@@ -441,6 +467,11 @@ SUMMARY_METRICS = (
     ("delay_over_floor_h", OUTBREAKS),
     ("truth_bursts_detected_share", OUTBREAKS),
     ("truth_median_delay_h", OUTBREAKS),
+    ("reported_bursts_detected_share", OUTBREAKS),
+    ("reported_median_delay_h", OUTBREAKS),
+    ("threshold", None),
+    ("truth_threshold", None),
+    ("reported_threshold", None),
     ("false_alerts_per_day", OUTBREAKS),
     ("false_alerts_per_day", NULL),
 )
@@ -475,6 +506,11 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _rounded(threshold: float) -> float | None:
+    """A threshold as recorded: None while not calibrated (infinite)."""
+    return round(threshold, 2) if math.isfinite(threshold) else None
+
+
 def _fmt(v: object, digits: int = 3) -> str:
     if v is None:
         return "-"
@@ -499,6 +535,8 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
         "bursts",
         "delay h",
         "truth delay h",
+        "as reported delay h",
+        "threshold (truth)",
         "FA/day",
         "cit err m",
         "stated",
@@ -535,6 +573,8 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any = sys.stderr) -> None:
                     bursts,
                     _fmt(r["median_delay_h"], 2),
                     _fmt(r["truth_median_delay_h"], 2),
+                    _fmt(r.get("reported_median_delay_h"), 2),
+                    f"{_fmt(r.get('threshold'), 1)} ({_fmt(r.get('truth_threshold'), 1)})",
                     _fmt(r["false_alerts_per_day"], 2),
                     _fmt(w["citizen_error_m"], 0),
                     stated,

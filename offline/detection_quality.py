@@ -9,6 +9,7 @@ correlation, detection).
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -91,26 +92,51 @@ class QualitySetup:
         )
 
 
-def truth_incidents(sim: Iterable[Any]) -> Iterator[tuple[float, Message | None]]:
-    """(send time, incident as the correlation would emit it once) per simulator message."""
+def truth_incidents(
+    sim: Iterable[Any], *, as_reported: bool = False
+) -> Iterator[tuple[float, Message | None]]:
+    """(send time, incident as the correlation would emit it once) per simulator message.
+
+    With `as_reported`, each true incident is counted as its first report tells it (the
+    message's own `value`): under the category the report names, at the position it states,
+    and known only by its commune (not counted per cell, as the pipeline's commune-only
+    incidents) when it states none. Against the true incidents, what the reports' own
+    category confusions, position errors and missing positions cost the detection, before
+    any correlation; a founding message that does not parse is counted as the truth."""
     for m in sim:
         clock = m.timestamp_ms / 1000.0
         t = m.incident_truth
         if t is None:
             yield clock, None
             continue
-        yield (
-            clock,
-            {
-                "incident_id": t["incident_id"],
-                "version": 1,
-                "category": t["category"],
-                "first_occurred_at": t["start"],
-                "lat": t["lat"],
-                "lon": t["lon"],
-                "insee": t["insee"],
-            },
-        )
+        incident: Message = {
+            "incident_id": t["incident_id"],
+            "version": 1,
+            "category": t["category"],
+            "first_occurred_at": t["start"],
+            "lat": t["lat"],
+            "lon": t["lon"],
+            "insee": t["insee"],
+        }
+        if as_reported:
+            incident.update(_as_reported(m.value))
+        yield clock, incident
+
+
+def _as_reported(value: bytes) -> Message:
+    """The category and place a founding report states (see `truth_incidents`): {} when it
+    does not parse as a report."""
+    try:
+        report = json.loads(value)
+        category, location = report["category"], report.get("location") or {}
+    except (ValueError, TypeError, KeyError):
+        return {}
+    if not isinstance(category, str) or not isinstance(location, dict):
+        return {}
+    lat, lon = location.get("lat"), location.get("lon")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return {"category": category, "lat": float(lat), "lon": float(lon)}
+    return {"category": category, "precision": "commune"}
 
 
 SPLIT_JITTER_M = 150.0  # position error of a split-off incident (per axis, metres)
@@ -149,11 +175,13 @@ def _split_incidents(
 
 @dataclass(frozen=True, slots=True)
 class TruthEvent:
-    """What `truth_incidents` reads of a simulator message: its send time, and the true
-    incident it is the first report of (None: any other message)."""
+    """What `truth_incidents` reads of a simulator message: its send time, the true
+    incident it is the first report of (None: any other message), and its bytes (read with
+    `as_reported` only)."""
 
     timestamp_ms: int
     incident_truth: dict[str, Any] | None
+    value: bytes = b""
 
 
 def detect_on(
@@ -161,13 +189,21 @@ def detect_on(
 ) -> list[dict[str, Any]]:
     """The alerts of the backtest's detection loop over a stream of (clock, incident version
     or None), detecting from `detect_from` on (the truth mode of `run_quality`)."""
+    return detection_loop_on(stream, detect_from, options).alerts
+
+
+def detection_loop_on(
+    stream: Iterable[tuple[float, Message | None]], detect_from: float, options: BacktestOptions
+) -> DetectionLoop:
+    """`detect_on`'s detection loop once it has read the stream: its alerts, and its
+    detector (the threshold it ended on)."""
     loop = DetectionLoop(cell_index_from_refdata(load_refdata()), options)
     loop.start_detection_at(detect_from)
     for clock, incident in stream:
         if incident is not None:
             loop.counter.observe(incident, clock)
         loop.tick(clock)
-    return loop.alerts
+    return loop
 
 
 def run_quality(setup: QualitySetup | None = None) -> tuple[QualityReport, dict[str, Any]]:
