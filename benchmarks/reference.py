@@ -222,6 +222,13 @@ BLOCKS: dict[str, Block] = {
         Column("delay_floor_h.median", "3rd incident first reported, median", hours),
         Column("truth_median_delay_h.median", "median delay on the true incidents, median",
                hours),
+        Column("reported_median_delay_h.median",
+               "same, the true incidents as their first reports tell them, median", hours),
+        Column("truth_threshold.median", "alert threshold on the true incidents, median",
+               decimals(1)),
+        Column("reported_threshold.median", "same, as their first reports tell them, median",
+               decimals(1)),
+        Column("threshold.median", "same, on the pipeline's incidents, median", decimals(1)),
     ), ("scenario",), transpose=True),
     "chaos": Block("chaos", (PY + "chaos",), (
         Column("sigkills", "SIGKILLs"),
