@@ -57,18 +57,23 @@ def test_split_pair_share() -> None:
 
 
 def test_what_if_assignments_bound_each_kind_of_error() -> None:
-    truth = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B", "b2": "B", "c1": "C"}
+    truth = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B", "b2": "B", "c1": "C",
+             "c2": "C"}
     predicted = {"a1": "p1", "a2": "p1", "a3": "p2", "a4": "p3", "b1": "p3", "b2": "p4",
-                 "c1": "p5"}
+                 "c1": "p5", "c2": "p6"}
     # p2 (a3) is a pure fragment of A: healed into p1, A's largest; p3 mixes A and B: kept
     healed = splits_healed(predicted, truth)
     assert healed["a3"] == "p1" and healed["a4"] == "p3" and healed["b1"] == "p3"
     assert healed["b2"] == "p4"  # B's only pure fragment
     assert score(healed, truth).pairwise_recall > score(predicted, truth).pairwise_recall
     assert score(healed, truth).pairwise_precision < 1.0  # p3's wrong pair stays
-    # a3 had no position: placed with most of A's located reports (p1); c1 alone
-    placed = unlocated_placed(predicted, truth, {"a3", "c1"})
-    assert placed["a3"] == "p1" and placed["c1"] == "alone:c1"
+    # a3 had no position: placed with most of A's located reports (p1); C has no located
+    # report: its two reports without a position go together, apart from every other
+    placed = unlocated_placed(predicted, truth, {"a3", "c1", "c2"})
+    assert placed["a3"] == "p1" and placed["c1"] == placed["c2"]
+    assert placed["c1"] not in {placed[r] for r in truth if r not in ("c1", "c2")}
+    # of the 8 true pairs: A's 3 within p1 and C's; a4's 3 and B's stay split
+    assert score(placed, truth).pairwise_recall == 4 / 8
     assert {placed[r] for r in ("a1", "a2", "a4", "b1", "b2")} == {"p1", "p3", "p4"}
     undone = merges_undone(predicted, truth)
     s = score(undone, truth)

@@ -129,8 +129,9 @@ def unlocated_placed(
 ) -> dict[str, str]:
     """`predicted` with each report of `unlocated` (no position: a commune-only report)
     moved to the predicted incident holding most of its located true mates (ties: the
-    smallest id), or alone when it has none. Its pair scores bound what placing the
-    reports without a position better would gain."""
+    smallest id); the reports of a true incident none of whose reports has a position go
+    together, apart from the rest (where a right placement puts them: with one another).
+    Its pair scores bound what placing the reports without a position better would gain."""
     ids = [r for r in truth if r in predicted]
     located_by_true: dict[str, Counter[str]] = defaultdict(Counter)
     for r in ids:
@@ -143,7 +144,7 @@ def unlocated_placed(
             if where:
                 out[r] = min(where, key=lambda pc: (-where[pc], pc))
             else:
-                out[r] = f"alone:{r}"
+                out[r] = f"unlocated:{truth[r]}"
     return out
 
 
