@@ -330,12 +330,16 @@ class DetectProcessor:
 
     async def _store_schedule(self) -> None:
         """Write the detector's schedule when it changed (a fit or a calibration); a failure
-        is logged and retried at the next run, never fatal."""
+        is logged and retried at the next run, never fatal. Its threshold and calibration
+        time are exported at every run (`metrics.set_detector_calibration`)."""
         detector = self.detector
         if not isinstance(detector, RestorableDetector):
             return
         schedule = detector.schedule()
-        if schedule is None or schedule == self._stored_schedule:
+        if schedule is None:
+            return
+        metrics.set_detector_calibration(schedule.threshold, schedule.calibrated_at)
+        if schedule == self._stored_schedule:
             return
         row = {"detector": detector.name, "fit_at": int(schedule.fit_at),
                "calibrated_at": int(schedule.calibrated_at), "threshold": schedule.threshold,

@@ -342,6 +342,18 @@ DETECTOR_READY = Gauge(
     "or catches up (history still being loaded)",
     registry=REGISTRY,
 )
+DETECTOR_THRESHOLD = Gauge(
+    "vigie_detector_threshold",
+    "The scan score at which the detector opens an alert: the threshold of its last "
+    "calibration (the configured false-alert rate on a simulated null and on the stream's own "
+    "history); absent until the detector is calibrated, on workers that never ran it",
+    registry=REGISTRY,
+)
+DETECTOR_CALIBRATED = Gauge(
+    "vigie_detector_calibrated_timestamp_seconds",
+    "Unix time, on the detector's clock, of the calibration that set vigie_detector_threshold",
+    registry=REGISTRY,
+)
 
 # --- process identity and readiness ------------------------------------------------------
 BUILD_INFO = Gauge(
@@ -476,6 +488,12 @@ def observe_detector_run(
     DETECTOR_RUNS.labels(outcome="ok" if ok else "error").inc()
     if ok:
         DETECTOR_LAST_SUCCESS.set(time.time() if now is None else now)
+
+
+def set_detector_calibration(threshold: float, calibrated_at: float) -> None:
+    """The alert threshold the detector uses and when it was calibrated (its schedule)."""
+    DETECTOR_THRESHOLD.set(threshold)
+    DETECTOR_CALIBRATED.set(calibrated_at)
 
 
 def set_build_info(version: str | None = None) -> None:

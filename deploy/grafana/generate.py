@@ -392,6 +392,19 @@ def sre_dashboard() -> Board:
         w=6,
     )
     b.panel(
+        "Alert threshold (scan score of the last calibration)",
+        [("max(vigie_detector_threshold)", "threshold")],
+        w=12,
+    )
+    b.panel(
+        "Since the last calibration (detector clock; weekly by default)",
+        [("time() - max(vigie_detector_calibrated_timestamp_seconds)", "age")],
+        unit="s",
+        kind="stat",
+        w=12,
+        thresholds=[(8 * 86400, "orange")],
+    )
+    b.panel(
         "Running versions",
         [("vigie_build_info", "{{instance}} {{version}} py{{python}}")],
         kind="table",

@@ -20,6 +20,7 @@ from agents.core.detection import (
 )
 from agents.core.detection.cells import CellIndex
 from agents.detect import DetectProcessor, alert_state
+from agents.ports import metrics as metrics_module
 from agents.ports.retry import RetryPolicy
 from agents.ports.sql import alerts, detector_runs
 from agents.ports.store import StoreError
@@ -289,6 +290,27 @@ async def test_a_restarted_detector_keeps_the_stored_threshold_until_it_is_due()
     assert refit.fit_at == start + 86400.0 + 300.0 and refit.calibrated_at == start
     stored = max(store.rows[detector_runs.SCHEDULE_TABLE], key=lambda r: r["updated_at"])
     assert stored["fit_at"] == int(refit.fit_at)
+
+
+async def test_the_threshold_in_use_and_its_calibration_time_are_exported() -> None:
+    """`vigie_detector_threshold` and `vigie_detector_calibrated_timestamp_seconds` say what
+    the detector alerts on: its own calibration, then, in a restarted process, the stored
+    schedule it took back (not the threshold a calibration at its start would give)."""
+    counts, index, _zone = spree()
+    store, kafka = AlertStore(), FakeKafka()
+    start = (SPREE_HOUR - 30) * 3600.0
+    first = calibrated_processor(counts, index, store, kafka)
+    await first.run(start)
+    threshold = first.detector.threshold  # type: ignore[attr-defined]
+    assert metrics_module.sample("vigie_detector_threshold") == threshold
+    assert metrics_module.sample("vigie_detector_calibrated_timestamp_seconds") == start
+    alone = calibrated_processor(counts, index, AlertStore(), kafka)  # no stored schedule
+    await alone.run(start + 5 * 3600.0)
+    assert metrics_module.sample("vigie_detector_threshold") != threshold
+    restarted = calibrated_processor(counts, index, store, kafka)
+    await restarted.run(start + 5 * 3600.0)
+    assert metrics_module.sample("vigie_detector_threshold") == threshold
+    assert metrics_module.sample("vigie_detector_calibrated_timestamp_seconds") == start
 
 
 async def test_a_leader_back_takes_the_newer_schedule_of_the_other_leader() -> None:
