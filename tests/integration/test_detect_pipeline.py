@@ -66,6 +66,12 @@ def test_outbreak_raises_alert_within_one_detection_period(
         return bool(line) and float(line.split()[-1]) > t
 
     p.wait_for(lambda: ran_since(stored_at), 240, "a detector run over the history")
+    # the threshold it calibrated on the history is exported, as stored in its schedule
+    exported = next(float(x.split()[-1]) for x in p.metrics_text().splitlines()
+                    if x.startswith("vigie_detector_threshold "))
+    stored_threshold = p.scalar(
+        "SELECT argMax(threshold, updated_at) FROM detector_schedules")
+    assert exported == pytest.approx(stored_threshold) and exported >= 6.0  # min_threshold
     settled = time.time()
     p.wait_for(lambda: ran_since(settled), 180, "the next detector run")
     alerts_before = len(p.read_topic("alerts", expect=10_000, timeout=3))
