@@ -346,12 +346,13 @@ DETECTOR_THRESHOLD = Gauge(
     "vigie_detector_threshold",
     "The scan score at which the detector opens an alert: the threshold of its last "
     "calibration (the configured false-alert rate on a simulated null and on the stream's own "
-    "history); absent until the detector is calibrated, on workers that never ran it",
+    "history); 0 until the detector is calibrated, and on workers that never ran it",
     registry=REGISTRY,
 )
 DETECTOR_CALIBRATED = Gauge(
     "vigie_detector_calibrated_timestamp_seconds",
-    "Unix time, on the detector's clock, of the calibration that set vigie_detector_threshold",
+    "Unix time, on the detector's clock, of the calibration that set vigie_detector_threshold "
+    "(0 until then)",
     registry=REGISTRY,
 )
 
