@@ -14,7 +14,7 @@ from agents.core.detection import (
     InMemoryCountStore,
     fit_baseline,
 )
-from agents.core.detection.calibration import cluster_rate_threshold
+from agents.core.detection.calibration import cluster_rate_threshold, event_scores
 from agents.core.detection.daymax import DayMaxScanner
 from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS
 from schemas.enums import CATEGORIES
@@ -85,16 +85,61 @@ def test_day_clusters_collapse_overlapping_zones_as_the_lifecycle_does() -> None
     cat = np.asarray([c for _, c in events], dtype=np.int64)
     cell = np.asarray([p for p, _ in events], dtype=np.int64)
     time = t0 + 60.0 * np.arange(len(events), dtype=np.float64)
-    best, clusters = scanner.day_clusters(day, cat, cell, time, 900.0, floor=6.0)
+    best, clusters, places = scanner.day_clusters(day, cat, cell, time, 900.0, floor=6.0)
     assert best == scanner.day_max(day, cat, cell, time, 900.0)
     # three hotspots, however many overlapping zones each of them lights up
     assert clusters.shape[0] == 3
     assert clusters[0] == best and list(clusters) == sorted(clusters, reverse=True)
+    # each one's place: its category and centre (category * (cells + 1) + centre)
+    base = len(index) + 1
+    near_a = set(index.rings(1)[0].tolist())
+    by_place = {divmod(int(p), base) for p in places}
+    assert {c for c, _ in by_place} == {0, 1}
+    assert any(c == 0 and centre == index.position(b) for c, centre in by_place)
+    assert all(centre in near_a for c, centre in by_place if c == 1)
     # a floor above some of them keeps the others
-    _, high = scanner.day_clusters(day, cat, cell, time, 900.0, floor=float(clusters[1]))
+    _, high, _ = scanner.day_clusters(day, cat, cell, time, 900.0, floor=float(clusters[1]))
     assert list(high) == list(clusters[:2])
-    none_best, none = scanner.day_clusters(day, cat[:0], cell[:0], time[:0], 900.0, 6.0)
-    assert none_best == 0.0 and none.shape[0] == 0
+    none_best, none, nowhere = scanner.day_clusters(day, cat[:0], cell[:0], time[:0], 900.0, 6.0)
+    assert none_best == 0.0 and none.shape[0] == 0 and nowhere.shape[0] == 0
+
+
+def test_clusters_around_a_strong_one_share_its_event_score() -> None:
+    """A cluster of one category within the largest zone of a stronger one of its category,
+    the same day or the day before or after, takes its score as its event score; farther,
+    of another category or two days apart, it keeps its own."""
+    index = universe(10)
+    ring = index.rings(max(DEFAULT_KS))
+    base = len(index) + 1
+    centre = 0
+    inside = int(ring[centre][-1])  # on the edge of the largest zone around cell 0
+    outside = next(p for p in range(len(index)) if p not in set(ring[centre].tolist()))
+
+    def at(category: int, cell: int) -> int:
+        return category * base + cell
+
+    days = [np.asarray([60.0]), np.asarray([9.0, 8.0, 7.0]), np.asarray([8.5]), np.asarray([9.5])]
+    places = [
+        np.asarray([at(0, centre)]),  # a real outbreak, day 0
+        np.asarray([at(0, inside), at(1, inside), at(0, outside)]),  # day 1: its tail...
+        np.asarray([at(0, centre)]),  # day 2: the same place, a day after the tail
+        np.asarray([at(0, inside)]),  # day 3: three days after the outbreak
+    ]
+    events = event_scores(days, places, ring)
+    assert events[0].tolist() == [60.0]
+    # the tail of the outbreak shares its score; another category, or out of its zone: not
+    assert events[1].tolist() == [60.0, 8.0, 7.0]
+    # two days after the outbreak, out of its reach: the strongest of the day before (the
+    # tail, 9.0) and the day after (9.5) around it
+    assert events[2].tolist() == [9.5]
+    assert events[3].tolist() == [9.5]  # three days after the outbreak: its own
+    # with the events, the outbreak's tail no longer counts as a null cluster
+    flat = [[float(x) for x in d] for d in days]
+    with_tail = cluster_rate_threshold(flat, 0.5, floor=6.0, reach=2.0)
+    without = cluster_rate_threshold(
+        flat, 0.5, floor=6.0, reach=2.0, events=[e.tolist() for e in events]
+    )
+    assert without < with_tail
 
 
 def clumped_null(index: CellIndex, days: int, seed: int) -> InMemoryCountStore:

@@ -187,6 +187,7 @@ def cluster_rate_threshold(
     *,
     horizon_days: float = 0.0,
     promise: float = 0.0,
+    events: Sequence[Sequence[float] | FloatArray] | None = None,
 ) -> float:
     """The least threshold t >= `floor` at which the history's days (each the scores of its
     distinct clusters, `DayMaxScanner.day_clusters`) open at most `false_alerts_per_day`
@@ -197,7 +198,11 @@ def cluster_rate_threshold(
     Real outbreaks of the history are clusters too. They stand far above the threshold
     within hours (their counts grow, and a cluster's score with them), while a null
     cluster's score has a short tail: a cluster scoring `reach` times t or more is not
-    counted as a null one at t. Returns `floor` without history days.
+    counted as a null one at t, nor, with `events` (each day's event scores, in the order
+    of its clusters: `DayMaxScanner.day_clusters`), a cluster whose event scores that much,
+    one of the weaker clusters around a real outbreak (its incidents split into several
+    zones by the correlation, or placed off its zone). Returns `floor` without history
+    days.
 
     With `promise` > 0 the threshold then rises by `promise_margin`, until the history's
     count leaves that probability that the next `horizon_days` (the period until the next
@@ -205,38 +210,63 @@ def cluster_rate_threshold(
     not as a mean."""
     if not days:
         return floor
-    scores = np.sort(np.concatenate([np.asarray(d, dtype=np.float64) for d in days]))
-    t0 = _least_allowed(scores, false_alerts_per_day * len(days), floor, reach)
+    raw = np.concatenate([np.asarray(d, dtype=np.float64) for d in days])
+    order = np.argsort(raw, kind="stable")
+    scores = raw[order]
+    event = (
+        None
+        if events is None
+        else np.concatenate([np.asarray(d, dtype=np.float64) for d in events])[order]
+    )
+    t0 = _least_allowed(scores, false_alerts_per_day * len(days), floor, reach, event)
     if promise <= 0 or horizon_days <= 0:
         return t0
     allowed = allowed_history_clusters(
         float(len(days)), false_alerts_per_day, horizon_days, promise
     )
-    return t0 + promise_margin(scores, t0, floor, reach, allowed)
+    return t0 + promise_margin(scores, t0, floor, reach, allowed, event)
 
 
-def _null_count(ordered: FloatArray, t: float, reach: float) -> int:
-    """The clusters of sorted scores `ordered` counted as null ones at t: t <= score <
-    reach * t."""
-    return int(np.searchsorted(ordered, reach * t)) - int(np.searchsorted(ordered, t))
+def _null_count(
+    ordered: FloatArray, t: float, reach: float, event: FloatArray | None = None
+) -> int:
+    """The clusters of sorted scores `ordered` (their event scores `event`, in the same
+    order; None: their own) counted as null ones at t: t <= score, and score and event
+    score < reach * t."""
+    lo, hi = int(np.searchsorted(ordered, t)), int(np.searchsorted(ordered, reach * t))
+    if event is None:
+        return hi - lo
+    return int(np.count_nonzero(event[lo:hi] < reach * t))
 
 
-def _least_allowed(ordered: FloatArray, allowed: float, floor: float, reach: float) -> float:
+def _least_allowed(
+    ordered: FloatArray,
+    allowed: float,
+    floor: float,
+    reach: float,
+    event: FloatArray | None = None,
+) -> float:
     """The least t >= floor at which at most `allowed` null clusters open (see
     `cluster_rate_threshold`)."""
     # floor, else just above a cluster's score (the threshold that no longer opens it)
     above = np.nextafter(ordered[ordered >= floor], np.inf)
     for t in np.unique(np.concatenate([[floor], above])):
-        if _null_count(ordered, float(t), reach) <= allowed:
+        if _null_count(ordered, float(t), reach, event) <= allowed:
             return float(t)
     return floor  # not reached: the last candidate is above every score
 
 
 def promise_margin(
-    ordered: FloatArray, t0: float, floor: float, reach: float, allowed: float
+    ordered: FloatArray,
+    t0: float,
+    floor: float,
+    reach: float,
+    allowed: float,
+    event: FloatArray | None = None,
 ) -> float:
     """How far above t0 the threshold must go for the history's null clusters at t0 (sorted
-    scores `ordered`, counted as in `cluster_rate_threshold`) to fall to `allowed`, along
+    scores `ordered`, their event scores `event`, counted as in `cluster_rate_threshold`)
+    to fall to `allowed`, along
     the exponential tail of the null clusters' scores: slope * ln(count at t0 / allowed).
 
     Read along the tail, not by counting the history's clusters at ever higher thresholds:
@@ -251,10 +281,11 @@ def promise_margin(
     slope of 0.25 and a margin of 0.17, where its clusters' excesses showed about 3).
     0 when the count at t0 already meets `allowed`; an `allowed` under 1/2 (a history too
     short to promise anything) counts as 1/2."""
-    n0 = _null_count(ordered, t0, reach)
+    n0 = _null_count(ordered, t0, reach, event)
     if n0 <= allowed:
         return 0.0
-    near = ordered[(ordered >= floor) & (ordered < reach * floor)]
+    strong = ordered if event is None else event
+    near = ordered[(ordered >= floor) & (ordered < reach * floor) & (strong < reach * floor)]
     slope = float(np.median(near - floor)) / math.log(2.0) if near.shape[0] else 0.0
     return slope * math.log(n0 / max(allowed, 0.5))
 
@@ -301,19 +332,49 @@ def observed_day_clusters(
     period_s: float = 300.0,
     seed: int = 0,
     episode_cap: int = 0,
-) -> tuple[FloatArray, list[FloatArray]]:
+) -> tuple[FloatArray, list[FloatArray], list[IntArray]]:
     """`observed_daily_max` (the same values) and its days, each as the scores of its
     distinct clusters scoring at least `floor` (`DayMaxScanner.day_clusters`), in
-    decreasing order."""
+    decreasing order, and as their places, in the same order."""
     scanner, days = _history_days(
         baseline, index, rows, day_starts, windows, ks, min_observed, seed, episode_cap
     )
     maxima = np.zeros(len(day_starts))
     clusters: list[FloatArray] = []
+    places: list[IntArray] = []
     for d, (day_start, cats, cells, times) in enumerate(days):
-        maxima[d], scores = scanner.day_clusters(day_start, cats, cells, times, period_s, floor)
+        maxima[d], scores, at = scanner.day_clusters(
+            day_start, cats, cells, times, period_s, floor
+        )
         clusters.append(scores)
-    return maxima, clusters
+        places.append(at)
+    return maxima, clusters, places
+
+
+def event_scores(
+    days: Sequence[FloatArray], places: Sequence[IntArray], ring: IntArray
+) -> list[FloatArray]:
+    """Each cluster's event score, for consecutive history days (their clusters' scores
+    and places, `DayMaxScanner.day_clusters`; `ring` `CellIndex.rings(max(ks))`): the
+    greatest score among its own and those of the clusters of its category, that day, the
+    day before or the day after, within whose largest zone (the scan's largest k around
+    their centre) its centre lies. A real outbreak's weaker clusters (the start or the tail
+    of one that spans midnight, its incidents split by the correlation into another zone
+    close by) then share its score, and `cluster_rate_threshold` keeps them out of the null
+    clusters with it."""
+    if len(days) != len(places):
+        raise ValueError(f"{len(days)} days of scores, {len(places)} of places")
+    base = ring.shape[0] + 1
+    out = [np.asarray(d, dtype=np.float64).copy() for d in days]
+    for d, at in enumerate(places):
+        for j in range(max(0, d - 1), min(len(days), d + 2)):
+            for score_j, place_j in zip(days[j], places[j], strict=True):
+                category, centre = divmod(int(place_j), base)
+                zone = set(ring[centre].tolist())
+                for i, place in enumerate(at.tolist()):
+                    if score_j > out[d][i] and place // base == category and place % base in zone:
+                        out[d][i] = score_j
+    return out
 
 
 def _history_days(
@@ -456,13 +517,14 @@ def calibrate(
     cluster_reach: float = 0.0,
     horizon_days: float = 0.0,
     promise: float = 0.0,
+    observed_events: Sequence[Sequence[float] | FloatArray] | None = None,
 ) -> Calibration:
     """The threshold of `false_alerts_per_day` from `days` simulated null days blended with
     the `observed` daily maxima of the stream's history (see the module docstring), raised
     with `cluster_reach` > 0 to where the history's days, each the scores of its distinct
-    clusters (`observed_clusters`), open at most `false_alerts_per_day` clusters a day
-    (`cluster_rate_threshold`), with probability `promise` over the next `horizon_days`
-    when `promise` > 0."""
+    clusters (`observed_clusters`, their event scores `observed_events`), open at most
+    `false_alerts_per_day` clusters a day (`cluster_rate_threshold`), with probability
+    `promise` over the next `horizon_days` when `promise` > 0."""
     daily = null_daily_max(
         baseline,
         index,
@@ -488,6 +550,7 @@ def calibrate(
             cluster_reach,
             horizon_days=horizon_days,
             promise=promise,
+            events=observed_events,
         )
         threshold = max(threshold, by_clusters)
     return Calibration(

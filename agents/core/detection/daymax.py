@@ -97,6 +97,7 @@ class DayMaxScanner:
         self._profile = profile
         self._windows = tuple(windows)
         self._sizes = ring_sizes(ks)
+        self._place_base = ring.shape[0] + 1  # a cluster's place: category * this + centre
         self._scans = _Scans()
 
     def day_max(
@@ -154,31 +155,35 @@ class DayMaxScanner:
         time: FloatArray,
         period_s: float,
         floor: float,
-    ) -> tuple[float, FloatArray]:
-        """`day_max` and the greatest score of every distinct cluster of the day scoring at
-        least `floor`, in decreasing order: what `day_max` sees, collapsed as the alert
-        lifecycle collapses candidates (`alerts.AlertManager`). Each zone centre keeps its
-        best zone of the day; taken by decreasing score, a centre whose best zone overlaps
-        the best zone of an earlier cluster of its category joins it. The clusters scoring
-        at least a threshold t are then the first ones of the list (a cluster's score is its
-        first centre's), so their number is the count of alerts a threshold t opens that
-        day, whatever t >= `floor`: one per hotspot, not one per overlapping zone."""
+    ) -> tuple[float, FloatArray, IntArray]:
+        """`day_max`, the greatest score of every distinct cluster of the day scoring at
+        least `floor`, in decreasing order, and each one's place (category * (rows of `ring`
+        + 1) + its centre cell): what `day_max` sees, collapsed as the alert lifecycle collapses
+        candidates (`alerts.AlertManager`). Each zone centre keeps its best zone of the day;
+        taken by decreasing score, a centre whose best zone overlaps the best zone of an
+        earlier cluster of its category joins it. The clusters scoring at least a threshold
+        t are then the first ones of the list (a cluster's score is its first centre's), so
+        their number is the count of alerts a threshold t opens that day, whatever t >=
+        `floor`: one per hotspot, not one per overlapping zone. The places let
+        `calibration.event_scores` tie clusters of one event across days."""
         self._run_day(day_start, cat, cell, time, period_s)
         scans = self._scans
+        none = np.zeros(0), np.zeros(0, dtype=np.int64)
         if not scans.hours:
-            return 0.0, np.zeros(0)
+            return 0.0, *none
         row, e, score = self._scores(scans)
         best = max(0.0, float(score.max())) if score.shape[0] else 0.0
         keep = score >= floor
         row, e, score = row[keep], e[keep], score[keep]
         if not row.shape[0]:
-            return best, np.zeros(0)
+            return best, *none
         order = np.lexsort((row, -score))
         row, e, score = row[order], e[order], score[order]
         _, first = np.unique(row, return_index=True)  # each centre's best zone of the day
         first.sort()
         heads: list[tuple[int, frozenset[int]]] = []
         out: list[float] = []
+        places: list[int] = []
         n_w = self._wins.shape[0]
         for i in first.tolist():
             category, center = divmod(int(row[i]), self._n_rows)
@@ -187,7 +192,8 @@ class DayMaxScanner:
             if not any(c == category and not cells.isdisjoint(h) for c, h in heads):
                 heads.append((category, cells))
                 out.append(float(score[i]))
-        return best, np.asarray(out)
+                places.append(category * self._place_base + center)
+        return best, np.asarray(out), np.asarray(places, dtype=np.int64)
 
     def _keep_scorable(self, rows: IntArray, hour: int, now: float, scans: _Scans) -> None:
         """Keep the zone counts of `rows` (may repeat) that can score (>= min_observed, the

@@ -21,12 +21,19 @@ from agents.core.detection.calibration import (
     Calibration,
     calibrate,
     episodes,
+    event_scores,
     observed_daily_max,
     observed_day_clusters,
 )
 from agents.core.detection.cells import CellIndex
 from agents.core.detection.counts import CountRow, CountStore, hour_of
-from agents.core.detection.scan import DEFAULT_KS, DEFAULT_WINDOWS, ScanResult
+from agents.core.detection.scan import (
+    DEFAULT_KS,
+    DEFAULT_WINDOWS,
+    FloatArray,
+    IntArray,
+    ScanResult,
+)
 from agents.core.detection.scanner import WindowScanner
 from schemas.enums import CATEGORIES
 
@@ -147,8 +154,9 @@ def run_calibration(job: CalibrationJob) -> Calibration:
     cfg = job.config
     observed: list[float] = []
     clusters: list[list[float]] = []
+    events: list[list[float]] | None = None
     if cfg.calibration_observed and cfg.calibration_cluster_reach > 0:
-        observed, clusters = observed_day_clusters_of(job, cfg.min_threshold)
+        observed, clusters, events = observed_day_clusters_of(job, cfg.min_threshold)
     elif cfg.calibration_observed:
         observed = observed_daily_max_of(job)
     return calibrate(
@@ -172,6 +180,7 @@ def run_calibration(job: CalibrationJob) -> Calibration:
         cluster_reach=cfg.calibration_cluster_reach,
         horizon_days=cfg.recalibrate_every_s / 86400.0,
         promise=cfg.calibration_promise,
+        observed_events=events,
     )
 
 
@@ -233,16 +242,18 @@ def observed_daily_max_of(job: CalibrationJob) -> list[float]:
 
 def observed_day_clusters_of(
     job: CalibrationJob, floor: float
-) -> tuple[list[float], list[list[float]]]:
+) -> tuple[list[float], list[list[float]], list[list[float]]]:
     """`observed_daily_max_of` (the same values) and its days, each as the scores of its
-    distinct clusters scoring at least `floor` (`calibration.observed_day_clusters`)."""
+    distinct clusters scoring at least `floor` (`calibration.observed_day_clusters`) and as
+    their event scores across consecutive days (`calibration.event_scores`)."""
     cfg = job.config
     folds = history_folds(job)
     n = sum(len(days) for days, *_ in folds)
     maxima = np.zeros(n)
-    out: list[list[float]] = [[] for _ in range(n)]
+    scores: list[FloatArray] = [np.zeros(0) for _ in range(n)]
+    places: list[IntArray] = [np.zeros(0, dtype=np.int64) for _ in range(n)]
     for days, starts, baseline, rows, f in folds:
-        maxima[days], clusters = observed_day_clusters(
+        maxima[days], clusters, at = observed_day_clusters(
             baseline,
             job.index,
             rows,
@@ -255,9 +266,14 @@ def observed_day_clusters_of(
             seed=cfg.calibration_seed + f,
             episode_cap=cfg.episode_cap,
         )
-        for d, scores in zip(days, clusters, strict=True):
-            out[d] = scores.tolist()
-    return [float(x) for x in maxima], out
+        for d, day_scores, day_places in zip(days, clusters, at, strict=True):
+            scores[d], places[d] = day_scores, day_places
+    events = event_scores(scores, places, job.index.rings(max(cfg.ks)))
+    return (
+        [float(x) for x in maxima],
+        [d.tolist() for d in scores],
+        [e.tolist() for e in events],
+    )
 
 
 def history_folds(
