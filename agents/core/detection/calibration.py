@@ -31,7 +31,9 @@ distinct clusters, collapsed as the alert lifecycle collapses overlapping zones
 (`DayMaxScanner.day_clusters`), and the threshold is raised, if need be, to the least one at
 which they open at most R clusters a day (`cluster_rate_threshold`): what operators count,
 alerts opened a day. Real outbreaks of the history are kept out of that count by their
-scores, far above a null cluster's (see `cluster_rate_threshold`).
+scores, far above a null cluster's (see `cluster_rate_threshold`), and so are the weaker
+clusters of their event around them, the same day or the day before or after
+(`event_scores`).
 
 Operators read the configured rate as a promise ("at most 1 false alert a day"), not as a
 long-run mean: a threshold whose mean is exactly 1 a day opens more than 7 in 40 % of weeks,

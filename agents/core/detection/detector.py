@@ -106,7 +106,8 @@ class DetectionConfig:
     calibration_observed: bool = True  # False: the simulated null alone (former behaviour)
     # > 0: the threshold is also raised until the history's days open at most
     # `false_alerts_per_day` distinct clusters a day, a cluster scoring this many times the
-    # threshold or more being taken for a real outbreak (`calibration.cluster_rate_threshold`)
+    # threshold or more being taken for a real outbreak, with the weaker clusters of its
+    # event around it (`calibration.cluster_rate_threshold`, `calibration.event_scores`)
     calibration_cluster_reach: float = 2.0
     # the cluster-rate threshold holds `false_alerts_per_day` as a bound: the history's
     # clusters at the threshold must leave this probability that the period until the next
