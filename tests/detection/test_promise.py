@@ -146,6 +146,22 @@ def test_the_tail_slope_does_not_rest_on_two_neighbouring_scores() -> None:
     assert margin > 2.0
 
 
+def test_the_clusters_of_a_real_event_are_neither_counted_nor_read_for_the_slope() -> None:
+    """Clusters whose event score (`calibration.event_scores`) reaches `reach` times the
+    threshold are parts of a real outbreak: they count neither at t0 nor in the slope."""
+    ordered = np.sort(np.asarray([7.0, 8.0, 9.0, 10.0, 11.0]))
+    # 4 null clusters at 7.5 (8 to 11), one allowed; the slope from excesses 1 to 5
+    own = promise_margin(ordered, 7.5, FLOOR, 2.0, 1.0)
+    assert own == pytest.approx(3.0 / math.log(2.0) * math.log(4.0))
+    # 10 and 11 are the tail of an outbreak that scored 40 the day before
+    event = np.asarray([7.0, 8.0, 9.0, 40.0, 40.0])
+    margin = promise_margin(ordered, 7.5, FLOOR, 2.0, 1.0, event)
+    assert margin == pytest.approx(2.0 / math.log(2.0) * math.log(2.0))
+    # none left at t0 (all of one event): no margin, even where none is allowed
+    assert promise_margin(ordered, 9.5, FLOOR, 2.0, -1.0, np.full(5, 40.0)) == 0.0
+    assert promise_margin(np.zeros(0), FLOOR, FLOOR, 2.0, -1.0) == 0.0
+
+
 def _weekly_excess_share(promise: float, history_days: int, trials: int, seed: int) -> float:
     """Over `trials` synthetic histories of Poisson null clusters (exponential score tail),
     the mean probability that the week after the calibration opens more than 1 a day at the

@@ -281,10 +281,10 @@ def promise_margin(
     between the floor and t0 rests on the gap between two neighbouring scores when t0 is
     just above the floor (a history whose 13th and 12th scores were 0.02 apart gave a
     slope of 0.25 and a margin of 0.17, where its clusters' excesses showed about 3).
-    0 when the count at t0 already meets `allowed`; an `allowed` under 1/2 (a history too
-    short to promise anything) counts as 1/2."""
+    0 when the count at t0 already meets `allowed`, or is 0; an `allowed` under 1/2 (a
+    history too short to promise anything) counts as 1/2."""
     n0 = _null_count(ordered, t0, reach, event)
-    if n0 <= allowed:
+    if n0 <= allowed or n0 == 0:  # none to bring down (`allowed` is -1 on a short history)
         return 0.0
     strong = ordered if event is None else event
     near = ordered[(ordered >= floor) & (ordered < reach * floor) & (strong < reach * floor)]
@@ -368,13 +368,20 @@ def event_scores(
         raise ValueError(f"{len(days)} days of scores, {len(places)} of places")
     base = ring.shape[0] + 1
     out = [np.asarray(d, dtype=np.float64).copy() for d in days]
+    # each cluster as (score, category, the cells of its largest zone), built once
+    zones = [
+        [
+            (float(score), int(place) // base, frozenset(ring[int(place) % base].tolist()))
+            for score, place in zip(scores, at, strict=True)
+        ]
+        for scores, at in zip(days, places, strict=True)
+    ]
     for d, at in enumerate(places):
+        mine = [divmod(int(place), base) for place in at]
         for j in range(max(0, d - 1), min(len(days), d + 2)):
-            for score_j, place_j in zip(days[j], places[j], strict=True):
-                category, centre = divmod(int(place_j), base)
-                zone = set(ring[centre].tolist())
-                for i, place in enumerate(at.tolist()):
-                    if score_j > out[d][i] and place // base == category and place % base in zone:
+            for score_j, category_j, zone_j in zones[j]:
+                for i, (category, centre) in enumerate(mine):
+                    if score_j > out[d][i] and category == category_j and centre in zone_j:
                         out[d][i] = score_j
     return out
 
