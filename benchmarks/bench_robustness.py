@@ -73,7 +73,10 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from agents.core.correlation.quality import MISSED_CAUSES
 
 OUTBREAKS, NULL = "outbreaks", "null"
 NULL_SEED_OFFSET = 500  # null worlds draw seeds seed_base + 500 + i: never an outbreak world's
@@ -197,7 +200,10 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     """Simulate one random world, replay it as `vigie backtest --history` does, score it."""
     from agents.core.correlation import CorrelationConfig
     from agents.core.correlation.quality import (
+        IncidentLimits,
+        ReportFacts,
         merges_undone,
+        missed_pairs_by_cause,
         pair_errors_by,
         score,
         splits_healed,
@@ -245,6 +251,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     true_incidents: list[TrueIncident] = []
     evaluated: dict[str, bytes] = {}  # evaluated valid report -> its line (the oracle's)
     unlocated: set[str] = set()  # evaluated valid reports without a position
+    facts: dict[str, ReportFacts] = {}  # evaluated valid report -> what it states
+    limits: dict[str, IncidentLimits] = {}  # true incident -> its category's bounds
     for m in sim:
         events.append(TruthEvent(m.timestamp_ms, m.incident_truth, m.value))
         if m.incident_truth is not None:
@@ -252,6 +260,10 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             true_id = str(m.incident_truth["incident_id"])
             true_insee[true_id] = str(m.incident_truth["insee"])
             true_class[true_id] = classes.class_of(str(m.incident_truth["category"])).value
+            bounds = classes.params(str(m.incident_truth["category"]))
+            limits[true_id] = IncidentLimits(
+                bounds.window_s, max(bounds.max_radius_m, bounds.link_m)
+            )
             crossed = m.incident_truth["insee_path"]
             assert isinstance(crossed, list)
             true_path[true_id] = frozenset(map(str, crossed))  # holds `insee` (the truth's)
@@ -265,8 +277,15 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         t = m.truth
         if t["incident_id"] is not None and not t["is_redelivery"]:
             truth[str(t["report_id"])] = str(t["incident_id"])
-            location = json.loads(m.value).get("location") or {}
+            report = json.loads(m.value)
+            location = report.get("location") or {}
             named[str(t["report_id"])] = named_commune(location)
+            facts[str(t["report_id"])] = ReportFacts(
+                str(report["category"]),
+                datetime.fromisoformat(report["occurred_at"]).timestamp(),
+                location.get("lat"),
+                location.get("lon"),
+            )
             if "lat" not in location:
                 unlocated.add(str(t["report_id"]))
             evaluated[str(t["report_id"])] = m.value
@@ -296,6 +315,8 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         ).pairwise_f1,
         "pair_f1_merges_undone": score(merges_undone(predicted, truth), truth).pairwise_f1,
     }
+    missed = missed_pairs_by_cause(predicted, truth, facts, limits)
+    missed_total = sum(missed.values())
     members: dict[str, Counter[str]] = {}
     reports_of: dict[str, list[str]] = {}
     for rid, true_id in truth.items():
@@ -361,6 +382,18 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
         "pairs": {
             label: {"true": e.true_pairs, "missed": e.missed, "false": e.false}
             for label, e in pair_errors_by(predicted, truth, true_class).items()
+        },
+        # the true pairs split apart by what kept them apart (`quality.
+        # missed_pairs_by_cause`): one report without a position, two stated categories,
+        # further apart in time or in space than a direct match of the category reaches,
+        # or none of these (close enough, the decisions kept them apart); and each one's
+        # share of them
+        "missed_pairs": missed,
+        **{
+            f"missed_share_{cause}": (
+                round(n / missed_total, 4) if missed_total else None
+            )
+            for cause, n in missed.items()
         },
         "commune_accuracy": round(right / len(members), 4) if members else None,
         "commune_accuracy_start": round(right_start / len(members), 4) if members else None,
@@ -458,6 +491,7 @@ SUMMARY_METRICS = (
     ("pair_f1_splits_healed", None),
     ("pair_f1_unlocated_placed", None),
     ("pair_f1_merges_undone", None),
+    *((f"missed_share_{cause}", None) for cause in MISSED_CAUSES),
     ("commune_accuracy", None),
     ("commune_accuracy_start", None),
     ("commune_ceiling", None),

@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from agents.core.correlation.spatial import distance_m
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterScores:
@@ -196,3 +198,83 @@ def pair_errors_by(
         lab: PairErrors(true_pairs[lab], true_pairs[lab] - kept[lab], false[lab])
         for lab in labels
     }
+
+
+# Why a true pair was split apart (`missed_pairs_by_cause`), in the order the causes are tried
+NO_POSITION = "no_position"
+CATEGORY = "category"
+TIME = "time"
+DISTANCE = "distance"
+WITHIN_BOUNDS = "within_bounds"
+MISSED_CAUSES = (NO_POSITION, CATEGORY, TIME, DISTANCE, WITHIN_BOUNDS)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """What `missed_pairs_by_cause` reads of a report: the category it states, when it says
+    it occurred (epoch s) and its position (None: a commune-only report)."""
+
+    category: str
+    occurred_at: float
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentLimits:
+    """How far apart two reports of an incident's category may be and still match directly
+    (`ClassParams` of its category): in time, its window (`window_s`); in space, its gate's
+    cap or, for a moving one, its link if longer (`max(max_radius_m, link_m)`, before any
+    widening for a coarse source). Two reports further apart end in one incident only
+    through reports between them."""
+
+    window_s: float
+    reach_m: float
+
+
+def missed_pairs_by_cause(
+    predicted: Mapping[str, str],
+    truth: Mapping[str, str],
+    facts: Mapping[str, ReportFacts],
+    limits: Mapping[str, IncidentLimits],
+) -> dict[str, int]:
+    """The true pairs split apart (two reports of one true incident in two predicted ones),
+    counted by the first of these that holds for the pair:
+    - `no_position`: one of the two has no position (commune-only): only its commune and its
+      time can place it;
+    - `category`: they state different categories (a reporter's confusion);
+    - `time`: their times lie further apart than the true incident's category's window
+      (`limits`): neither matches the other directly, only through reports between them;
+    - `distance`: their positions lie further apart than its gate's reach (likewise);
+    - `within_bounds`: none of these: close enough to match directly, and the decisions
+      (the gates at the stated accuracies, the posterior, what other reports were around,
+      the order they came in) kept them apart.
+    Every cause is in the result (zeros included). Reports without a prediction are left
+    out, as in `score`; `facts` and `limits` (by true incident) must cover the others."""
+    by_true: dict[str, list[str]] = defaultdict(list)
+    for r in truth:
+        if r in predicted:
+            by_true[truth[r]].append(r)
+    out = dict.fromkeys(MISSED_CAUSES, 0)
+    for true_id, reports in by_true.items():
+        if len(reports) < 2:
+            continue
+        limit = limits[true_id]
+        for i, a in enumerate(reports):
+            fa, pa = facts[a], predicted[a]
+            for b in reports[i + 1 :]:
+                if predicted[b] != pa:
+                    out[_missed_cause(fa, facts[b], limit)] += 1
+    return out
+
+
+def _missed_cause(a: ReportFacts, b: ReportFacts, limit: IncidentLimits) -> str:
+    if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
+        return NO_POSITION
+    if a.category != b.category:
+        return CATEGORY
+    if abs(a.occurred_at - b.occurred_at) > limit.window_s:
+        return TIME
+    if distance_m(a.lat, a.lon, b.lat, b.lon) > limit.reach_m:
+        return DISTANCE
+    return WITHIN_BOUNDS
