@@ -384,9 +384,9 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             for label, e in pair_errors_by(predicted, truth, true_class).items()
         },
         # the true pairs split apart by what kept them apart (`quality.
-        # missed_pairs_by_cause`): one report without a position, two stated categories,
-        # further apart in time or in space than a direct match of the category reaches,
-        # or none of these (close enough, the decisions kept them apart); and each one's
+        # missed_pairs_by_cause`): one report without a position, further apart in time or
+        # in space than a direct match of the category reaches, two stated categories, or
+        # none of these (close enough, the decisions kept them apart); and each one's
         # share of them
         "missed_pairs": missed,
         **{

@@ -206,7 +206,7 @@ CATEGORY = "category"
 TIME = "time"
 DISTANCE = "distance"
 WITHIN_BOUNDS = "within_bounds"
-MISSED_CAUSES = (NO_POSITION, CATEGORY, TIME, DISTANCE, WITHIN_BOUNDS)
+MISSED_CAUSES = (NO_POSITION, TIME, DISTANCE, CATEGORY, WITHIN_BOUNDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +242,11 @@ def missed_pairs_by_cause(
     counted by the first of these that holds for the pair:
     - `no_position`: one of the two has no position (commune-only): only its commune and its
       time can place it;
-    - `category`: they state different categories (a reporter's confusion);
     - `time`: their times lie further apart than the true incident's category's window
       (`limits`): neither matches the other directly, only through reports between them;
     - `distance`: their positions lie further apart than its gate's reach (likewise);
+    - `category`: close enough, but they state different categories (a reporter's
+      confusion: the match then weighs the learnt confusion rate);
     - `within_bounds`: none of these: close enough to match directly, and the decisions
       (the gates at the stated accuracies, the posterior, what other reports were around,
       the order they came in) kept them apart.
@@ -271,10 +272,10 @@ def missed_pairs_by_cause(
 def _missed_cause(a: ReportFacts, b: ReportFacts, limit: IncidentLimits) -> str:
     if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
         return NO_POSITION
-    if a.category != b.category:
-        return CATEGORY
     if abs(a.occurred_at - b.occurred_at) > limit.window_s:
         return TIME
     if distance_m(a.lat, a.lon, b.lat, b.lon) > limit.reach_m:
         return DISTANCE
+    if a.category != b.category:
+        return CATEGORY
     return WITHIN_BOUNDS
