@@ -250,7 +250,6 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     events: list[TruthEvent] = []  # each message's send time and the incident it founds
     true_incidents: list[TrueIncident] = []
     evaluated: dict[str, bytes] = {}  # evaluated valid report -> its line (the oracle's)
-    unlocated: set[str] = set()  # evaluated valid reports without a position
     facts: dict[str, ReportFacts] = {}  # evaluated valid report -> what it states
     limits: dict[str, IncidentLimits] = {}  # true incident -> its category's bounds
     for m in sim:
@@ -286,12 +285,11 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
                 location.get("lat"),
                 location.get("lon"),
             )
-            if "lat" not in location:
-                unlocated.add(str(t["report_id"]))
             evaluated[str(t["report_id"])] = m.value
             if t["outbreak_id"] is not None:
                 in_outbreak.add(str(t["report_id"]))
     simulated = time.perf_counter() - began
+    unlocated = {rid for rid, f in facts.items() if f.lat is None}  # without a position
     options = backtest_defaults()
     result = run_backtest(lines, history=history, options=options)
     predicted: dict[str, str] = {}
