@@ -73,7 +73,6 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from agents.core.correlation.quality import MISSED_CAUSES
@@ -225,6 +224,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
     from offline.replay import run_backtest
     from offline.simulator import SimulationConfig, apply_world, draw_world, simulate
     from offline.simulator.world import burst_fields
+    from schemas.report import parse_rfc3339
 
     began = time.perf_counter()
     world = draw_world(spec.seed)
@@ -281,7 +281,7 @@ def run_world(spec: WorldSpec) -> dict[str, Any]:
             named[str(t["report_id"])] = named_commune(location)
             facts[str(t["report_id"])] = ReportFacts(
                 str(report["category"]),
-                datetime.fromisoformat(report["occurred_at"]).timestamp(),
+                parse_rfc3339(report["occurred_at"]).timestamp(),
                 location.get("lat"),
                 location.get("lon"),
             )
