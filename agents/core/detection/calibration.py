@@ -368,19 +368,19 @@ def event_scores(
         raise ValueError(f"{len(days)} days of scores, {len(places)} of places")
     base = ring.shape[0] + 1
     out = [np.asarray(d, dtype=np.float64).copy() for d in days]
-    # each cluster as (score, category, the cells of its largest zone), built once
-    zones = [
+    # each cluster as (score, category, centre, the cells of its largest zone), built once
+    clusters = [
         [
-            (float(score), int(place) // base, frozenset(ring[int(place) % base].tolist()))
+            (float(score), category, centre, frozenset(ring[centre].tolist()))
             for score, place in zip(scores, at, strict=True)
+            for category, centre in (divmod(int(place), base),)
         ]
         for scores, at in zip(days, places, strict=True)
     ]
-    for d, at in enumerate(places):
-        mine = [divmod(int(place), base) for place in at]
+    for d, mine in enumerate(clusters):
         for j in range(max(0, d - 1), min(len(days), d + 2)):
-            for score_j, category_j, zone_j in zones[j]:
-                for i, (category, centre) in enumerate(mine):
+            for score_j, category_j, _, zone_j in clusters[j]:
+                for i, (_, category, centre, _) in enumerate(mine):
                     if score_j > out[d][i] and category == category_j and centre in zone_j:
                         out[d][i] = score_j
     return out
