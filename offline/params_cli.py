@@ -8,9 +8,11 @@ does, without detection) and prints the parameters the engine estimated from it
   standard deviation per metre of accuracy; 0.41 means accuracy_m is an honest 95 %
   radius, as the contract says; larger: understated), `stated_radius_confidence` (the
   confidence the stated radius really has), `match_share`, `pairs` (discounted count);
-- `median_lag_s` per source kind, `mean_spread_s` per category class and per incident
-  category (a category's from its own joins; the engine shrinks it towards its class's
-  while they are few), `confusion_rate` per reported category.
+- `median_lag_s` per source kind, `mean_spread_s` and `spread_shape` per category class
+  and per incident category (the time spread's gamma law: its mean and its shape, 1 for
+  the exponential, under 1 for a heavier tail; a category's from its own joins, which the
+  engine shrinks towards its class's while they are few), `confusion_rate` per reported
+  category.
 
     vigie params --input reports.jsonl
 

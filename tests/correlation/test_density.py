@@ -97,6 +97,35 @@ def test_a_report_between_two_burst_incidents_joins_the_nearer_one() -> None:
     assert c == b
 
 
+def _joins_nearby(neighbour_reports: int, east_m: float) -> bool:
+    """Whether a report `east_m` east of a one-report incident joins it, a neighbour
+    incident of the category 100 m north having been reported `neighbour_reports` times
+    100 minutes before (outside the 1 h window: never a candidate, only the local rate).
+    Priors only (`learn` off): both cases weigh the reports with the same estimates."""
+    engine = Correlator(CorrelationConfig(learn=False))
+    for i in range(neighbour_reports):
+        engine.process(
+            rec(north_m=100.0, t=-100.0 * MIN + i * 10.0, category=CATEGORY, accuracy=ACC)
+        )
+    first = engine.process(rec(t=0.0, category=CATEGORY, accuracy=ACC))[-1]
+    assert first["report_count"] == 1  # the neighbour is out of its window
+    out = engine.process(rec(east_m=east_m, t=10.0 * MIN, category=CATEGORY, accuracy=ACC))
+    return bool(out[-1]["incident_id"] == first["incident_id"])
+
+
+def test_the_local_rate_counts_the_reports_around_not_the_engines_incidents() -> None:
+    """One incident holding six reports is, at one further report per incident, the rate
+    of three: the posterior is stricter beside it than beside a one-report incident. (Counted
+    by incidents, both neighbours weigh alike: an engine that merged a burst's incidents
+    into one would see its rate drop and merge more.)"""
+    reach = {
+        n: max((x for x in range(0, 401, 10) if _joins_nearby(n, float(x))), default=-1)
+        for n in (1, 6)
+    }
+    assert reach[1] > reach[6] > 0  # the busy neighbour leaves a smaller join radius
+    assert _joins_nearby(6, 20.0)  # close by, the report still joins
+
+
 def test_estimates_behind_the_posterior() -> None:
     est = StreamEstimates()
     assert est.further_reports("point") == pytest.approx(1.0)  # prior: join share 1/2

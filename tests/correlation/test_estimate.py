@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -97,6 +98,56 @@ def test_lag_spread_and_confusion_are_recovered() -> None:
     assert est.mean_spread_s("mobile") == pytest.approx(900.0, rel=0.1)
     assert est.confusion_rate("rodeo") == pytest.approx(0.2, abs=0.04)
     assert est.confusion_rate("vol") == 0.0  # never seen
+
+
+def test_the_time_spread_s_shape_is_recovered() -> None:
+    """The spread's gamma shape (mean^2 / variance) is learnt from the joins: situations
+    reported at any time of a span of hours to days (shape under 1), reports at an
+    exponential delay (1), reports bunched around a typical delay (over 1). With the heavy
+    tail, a report a day after the start stays plausible, where the exponential law of the
+    same mean all but rules it out."""
+    rnd = random.Random(3)
+    est = StreamEstimates()
+    hour = 3600.0
+    for _ in range(6000):
+        est.observe_join(
+            "persistent",
+            "trafic_stupefiants",
+            "trafic_stupefiants",
+            rnd.gammavariate(0.5, 12 * hour),
+        )
+        est.observe_join("mobile", "rodeo", "rodeo", rnd.expovariate(1.0 / 900.0))
+        est.observe_join("point", "vol", "vol", rnd.gammavariate(4.0, 450.0))
+    assert est.spread_shape("persistent") == pytest.approx(0.5, rel=0.2)
+    assert est.spread_shape("mobile") == pytest.approx(1.0, rel=0.2)
+    assert est.spread_shape("point") == pytest.approx(4.0, rel=0.25)
+    assert est.mean_spread_s("persistent") == pytest.approx(6 * hour, rel=0.15)
+    # same mean, exponential law: a fresh estimate fed exponential delays of 6 h
+    exponential = StreamEstimates()
+    for _ in range(6000):
+        exponential.observe_join(
+            "persistent",
+            "trafic_stupefiants",
+            "trafic_stupefiants",
+            rnd.expovariate(1 / (6 * hour)),
+        )
+    assert exponential.spread_shape("persistent") == pytest.approx(1.0, rel=0.2)
+    assert est.time_density("persistent", 36 * hour) > 3 * exponential.time_density(
+        "persistent", 36 * hour
+    )
+    # each law still integrates to about 1 (log-spaced steps: the heavy tail reaches days)
+    for e, klass in ((est, "persistent"), (est, "point"), (exponential, "persistent")):
+        edges = [60.0 * 1.01**k for k in range(1300)]  # 1 min to ~7 months
+        mass = 2 * e.time_density(klass, 60.0) * 60.0
+        mass += sum(2 * e.time_density(klass, (a + b) / 2) * (b - a) for a, b in pairwise(edges))
+        assert mass == pytest.approx(1.0, abs=0.03)
+    # the category's shape is shrunk towards its class's, and a category never seen reads it
+    assert est.spread_shape("persistent", "occupation_hall") == est.spread_shape("persistent")
+    assert est.spread_shape("persistent", "trafic_stupefiants") == pytest.approx(0.5, rel=0.2)
+    # before any join: the exponential (shape 1), i.e. the Laplace law around the start
+    assert StreamEstimates().spread_shape("point") == 1.0
+    back = StreamEstimates.from_dict(json.loads(json.dumps(est.to_dict())))
+    assert back.spread_shape("persistent") == est.spread_shape("persistent")
 
 
 def test_each_category_learns_its_own_spread_and_join_share() -> None:

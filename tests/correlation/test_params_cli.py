@@ -23,7 +23,7 @@ def test_params_prints_what_the_engine_learnt(
     assert citizen["pairs"] > 50
     assert 0.2 < citizen["scale"] < 1.0
     assert 0.0 < citizen["stated_radius_confidence"] < 1.0
-    assert set(out) >= {"median_lag_s", "mean_spread_s", "confusion_rate"}
+    assert set(out) >= {"median_lag_s", "mean_spread_s", "spread_shape", "confusion_rate"}
     assert out["median_lag_s"]["citizen"] > 0
 
 

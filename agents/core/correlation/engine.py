@@ -480,8 +480,9 @@ class Correlator:
         # (`_cost` learns nothing from them)
         unlocated: list[tuple[str, Incident, float]] = []
         # same-category located incidents that started within `lookback` of the report,
-        # their centre within `radius` of it: the local rate of that category
-        around: set[str] = set()
+        # their centre within `radius` of it, and how many reports each holds: the local
+        # rate of that category (`_by_posterior`)
+        around: dict[str, int] = {}
         for s in self._candidates(record, lat, lon, since):
             iid = s.incident_id
             # out of every time window: what `_cost` would say, only sooner (most candidates
@@ -496,7 +497,7 @@ class Correlator:
                 continue
             d = distance_m(lat, lon, s.lat, s.lon)
             if dense and d <= radius:
-                around.add(iid)
+                around[iid] = len(s.members)
             # the skip test first: most candidates where reports are dense are far, and
             # the members list is one more object to fetch from memory per candidate
             if reached and not skip.skip(s, d) and len(s.members) < full:
@@ -539,7 +540,7 @@ class Correlator:
         self,
         record: ReportRecord,
         spatial: list[tuple[float, Incident, float, float]],
-        around: set[str],
+        around: Mapping[str, int],
         radius: float,
         lookback: float,
     ) -> Incident | None:
@@ -554,9 +555,13 @@ class Correlator:
         N the circular Gaussian of the report's position around j's centre at the learnt
         dispersion, P the learnt category confusion (`estimate.StreamEstimates`), and
         lambda_j the local rate (per m^2 and s) of incidents of the report's category: the
-        same-category incidents within `radius` of the report that started within
-        `lookback` of its time,
-        j left out, over that disc and time span. Where no other such incident is around,
+        reports of the same-category incidents within `radius` of the report that started
+        within `lookback` of its time, j's left out, over 1 + m of the report's category
+        (the reports an incident holds), over that disc and time span. Reports, not the
+        engine's incidents, measure the rate: where its own decisions merged several
+        incidents into one (a burst's), counting that one would understate the rate and
+        so invite more merges; where they split one, its fragments' few reports count for
+        what they are. Where no other such incident is around,
         lambda_j = 0: the odds are unbounded and the gates alone decide (the density term
         bites only where incidents of the category are actually dense). A mobile link
         match (the report near a member, not the centre: the cluster moves) takes for N the
@@ -570,6 +575,9 @@ class Correlator:
         span = lookback + min(max(self.watermark - t, 0.0), lookback)
         exposure = math.pi * radius * radius * span
         n_compatible = len(self._joinable(category))
+        # reports per incident of the report's category: 1 + the further ones it receives
+        per_incident = 1.0 + est.further_reports(cfg.class_of(category)._value_, category)
+        reports_around = sum(around.values())
         scored: list[tuple[float, float, Incident]] = []  # (odds, cost, incident)
         unbounded: list[tuple[float, Incident]] = []
         for cost, state, z2, sigma2 in spatial:
@@ -585,7 +593,8 @@ class Correlator:
                 / (2.0 * math.pi * sigma2)
                 * est.category_likelihood(category, state.category._value_, n_compatible)
                 * exposure
-                / others
+                * per_incident
+                / (reports_around - around.get(state.incident_id, 0))
             )
             scored.append((odds, cost, state))
         if unbounded:

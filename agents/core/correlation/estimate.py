@@ -14,9 +14,12 @@ What the engine learns, per partition, from the reports it reads (`StreamEstimat
   real convention instead of trusting the stated number.
 - reporting lag per source kind (`reported_at - occurred_at`: log-normal moments);
 - time spread per category class and per category (how far after an incident's first
-  report the reports that join it occurred: exponential mean; a category's own is shrunk
+  report the reports that join it occurred), a gamma law by its first two moments: its
+  mean and its shape, mean^2 / variance (1: the exponential; under 1, a heavier tail, as
+  where situations last from hours to days and are reported at any time of them; over 1,
+  reports bunched around a typical delay); a category's own mean and shape are shrunk
   towards its class's, so a rare category borrows its class's until its own joins speak:
-  a burglary's victims guess the hour, a noise complaint is filed on the spot);
+  a burglary's victims guess the hour, a noise complaint is filed on the spot;
 - category confusion (how often a report joins an incident of another category);
 - join share per category class and per category, shrunk alike (how many further reports
   an incident receives).
@@ -83,12 +86,19 @@ PRIOR_SCALE = 1.0 / rayleigh_quantile(CONTRACT_CONFIDENCE)
 PRIOR_PAIRS = 50.0  # weight of the prior, in pairs
 PRIOR_MATCH_SHARE = 0.5
 FORGET = 0.999  # per observation of a key: a half-life of ~700 observations
-# lag and time spread: log-normal / exponential moments with the same forgetting
+# lag and time spread: log-normal / gamma moments with the same forgetting
 PRIOR_LAG_S = 600.0
 PRIOR_SPREAD_S = 1800.0
 PRIOR_CONFUSION = 0.1  # share of the joins into an incident of another category
 PRIOR_JOIN_SHARE = 0.5  # a report joins an incident as often as it founds one
 PRIOR_OBSERVATIONS = 5.0  # weight of the lag, spread, join-share and confusion priors
+# the time spread's gamma shape: prior 1 (the exponential); bounded, so that a few odd
+# joins cannot make the density a spike at 0 or a needle at one delay
+PRIOR_SPREAD_SHAPE = 1.0
+MIN_SPREAD_SHAPE, MAX_SPREAD_SHAPE = 0.2, 5.0
+# times are stated to the minute at best: the density is read at least this far from the
+# start (a gamma of shape under 1 is unbounded at 0)
+SPREAD_FLOOR_S = 60.0
 MIN_SCALE, MAX_SCALE = 0.05, 20.0
 _FLOOR_V = 1.0  # m^2: a pair of exact positions still has some variance
 
@@ -168,6 +178,18 @@ def _shrunk_mean(
     return own.mean(mean) if own is not None else mean
 
 
+def _shrunk_shape(m: Moments | None, prior: float) -> float:
+    """The gamma shape (mean^2 / variance) of the quantity `m` holds, towards `prior` while
+    its observations are few (`PRIOR_OBSERVATIONS` pseudo-observations at the prior), within
+    [`MIN_SPREAD_SHAPE`, `MAX_SPREAD_SHAPE`]."""
+    if m is None or m.n < 2.0:
+        return prior
+    mean = m.total / m.n
+    variance = max(m.squares / m.n - mean * mean, 1.0)
+    shape = (PRIOR_OBSERVATIONS * prior + m.n * mean * mean / variance) / (PRIOR_OBSERVATIONS + m.n)
+    return min(max(shape, MIN_SPREAD_SHAPE), MAX_SPREAD_SHAPE)
+
+
 # (source kind, accuracy stated)
 DispersionKey = tuple[str, bool]
 
@@ -218,6 +240,15 @@ class StreamEstimates:
         towards its class's (`PRIOR_OBSERVATIONS` pseudo-observations at the class mean)."""
         return _shrunk_mean(self.spread, category_class, category, PRIOR_SPREAD_S)
 
+    def spread_shape(self, category_class: str, category: str | None = None) -> float:
+        """The gamma shape of the time spread (`mean_spread_s`): of the class (towards 1,
+        the exponential, while its joins are few) or, with `category`, of that category's
+        incidents, shrunk towards its class's alike."""
+        shape = _shrunk_shape(self.spread.get(category_class), PRIOR_SPREAD_SHAPE)
+        if category is not None:
+            shape = _shrunk_shape(self.spread.get(category), shape)
+        return shape
+
     def further_reports(self, category_class: str, category: str | None = None) -> float:
         """Expected reports an incident of the class (with `category`: of that category,
         shrunk towards its class) receives after its first: j / (1 - j), j the share of
@@ -227,10 +258,17 @@ class StreamEstimates:
 
     def time_density(self, category_class: str, dt_s: float, category: str | None = None) -> float:
         """Density (per second) of a further report of an incident occurring `dt_s` away
-        from its first: Laplace with the learnt mean spread of its class or category
-        (`mean_spread_s`; victims may also guess a time before the first report's)."""
-        tau = max(self.mean_spread_s(category_class, category), 60.0)
-        return math.exp(-abs(dt_s) / tau) / (2.0 * tau)
+        from its first: the gamma law of the learnt mean spread and shape of its class or
+        category (`mean_spread_s`, `spread_shape`), halved on each side of the start
+        (victims may also guess a time before the first report's), read at least
+        `SPREAD_FLOOR_S` from it. Shape 1 is the Laplace law: an exponential tail, where a
+        heavier one (shape under 1) keeps a report a day after the start plausible for a
+        situation that lasts days."""
+        mean = max(self.mean_spread_s(category_class, category), SPREAD_FLOOR_S)
+        shape = self.spread_shape(category_class, category)
+        theta = mean / shape
+        x = max(abs(dt_s), SPREAD_FLOOR_S) / theta
+        return math.exp((shape - 1.0) * math.log(x) - x - math.lgamma(shape)) / (2.0 * theta)
 
     def category_likelihood(
         self, report_category: str, incident_category: str, compatible: int
@@ -367,6 +405,7 @@ class StreamEstimates:
             },
             "median_lag_s": {k: round(self.median_lag_s(k), 1) for k in sorted(self.lag)},
             "mean_spread_s": {k: round(self.mean_spread_s(k), 1) for k in sorted(self.spread)},
+            "spread_shape": {k: round(self.spread_shape(k), 3) for k in sorted(self.spread)},
             "confusion_rate": {k: round(self.confusion_rate(k), 4) for k in sorted(self.joins)},
         }
 
