@@ -97,6 +97,20 @@ def test_a_report_between_two_burst_incidents_joins_the_nearer_one() -> None:
     assert c == b
 
 
+def test_a_report_halfway_between_two_burst_incidents_founds_its_own() -> None:
+    """Two incidents of a burst explain it equally well: the posterior of either, against a
+    new incident and the other, stays under one half, so it joins neither (a report a
+    little nearer one of them joins it: the test above)."""
+    engine = _engine()
+    _ring(engine, 3)
+    a = engine.process(rec(east_m=-150.0, t=0.0, category=CATEGORY, accuracy=ACC))[-1]
+    b = engine.process(rec(east_m=150.0, t=1.0 * MIN, category=CATEGORY, accuracy=ACC))[-1]
+    assert a["incident_id"] != b["incident_id"]
+    c = engine.process(rec(north_m=-30.0, t=2.0 * MIN, category=CATEGORY, accuracy=ACC))[-1]
+    assert c["incident_id"] not in (a["incident_id"], b["incident_id"])
+    assert c["report_count"] == 1
+
+
 def _joins_nearby(neighbour_reports: int, east_m: float) -> bool:
     """Whether a report `east_m` east of a one-report incident joins it, a neighbour
     incident of the category 100 m north having been reported `neighbour_reports` times

@@ -545,8 +545,12 @@ class Correlator:
         lookback: float,
     ) -> Incident | None:
         """The spatial candidate of greatest match odds, or None when the posterior that
-        the report belongs to it rather than to a new incident, odds / (1 + odds), is below
-        `CorrelationConfig.match_posterior` (the report then founds an incident).
+        the report belongs to it rather than to a new incident or to another candidate,
+        odds / (1 + the sum of every candidate's odds), is below
+        `CorrelationConfig.match_posterior` (the report then founds an incident): as in
+        `_by_commune_posterior`, candidates that explain the report about as well share
+        the evidence, so a report halfway between two incidents of a burst stays apart
+        rather than glue itself to one of them at a coin's odds.
 
         Each candidate j is weighed (Fellegi-Sunter odds) as the source of the report
         against the report being the first of another incident of its category:
@@ -600,7 +604,8 @@ class Correlator:
         if unbounded:
             return min(unbounded, key=lambda cs: cs[0])[1]
         odds, _, best = max(scored, key=lambda ocs: (ocs[0], -ocs[1]))
-        return best if odds / (1.0 + odds) >= cfg.match_posterior else None
+        total = sum(o for o, _, _ in scored)
+        return best if odds / (1.0 + total) >= cfg.match_posterior else None
 
     def _by_commune_posterior(
         self, record: ReportRecord, commune_level: list[tuple[float, Incident]], lookback: float
