@@ -160,11 +160,12 @@ class Moments:
     def mean(self, prior: float) -> float:
         return (PRIOR_OBSERVATIONS * prior + self.total) / (PRIOR_OBSERVATIONS + self.n)
 
-    def sd(self) -> float:
+    def variance(self) -> float:
+        """The discounted variance (0 below two observations)."""
         if self.n < 2.0:
             return 0.0
         m = self.total / self.n
-        return math.sqrt(max(self.squares / self.n - m * m, 0.0))
+        return max(self.squares / self.n - m * m, 0.0)
 
 
 def _shrunk_mean(
@@ -185,7 +186,7 @@ def _shrunk_shape(m: Moments | None, prior: float) -> float:
     if m is None or m.n < 2.0:
         return prior
     mean = m.total / m.n
-    variance = max(m.squares / m.n - mean * mean, 1.0)
+    variance = max(m.variance(), 1.0)
     shape = (PRIOR_OBSERVATIONS * prior + m.n * mean * mean / variance) / (PRIOR_OBSERVATIONS + m.n)
     return min(max(shape, MIN_SPREAD_SHAPE), MAX_SPREAD_SHAPE)
 
